@@ -1,0 +1,88 @@
+//! The JSON model description stored under the `bnn.model` metadata key, and its typed parsing.
+
+use super::MODEL_KEY;
+use crate::error::ModelError;
+use crate::layers::{Activation, Layer};
+use crate::normalization::Normalization;
+use crate::provenance::Provenance;
+use crate::task::Task;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One entry of the `layers` list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum LayerDescription {
+    BayesianDense { in_features: usize, out_features: usize },
+    Dense { in_features: usize, out_features: usize },
+    Dropout { p: f32 },
+    Activation { function: Activation },
+}
+
+const LAYER_KINDS: [&str; 4] = ["bayesian_dense", "dense", "dropout", "activation"];
+
+impl LayerDescription {
+    pub(crate) fn of(layer: &Layer) -> Self {
+        match layer {
+            Layer::BayesianDense(l) => {
+                LayerDescription::BayesianDense { in_features: l.in_features(), out_features: l.out_features() }
+            }
+            Layer::Dense(l) => LayerDescription::Dense { in_features: l.in_features(), out_features: l.out_features() },
+            Layer::Dropout(d) => LayerDescription::Dropout { p: d.p() },
+            Layer::Activation(a) => LayerDescription::Activation { function: *a },
+        }
+    }
+}
+
+/// The whole description, as written.
+#[derive(Serialize)]
+pub(crate) struct DescriptionOut<'a> {
+    pub layers: Vec<LayerDescription>,
+    pub task: &'a Task,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<&'a Normalization>,
+    pub provenance: &'a Provenance,
+}
+
+/// The whole description, as read.
+pub(crate) struct Description {
+    pub layers: Vec<LayerDescription>,
+    pub task: Task,
+    pub normalization: Option<Normalization>,
+    pub provenance: Provenance,
+}
+
+fn invalid(message: impl Into<String>) -> ModelError {
+    ModelError::InvalidDescription { key: MODEL_KEY, message: message.into() }
+}
+
+/// Parses the description, naming the layer index for problems with a layer.
+pub(crate) fn parse(json: &str) -> Result<Description, ModelError> {
+    let root: Value = serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
+    let root = root.as_object().ok_or_else(|| invalid("the description is not a JSON object"))?;
+    let raw_layers = root.get("layers").and_then(Value::as_array).ok_or_else(|| invalid("missing `layers` array"))?;
+    let mut layers = Vec::with_capacity(raw_layers.len());
+    for (index, raw) in raw_layers.iter().enumerate() {
+        let kind = raw
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ModelError::InvalidLayer { index, message: "missing `kind` string".into() })?;
+        if !LAYER_KINDS.contains(&kind) {
+            return Err(ModelError::UnknownLayerKind { index, kind: kind.into() });
+        }
+        let layer = LayerDescription::deserialize(raw)
+            .map_err(|e| ModelError::InvalidLayer { index, message: e.to_string() })?;
+        layers.push(layer);
+    }
+    let task = root.get("task").ok_or_else(|| invalid("missing `task`"))?;
+    let task = Task::deserialize(task).map_err(|e| ModelError::InvalidTask(e.to_string()))?;
+    let normalization = match root.get("normalization") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Normalization::deserialize(v).map_err(|e| ModelError::InvalidNormalization(e.to_string()))?),
+    };
+    let provenance = match root.get("provenance") {
+        None | Some(Value::Null) => Provenance::default(),
+        Some(v) => Provenance::deserialize(v).map_err(|e| invalid(format!("provenance: {e}")))?,
+    };
+    Ok(Description { layers, task, normalization, provenance })
+}

@@ -1,0 +1,82 @@
+//! Tensor encodings: f32, f16 and bf16 little-endian storage, decoded to f32 at load.
+
+use crate::error::ModelError;
+use half::{bf16, f16};
+use safetensors::tensor::{Dtype, TensorView, View};
+use std::borrow::Cow;
+
+/// How tensor values are stored in the file. Every tensor of a file uses the same dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StorageDtype {
+    /// 4 bytes per value, exact.
+    #[default]
+    F32,
+    /// 2 bytes per value, 11-bit significand, range ±65504.
+    F16,
+    /// 2 bytes per value, 8-bit significand, the f32 range.
+    Bf16,
+}
+
+impl StorageDtype {
+    pub(crate) fn safetensors_dtype(self) -> Dtype {
+        match self {
+            StorageDtype::F32 => Dtype::F32,
+            StorageDtype::F16 => Dtype::F16,
+            StorageDtype::Bf16 => Dtype::BF16,
+        }
+    }
+}
+
+/// A tensor ready to be written.
+pub(crate) struct EncodedTensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl EncodedTensor {
+    pub(crate) fn new(values: &[f32], shape: Vec<usize>, dtype: StorageDtype) -> Self {
+        let bytes = match dtype {
+            StorageDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            StorageDtype::F16 => values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
+            StorageDtype::Bf16 => values.iter().flat_map(|v| bf16::from_f32(*v).to_le_bytes()).collect(),
+        };
+        Self { dtype: dtype.safetensors_dtype(), shape, bytes }
+    }
+}
+
+impl View for &EncodedTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Checks a stored tensor's dtype and shape and decodes it to f32.
+pub(crate) fn decode(name: &str, view: &TensorView<'_>, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+    let dtype = view.dtype();
+    if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        return Err(ModelError::UnsupportedDtype { name: name.into(), dtype: format!("{dtype:?}") });
+    }
+    if view.shape() != shape {
+        return Err(ModelError::TensorShape {
+            name: name.into(),
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    let data = view.data();
+    Ok(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        _ => data.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+    })
+}

@@ -1,0 +1,89 @@
+//! [`ModelWriter`]: serialises a [`Model`] to a `.safetensors` file in a chosen storage dtype.
+
+use super::description::{DescriptionOut, LayerDescription};
+use super::tensor::{EncodedTensor, StorageDtype};
+use super::{names, write_atomically, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
+use crate::error::ModelError;
+use crate::layers::Layer;
+use crate::model::Model;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Writes a model in the format `Model::from_bytes` reads. The bytes it produces are loaded back and
+/// validated before they are returned, so a writer can never emit a file the loader rejects (for example
+/// a mean that overflows f16).
+///
+/// ```
+/// use bnn_runtime::{Activation, BayesianDense, Layer, Model, ModelWriter, NoiseModel, Provenance, StorageDtype, Task};
+/// let layer = BayesianDense::new(2, 1, vec![0.5, -1.0], vec![0.1, 0.2], vec![0.0], vec![0.05]);
+/// let task = Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.1 } };
+/// let model = Model::new(vec![Layer::BayesianDense(layer)], task, None, Provenance::default()).unwrap();
+/// let bytes = ModelWriter::new(&model).dtype(StorageDtype::F16).to_bytes().unwrap();
+/// let back = Model::from_bytes(&bytes).unwrap();
+/// assert_eq!(back.input_dim(), 2);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ModelWriter<'a> {
+    model: &'a Model,
+    dtype: StorageDtype,
+}
+
+impl<'a> ModelWriter<'a> {
+    /// A writer storing f32.
+    pub fn new(model: &'a Model) -> Self {
+        Self { model, dtype: StorageDtype::F32 }
+    }
+
+    /// Stores every tensor in `dtype`.
+    pub fn dtype(mut self, dtype: StorageDtype) -> Self {
+        self.dtype = dtype;
+        self
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        let model = self.model;
+        let description = DescriptionOut {
+            layers: model.layers().iter().map(LayerDescription::of).collect(),
+            task: model.task(),
+            normalization: model.normalization(),
+            provenance: model.provenance(),
+        };
+        let json = serde_json::to_string(&description)
+            .map_err(|e| ModelError::InvalidDescription { key: MODEL_KEY, message: e.to_string() })?;
+        let metadata =
+            HashMap::from([(VERSION_KEY.to_string(), FORMAT_VERSION.to_string()), (MODEL_KEY.to_string(), json)]);
+
+        let mut tensors: Vec<(String, EncodedTensor)> = Vec::new();
+        let d = self.dtype;
+        for (index, layer) in model.layers().iter().enumerate() {
+            match layer {
+                Layer::BayesianDense(l) => {
+                    let shape = vec![l.out_features(), l.in_features()];
+                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight_mu(), shape.clone(), d)));
+                    tensors.push((names::weight_sigma(index), EncodedTensor::new(l.weight_sigma(), shape, d)));
+                    tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias_mu(), vec![l.out_features()], d)));
+                    tensors.push((
+                        names::bias_sigma(index),
+                        EncodedTensor::new(l.bias_sigma(), vec![l.out_features()], d),
+                    ));
+                }
+                Layer::Dense(l) => {
+                    let shape = vec![l.out_features(), l.in_features()];
+                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight(), shape, d)));
+                    tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias(), vec![l.out_features()], d)));
+                }
+                Layer::Dropout(_) | Layer::Activation(_) => {}
+            }
+        }
+        let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+            .map_err(|e| ModelError::MalformedFile(e.to_string()))?;
+        Model::from_bytes(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Writes the file atomically (temporary file, sync, rename): a crash leaves the old file or the new one.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
+        write_atomically(path.as_ref(), &self.to_bytes()?)
+    }
+}

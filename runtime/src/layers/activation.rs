@@ -1,0 +1,79 @@
+//! Element-wise activation functions, applied in place.
+
+use serde::{Deserialize, Serialize};
+
+/// A non-linearity applied element-wise between dense layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `max(x, 0)`.
+    Relu,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// The exact GELU, `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default, candle's `gelu_erf`).
+    Gelu,
+    /// `x`.
+    Identity,
+}
+
+impl Activation {
+    /// Applies the function to every element of `x`.
+    pub fn apply(self, x: &mut [f32]) {
+        match self {
+            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Tanh => x.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            Activation::Gelu => {
+                x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2)))
+            }
+            Activation::Identity => {}
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_match_their_definitions() {
+        let xs = [-3.0f32, -0.5, 0.0, 0.7, 4.0];
+        let run = |a: Activation| {
+            let mut v = xs;
+            a.apply(&mut v);
+            v
+        };
+        assert_eq!(run(Activation::Relu), [0.0, 0.0, 0.0, 0.7, 4.0]);
+        assert_eq!(run(Activation::Identity), xs);
+        for (y, x) in run(Activation::Tanh).iter().zip(xs) {
+            assert!((y - x.tanh()).abs() < 1e-7);
+        }
+        for (y, x) in run(Activation::Sigmoid).iter().zip(xs) {
+            assert!((y - 1.0 / (1.0 + (-x).exp())).abs() < 1e-7);
+        }
+        // GELU(x) = x Phi(x): Phi(0) = 1/2, Phi(1.0) = 0.841344746.
+        let mut g = [0.0f32, 1.0, -1.0];
+        Activation::Gelu.apply(&mut g);
+        assert_eq!(g[0], 0.0);
+        assert!((g[1] - 0.841_344_7).abs() < 1e-6);
+        assert!((g[2] + (1.0 - 0.841_344_7)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn sigmoid_does_not_overflow() {
+        let mut v = [-1000.0f32, 1000.0];
+        Activation::Sigmoid.apply(&mut v);
+        assert_eq!(v, [0.0, 1.0]);
+    }
+}

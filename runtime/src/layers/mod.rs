@@ -1,0 +1,41 @@
+//! The layer kinds a model is made of, in the order the format lists them.
+
+mod activation;
+mod bayesian_dense;
+mod dense;
+mod dropout;
+
+pub use activation::Activation;
+pub(crate) use bayesian_dense::sample_from_moments;
+pub use bayesian_dense::BayesianDense;
+pub use dense::Dense;
+pub use dropout::Dropout;
+
+/// One step of the network.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layer {
+    /// Weights with a Gaussian posterior.
+    BayesianDense(BayesianDense),
+    /// Point-estimate weights.
+    Dense(Dense),
+    /// MC dropout with rate p.
+    Dropout(Dropout),
+    /// An element-wise non-linearity.
+    Activation(Activation),
+}
+
+impl Layer {
+    /// `(in_features, out_features)` for layers with weights; `None` for size-preserving layers.
+    pub fn dense_sizes(&self) -> Option<(usize, usize)> {
+        match self {
+            Layer::BayesianDense(l) => Some((l.in_features(), l.out_features())),
+            Layer::Dense(l) => Some((l.in_features(), l.out_features())),
+            Layer::Dropout(_) | Layer::Activation(_) => None,
+        }
+    }
+
+    /// Whether the layer draws random numbers when sampled.
+    pub fn is_stochastic(&self) -> bool {
+        matches!(self, Layer::BayesianDense(_) | Layer::Dropout(_))
+    }
+}

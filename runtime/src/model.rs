@@ -1,0 +1,157 @@
+//! [`Model`]: a validated Bayesian network in memory — layers, task, input normalisation and provenance.
+
+use crate::error::ModelError;
+use crate::format::names;
+use crate::layers::Layer;
+use crate::normalization::Normalization;
+use crate::provenance::Provenance;
+use crate::task::Task;
+
+/// A network whose every rule of the format has been checked. Immutable, `Send + Sync`: share one
+/// model between threads and give each its own [`Predictor`](crate::Predictor), or call
+/// [`Model::predict`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    layers: Vec<Layer>,
+    task: Task,
+    normalization: Option<Normalization>,
+    provenance: Provenance,
+    input_dim: usize,
+    max_width: usize,
+}
+
+impl Model {
+    /// Builds a model and checks it: consecutive layer sizes agree, every tensor has the length its layer
+    /// needs, means are finite, standard deviations finite and non-negative, dropout rates in `[0, 1)`, the
+    /// last layer fits the task and the normalisation fits the input.
+    pub fn new(
+        layers: Vec<Layer>,
+        task: Task,
+        normalization: Option<Normalization>,
+        provenance: Provenance,
+    ) -> Result<Self, ModelError> {
+        let mut width: Option<usize> = None;
+        let mut input_dim = None;
+        let mut max_width = 0;
+        for (index, layer) in layers.iter().enumerate() {
+            validate_layer(index, layer)?;
+            if let Some((inp, out)) = layer.dense_sizes() {
+                match width {
+                    Some(w) if w != inp => {
+                        return Err(ModelError::LayerSizeMismatch { index, expected: inp, found: w })
+                    }
+                    Some(_) => {}
+                    None => input_dim = Some(inp),
+                }
+                width = Some(out);
+                max_width = max_width.max(inp).max(out);
+            }
+        }
+        let (Some(input_dim), Some(output_width)) = (input_dim, width) else {
+            return Err(ModelError::NoDenseLayer);
+        };
+        task.validate().map_err(ModelError::InvalidTask)?;
+        if task.head_width() != output_width {
+            return Err(ModelError::HeadMismatch(format!(
+                "the task needs {} outputs from the last dense layer, it gives {output_width}",
+                task.head_width()
+            )));
+        }
+        if let Some(n) = &normalization {
+            n.validate(input_dim).map_err(ModelError::InvalidNormalization)?;
+        }
+        Ok(Self { layers, task, normalization, provenance, input_dim, max_width })
+    }
+
+    /// The same model with other provenance.
+    pub fn with_provenance(mut self, provenance: Provenance) -> Self {
+        self.provenance = provenance;
+        self
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+    pub fn normalization(&self) -> Option<&Normalization> {
+        self.normalization.as_ref()
+    }
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+    /// Number of input features.
+    pub fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+    /// Number of values the last layer produces (see [`Task::head_width`]).
+    pub fn head_width(&self) -> usize {
+        self.task.head_width()
+    }
+    /// The widest activation vector, which sizes the prediction buffers.
+    pub(crate) fn max_width(&self) -> usize {
+        self.max_width
+    }
+}
+
+fn validate_layer(index: usize, layer: &Layer) -> Result<(), ModelError> {
+    match layer {
+        Layer::BayesianDense(l) => {
+            let (i, o) = (l.in_features(), l.out_features());
+            check_sizes(index, i, o)?;
+            check_mu(&names::weight_mu(index), l.weight_mu(), &[o, i])?;
+            check_sigma(&names::weight_sigma(index), l.weight_sigma(), &[o, i])?;
+            check_mu(&names::bias_mu(index), l.bias_mu(), &[o])?;
+            check_sigma(&names::bias_sigma(index), l.bias_sigma(), &[o])
+        }
+        Layer::Dense(l) => {
+            let (i, o) = (l.in_features(), l.out_features());
+            check_sizes(index, i, o)?;
+            check_mu(&names::weight_mu(index), l.weight(), &[o, i])?;
+            check_mu(&names::bias_mu(index), l.bias(), &[o])
+        }
+        Layer::Dropout(d) => {
+            if (0.0..1.0).contains(&d.p()) {
+                Ok(())
+            } else {
+                Err(ModelError::InvalidLayer {
+                    index,
+                    message: format!("dropout rate must lie in [0, 1), found {}", d.p()),
+                })
+            }
+        }
+        Layer::Activation(_) => Ok(()),
+    }
+}
+
+fn check_sizes(index: usize, inp: usize, out: usize) -> Result<(), ModelError> {
+    if inp == 0 || out == 0 {
+        return Err(ModelError::InvalidLayer { index, message: format!("dense layer of size {inp} -> {out}") });
+    }
+    Ok(())
+}
+
+fn check_len(name: &str, values: &[f32], shape: &[usize]) -> Result<(), ModelError> {
+    let expected: usize = shape.iter().product();
+    if values.len() != expected {
+        return Err(ModelError::TensorShape { name: name.into(), expected: shape.to_vec(), found: vec![values.len()] });
+    }
+    Ok(())
+}
+
+fn check_mu(name: &str, values: &[f32], shape: &[usize]) -> Result<(), ModelError> {
+    check_len(name, values, shape)?;
+    match values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((element, &value)) => Err(ModelError::NonFiniteValue { name: name.into(), element, value }),
+        None => Ok(()),
+    }
+}
+
+fn check_sigma(name: &str, values: &[f32], shape: &[usize]) -> Result<(), ModelError> {
+    check_len(name, values, shape)?;
+    match values.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
+        Some((element, &value)) => Err(ModelError::InvalidSigma { name: name.into(), element, value }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,290 @@
+//! Monte-Carlo prediction: [`PredictOptions`], and the [`Predictor`] that owns the buffers so that no
+//! sample allocates.
+//!
+//! Layers before the first stochastic layer run once per input. With [`Sampler::LocalReparam`], when
+//! that first stochastic layer is Bayesian, its pre-activation moments are also computed once and each
+//! sample only draws `mean + sd * eps`.
+
+use crate::error::PredictError;
+use crate::layers::{sample_from_moments, Layer};
+use crate::model::Model;
+use crate::sample::{Sampler, SeededRng};
+use crate::uncertainty::{Accumulator, Prediction};
+
+/// Fewest samples an adaptive prediction draws before it may stop.
+pub const ADAPTIVE_MIN_SAMPLES: usize = 8;
+
+/// How many Monte-Carlo samples to draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SampleCount {
+    /// Exactly this many (at least 1).
+    Fixed(usize),
+    /// Draw until the Monte-Carlo standard error of every entry of the predictive mean is at most
+    /// `tolerance` (after at least [`ADAPTIVE_MIN_SAMPLES`]), or until `max` samples.
+    Adaptive { max: usize, tolerance: f32 },
+}
+
+/// Options of one prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PredictOptions {
+    pub samples: SampleCount,
+    /// Seed of the random stream; the same seed gives bit-identical results.
+    pub seed: u64,
+    pub sampler: Sampler,
+    /// Probability mass of the regression interval, in (0, 1).
+    pub interval_level: f32,
+}
+
+impl Default for PredictOptions {
+    /// 32 local-reparameterization samples, seed 0, 95% intervals.
+    fn default() -> Self {
+        Self { samples: SampleCount::Fixed(32), seed: 0, sampler: Sampler::LocalReparam, interval_level: 0.95 }
+    }
+}
+
+impl PredictOptions {
+    pub fn samples(mut self, n: usize) -> Self {
+        self.samples = SampleCount::Fixed(n);
+        self
+    }
+    pub fn adaptive(mut self, max: usize, tolerance: f32) -> Self {
+        self.samples = SampleCount::Adaptive { max, tolerance };
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+    pub fn interval_level(mut self, level: f32) -> Self {
+        self.interval_level = level;
+        self
+    }
+
+    fn validate(&self) -> Result<(), PredictError> {
+        let bad = |m: String| Err(PredictError::InvalidOptions(m));
+        match self.samples {
+            SampleCount::Fixed(0) | SampleCount::Adaptive { max: 0, .. } => return bad("zero samples requested".into()),
+            SampleCount::Adaptive { tolerance, .. } if !(tolerance.is_finite() && tolerance > 0.0) => {
+                return bad(format!("adaptive tolerance must be finite and > 0, found {tolerance}"))
+            }
+            _ => {}
+        }
+        if !(self.interval_level > 0.0 && self.interval_level < 1.0) {
+            return bad(format!("interval level must lie in (0, 1), found {}", self.interval_level));
+        }
+        Ok(())
+    }
+}
+
+/// Reusable prediction state for one model: every buffer is sized once, here.
+/// One per thread; the [`Model`] itself is shared.
+#[derive(Debug, Clone)]
+pub struct Predictor<'m> {
+    model: &'m Model,
+    /// Index of the first layer that draws random numbers (`layers.len()` if none).
+    first_stochastic: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    scratch: Vec<f32>,
+    /// Output of the deterministic prefix (or, for local reparameterization, the first stochastic layer's
+    /// pre-activation means), and its width.
+    prefix: Vec<f32>,
+    prefix_width: usize,
+    prefix_sd: Vec<f32>,
+    acc: Accumulator,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Pass {
+    Mean,
+    LocalReparam,
+    WeightSampling,
+}
+
+impl<'m> Predictor<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        let w = model.max_width();
+        let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
+        Self {
+            model,
+            first_stochastic,
+            a: vec![0.0; w],
+            b: vec![0.0; w],
+            scratch: vec![0.0; w],
+            prefix: vec![0.0; w],
+            prefix_width: 0,
+            prefix_sd: vec![0.0; w],
+            acc: Accumulator::new(model.task()),
+        }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Predicts one input with Monte-Carlo uncertainty.
+    pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
+        options.validate()?;
+        let (max, tolerance) = match options.samples {
+            SampleCount::Fixed(n) => (n, None),
+            SampleCount::Adaptive { max, tolerance } => (max, Some(tolerance as f64)),
+        };
+        let mut rng = SeededRng::new(options.seed);
+        let pass = self.prepare(input, options.sampler)?;
+        self.acc.reset();
+        let draws = if pass == Pass::Mean { 1 } else { max };
+        for _ in 0..draws {
+            let head = self.draw(pass, &mut rng);
+            let head = &self.a[..head];
+            self.acc.add(head)?;
+            if let Some(tol) = tolerance {
+                if self.acc.samples() >= ADAPTIVE_MIN_SAMPLES.min(max) && self.acc.max_standard_error() <= tol {
+                    break;
+                }
+            }
+        }
+        Ok(self.acc.finish(options.interval_level))
+    }
+
+    /// Predicts every input of a row-major batch (`inputs.len()` a multiple of the input size). Item `i`
+    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed.
+    pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
+        let d = self.model.input_dim();
+        if inputs.len() % d != 0 {
+            return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
+        }
+        inputs
+            .chunks_exact(d)
+            .enumerate()
+            .map(|(i, x)| self.predict(x, &options.seed(options.seed.wrapping_add(i as u64))))
+            .collect()
+    }
+
+    /// The raw head outputs of `samples` Monte-Carlo passes, appended row-major (`samples x head_width`) to
+    /// `out`: the logits, or the means followed by raw scales. For custom statistics.
+    pub fn sample_outputs(
+        &mut self,
+        input: &[f32],
+        sampler: Sampler,
+        seed: u64,
+        samples: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), PredictError> {
+        let mut rng = SeededRng::new(seed);
+        let pass = self.prepare(input, sampler)?;
+        out.reserve(samples * self.model.head_width());
+        for _ in 0..samples {
+            let width = self.draw(pass, &mut rng);
+            out.extend_from_slice(&self.a[..width]);
+        }
+        Ok(())
+    }
+
+    /// Checks and normalises the input and runs the deterministic prefix once.
+    fn prepare(&mut self, input: &[f32], sampler: Sampler) -> Result<Pass, PredictError> {
+        let model = self.model;
+        let d = model.input_dim();
+        if input.len() != d {
+            return Err(PredictError::InputLength { expected: d, found: input.len() });
+        }
+        if let Some((index, &value)) = input.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(PredictError::NonFiniteInput { index, value });
+        }
+        match model.normalization() {
+            Some(n) => n.apply(input, &mut self.a[..d]),
+            None => self.a[..d].copy_from_slice(input),
+        }
+        let stochastic = self.first_stochastic < model.layers().len();
+        let pass = match sampler {
+            _ if !stochastic => Pass::Mean,
+            Sampler::Mean => Pass::Mean,
+            Sampler::LocalReparam => Pass::LocalReparam,
+            Sampler::WeightSampling => Pass::WeightSampling,
+        };
+        let prefix_end = if pass == Pass::Mean { model.layers().len() } else { self.first_stochastic };
+        let width =
+            run_layers(&model.layers()[..prefix_end], Pass::Mean, d, &mut self.a, &mut self.b, &mut self.scratch, None);
+        self.prefix_width = width;
+        if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, model.layers().get(prefix_end)) {
+            let o = l.out_features();
+            l.moments(&self.a[..width], &mut self.scratch, &mut self.prefix[..o], &mut self.prefix_sd[..o]);
+            self.prefix_width = o;
+        } else {
+            self.prefix[..width].copy_from_slice(&self.a[..width]);
+        }
+        Ok(pass)
+    }
+
+    /// One Monte-Carlo pass from the prepared prefix; leaves the head in `self.a` and returns its width.
+    fn draw(&mut self, pass: Pass, rng: &mut SeededRng) -> usize {
+        let layers = self.model.layers();
+        let w = self.prefix_width;
+        if pass == Pass::Mean {
+            self.a[..w].copy_from_slice(&self.prefix[..w]);
+            return w;
+        }
+        let mut start = self.first_stochastic;
+        if let (Pass::LocalReparam, Layer::BayesianDense(_)) = (pass, &layers[start]) {
+            sample_from_moments(&self.prefix[..w], &self.prefix_sd[..w], &mut self.a[..w], rng);
+            start += 1;
+        } else {
+            self.a[..w].copy_from_slice(&self.prefix[..w]);
+        }
+        run_layers(&layers[start..], pass, w, &mut self.a, &mut self.b, &mut self.scratch, Some(rng))
+    }
+}
+
+/// Runs `layers` on `a[..width]`, leaving the result in `a`; returns the output width.
+fn run_layers(
+    layers: &[Layer],
+    pass: Pass,
+    mut width: usize,
+    a: &mut Vec<f32>,
+    b: &mut Vec<f32>,
+    scratch: &mut [f32],
+    mut rng: Option<&mut SeededRng>,
+) -> usize {
+    for layer in layers {
+        match layer {
+            Layer::BayesianDense(l) => {
+                let (x, y) = (&a[..width], &mut b[..l.out_features()]);
+                match (pass, rng.as_deref_mut()) {
+                    (Pass::LocalReparam, Some(r)) => l.forward_local_reparam(x, scratch, y, r),
+                    (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, scratch, y, r),
+                    _ => l.forward_mean(x, y),
+                }
+                width = l.out_features();
+                std::mem::swap(a, b);
+            }
+            Layer::Dense(l) => {
+                l.forward(&a[..width], &mut b[..l.out_features()]);
+                width = l.out_features();
+                std::mem::swap(a, b);
+            }
+            Layer::Dropout(d) => {
+                if let (false, Some(r)) = (pass == Pass::Mean, rng.as_deref_mut()) {
+                    d.apply_sampled(&mut a[..width], r);
+                }
+            }
+            Layer::Activation(f) => f.apply(&mut a[..width]),
+        }
+    }
+    width
+}
+
+impl Model {
+    /// Predicts one input. Allocates the buffers of a [`Predictor`] for this call; reuse a `Predictor` to
+    /// avoid that.
+    pub fn predict(&self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
+        Predictor::new(self).predict(input, options)
+    }
+
+    /// Predicts a row-major batch; see [`Predictor::predict_batch`].
+    pub fn predict_batch(&self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
+        Predictor::new(self).predict_batch(inputs, options)
+    }
+}

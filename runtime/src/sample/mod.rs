@@ -1,0 +1,19 @@
+//! How a Monte-Carlo sample of the network is drawn: the [`Sampler`] choice and the seeded random source.
+
+mod rng;
+
+pub use rng::SeededRng;
+
+/// How each Monte-Carlo sample treats the Bayesian weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sampler {
+    /// Local reparameterization: each pre-activation `b_j = sum_i x_i w_ij` is drawn from its exact Gaussian,
+    /// `N(x . mu_j + mu_bj, x^2 . sigma_j^2 + sigma_bj^2)`. Exact in distribution for one input and much
+    /// cheaper than drawing every weight. The default.
+    #[default]
+    LocalReparam,
+    /// The reference: a fresh draw of every weight and bias for every sample.
+    WeightSampling,
+    /// Deterministic: the posterior means, with dropout off. One pass whatever the sample count.
+    Mean,
+}

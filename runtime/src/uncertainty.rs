@@ -1,0 +1,287 @@
+//! What a prediction returns, and how S Monte-Carlo outputs become a predictive mean with its uncertainty
+//! split into aleatoric and epistemic parts.
+//!
+//! Classification: with `p_s` the softmax of sample `s` and `p̄` their mean, the predictive entropy
+//! `H(p̄)` (total) splits into the expected entropy `mean_s H(p_s)` (aleatoric) and the mutual information
+//! `H(p̄) - mean_s H(p_s)` (epistemic). Regression: the predictive distribution is the mixture of the S
+//! sampled Gaussians, whose variance is exactly the mean of the noise variances (aleatoric) plus the
+//! population variance of the sampled means (epistemic). In both cases the reported total is computed as
+//! aleatoric + epistemic, so the identity holds exactly in f32.
+
+use crate::error::PredictError;
+use crate::quantile::normal_quantile;
+use crate::task::{heteroscedastic_scale, NoiseModel, Task};
+
+/// A prediction for one input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    Classification(ClassificationPrediction),
+    Regression(RegressionPrediction),
+}
+
+impl Prediction {
+    /// How many Monte-Carlo samples went into it.
+    pub fn samples_used(&self) -> usize {
+        match self {
+            Prediction::Classification(c) => c.samples_used,
+            Prediction::Regression(r) => r.samples_used,
+        }
+    }
+    pub fn as_classification(&self) -> Option<&ClassificationPrediction> {
+        match self {
+            Prediction::Classification(c) => Some(c),
+            Prediction::Regression(_) => None,
+        }
+    }
+    pub fn as_regression(&self) -> Option<&RegressionPrediction> {
+        match self {
+            Prediction::Regression(r) => Some(r),
+            Prediction::Classification(_) => None,
+        }
+    }
+}
+
+/// Classification with its uncertainty, entropies in nats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassificationPrediction {
+    /// Mean of the sampled class probabilities (the predictive distribution).
+    pub probabilities: Vec<f32>,
+    /// Index of the most probable class (the first one on ties).
+    pub class: usize,
+    /// Total uncertainty `H(p̄)` = `expected_entropy + mutual_information`.
+    pub predictive_entropy: f32,
+    /// Aleatoric part: the mean entropy of the sampled distributions.
+    pub expected_entropy: f32,
+    /// Epistemic part: the mutual information between the prediction and the weights.
+    pub mutual_information: f32,
+    pub samples_used: usize,
+}
+
+/// Regression with its uncertainty, one entry per output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegressionPrediction {
+    /// Predictive mean.
+    pub mean: Vec<f32>,
+    /// Data noise: the fixed noise variance, or the mean of the predicted noise variances.
+    pub aleatoric_variance: Vec<f32>,
+    /// Model uncertainty: the variance of the sampled means.
+    pub epistemic_variance: Vec<f32>,
+    /// `aleatoric_variance + epistemic_variance`.
+    pub total_variance: Vec<f32>,
+    /// Lower end of the central interval `mean ± z * sqrt(total_variance)`.
+    pub lower: Vec<f32>,
+    /// Upper end of that interval.
+    pub upper: Vec<f32>,
+    /// Probability mass of the interval (for example 0.95).
+    pub interval_level: f32,
+    pub samples_used: usize,
+}
+
+/// Running statistics over Monte-Carlo outputs, sized once per model.
+#[derive(Debug, Clone)]
+pub(crate) struct Accumulator {
+    task: Task,
+    n: usize,
+    /// Welford running mean and sum of squared deviations of the per-sample quantity (probabilities or means).
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+    /// Classification: sum of sample entropies (one entry). Regression: sum of noise variances per output.
+    aleatoric_sum: Vec<f64>,
+    probs: Vec<f64>,
+}
+
+impl Accumulator {
+    pub(crate) fn new(task: &Task) -> Self {
+        let k = match task {
+            Task::Classification { classes, .. } => *classes,
+            Task::Regression { outputs, .. } => *outputs,
+        };
+        let aleatoric_len = if matches!(task, Task::Classification { .. }) { 1 } else { k };
+        Self {
+            task: task.clone(),
+            n: 0,
+            mean: vec![0.0; k],
+            m2: vec![0.0; k],
+            aleatoric_sum: vec![0.0; aleatoric_len],
+            probs: vec![0.0; k],
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.n = 0;
+        self.mean.fill(0.0);
+        self.m2.fill(0.0);
+        self.aleatoric_sum.fill(0.0);
+    }
+
+    pub(crate) fn samples(&self) -> usize {
+        self.n
+    }
+
+    /// Adds one sample of the network's head output.
+    pub(crate) fn add(&mut self, head: &[f32]) -> Result<(), PredictError> {
+        if head.iter().any(|v| !v.is_finite()) {
+            return Err(PredictError::NonFiniteOutput);
+        }
+        self.n += 1;
+        match self.task {
+            Task::Classification { .. } => {
+                softmax(head, &mut self.probs);
+                self.aleatoric_sum[0] += entropy(&self.probs);
+                welford(self.n, &mut self.mean, &mut self.m2, self.probs.iter().copied());
+            }
+            Task::Regression { outputs, noise } => {
+                let (means, raw_scales) = head.split_at(outputs);
+                welford(self.n, &mut self.mean, &mut self.m2, means.iter().map(|v| *v as f64));
+                for (k, a) in self.aleatoric_sum.iter_mut().enumerate() {
+                    let sd = match noise {
+                        NoiseModel::Homoscedastic { sigma } => sigma,
+                        NoiseModel::Heteroscedastic => heteroscedastic_scale(raw_scales[k]),
+                    } as f64;
+                    *a += sd * sd;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The largest Monte-Carlo standard error of the predictive mean over its entries
+    /// (`sqrt(sample variance / n)`); infinite below two samples.
+    pub(crate) fn max_standard_error(&self) -> f64 {
+        if self.n < 2 {
+            return f64::INFINITY;
+        }
+        let n = self.n as f64;
+        self.m2.iter().map(|m2| (m2 / (n - 1.0) / n).sqrt()).fold(0.0, f64::max)
+    }
+
+    pub(crate) fn finish(&self, interval_level: f32) -> Prediction {
+        let n = self.n as f64;
+        match self.task {
+            Task::Classification { .. } => {
+                let expected = self.aleatoric_sum[0] / n;
+                let total = entropy(&self.mean);
+                // Mutual information is >= 0 by Jensen; clamp the rounding error of the subtraction.
+                let mi = (total - expected).max(0.0);
+                let (expected, mi) = (expected as f32, mi as f32);
+                let probabilities: Vec<f32> = self.mean.iter().map(|p| *p as f32).collect();
+                let class = argmax(&probabilities);
+                Prediction::Classification(ClassificationPrediction {
+                    probabilities,
+                    class,
+                    predictive_entropy: expected + mi,
+                    expected_entropy: expected,
+                    mutual_information: mi,
+                    samples_used: self.n,
+                })
+            }
+            Task::Regression { .. } => {
+                let z = normal_quantile(0.5 + interval_level as f64 / 2.0) as f32;
+                let mean: Vec<f32> = self.mean.iter().map(|m| *m as f32).collect();
+                let aleatoric: Vec<f32> = self.aleatoric_sum.iter().map(|a| (a / n) as f32).collect();
+                let epistemic: Vec<f32> = self.m2.iter().map(|m2| (m2 / n) as f32).collect();
+                let total: Vec<f32> = aleatoric.iter().zip(&epistemic).map(|(a, e)| a + e).collect();
+                let half: Vec<f32> = total.iter().map(|t| z * t.sqrt()).collect();
+                Prediction::Regression(RegressionPrediction {
+                    lower: mean.iter().zip(&half).map(|(m, h)| m - h).collect(),
+                    upper: mean.iter().zip(&half).map(|(m, h)| m + h).collect(),
+                    mean,
+                    aleatoric_variance: aleatoric,
+                    epistemic_variance: epistemic,
+                    total_variance: total,
+                    interval_level,
+                    samples_used: self.n,
+                })
+            }
+        }
+    }
+}
+
+fn welford(n: usize, mean: &mut [f64], m2: &mut [f64], values: impl Iterator<Item = f64>) {
+    let n = n as f64;
+    for ((m, s), x) in mean.iter_mut().zip(m2.iter_mut()).zip(values) {
+        let delta = x - *m;
+        *m += delta / n;
+        *s += delta * (x - *m);
+    }
+}
+
+/// Numerically stable softmax in f64.
+fn softmax(logits: &[f32], out: &mut [f64]) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let mut sum = 0.0;
+    for (o, l) in out.iter_mut().zip(logits) {
+        *o = (*l as f64 - max).exp();
+        sum += *o;
+    }
+    out.iter_mut().for_each(|o| *o /= sum);
+}
+
+/// Shannon entropy in nats, with `0 ln 0 = 0`.
+fn entropy(p: &[f64]) -> f64 {
+    -p.iter().filter(|v| **v > 0.0).map(|v| v * v.ln()).sum::<f64>()
+}
+
+fn argmax(p: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in p.iter().enumerate() {
+        if *v > p[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classifier(k: usize) -> Accumulator {
+        Accumulator::new(&Task::Classification { classes: k, labels: vec![] })
+    }
+
+    #[test]
+    fn identical_samples_have_zero_mutual_information() {
+        let mut acc = classifier(3);
+        for _ in 0..5 {
+            acc.add(&[1.0, 2.0, 0.5]).unwrap();
+        }
+        let p = acc.finish(0.95);
+        let c = p.as_classification().unwrap();
+        assert_eq!(c.mutual_information, 0.0);
+        assert_eq!(c.predictive_entropy, c.expected_entropy);
+        assert_eq!(c.class, 1);
+    }
+
+    #[test]
+    fn disagreeing_confident_samples_are_all_epistemic() {
+        // Two samples each certain of a different class: p̄ = (1/2, 1/2), H = ln 2, expected entropy ~ 0.
+        let mut acc = classifier(2);
+        acc.add(&[100.0, -100.0]).unwrap();
+        acc.add(&[-100.0, 100.0]).unwrap();
+        let c = acc.finish(0.95).as_classification().unwrap().clone();
+        assert!(c.expected_entropy < 1e-6);
+        assert!((c.mutual_information - std::f32::consts::LN_2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn regression_variance_is_the_mixture_variance() {
+        let mut acc =
+            Accumulator::new(&Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.5 } });
+        for m in [1.0f32, 3.0] {
+            acc.add(&[m]).unwrap();
+        }
+        let r = acc.finish(0.95).as_regression().unwrap().clone();
+        assert_eq!(r.mean, vec![2.0]);
+        assert_eq!(r.epistemic_variance, vec![1.0]);
+        assert_eq!(r.aleatoric_variance, vec![0.25]);
+        assert_eq!(r.total_variance, vec![1.25]);
+        assert!((r.upper[0] - (2.0 + 1.959_964 * 1.25f32.sqrt())).abs() < 1e-5);
+    }
+
+    #[test]
+    fn non_finite_outputs_are_an_error() {
+        let mut acc = classifier(2);
+        assert_eq!(acc.add(&[f32::NAN, 0.0]), Err(PredictError::NonFiniteOutput));
+    }
+}
