@@ -1,0 +1,116 @@
+//! Identities of the uncertainty split that hold for every model: total = aleatoric + epistemic exactly,
+//! and with every sigma zero the epistemic part vanishes and every sampler equals `Mean`.
+
+mod common;
+
+use bnn_runtime::{BayesianDense, Layer, Model, NoiseModel, PredictOptions, Prediction, Provenance, Sampler, Task};
+
+const SAMPLERS: [Sampler; 3] = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean];
+
+fn tasks() -> Vec<Task> {
+    vec![
+        Task::Classification { classes: 3, labels: vec![] },
+        Task::Regression { outputs: 3, noise: NoiseModel::Homoscedastic { sigma: 0.2 } },
+        Task::Regression { outputs: 3, noise: NoiseModel::Heteroscedastic },
+    ]
+}
+
+fn head(task: &Task) -> usize {
+    task.head_width()
+}
+
+fn assert_split_is_exact(p: &Prediction) {
+    match p {
+        Prediction::Classification(c) => {
+            assert_eq!(c.predictive_entropy, c.expected_entropy + c.mutual_information);
+            assert!(c.mutual_information >= 0.0 && c.expected_entropy >= 0.0);
+            assert!((c.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        Prediction::Regression(r) => {
+            for k in 0..r.mean.len() {
+                assert_eq!(r.total_variance[k], r.aleatoric_variance[k] + r.epistemic_variance[k]);
+                assert!(r.lower[k] <= r.mean[k] && r.mean[k] <= r.upper[k]);
+            }
+        }
+    }
+}
+
+#[test]
+fn total_uncertainty_is_aleatoric_plus_epistemic_exactly() {
+    for (seed, task) in tasks().into_iter().enumerate() {
+        let h = head(&task);
+        let model = common::bayesian_mlp(seed as u64, &[5, 10, h], task, 0.5);
+        for sampler in SAMPLERS {
+            for s in [1, 2, 17, 200] {
+                let p = model
+                    .predict(&[0.1, -2.0, 0.5, 1.0, 3.0], &PredictOptions::default().samples(s).sampler(sampler))
+                    .unwrap();
+                assert_split_is_exact(&p);
+            }
+        }
+    }
+}
+
+fn zero_sigma(model: &Model) -> Model {
+    let layers = model
+        .layers()
+        .iter()
+        .map(|l| match l {
+            Layer::BayesianDense(b) => Layer::BayesianDense(BayesianDense::new(
+                b.in_features(),
+                b.out_features(),
+                b.weight_mu().to_vec(),
+                vec![0.0; b.weight_sigma().len()],
+                b.bias_mu().to_vec(),
+                vec![0.0; b.bias_sigma().len()],
+            )),
+            other => other.clone(),
+        })
+        .collect();
+    Model::new(layers, model.task().clone(), None, Provenance::default()).unwrap()
+}
+
+#[test]
+fn with_every_sigma_zero_every_sampler_equals_mean_and_epistemic_is_zero() {
+    for (seed, task) in tasks().into_iter().enumerate() {
+        let h = head(&task);
+        let model = zero_sigma(&common::bayesian_mlp(seed as u64, &[4, 8, 6, h], task, 0.5));
+        let x = [1.0, -0.5, 0.25, 2.0];
+        let reference = model.predict(&x, &PredictOptions::default().sampler(Sampler::Mean)).unwrap();
+        for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
+            let p = model.predict(&x, &PredictOptions::default().samples(50).sampler(sampler)).unwrap();
+            assert_eq!(p.samples_used(), 50);
+            match (&p, &reference) {
+                (Prediction::Classification(c), Prediction::Classification(m)) => {
+                    assert_eq!(c.probabilities, m.probabilities);
+                    assert_eq!(c.mutual_information, 0.0);
+                    assert_eq!(c.expected_entropy, m.expected_entropy);
+                }
+                (Prediction::Regression(r), Prediction::Regression(m)) => {
+                    assert_eq!(r.mean, m.mean);
+                    assert!(r.epistemic_variance.iter().all(|v| *v == 0.0));
+                    assert_eq!(r.aleatoric_variance, m.aleatoric_variance);
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+}
+
+#[test]
+fn heteroscedastic_aleatoric_variance_is_the_mean_predicted_noise_variance() {
+    let model = zero_sigma(&common::bayesian_mlp(
+        3,
+        &[2, 2],
+        Task::Regression { outputs: 1, noise: NoiseModel::Heteroscedastic },
+        0.0,
+    ));
+    let x = [0.3, -0.7];
+    let mut raw = Vec::new();
+    bnn_runtime::Predictor::new(&model).sample_outputs(&x, Sampler::Mean, 0, 1, &mut raw).unwrap();
+    let scale = bnn_runtime::heteroscedastic_scale(raw[1]);
+    let p = model.predict(&x, &PredictOptions::default().sampler(Sampler::Mean)).unwrap();
+    let r = p.as_regression().unwrap();
+    assert_eq!(r.mean, vec![raw[0]]);
+    assert!((r.aleatoric_variance[0] - scale * scale).abs() < 1e-6 * scale * scale);
+}

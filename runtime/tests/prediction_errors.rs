@@ -1,0 +1,30 @@
+//! Bad prediction requests are typed errors, never panics.
+
+mod common;
+
+use bnn_runtime::{PredictError, PredictOptions, Task};
+
+#[test]
+fn bad_inputs_and_options_are_rejected_with_clear_errors() {
+    let m = common::bayesian_mlp(1, &[3, 4, 2], Task::Classification { classes: 2, labels: vec![] }, 0.1);
+    let ok = PredictOptions::default();
+    assert_eq!(m.predict(&[1.0, 2.0], &ok), Err(PredictError::InputLength { expected: 3, found: 2 }));
+    assert!(matches!(m.predict(&[1.0, f32::NAN, 0.0], &ok), Err(PredictError::NonFiniteInput { index: 1, .. })));
+    assert!(matches!(m.predict(&[f32::INFINITY, 0.0, 0.0], &ok), Err(PredictError::NonFiniteInput { index: 0, .. })));
+    assert!(matches!(m.predict(&[1.0; 3], &ok.samples(0)), Err(PredictError::InvalidOptions(_))));
+    assert!(matches!(m.predict(&[1.0; 3], &ok.adaptive(0, 0.1)), Err(PredictError::InvalidOptions(_))));
+    assert!(matches!(m.predict(&[1.0; 3], &ok.adaptive(10, 0.0)), Err(PredictError::InvalidOptions(_))));
+    assert!(matches!(m.predict(&[1.0; 3], &ok.adaptive(10, f32::NAN)), Err(PredictError::InvalidOptions(_))));
+    assert!(matches!(m.predict(&[1.0; 3], &ok.interval_level(1.0)), Err(PredictError::InvalidOptions(_))));
+    assert_eq!(m.predict_batch(&[1.0; 4], &ok), Err(PredictError::BatchLength { input_dim: 3, found: 4 }));
+    assert_eq!(m.predict_batch(&[], &ok), Ok(vec![]));
+}
+
+#[test]
+fn an_overflowing_network_reports_a_non_finite_output() {
+    use bnn_runtime::{Dense, Layer, Model, NoiseModel, Provenance};
+    let layer = Layer::Dense(Dense::new(1, 1, vec![10.0], vec![0.0]));
+    let task = Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 1.0 } };
+    let m = Model::new(vec![layer], task, None, Provenance::default()).unwrap();
+    assert_eq!(m.predict(&[3.0e38], &PredictOptions::default()), Err(PredictError::NonFiniteOutput));
+}

@@ -1,0 +1,56 @@
+//! Seeds: the same seed gives bit-identical predictions, different seeds differ, and batch item i equals a
+//! single prediction with seed + i.
+
+mod common;
+
+use bnn_runtime::{PredictOptions, Predictor, Sampler, Task};
+
+fn model() -> bnn_runtime::Model {
+    common::bayesian_mlp(1, &[3, 8, 3], Task::Classification { classes: 3, labels: vec![] }, 0.5)
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_results_and_different_seeds_differ() {
+    let m = model();
+    let x = [0.3, 0.1, -0.2];
+    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
+        let opts = PredictOptions::default().samples(16).sampler(sampler);
+        let a = m.predict(&x, &opts.seed(42)).unwrap();
+        let b = m.predict(&x, &opts.seed(42)).unwrap();
+        let c = m.predict(&x, &opts.seed(43)).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}
+
+#[test]
+fn a_reused_predictor_gives_the_same_results_as_a_fresh_one() {
+    let m = model();
+    let mut p = Predictor::new(&m);
+    let opts = PredictOptions::default().seed(7);
+    let first = p.predict(&[1.0, 2.0, 3.0], &opts).unwrap();
+    p.predict(&[-1.0, 0.0, 5.0], &opts).unwrap();
+    assert_eq!(p.predict(&[1.0, 2.0, 3.0], &opts).unwrap(), first);
+}
+
+#[test]
+fn batch_item_i_equals_a_single_prediction_with_seed_plus_i() {
+    let m = model();
+    let inputs = [0.1, 0.2, 0.3, -1.0, 0.0, 1.0, 2.0, 2.0, -2.0];
+    let opts = PredictOptions::default().seed(100).samples(8);
+    let batch = m.predict_batch(&inputs, &opts).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (i, p) in batch.iter().enumerate() {
+        assert_eq!(*p, m.predict(&inputs[i * 3..i * 3 + 3], &opts.seed(100 + i as u64)).unwrap());
+    }
+}
+
+#[test]
+fn adaptive_sampling_stops_early_when_the_mean_is_precise_and_reports_the_count() {
+    let m = model();
+    let x = [0.3, 0.1, -0.2];
+    let loose = m.predict(&x, &PredictOptions::default().adaptive(1000, 0.05)).unwrap();
+    let strict = m.predict(&x, &PredictOptions::default().adaptive(1000, 1e-6)).unwrap();
+    assert!(loose.samples_used() >= bnn_runtime::ADAPTIVE_MIN_SAMPLES && loose.samples_used() < 1000);
+    assert_eq!(strict.samples_used(), 1000);
+}
