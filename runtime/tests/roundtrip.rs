@@ -90,3 +90,12 @@ fn write_and_load_through_a_file() {
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(Model::load(&path), Err(ModelError::Io { .. })));
 }
+
+#[test]
+fn the_same_model_always_gives_the_same_bytes() {
+    let m = rich_model();
+    let first = ModelWriter::new(&m).to_bytes().unwrap();
+    for _ in 0..8 {
+        assert_eq!(ModelWriter::new(&m.clone()).to_bytes().unwrap(), first);
+    }
+}

@@ -78,6 +78,7 @@ impl<'a> ModelWriter<'a> {
         }
         let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
             .map_err(|e| ModelError::MalformedFile(e.to_string()))?;
+        let bytes = with_sorted_header(&bytes)?;
         Model::from_bytes(&bytes)?;
         Ok(bytes)
     }
@@ -86,4 +87,21 @@ impl<'a> ModelWriter<'a> {
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         write_atomically(path.as_ref(), &self.to_bytes()?)
     }
+}
+
+/// Rewrites a safetensors file's JSON header with its keys sorted. `safetensors::serialize` writes the
+/// metadata map in hash order, which differs between runs; sorting makes the same model give the same bytes.
+fn with_sorted_header(bytes: &[u8]) -> Result<Vec<u8>, ModelError> {
+    let malformed = |m: String| ModelError::MalformedFile(m);
+    let n = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| malformed("short file".into()))?) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(bytes[8..8 + n].trim_ascii_end()).map_err(|e| malformed(e.to_string()))?;
+    // serde_json's map is ordered by key unless its `preserve_order` feature is on.
+    let mut text = serde_json::to_string(&header).map_err(|e| malformed(e.to_string()))?.into_bytes();
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }

@@ -1,0 +1,66 @@
+//! `bnn train`: fit a recipe, checkpoint every epoch, export the model.
+
+use anyhow::Context;
+use bnn_runtime::ModelWriter;
+use bnn_trainer::{Recipe, Run};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The TOML recipe.
+    #[arg(long)]
+    recipe: PathBuf,
+    /// Where to write the trained model (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// Data directory (MNIST) or file (CSV); overrides the recipe and BNN_MNIST_DIR.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Override the recipe's number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Checkpoint file, rewritten atomically after every epoch [default: OUT.ckpt].
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint instead of starting over.
+    #[arg(long)]
+    resume: bool,
+    /// `cpu`, or `cuda[:N]` with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&a.recipe).with_context(|| format!("reading {}", a.recipe.display()))?;
+    let mut recipe = Recipe::from_toml(&text)?;
+    if let Some(e) = a.epochs {
+        recipe.training.epochs = e;
+    }
+    recipe.validate()?;
+    let dtype = super::storage_dtype(&recipe.export.dtype)?;
+    let mut run = Run::new(recipe, a.data.as_deref(), super::device(&a.device)?)?;
+    run.recipe_source = Some(text);
+    let checkpoint = a.checkpoint.unwrap_or_else(|| a.out.with_extension("ckpt"));
+    if a.resume {
+        run.resume_from(&checkpoint).with_context(|| format!("resuming from {}", checkpoint.display()))?;
+        eprintln!("resumed from {} after epoch {}", checkpoint.display(), run.epochs_done);
+    }
+    eprintln!(
+        "training on {} examples ({} test), {} inputs",
+        run.split.train.len(),
+        run.split.test.len(),
+        run.split.train.dim
+    );
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} epoch progress [{bar:40}] {pos}/{len} steps, {per_sec}, eta {eta}")?
+            .progress_chars("=> "),
+    );
+    run.train(Some(&checkpoint), &bar)?;
+    let model = run.export()?;
+    ModelWriter::new(&model).dtype(dtype).write(&a.out)?;
+    let size = std::fs::metadata(&a.out)?.len();
+    eprintln!("wrote {} ({size} bytes, {})", a.out.display(), run.recipe.export.dtype);
+    Ok(())
+}

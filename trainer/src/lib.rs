@@ -1,0 +1,19 @@
+//! # bnn-trainer
+//!
+//! Bayes by Backprop (Blundell et al. 2015) on candle: Bayesian dense layers with a factorised Gaussian
+//! posterior (sigma = softplus(rho)), Gaussian or scale-mixture priors, the minibatch ELBO with uniform or
+//! Blundell KL weighting, local reparameterization or weight sampling, deterministic and MC-dropout
+//! networks for comparison, recipes, checkpoints with resume, and export through bnn-runtime's writer.
+
+pub mod checkpoint;
+pub mod data;
+mod error;
+pub mod likelihood;
+pub mod nn;
+pub mod optim;
+pub mod recipe;
+pub mod train;
+
+pub use error::{Result, TrainError};
+pub use recipe::Recipe;
+pub use train::{EpochMetrics, Run, TestMetrics};

@@ -1,0 +1,14 @@
+//! The trainable network on candle: Bayesian and deterministic dense layers, priors and KL terms, and the
+//! seeded noise that makes training reproducible.
+
+mod bayes_linear;
+mod linear;
+mod network;
+mod noise;
+mod prior;
+
+pub use bayes_linear::{softplus, BayesLinear, WeightSample};
+pub use linear::Linear;
+pub use network::{NetLayer, Network};
+pub use noise::Noise;
+pub use prior::{gaussian_kl, monte_carlo_kl};

@@ -1,0 +1,47 @@
+//! Seeded noise handed to candle as tensors: candle's own CPU generator cannot be seeded, so every random
+//! number of a training run comes from the runtime's [`SeededRng`], keyed by (seed, epoch, step).
+
+use bnn_runtime::SeededRng;
+use candle_core::{Device, Result, Tensor};
+
+/// A stream of standard-normal tensors and dropout masks.
+pub struct Noise {
+    rng: SeededRng,
+    device: Device,
+}
+
+impl Noise {
+    pub fn new(seed: u64, device: &Device) -> Self {
+        Self { rng: SeededRng::new(seed), device: device.clone() }
+    }
+
+    /// The stream for one optimisation step (or one evaluation pass): distinct for every (seed, epoch, step).
+    pub fn for_step(seed: u64, epoch: usize, step: usize, device: &Device) -> Self {
+        let key = seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add((epoch as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+            .wrapping_add((step as u64).wrapping_mul(0x94d0_49bb_1331_11eb));
+        Self::new(key, device)
+    }
+
+    /// Standard-normal draws of the given shape.
+    pub fn gaussian(&mut self, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let mut v = vec![0.0f32; n];
+        self.rng.fill_gaussian(&mut v);
+        Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// An inverted-dropout mask: 0 with probability `p`, else `1 / (1 - p)`.
+    pub fn dropout_mask(&mut self, shape: &[usize], p: f32) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let keep = 1.0 / (1.0 - p);
+        let v: Vec<f32> = (0..n).map(|_| if self.rng.uniform() < p { 0.0 } else { keep }).collect();
+        Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// A generator for non-tensor randomness (shuffles, initialisation).
+    pub fn rng(&mut self) -> &mut SeededRng {
+        &mut self.rng
+    }
+}

@@ -1,0 +1,384 @@
+//! A training run: data, network, likelihood and optimiser built from a recipe; epochs of minibatch
+//! ELBO steps with seeded noise; per-epoch test metrics; checkpoints and resume; export.
+
+use crate::checkpoint::{self, CheckpointInfo};
+use crate::data::{self, Dataset, Split, Targets};
+use crate::error::{Result, TrainError};
+use crate::likelihood::{BatchTargets, Likelihood};
+use crate::nn::{Network, Noise};
+use crate::optim::Adam;
+use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
+use bnn_runtime::{Model, Normalization, Provenance};
+use candle_core::{Device, Tensor, D};
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// Seed offset of the evaluation noise, so evaluation never reuses a training stream.
+const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
+/// Test examples per evaluation batch.
+const EVAL_BATCH: usize = 1000;
+
+/// What one epoch measured. Losses are per training example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Mean of -(NLL + KL weight * KL) over the epoch's minibatches (the ELBO per example when beta = 1).
+    pub elbo: f64,
+    pub nll: f64,
+    /// The full KL(q || p) in nats (not divided by N).
+    pub kl: f64,
+    /// Accuracy (classification) or RMSE (regression) of the training minibatches' own samples.
+    pub train_metric: f64,
+    pub test: TestMetrics,
+    pub seconds: f64,
+}
+
+/// Test-set metrics of the Monte-Carlo predictive distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestMetrics {
+    /// Accuracy (classification) or RMSE of the predictive mean (regression).
+    pub metric: f64,
+    /// Mean negative log predictive probability (classification) or Gaussian NLL with the total variance.
+    pub nll: f64,
+    pub samples: usize,
+}
+
+/// Everything a training run needs, in memory.
+pub struct Run {
+    pub recipe: Recipe,
+    pub split: Split,
+    pub normalization: Option<Normalization>,
+    pub network: Network,
+    pub likelihood: Likelihood,
+    pub adam: Adam,
+    pub device: Device,
+    pub epochs_done: usize,
+    pub history: Vec<EpochMetrics>,
+    /// Text of the recipe file, stored in the exported model's provenance.
+    pub recipe_source: Option<String>,
+}
+
+fn is_classification(d: &Dataset) -> bool {
+    matches!(d.targets, Targets::Classes { .. })
+}
+
+impl Run {
+    /// Loads and normalises the data and builds a freshly initialised network.
+    pub fn new(recipe: Recipe, data_dir: Option<&Path>, device: Device) -> Result<Run> {
+        recipe.validate()?;
+        let seed = recipe.training.seed;
+        let mut split = data::load(&recipe.data, data_dir, seed)?;
+        if recipe.likelihood == LikelihoodSpec::Categorical {
+            split = Split { train: split.train.into_classes()?, test: split.test.into_classes()? };
+        } else if is_classification(&split.train) {
+            return Err(TrainError::Recipe(
+                "a Gaussian likelihood needs regression targets, the data has classes".into(),
+            ));
+        }
+        if split.train.is_empty() {
+            return Err(TrainError::Data("the training set is empty".into()));
+        }
+        let normalization = data::fit_normalization(&recipe.data, &split.train);
+        if let Some(n) = &normalization {
+            data::normalize(&mut split.train, n);
+            data::normalize(&mut split.test, n);
+        }
+        let likelihood = Likelihood::new(recipe.likelihood, &device)?;
+        let head = likelihood.head_width(split.train.target_width());
+        let network = Network::new(&recipe.model, split.train.dim, head, seed, &device)?;
+        let mut vars = network.named_vars();
+        vars.extend(likelihood.named_vars());
+        let adam = Adam::new(vars)?;
+        Ok(Run {
+            recipe,
+            split,
+            normalization,
+            network,
+            likelihood,
+            adam,
+            device,
+            epochs_done: 0,
+            history: vec![],
+            recipe_source: None,
+        })
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.split.train.len().div_ceil(self.recipe.training.batch_size)
+    }
+
+    fn learning_rate(&self, epoch: usize) -> f64 {
+        self.recipe.training.learning_rate * self.recipe.training.lr_decay.powi(epoch as i32)
+    }
+
+    /// The KL weight per example for step `step` (0-based) of `epoch`, warm-up included.
+    pub fn kl_weight(&self, epoch: usize, step: usize, batch: usize) -> f64 {
+        let t = &self.recipe.training;
+        let m = self.steps_per_epoch();
+        let warm = if t.kl_warmup_epochs == 0 {
+            1.0
+        } else {
+            ((epoch as f64 + step as f64 / m as f64) / t.kl_warmup_epochs as f64).min(1.0)
+        };
+        let per_example = match t.kl_weighting {
+            KlWeighting::Uniform => 1.0 / self.split.train.len() as f64,
+            // pi_i = 2^(M-i) / (2^M - 1) = 2^-i / (1 - 2^-M), i = step + 1.
+            KlWeighting::Blundell => 0.5f64.powi(step as i32 + 1) / (1.0 - 0.5f64.powi(m as i32)) / batch as f64,
+        };
+        t.kl_scale * warm * per_example
+    }
+
+    /// Gathers examples `idx` of `data` into tensors.
+    fn batch(&self, data: &Dataset, idx: &[usize]) -> Result<(Tensor, BatchTargets)> {
+        let d = data.dim;
+        let mut x = Vec::with_capacity(idx.len() * d);
+        idx.iter().for_each(|&i| x.extend_from_slice(data.input(i)));
+        let x = Tensor::from_vec(x, (idx.len(), d), &self.device)?;
+        let y = match &data.targets {
+            Targets::Classes { labels, .. } => BatchTargets::Classes(Tensor::from_vec(
+                idx.iter().map(|&i| labels[i]).collect::<Vec<u32>>(),
+                idx.len(),
+                &self.device,
+            )?),
+            Targets::Values { values, outputs } => {
+                let mut v = Vec::with_capacity(idx.len() * outputs);
+                idx.iter().for_each(|&i| v.extend_from_slice(&values[i * outputs..(i + 1) * outputs]));
+                BatchTargets::Values(Tensor::from_vec(v, (idx.len(), *outputs), &self.device)?)
+            }
+        };
+        Ok((x, y))
+    }
+
+    /// Runs the remaining epochs, printing one line of metrics per epoch through `bar` and writing a
+    /// checkpoint after each when `checkpoint` is given.
+    pub fn train(&mut self, checkpoint: Option<&Path>, bar: &ProgressBar) -> Result<()> {
+        let epochs = self.recipe.training.epochs;
+        bar.set_length((epochs * self.steps_per_epoch()) as u64);
+        bar.set_position((self.epochs_done * self.steps_per_epoch()) as u64);
+        while self.epochs_done < epochs {
+            let m = self.train_epoch(self.epochs_done, bar)?;
+            let line = m.summary(is_classification(&self.split.train));
+            bar.suspend(|| eprintln!("{line}"));
+            self.history.push(m);
+            self.epochs_done += 1;
+            if let Some(path) = checkpoint {
+                self.save_checkpoint(path)?;
+            }
+        }
+        bar.finish_and_clear();
+        Ok(())
+    }
+
+    /// One epoch of minibatch steps, then the test metrics.
+    pub fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar) -> Result<EpochMetrics> {
+        let start = Instant::now();
+        let t = self.recipe.training.clone();
+        let n = self.split.train.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        data::shuffle(&mut order, t.seed.wrapping_mul(31).wrapping_add(epoch as u64));
+        let lr = self.learning_rate(epoch);
+        let (mut nll_sum, mut kl_last, mut loss_sum, mut metric_sum) = (0.0, 0.0, 0.0, 0.0);
+        let steps = self.steps_per_epoch();
+        for (step, idx) in order.chunks(t.batch_size).enumerate() {
+            let (x, y) = self.batch(&self.split.train, idx)?;
+            let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
+            let (out, kl) = self.network.forward_train(&x, t.estimator, &self.recipe.prior, &mut noise)?;
+            let nll = self.likelihood.nll(&out, &y)?;
+            let mut loss = (&nll + (&kl * self.kl_weight(epoch, step, idx.len()))?)?;
+            if t.weight_decay > 0.0 {
+                loss =
+                    (loss + (self.network.deterministic_squared_norm(&self.device)? * (t.weight_decay / n as f64))?)?;
+            }
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                return Err(TrainError::NonFiniteLoss { epoch, step, value });
+            }
+            self.adam.step(&loss.backward()?, lr)?;
+            nll_sum += nll.to_scalar::<f32>()? as f64;
+            kl_last = kl.to_scalar::<f32>()? as f64;
+            loss_sum += value;
+            metric_sum += batch_metric(&out, &y)?;
+            bar.inc(1);
+        }
+        let train_metric = match self.split.train.targets {
+            Targets::Classes { .. } => metric_sum / n as f64,
+            Targets::Values { .. } => (metric_sum / n as f64).sqrt(),
+        };
+        let test = self.evaluate(&self.split.test, t.eval_samples, epoch)?;
+        Ok(EpochMetrics {
+            epoch: epoch + 1,
+            elbo: -loss_sum / steps as f64,
+            nll: nll_sum / steps as f64,
+            kl: kl_last,
+            train_metric,
+            test,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Monte-Carlo test metrics with `samples` local-reparameterization passes per example.
+    pub fn evaluate(&self, data: &Dataset, samples: usize, epoch: usize) -> Result<TestMetrics> {
+        let n = data.len();
+        if n == 0 {
+            return Ok(TestMetrics { metric: f64::NAN, nll: f64::NAN, samples });
+        }
+        let idx: Vec<usize> = (0..n).collect();
+        let (mut metric, mut nll) = (0.0, 0.0);
+        for (b, chunk) in idx.chunks(EVAL_BATCH).enumerate() {
+            let (x, y) = self.batch(data, chunk)?;
+            let mut noise = Noise::for_step(self.recipe.training.seed ^ EVAL_SEED_KEY, epoch, b, &self.device);
+            let outs = (0..samples)
+                .map(|_| self.network.forward_sample(&x, &mut noise))
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let outs = Tensor::stack(&outs, 0)?;
+            let (m, l) = self.predictive_sums(&outs, &y)?;
+            metric += m;
+            nll += l;
+        }
+        let metric = if is_classification(data) { metric / n as f64 } else { (metric / n as f64).sqrt() };
+        Ok(TestMetrics { metric, nll: nll / n as f64, samples })
+    }
+
+    /// Sums over a batch of (correct count or squared error, negative log predictive density) for stacked
+    /// samples `[S, batch, head]`.
+    fn predictive_sums(&self, outs: &Tensor, y: &BatchTargets) -> Result<(f64, f64)> {
+        match y {
+            BatchTargets::Classes(labels) => {
+                let probs = candle_nn::ops::softmax_last_dim(outs)?.mean(0)?;
+                let correct = probs.argmax(D::Minus1)?.eq(labels)?.to_dtype(candle_core::DType::F32)?.sum_all()?;
+                let p_true = probs.gather(&labels.unsqueeze(1)?, 1)?.clamp(1e-12f32, 1.0f32)?;
+                Ok((correct.to_scalar::<f32>()? as f64, -(p_true.log()?.sum_all()?.to_scalar::<f32>()? as f64)))
+            }
+            BatchTargets::Values(y) => {
+                let k = y.dim(1)?;
+                let means = outs.narrow(2, 0, k)?;
+                let mean = means.mean(0)?;
+                let epistemic = means.broadcast_sub(&mean)?.sqr()?.mean(0)?;
+                let aleatoric = match self.likelihood.spec() {
+                    LikelihoodSpec::Heteroscedastic => crate::nn::softplus(&outs.narrow(2, k, k)?)?
+                        .affine(1.0, bnn_runtime::HETEROSCEDASTIC_MIN_SCALE as f64)?
+                        .sqr()?
+                        .mean(0)?,
+                    _ => {
+                        let s = self.likelihood.noise_sigma()?.unwrap_or(1.0) as f64;
+                        epistemic.ones_like()?.affine(s * s, 0.0)?
+                    }
+                };
+                let var = (aleatoric + epistemic)?;
+                let sq = (&mean - y)?.sqr()?;
+                let nll = ((sq.clone() / &var)? + var.log()?)?.affine(0.5, 0.5 * (2.0 * std::f64::consts::PI).ln())?;
+                Ok((sq.sum_all()?.to_scalar::<f32>()? as f64, nll.sum_all()?.to_scalar::<f32>()? as f64))
+            }
+        }
+    }
+
+    /// The trained network as a validated runtime model, with normalisation and provenance.
+    pub fn export(&self) -> Result<Model> {
+        let layers = self.network.to_runtime_layers()?;
+        let task = self.likelihood.task(self.split.train.target_width())?;
+        let mut provenance = Provenance {
+            recipe: self.recipe_source.clone(),
+            seed: Some(self.recipe.training.seed),
+            producer: Some(format!("bnn-trainer {}", env!("CARGO_PKG_VERSION"))),
+            ..Default::default()
+        };
+        provenance.extra.insert("epochs".into(), serde_json::json!(self.epochs_done));
+        if let Some(last) = self.history.last() {
+            provenance.extra.insert("final_epoch_metrics".into(), serde_json::to_value(last).unwrap_or_default());
+        }
+        Ok(Model::new(layers, task, self.normalization.clone(), provenance)?)
+    }
+
+    fn recipe_json(&self) -> String {
+        serde_json::to_string(&self.recipe).unwrap_or_default()
+    }
+
+    /// Writes every variable, the optimiser state and the progress to `path`, atomically.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> =
+            self.adam.vars().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
+        tensors.extend(self.adam.state());
+        let info = CheckpointInfo {
+            epochs_done: self.epochs_done,
+            adam_steps: self.adam.t,
+            recipe_json: self.recipe_json(),
+            history_json: serde_json::to_string(&self.history).unwrap_or_default(),
+        };
+        checkpoint::save(path, &tensors, &info)
+    }
+
+    /// Restores a checkpoint written by a run of the same recipe (only `training.epochs` may differ).
+    pub fn resume_from(&mut self, path: &Path) -> Result<()> {
+        let (tensors, info) = checkpoint::load(path, &self.device)?;
+        let mut saved: Recipe = serde_json::from_str(&info.recipe_json)
+            .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), message: e.to_string() })?;
+        saved.training.epochs = self.recipe.training.epochs;
+        if saved != self.recipe {
+            return Err(TrainError::Checkpoint {
+                path: path.display().to_string(),
+                message: "it was written by a different recipe".into(),
+            });
+        }
+        let bad = |m: String| TrainError::Checkpoint { path: path.display().to_string(), message: m };
+        let vars = self.adam.vars().to_vec();
+        let mut restored = 0;
+        for (name, value) in tensors {
+            if let Some((_, var)) = vars.iter().find(|(n, _)| *n == name) {
+                if var.as_tensor().dims() != value.dims() {
+                    return Err(bad(format!(
+                        "`{name}` has shape {:?}, the network needs {:?}",
+                        value.dims(),
+                        var.as_tensor().dims()
+                    )));
+                }
+                var.set(&value)?;
+                restored += 1;
+            } else if !self.adam.set_state(&name, value) {
+                return Err(bad(format!("unknown tensor `{name}`")));
+            }
+        }
+        if restored != vars.len() {
+            return Err(bad(format!("holds {restored} of the network's {} variables", vars.len())));
+        }
+        self.adam.t = info.adam_steps;
+        self.epochs_done = info.epochs_done;
+        self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
+        Ok(())
+    }
+}
+
+/// Correct predictions (classification) or the summed squared error of the means (regression) of a batch.
+fn batch_metric(out: &Tensor, y: &BatchTargets) -> Result<f64> {
+    Ok(match y {
+        BatchTargets::Classes(labels) => {
+            out.argmax(D::Minus1)?.eq(labels)?.to_dtype(candle_core::DType::F32)?.sum_all()?.to_scalar::<f32>()? as f64
+        }
+        BatchTargets::Values(v) => {
+            let k = v.dim(1)?;
+            (out.narrow(1, 0, k)? - v)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64
+        }
+    })
+}
+
+impl EpochMetrics {
+    /// One human-readable line.
+    pub fn summary(&self, classification: bool) -> String {
+        let (train, test) = if classification {
+            (
+                format!("train acc {:.2}%", 100.0 * self.train_metric),
+                format!("test acc {:.2}% (S={})", 100.0 * self.test.metric, self.test.samples),
+            )
+        } else {
+            (
+                format!("train rmse {:.4}", self.train_metric),
+                format!("test rmse {:.4} (S={})", self.test.metric, self.test.samples),
+            )
+        };
+        format!(
+            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}  {test}  test nll {:.4}  {:.1}s",
+            self.epoch, self.elbo, self.nll, self.kl, self.test.nll, self.seconds
+        )
+    }
+}
