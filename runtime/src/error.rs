@@ -39,6 +39,9 @@ pub enum ModelError {
     /// The file holds a tensor the description does not account for.
     #[error("unexpected tensor `{0}`")]
     UnexpectedTensor(String),
+    /// A sparse weight matrix's row pointers or column indices are inconsistent.
+    #[error("sparse tensor `{name}`: {message}")]
+    InvalidSparse { name: String, message: String },
     /// A tensor has the wrong shape.
     #[error("tensor `{name}`: expected shape {expected:?}, found {found:?}")]
     TensorShape { name: String, expected: Vec<usize>, found: Vec<usize> },

@@ -33,7 +33,7 @@ mod uncertainty;
 
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
-pub use layers::{Activation, BayesianDense, Dense, Dropout, Layer};
+pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 pub use model::Model;
 pub use normalization::Normalization;
 pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES};

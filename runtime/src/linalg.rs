@@ -28,13 +28,24 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
-/// `y[j] = bias[j] + dot(weight[j, :], x)` for a row-major `[y.len(), x.len()]` weight matrix.
+/// `sum_k values[k] * x[cols[k]]` for a sparse row with increasing column indices. Each product goes to the
+/// partial sum [`dot`] would give its column, so a row with its zeros removed sums to the same value bit for
+/// bit as the dense row.
 #[inline]
-pub fn affine(weight: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
-    let cols = x.len();
-    for (j, (yj, row)) in y.iter_mut().zip(weight.chunks_exact(cols)).enumerate() {
-        *yj = bias[j] + dot(row, x);
+pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
+    let split = x.len() / LANES * LANES;
+    let mut acc = [0.0f32; LANES];
+    let mut tail = 0.0f32;
+    for (v, c) in values.iter().zip(cols) {
+        let c = *c as usize;
+        if c < split {
+            acc[c % LANES] += v * x[c];
+        } else {
+            tail += v * x[c];
+        }
     }
+    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
 }
 
 #[cfg(test)]
@@ -52,10 +63,9 @@ mod tests {
     }
 
     #[test]
-    fn affine_is_bias_plus_matrix_vector_product() {
-        let w = [1.0, 2.0, 3.0, -1.0, 0.5, 0.0];
-        let mut y = [0.0; 2];
-        affine(&w, &[10.0, -10.0], &[1.0, 1.0, 2.0], &mut y);
-        assert_eq!(y, [10.0 + 1.0 + 2.0 + 6.0, -10.0 - 1.0 + 0.5]);
+    fn sparse_dot_skips_absent_entries() {
+        let x: Vec<f32> = (0..20).map(|i| i as f32).collect();
+        assert_eq!(sparse_dot(&[2.0, -1.0, 0.5], &[1, 9, 19], &x), 2.0 - 9.0 + 9.5);
+        assert_eq!(sparse_dot(&[], &[], &x), 0.0);
     }
 }

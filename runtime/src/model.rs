@@ -2,7 +2,7 @@
 
 use crate::error::ModelError;
 use crate::format::names;
-use crate::layers::Layer;
+use crate::layers::{Layer, WeightLayout};
 use crate::normalization::Normalization;
 use crate::provenance::Provenance;
 use crate::task::Task;
@@ -63,6 +63,12 @@ impl Model {
         Ok(Self { layers, task, normalization, provenance, input_dim, max_width })
     }
 
+    /// The same model with pruned weights (mean and standard deviation both 0) left out of storage, so
+    /// prediction runs sparse kernels. Results are identical for `Mean` and local reparameterization.
+    pub fn sparsified(&self) -> Model {
+        Model { layers: self.layers.iter().map(Layer::sparsified).collect(), ..self.clone() }
+    }
+
     /// The same model with other provenance.
     pub fn with_provenance(mut self, provenance: Provenance) -> Self {
         self.provenance = provenance;
@@ -100,15 +106,17 @@ fn validate_layer(index: usize, layer: &Layer) -> Result<(), ModelError> {
         Layer::BayesianDense(l) => {
             let (i, o) = (l.in_features(), l.out_features());
             check_sizes(index, i, o)?;
-            check_mu(&names::weight_mu(index), l.weight_mu(), &[o, i])?;
-            check_sigma(&names::weight_sigma(index), l.weight_sigma(), &[o, i])?;
+            let shape = check_layout(index, l.layout(), i, o)?;
+            check_mu(&names::weight_mu(index), l.weight_mu(), &shape)?;
+            check_sigma(&names::weight_sigma(index), l.weight_sigma(), &shape)?;
             check_mu(&names::bias_mu(index), l.bias_mu(), &[o])?;
             check_sigma(&names::bias_sigma(index), l.bias_sigma(), &[o])
         }
         Layer::Dense(l) => {
             let (i, o) = (l.in_features(), l.out_features());
             check_sizes(index, i, o)?;
-            check_mu(&names::weight_mu(index), l.weight(), &[o, i])?;
+            let shape = check_layout(index, l.layout(), i, o)?;
+            check_mu(&names::weight_mu(index), l.weight(), &shape)?;
             check_mu(&names::bias_mu(index), l.bias(), &[o])
         }
         Layer::Dropout(d) => {
@@ -130,6 +138,24 @@ fn check_sizes(index: usize, inp: usize, out: usize) -> Result<(), ModelError> {
         return Err(ModelError::InvalidLayer { index, message: format!("dense layer of size {inp} -> {out}") });
     }
     Ok(())
+}
+
+/// Checks that a weight layout describes an `out x inp` matrix; returns the shape of its stored values.
+fn check_layout(index: usize, layout: &WeightLayout, inp: usize, out: usize) -> Result<Vec<usize>, ModelError> {
+    let fits = match layout {
+        WeightLayout::Dense { rows, cols } => *rows == out && *cols == inp,
+        WeightLayout::Csr { cols, pattern } => *cols == inp && pattern.row_ptr().len() == out + 1,
+    };
+    if !fits {
+        return Err(ModelError::InvalidLayer {
+            index,
+            message: format!("weight layout does not describe a {out} x {inp} matrix"),
+        });
+    }
+    Ok(match layout {
+        WeightLayout::Dense { .. } => vec![out, inp],
+        WeightLayout::Csr { pattern, .. } => vec![pattern.nnz()],
+    })
 }
 
 fn check_len(name: &str, values: &[f32], shape: &[usize]) -> Result<(), ModelError> {

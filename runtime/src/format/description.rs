@@ -2,7 +2,7 @@
 
 use super::MODEL_KEY;
 use crate::error::ModelError;
-use crate::layers::{Activation, Layer};
+use crate::layers::{Activation, Layer, WeightLayout};
 use crate::normalization::Normalization;
 use crate::provenance::Provenance;
 use crate::task::Task;
@@ -13,10 +13,45 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum LayerDescription {
-    BayesianDense { in_features: usize, out_features: usize },
-    Dense { in_features: usize, out_features: usize },
-    Dropout { p: f32 },
-    Activation { function: Activation },
+    BayesianDense {
+        in_features: usize,
+        out_features: usize,
+        #[serde(default, skip_serializing_if = "StorageLayout::is_dense")]
+        layout: StorageLayout,
+    },
+    Dense {
+        in_features: usize,
+        out_features: usize,
+        #[serde(default, skip_serializing_if = "StorageLayout::is_dense")]
+        layout: StorageLayout,
+    },
+    Dropout {
+        p: f32,
+    },
+    Activation {
+        function: Activation,
+    },
+}
+
+/// How a layer's weight matrix is stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StorageLayout {
+    #[default]
+    Dense,
+    Csr,
+}
+
+impl StorageLayout {
+    fn is_dense(&self) -> bool {
+        *self == StorageLayout::Dense
+    }
+    fn of(layout: &WeightLayout) -> Self {
+        match layout {
+            WeightLayout::Dense { .. } => StorageLayout::Dense,
+            WeightLayout::Csr { .. } => StorageLayout::Csr,
+        }
+    }
 }
 
 const LAYER_KINDS: [&str; 4] = ["bayesian_dense", "dense", "dropout", "activation"];
@@ -24,10 +59,16 @@ const LAYER_KINDS: [&str; 4] = ["bayesian_dense", "dense", "dropout", "activatio
 impl LayerDescription {
     pub(crate) fn of(layer: &Layer) -> Self {
         match layer {
-            Layer::BayesianDense(l) => {
-                LayerDescription::BayesianDense { in_features: l.in_features(), out_features: l.out_features() }
-            }
-            Layer::Dense(l) => LayerDescription::Dense { in_features: l.in_features(), out_features: l.out_features() },
+            Layer::BayesianDense(l) => LayerDescription::BayesianDense {
+                in_features: l.in_features(),
+                out_features: l.out_features(),
+                layout: StorageLayout::of(l.layout()),
+            },
+            Layer::Dense(l) => LayerDescription::Dense {
+                in_features: l.in_features(),
+                out_features: l.out_features(),
+                layout: StorageLayout::of(l.layout()),
+            },
             Layer::Dropout(d) => LayerDescription::Dropout { p: d.p() },
             Layer::Activation(a) => LayerDescription::Activation { function: *a },
         }

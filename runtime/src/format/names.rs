@@ -12,3 +12,11 @@ pub fn bias_mu(index: usize) -> String {
 pub fn bias_sigma(index: usize) -> String {
     format!("layers.{index}.bias.sigma")
 }
+/// CSR row pointers of a sparse weight matrix.
+pub fn weight_row_ptr(index: usize) -> String {
+    format!("layers.{index}.weight.row_ptr")
+}
+/// CSR column indices of a sparse weight matrix.
+pub fn weight_col_idx(index: usize) -> String {
+    format!("layers.{index}.weight.col_idx")
+}

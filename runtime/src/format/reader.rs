@@ -1,10 +1,10 @@
 //! The loader: bytes or a path in, a fully validated [`Model`] out, or a typed error naming the problem.
 
-use super::description::{self, LayerDescription};
-use super::tensor::decode;
+use super::description::{self, LayerDescription, StorageLayout};
+use super::tensor::{decode, decode_indices};
 use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
-use crate::layers::{BayesianDense, Dense, Dropout, Layer};
+use crate::layers::{BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 use crate::model::Model;
 use safetensors::SafeTensors;
 use std::collections::BTreeSet;
@@ -25,41 +25,42 @@ impl Model {
         let description = description::parse(json)?;
 
         let expected = expected_tensors(&description.layers);
-        for name in expected.iter().map(|(n, _)| n) {
-            if file.tensor(name).is_err() {
-                return Err(ModelError::MissingTensor(name.clone()));
-            }
+        if let Some(name) = expected.iter().find(|n| file.tensor(n).is_err()) {
+            return Err(ModelError::MissingTensor(name.clone()));
         }
-        let expected_names: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+        let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
         let mut stored: Vec<&str> = file.names();
         stored.sort_unstable();
-        if let Some(extra) = stored.into_iter().find(|n| !expected_names.contains(n)) {
+        if let Some(extra) = stored.into_iter().find(|n| !expected.contains(n)) {
             return Err(ModelError::UnexpectedTensor(extra.into()));
         }
 
-        let read = |name: String, shape: &[usize]| -> Result<Vec<f32>, ModelError> {
-            let view = file.tensor(&name).map_err(|_| ModelError::MissingTensor(name.clone()))?;
-            decode(&name, &view, shape)
-        };
+        let reader = TensorReader { file: &file };
         let mut layers = Vec::with_capacity(description.layers.len());
         for (index, layer) in description.layers.iter().enumerate() {
             layers.push(match *layer {
-                LayerDescription::BayesianDense { in_features: i, out_features: o } => {
-                    Layer::BayesianDense(BayesianDense::new(
+                LayerDescription::BayesianDense { in_features: i, out_features: o, layout } => {
+                    let (layout, shape) = reader.layout(index, i, o, layout)?;
+                    Layer::BayesianDense(BayesianDense::with_layout(
                         i,
                         o,
-                        read(names::weight_mu(index), &[o, i])?,
-                        read(names::weight_sigma(index), &[o, i])?,
-                        read(names::bias_mu(index), &[o])?,
-                        read(names::bias_sigma(index), &[o])?,
+                        layout,
+                        reader.values(names::weight_mu(index), &shape)?,
+                        reader.values(names::weight_sigma(index), &shape)?,
+                        reader.values(names::bias_mu(index), &[o])?,
+                        reader.values(names::bias_sigma(index), &[o])?,
                     ))
                 }
-                LayerDescription::Dense { in_features: i, out_features: o } => Layer::Dense(Dense::new(
-                    i,
-                    o,
-                    read(names::weight_mu(index), &[o, i])?,
-                    read(names::bias_mu(index), &[o])?,
-                )),
+                LayerDescription::Dense { in_features: i, out_features: o, layout } => {
+                    let (layout, shape) = reader.layout(index, i, o, layout)?;
+                    Layer::Dense(Dense::with_layout(
+                        i,
+                        o,
+                        layout,
+                        reader.values(names::weight_mu(index), &shape)?,
+                        reader.values(names::bias_mu(index), &[o])?,
+                    ))
+                }
                 LayerDescription::Dropout { p } => Layer::Dropout(Dropout::new(p)),
                 LayerDescription::Activation { function } => Layer::Activation(function),
             });
@@ -76,22 +77,63 @@ impl Model {
     }
 }
 
-/// Every tensor the description requires, with its shape, in layer order.
-fn expected_tensors(layers: &[LayerDescription]) -> Vec<(String, Vec<usize>)> {
+struct TensorReader<'a, 'data> {
+    file: &'a SafeTensors<'data>,
+}
+
+impl TensorReader<'_, '_> {
+    fn values(&self, name: String, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let view = self.file.tensor(&name).map_err(|_| ModelError::MissingTensor(name.clone()))?;
+        decode(&name, &view, shape)
+    }
+
+    fn indices(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>, ModelError> {
+        let view = self.file.tensor(name).map_err(|_| ModelError::MissingTensor(name.into()))?;
+        decode_indices(name, &view, shape)
+    }
+
+    /// The weight layout of layer `index` and the shape of its stored values.
+    fn layout(
+        &self,
+        index: usize,
+        inp: usize,
+        out: usize,
+        layout: StorageLayout,
+    ) -> Result<(WeightLayout, Vec<usize>), ModelError> {
+        match layout {
+            StorageLayout::Dense => Ok((WeightLayout::Dense { rows: out, cols: inp }, vec![out, inp])),
+            StorageLayout::Csr => {
+                let ptr_name = names::weight_row_ptr(index);
+                let row_ptr = self.indices(&ptr_name, &[out + 1])?;
+                let nnz = *row_ptr.last().unwrap_or(&0) as usize;
+                let idx_name = names::weight_col_idx(index);
+                let col_idx = self.indices(&idx_name, &[nnz])?;
+                let pattern = CsrPattern::new(out, inp, row_ptr, col_idx)
+                    .map_err(|message| ModelError::InvalidSparse { name: ptr_name, message })?;
+                Ok((WeightLayout::Csr { cols: inp, pattern }, vec![nnz]))
+            }
+        }
+    }
+}
+
+/// The name of every tensor the description requires, in layer order.
+fn expected_tensors(layers: &[LayerDescription]) -> Vec<String> {
     let mut out = Vec::new();
     for (index, layer) in layers.iter().enumerate() {
-        match *layer {
-            LayerDescription::BayesianDense { in_features: i, out_features: o } => {
-                out.push((names::weight_mu(index), vec![o, i]));
-                out.push((names::weight_sigma(index), vec![o, i]));
-                out.push((names::bias_mu(index), vec![o]));
-                out.push((names::bias_sigma(index), vec![o]));
-            }
-            LayerDescription::Dense { in_features: i, out_features: o } => {
-                out.push((names::weight_mu(index), vec![o, i]));
-                out.push((names::bias_mu(index), vec![o]));
-            }
-            LayerDescription::Dropout { .. } | LayerDescription::Activation { .. } => {}
+        let (bayesian, layout) = match *layer {
+            LayerDescription::BayesianDense { layout, .. } => (true, layout),
+            LayerDescription::Dense { layout, .. } => (false, layout),
+            LayerDescription::Dropout { .. } | LayerDescription::Activation { .. } => continue,
+        };
+        out.push(names::weight_mu(index));
+        out.push(names::bias_mu(index));
+        if bayesian {
+            out.push(names::weight_sigma(index));
+            out.push(names::bias_sigma(index));
+        }
+        if layout == StorageLayout::Csr {
+            out.push(names::weight_row_ptr(index));
+            out.push(names::weight_col_idx(index));
         }
     }
     out

@@ -45,6 +45,18 @@ impl EncodedTensor {
     }
 }
 
+impl EncodedTensor {
+    /// Sparse indices: u16 when `narrow`, else u32.
+    pub(crate) fn indices(values: &[u32], narrow: bool) -> Self {
+        let (dtype, bytes) = if narrow {
+            (Dtype::U16, values.iter().flat_map(|v| (*v as u16).to_le_bytes()).collect())
+        } else {
+            (Dtype::U32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        };
+        Self { dtype, shape: vec![values.len()], bytes }
+    }
+}
+
 impl View for &EncodedTensor {
     fn dtype(&self) -> Dtype {
         self.dtype
@@ -78,5 +90,28 @@ pub(crate) fn decode(name: &str, view: &TensorView<'_>, shape: &[usize]) -> Resu
         Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         Dtype::F16 => data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
         _ => data.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+    })
+}
+
+/// Checks a stored index tensor (U16 or U32) and its shape, and widens it to u32.
+pub(crate) fn decode_indices(name: &str, view: &TensorView<'_>, shape: &[usize]) -> Result<Vec<u32>, ModelError> {
+    let dtype = view.dtype();
+    if !matches!(dtype, Dtype::U16 | Dtype::U32) {
+        return Err(ModelError::UnsupportedDtype {
+            name: name.into(),
+            dtype: format!("{dtype:?} (expected U16 or U32)"),
+        });
+    }
+    if view.shape() != shape {
+        return Err(ModelError::TensorShape {
+            name: name.into(),
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        });
+    }
+    let data = view.data();
+    Ok(match dtype {
+        Dtype::U16 => data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect(),
+        _ => data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
     })
 }

@@ -4,7 +4,7 @@ use super::description::{DescriptionOut, LayerDescription};
 use super::tensor::{EncodedTensor, StorageDtype};
 use super::{names, write_atomically, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
-use crate::layers::Layer;
+use crate::layers::{BayesianDense, Dense, Layer, WeightLayout};
 use crate::model::Model;
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,8 +43,13 @@ impl<'a> ModelWriter<'a> {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         let model = self.model;
+        let value_bytes = match self.dtype {
+            StorageDtype::F32 => 4,
+            StorageDtype::F16 | StorageDtype::Bf16 => 2,
+        };
+        let layers: Vec<Layer> = model.layers().iter().map(|l| smaller_layout(l, value_bytes)).collect();
         let description = DescriptionOut {
-            layers: model.layers().iter().map(LayerDescription::of).collect(),
+            layers: layers.iter().map(LayerDescription::of).collect(),
             task: model.task(),
             normalization: model.normalization(),
             provenance: model.provenance(),
@@ -56,24 +61,35 @@ impl<'a> ModelWriter<'a> {
 
         let mut tensors: Vec<(String, EncodedTensor)> = Vec::new();
         let d = self.dtype;
-        for (index, layer) in model.layers().iter().enumerate() {
-            match layer {
+        for (index, layer) in layers.iter().enumerate() {
+            let (layout, cols) = match layer {
                 Layer::BayesianDense(l) => {
-                    let shape = vec![l.out_features(), l.in_features()];
-                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight_mu(), shape.clone(), d)));
-                    tensors.push((names::weight_sigma(index), EncodedTensor::new(l.weight_sigma(), shape, d)));
+                    tensors
+                        .push((names::weight_mu(index), EncodedTensor::new(l.weight_mu(), value_shape(l.layout()), d)));
+                    tensors.push((
+                        names::weight_sigma(index),
+                        EncodedTensor::new(l.weight_sigma(), value_shape(l.layout()), d),
+                    ));
                     tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias_mu(), vec![l.out_features()], d)));
                     tensors.push((
                         names::bias_sigma(index),
                         EncodedTensor::new(l.bias_sigma(), vec![l.out_features()], d),
                     ));
+                    (l.layout(), l.in_features())
                 }
                 Layer::Dense(l) => {
-                    let shape = vec![l.out_features(), l.in_features()];
-                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight(), shape, d)));
+                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight(), value_shape(l.layout()), d)));
                     tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias(), vec![l.out_features()], d)));
+                    (l.layout(), l.in_features())
                 }
-                Layer::Dropout(_) | Layer::Activation(_) => {}
+                Layer::Dropout(_) | Layer::Activation(_) => continue,
+            };
+            if let WeightLayout::Csr { pattern, .. } = layout {
+                tensors.push((names::weight_row_ptr(index), EncodedTensor::indices(pattern.row_ptr(), false)));
+                tensors.push((
+                    names::weight_col_idx(index),
+                    EncodedTensor::indices(pattern.col_idx(), narrow_indices(cols)),
+                ));
             }
         }
         let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
@@ -86,6 +102,52 @@ impl<'a> ModelWriter<'a> {
     /// Writes the file atomically (temporary file, sync, rename): a crash leaves the old file or the new one.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         write_atomically(path.as_ref(), &self.to_bytes()?)
+    }
+}
+
+/// Column indices are stored as u16 when every column fits.
+fn narrow_indices(cols: usize) -> bool {
+    cols <= u16::MAX as usize + 1
+}
+
+fn value_shape(layout: &WeightLayout) -> Vec<usize> {
+    match layout {
+        WeightLayout::Dense { rows, cols } => vec![*rows, *cols],
+        WeightLayout::Csr { pattern, .. } => vec![pattern.nnz()],
+    }
+}
+
+/// The layer in whichever layout takes fewer bytes: dense, or CSR over its unpruned weights (an entry is
+/// pruned when its mean and standard deviation are both 0).
+fn smaller_layout(layer: &Layer, value_bytes: usize) -> Layer {
+    let (inp, out, values_per_weight) = match layer {
+        Layer::BayesianDense(l) => (l.in_features(), l.out_features(), 2),
+        Layer::Dense(l) => (l.in_features(), l.out_features(), 1),
+        Layer::Dropout(_) | Layer::Activation(_) => return layer.clone(),
+    };
+    let sparse = layer.sparsified();
+    let nnz = match &sparse {
+        Layer::BayesianDense(l) => l.weight_mu().len(),
+        Layer::Dense(l) => l.weight().len(),
+        _ => unreachable!("only dense layers reach here"),
+    };
+    let index_bytes = if narrow_indices(inp) { 2 } else { 4 };
+    let dense_bytes = inp * out * values_per_weight * value_bytes;
+    let csr_bytes = nnz * (values_per_weight * value_bytes + index_bytes) + (out + 1) * 4;
+    if csr_bytes < dense_bytes {
+        return sparse;
+    }
+    match layer {
+        Layer::BayesianDense(l) => Layer::BayesianDense(BayesianDense::new(
+            inp,
+            out,
+            l.dense_weight_mu(),
+            l.dense_weight_sigma(),
+            l.bias_mu().to_vec(),
+            l.bias_sigma().to_vec(),
+        )),
+        Layer::Dense(l) => Layer::Dense(Dense::new(inp, out, l.dense_weight(), l.bias().to_vec())),
+        _ => unreachable!("only dense layers reach here"),
     }
 }
 

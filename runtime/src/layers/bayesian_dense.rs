@@ -1,17 +1,18 @@
 //! The Bayesian dense layer: a factorised Gaussian posterior N(mu, sigma^2) over every weight and bias,
-//! with one forward kernel per sampler.
+//! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
-use crate::linalg::{affine, dot};
+use super::layout::{CsrPattern, WeightLayout};
 use crate::sample::SeededRng;
 
 /// A fully connected layer whose weights and biases are independent Gaussians.
 ///
-/// Weights are row-major `[out_features, in_features]`. The variances are cached at construction so the
-/// local-reparameterization kernel needs no extra work per sample.
+/// Weights are `[out_features, in_features]`, stored in `layout` (row-major when dense). The variances are
+/// cached at construction so the local-reparameterization kernel needs no extra work per sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BayesianDense {
     in_features: usize,
     out_features: usize,
+    layout: WeightLayout,
     weight_mu: Vec<f32>,
     weight_sigma: Vec<f32>,
     bias_mu: Vec<f32>,
@@ -21,8 +22,8 @@ pub struct BayesianDense {
 }
 
 impl BayesianDense {
-    /// A layer from its posterior parameters. Lengths and values are checked when the layer joins a
-    /// [`Model`](crate::Model), which names the offending tensor.
+    /// A dense layer from its posterior parameters, weights row-major. Lengths and values are checked when
+    /// the layer joins a [`Model`](crate::Model), which names the offending tensor.
     pub fn new(
         in_features: usize,
         out_features: usize,
@@ -31,9 +32,43 @@ impl BayesianDense {
         bias_mu: Vec<f32>,
         bias_sigma: Vec<f32>,
     ) -> Self {
+        let layout = WeightLayout::Dense { rows: out_features, cols: in_features };
+        Self::with_layout(in_features, out_features, layout, weight_mu, weight_sigma, bias_mu, bias_sigma)
+    }
+
+    /// A layer whose weight values are stored in `layout` (one value per stored entry).
+    pub fn with_layout(
+        in_features: usize,
+        out_features: usize,
+        layout: WeightLayout,
+        weight_mu: Vec<f32>,
+        weight_sigma: Vec<f32>,
+        bias_mu: Vec<f32>,
+        bias_sigma: Vec<f32>,
+    ) -> Self {
         let weight_var = weight_sigma.iter().map(|s| s * s).collect();
         let bias_var = bias_sigma.iter().map(|s| s * s).collect();
-        Self { in_features, out_features, weight_mu, weight_sigma, bias_mu, bias_sigma, weight_var, bias_var }
+        Self { in_features, out_features, layout, weight_mu, weight_sigma, bias_mu, bias_sigma, weight_var, bias_var }
+    }
+
+    /// The same layer with every weight whose mean and standard deviation are both 0 (pruned) left out.
+    pub fn sparsified(&self) -> Self {
+        let (mu, sigma) = (self.dense_weight_mu(), self.dense_weight_sigma());
+        let pattern = CsrPattern::from_mask(self.out_features, self.in_features, |k| mu[k] != 0.0 || sigma[k] != 0.0);
+        let keep = |v: &[f32]| -> Vec<f32> {
+            (0..v.len()).filter(|k| mu[*k] != 0.0 || sigma[*k] != 0.0).map(|k| v[k]).collect()
+        };
+        let (mu_s, sigma_s) = (keep(&mu), keep(&sigma));
+        let layout = WeightLayout::Csr { cols: self.in_features, pattern };
+        Self::with_layout(
+            self.in_features,
+            self.out_features,
+            layout,
+            mu_s,
+            sigma_s,
+            self.bias_mu.clone(),
+            self.bias_sigma.clone(),
+        )
     }
 
     pub fn in_features(&self) -> usize {
@@ -42,13 +77,24 @@ impl BayesianDense {
     pub fn out_features(&self) -> usize {
         self.out_features
     }
-    /// Posterior means of the weights, row-major `[out, in]`.
+    pub fn layout(&self) -> &WeightLayout {
+        &self.layout
+    }
+    /// Posterior means of the stored weights (row-major `[out, in]` when dense).
     pub fn weight_mu(&self) -> &[f32] {
         &self.weight_mu
     }
-    /// Posterior standard deviations of the weights, row-major `[out, in]`.
+    /// Posterior standard deviations of the stored weights.
     pub fn weight_sigma(&self) -> &[f32] {
         &self.weight_sigma
+    }
+    /// All weight means as a dense row-major matrix (pruned entries 0).
+    pub fn dense_weight_mu(&self) -> Vec<f32> {
+        self.layout.to_dense(&self.weight_mu)
+    }
+    /// All weight standard deviations as a dense row-major matrix (pruned entries 0).
+    pub fn dense_weight_sigma(&self) -> Vec<f32> {
+        self.layout.to_dense(&self.weight_sigma)
     }
     pub fn bias_mu(&self) -> &[f32] {
         &self.bias_mu
@@ -59,7 +105,7 @@ impl BayesianDense {
 
     /// `y = mu_W x + mu_b`.
     pub(crate) fn forward_mean(&self, x: &[f32], y: &mut [f32]) {
-        affine(&self.weight_mu, &self.bias_mu, x, y);
+        self.layout.affine(&self.weight_mu, &self.bias_mu, x, y);
     }
 
     /// The exact Gaussian moments of the pre-activations for a fixed input: `mean = mu_W x + mu_b` and
@@ -67,8 +113,8 @@ impl BayesianDense {
     pub(crate) fn moments(&self, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
         let x_sq = &mut x_sq[..x.len()];
         x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-        affine(&self.weight_mu, &self.bias_mu, x, mean);
-        affine(&self.weight_var, &self.bias_var, x_sq, sd);
+        self.layout.affine(&self.weight_mu, &self.bias_mu, x, mean);
+        self.layout.affine(&self.weight_var, &self.bias_var, x_sq, sd);
         sd.iter_mut().for_each(|v| *v = v.sqrt());
     }
 
@@ -76,25 +122,25 @@ impl BayesianDense {
     pub(crate) fn forward_local_reparam(&self, x: &[f32], x_sq: &mut [f32], y: &mut [f32], rng: &mut SeededRng) {
         let x_sq = &mut x_sq[..x.len()];
         x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-        let rows = self.weight_mu.chunks_exact(self.in_features).zip(self.weight_var.chunks_exact(self.in_features));
-        for (j, (yj, (mu_row, var_row))) in y.iter_mut().zip(rows).enumerate() {
-            let mean = self.bias_mu[j] + dot(mu_row, x);
-            let var = self.bias_var[j] + dot(var_row, x_sq);
+        for (j, yj) in y.iter_mut().enumerate() {
+            let r = self.layout.row(j);
+            let mean = self.bias_mu[j] + self.layout.dot_row(j, &self.weight_mu[r.clone()], x);
+            let var = self.bias_var[j] + self.layout.dot_row(j, &self.weight_var[r], x_sq);
             *yj = mean + var.sqrt() * rng.gaussian();
         }
     }
 
-    /// One weight-sampling pass: every weight of a row is drawn into `row` (scratch of `in_features`), then
-    /// the bias, then the row's dot product with `x`.
+    /// One weight-sampling pass: every stored weight of a row is drawn into `row` (scratch of `in_features`),
+    /// then the bias, then the row's dot product with `x`.
     pub(crate) fn forward_weight_sampling(&self, x: &[f32], row: &mut [f32], y: &mut [f32], rng: &mut SeededRng) {
-        let row = &mut row[..self.in_features];
-        let rows = self.weight_mu.chunks_exact(self.in_features).zip(self.weight_sigma.chunks_exact(self.in_features));
-        for (j, (yj, (mu_row, sigma_row))) in y.iter_mut().zip(rows).enumerate() {
-            for ((w, m), s) in row.iter_mut().zip(mu_row).zip(sigma_row) {
+        for (j, yj) in y.iter_mut().enumerate() {
+            let r = self.layout.row(j);
+            let row = &mut row[..r.len()];
+            for ((w, m), s) in row.iter_mut().zip(&self.weight_mu[r.clone()]).zip(&self.weight_sigma[r]) {
                 *w = m + s * rng.gaussian();
             }
             let bias = self.bias_mu[j] + self.bias_sigma[j] * rng.gaussian();
-            *yj = bias + dot(row, x);
+            *yj = bias + self.layout.dot_row(j, row, x);
         }
     }
 }

@@ -1,21 +1,43 @@
 //! The deterministic dense layer: point-estimate weights, as in a standard or MC-dropout network.
 
-use crate::linalg::affine;
+use super::layout::{CsrPattern, WeightLayout};
 
-/// A fully connected layer with fixed weights, row-major `[out_features, in_features]`.
+/// A fully connected layer with fixed weights `[out_features, in_features]`, stored in `layout`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
     in_features: usize,
     out_features: usize,
+    layout: WeightLayout,
     weight: Vec<f32>,
     bias: Vec<f32>,
 }
 
 impl Dense {
-    /// A layer from its weights and biases. Lengths and values are checked when the layer joins a
-    /// [`Model`](crate::Model).
+    /// A dense layer from its row-major weights and biases. Lengths and values are checked when the layer
+    /// joins a [`Model`](crate::Model).
     pub fn new(in_features: usize, out_features: usize, weight: Vec<f32>, bias: Vec<f32>) -> Self {
-        Self { in_features, out_features, weight, bias }
+        let layout = WeightLayout::Dense { rows: out_features, cols: in_features };
+        Self::with_layout(in_features, out_features, layout, weight, bias)
+    }
+
+    /// A layer whose weight values are stored in `layout`.
+    pub fn with_layout(
+        in_features: usize,
+        out_features: usize,
+        layout: WeightLayout,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    ) -> Self {
+        Self { in_features, out_features, layout, weight, bias }
+    }
+
+    /// The same layer with every zero weight left out.
+    pub fn sparsified(&self) -> Self {
+        let w = self.dense_weight();
+        let pattern = CsrPattern::from_mask(self.out_features, self.in_features, |k| w[k] != 0.0);
+        let values = w.iter().copied().filter(|v| *v != 0.0).collect();
+        let layout = WeightLayout::Csr { cols: self.in_features, pattern };
+        Self::with_layout(self.in_features, self.out_features, layout, values, self.bias.clone())
     }
 
     pub fn in_features(&self) -> usize {
@@ -24,9 +46,16 @@ impl Dense {
     pub fn out_features(&self) -> usize {
         self.out_features
     }
-    /// Row-major `[out, in]`.
+    pub fn layout(&self) -> &WeightLayout {
+        &self.layout
+    }
+    /// The stored weights (row-major `[out, in]` when dense).
     pub fn weight(&self) -> &[f32] {
         &self.weight
+    }
+    /// All weights as a dense row-major matrix.
+    pub fn dense_weight(&self) -> Vec<f32> {
+        self.layout.to_dense(&self.weight)
     }
     pub fn bias(&self) -> &[f32] {
         &self.bias
@@ -34,6 +63,6 @@ impl Dense {
 
     /// `y = W x + b`.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
-        affine(&self.weight, &self.bias, x, y);
+        self.layout.affine(&self.weight, &self.bias, x, y);
     }
 }

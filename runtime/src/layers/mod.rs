@@ -4,12 +4,14 @@ mod activation;
 mod bayesian_dense;
 mod dense;
 mod dropout;
+mod layout;
 
 pub use activation::Activation;
 pub(crate) use bayesian_dense::sample_from_moments;
 pub use bayesian_dense::BayesianDense;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use layout::{CsrPattern, WeightLayout};
 
 /// One step of the network.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,5 +39,16 @@ impl Layer {
     /// Whether the layer draws random numbers when sampled.
     pub fn is_stochastic(&self) -> bool {
         matches!(self, Layer::BayesianDense(_) | Layer::Dropout(_))
+    }
+}
+
+impl Layer {
+    /// The same layer with pruned weights left out of storage (see [`BayesianDense::sparsified`]).
+    pub fn sparsified(&self) -> Layer {
+        match self {
+            Layer::BayesianDense(l) => Layer::BayesianDense(l.sparsified()),
+            Layer::Dense(l) => Layer::Dense(l.sparsified()),
+            other => other.clone(),
+        }
     }
 }

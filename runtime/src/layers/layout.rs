@@ -1,0 +1,164 @@
+//! How a weight matrix is stored: densely, or as the CSR pattern of the weights that survived pruning.
+//! Both layouts compute row dot products with the same lane structure, so a pruned matrix gives
+//! bit-identical results in either layout.
+
+use crate::linalg::{dot, sparse_dot};
+use core::ops::Range;
+
+/// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrPattern {
+    row_ptr: Vec<u32>,
+    col_idx: Vec<u32>,
+}
+
+impl CsrPattern {
+    /// Checks the pattern of a `rows x cols` matrix: `row_ptr` has `rows + 1` entries, starts at 0, never
+    /// decreases and ends at `col_idx.len()`; each row's columns are strictly increasing and `< cols`.
+    pub fn new(rows: usize, cols: usize, row_ptr: Vec<u32>, col_idx: Vec<u32>) -> Result<Self, String> {
+        if row_ptr.len() != rows + 1 {
+            return Err(format!("row_ptr has {} entries, expected {}", row_ptr.len(), rows + 1));
+        }
+        if row_ptr[0] != 0 {
+            return Err(format!("row_ptr starts at {}, expected 0", row_ptr[0]));
+        }
+        if let Some(j) = row_ptr.windows(2).position(|w| w[1] < w[0]) {
+            return Err(format!("row_ptr decreases at row {j}"));
+        }
+        if row_ptr[rows] as usize != col_idx.len() {
+            return Err(format!("row_ptr ends at {}, but there are {} column indices", row_ptr[rows], col_idx.len()));
+        }
+        for (j, w) in row_ptr.windows(2).enumerate() {
+            let cols_j = &col_idx[w[0] as usize..w[1] as usize];
+            if let Some(c) = cols_j.iter().find(|c| **c as usize >= cols) {
+                return Err(format!("row {j}: column index {c} out of range (the matrix has {cols} columns)"));
+            }
+            if cols_j.windows(2).any(|p| p[1] <= p[0]) {
+                return Err(format!("row {j}: column indices are not strictly increasing"));
+            }
+        }
+        Ok(Self { row_ptr, col_idx })
+    }
+
+    /// The pattern of the entries of a row-major `rows x cols` matrix for which `keep(index)` holds.
+    pub fn from_mask(rows: usize, cols: usize, keep: impl Fn(usize) -> bool) -> Self {
+        let mut row_ptr = Vec::with_capacity(rows + 1);
+        let mut col_idx = Vec::new();
+        row_ptr.push(0);
+        for j in 0..rows {
+            col_idx.extend((0..cols).filter(|c| keep(j * cols + c)).map(|c| c as u32));
+            row_ptr.push(col_idx.len() as u32);
+        }
+        Self { row_ptr, col_idx }
+    }
+
+    pub fn row_ptr(&self) -> &[u32] {
+        &self.row_ptr
+    }
+    pub fn col_idx(&self) -> &[u32] {
+        &self.col_idx
+    }
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.col_idx.len()
+    }
+}
+
+/// The storage of a `rows x cols` weight matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// Every entry, row-major.
+    Dense { rows: usize, cols: usize },
+    /// Only the entries of the pattern, row by row.
+    Csr { cols: usize, pattern: CsrPattern },
+}
+
+impl WeightLayout {
+    /// Number of stored values.
+    pub fn stored(&self) -> usize {
+        match self {
+            WeightLayout::Dense { rows, cols } => rows * cols,
+            WeightLayout::Csr { pattern, .. } => pattern.nnz(),
+        }
+    }
+
+    /// The stored values of row `j`.
+    #[inline]
+    pub(crate) fn row(&self, j: usize) -> Range<usize> {
+        match self {
+            WeightLayout::Dense { cols, .. } => j * cols..(j + 1) * cols,
+            WeightLayout::Csr { pattern, .. } => pattern.row_ptr[j] as usize..pattern.row_ptr[j + 1] as usize,
+        }
+    }
+
+    /// `sum_c W[j, c] x[c]` given the stored values of row `j`.
+    #[inline]
+    pub(crate) fn dot_row(&self, j: usize, row_values: &[f32], x: &[f32]) -> f32 {
+        match self {
+            WeightLayout::Dense { .. } => dot(row_values, x),
+            WeightLayout::Csr { pattern, .. } => sparse_dot(row_values, &pattern.col_idx[self.row(j)], x),
+        }
+    }
+
+    /// `y[j] = bias[j] + dot_row(j, values, x)` for every row.
+    #[inline]
+    pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
+        for (j, (yj, b)) in y.iter_mut().zip(bias).enumerate() {
+            *yj = b + self.dot_row(j, &values[self.row(j)], x);
+        }
+    }
+
+    /// Expands stored values to a dense row-major matrix (absent entries are 0).
+    pub fn to_dense(&self, values: &[f32]) -> Vec<f32> {
+        match self {
+            WeightLayout::Dense { .. } => values.to_vec(),
+            WeightLayout::Csr { cols, pattern } => {
+                let rows = pattern.row_ptr.len() - 1;
+                let mut out = vec![0.0; rows * cols];
+                for j in 0..rows {
+                    for k in self.row(j) {
+                        out[j * cols + pattern.col_idx[k] as usize] = values[k];
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_patterns_are_rejected_with_the_reason() {
+        assert!(CsrPattern::new(2, 3, vec![0, 1, 2], vec![0, 2]).is_ok());
+        for (ptr, idx, why) in [
+            (vec![0, 1], vec![0], "entries"),
+            (vec![1, 1, 2], vec![0, 1], "starts"),
+            (vec![0, 2, 1], vec![0, 1], "decreases"),
+            (vec![0, 1, 3], vec![0, 1], "ends"),
+            (vec![0, 1, 2], vec![0, 3], "out of range"),
+            (vec![0, 2, 2], vec![1, 1], "strictly"),
+        ] {
+            let e = CsrPattern::new(2, 3, ptr, idx).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn csr_and_dense_give_bit_identical_row_products() {
+        let (rows, cols) = (5, 37);
+        let dense: Vec<f32> =
+            (0..rows * cols).map(|k| if k % 3 == 0 || k % 7 == 0 { ((k as f32) * 0.37).sin() } else { 0.0 }).collect();
+        let pattern = CsrPattern::from_mask(rows, cols, |k| dense[k] != 0.0);
+        let values: Vec<f32> = dense.iter().copied().filter(|v| *v != 0.0).collect();
+        let x: Vec<f32> = (0..cols).map(|c| (c as f32 * 0.11).cos()).collect();
+        let (d, s) = (WeightLayout::Dense { rows, cols }, WeightLayout::Csr { cols, pattern });
+        let (mut yd, mut ys) = (vec![0.0; rows], vec![0.0; rows]);
+        d.affine(&dense, &[0.5; 5], &x, &mut yd);
+        s.affine(&values, &[0.5; 5], &x, &mut ys);
+        assert_eq!(yd, ys);
+        assert_eq!(s.to_dense(&values), dense);
+    }
+}
