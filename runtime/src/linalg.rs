@@ -6,46 +6,57 @@
 
 const LANES: usize = 8;
 
-/// `sum_i a[i] * b[i]` over the common length of `a` and `b`.
+/// Folds the eight partial sums in a fixed order.
+#[inline]
+fn combine(acc: [f32; LANES]) -> f32 {
+    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3])
+}
+
+/// `sum_i a[i] * b[i]` over the common length of `a` and `b`. Product `i` goes to partial sum `i % 8`.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
-    let chunks = n / LANES;
-    for c in 0..chunks {
-        let base = c * LANES;
-        let (ca, cb) = (&a[base..base + LANES], &b[base..base + LANES]);
+    let (ca, ta) = a.split_at(n / LANES * LANES);
+    let (cb, tb) = b.split_at(n / LANES * LANES);
+    for (ra, rb) in ca.chunks_exact(LANES).zip(cb.chunks_exact(LANES)) {
         for l in 0..LANES {
-            acc[l] += ca[l] * cb[l];
+            acc[l] += ra[l] * rb[l];
         }
     }
-    let mut tail = 0.0f32;
-    for i in chunks * LANES..n {
-        tail += a[i] * b[i];
+    for (l, (x, y)) in ta.iter().zip(tb).enumerate() {
+        acc[l] += x * y;
     }
-    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
+    combine(acc)
 }
 
-/// `sum_k values[k] * x[cols[k]]` for a sparse row with increasing column indices. Each product goes to the
-/// partial sum [`dot`] would give its column, so a row with its zeros removed sums to the same value bit for
-/// bit as the dense row.
+/// `sum_k values[k] * x[cols[k]]` for a sparse row with increasing column indices. Product `k` goes to
+/// partial sum `cols[k] % 8`, the one [`dot`] would use, so a row with its zeros removed sums to the same
+/// value bit for bit as the dense row.
 #[inline]
 pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
-    let split = x.len() / LANES * LANES;
     let mut acc = [0.0f32; LANES];
-    let mut tail = 0.0f32;
     for (v, c) in values.iter().zip(cols) {
         let c = *c as usize;
-        if c < split {
-            acc[c % LANES] += v * x[c];
-        } else {
-            tail += v * x[c];
-        }
+        acc[c % LANES] += v * x[c];
     }
-    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3]) + tail
+    combine(acc)
+}
+
+/// Two sparse dot products over one pattern in a single pass: `(values1 . x1, values2 . x2)`, each
+/// bit-identical to [`sparse_dot`].
+#[inline]
+pub fn sparse_dot2(values1: &[f32], values2: &[f32], cols: &[u32], x1: &[f32], x2: &[f32]) -> (f32, f32) {
+    let mut acc1 = [0.0f32; LANES];
+    let mut acc2 = [0.0f32; LANES];
+    for ((v1, v2), c) in values1.iter().zip(values2).zip(cols) {
+        let c = *c as usize;
+        acc1[c % LANES] += v1 * x1[c];
+        acc2[c % LANES] += v2 * x2[c];
+    }
+    (combine(acc1), combine(acc2))
 }
 
 #[cfg(test)]

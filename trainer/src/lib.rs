@@ -8,9 +8,12 @@
 pub mod checkpoint;
 pub mod data;
 mod error;
+pub mod evaluate;
 pub mod likelihood;
 pub mod nn;
 pub mod optim;
+pub mod plot;
+pub mod prune;
 pub mod recipe;
 pub mod train;
 

@@ -28,6 +28,10 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Print a model file's description.
     Info(cli::info::InfoArgs),
+    /// Remove weights by signal-to-noise ratio, magnitude or at random, and write the sparse model.
+    Prune(cli::prune::PruneArgs),
+    /// The pruning benchmark: error, NLL, ECE, size and latency over sparsities and criteria.
+    PruneSweep(cli::prune_sweep::SweepArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,5 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(a) => cli::train::run(a),
         Command::Predict(a) => cli::predict::run(a),
         Command::Info(a) => cli::info::run(a),
+        Command::Prune(a) => cli::prune::run(a),
+        Command::PruneSweep(a) => cli::prune_sweep::run(a),
     }
 }

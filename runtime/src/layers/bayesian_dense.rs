@@ -124,8 +124,8 @@ impl BayesianDense {
         x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
         for (j, yj) in y.iter_mut().enumerate() {
             let r = self.layout.row(j);
-            let mean = self.bias_mu[j] + self.layout.dot_row(j, &self.weight_mu[r.clone()], x);
-            let var = self.bias_var[j] + self.layout.dot_row(j, &self.weight_var[r], x_sq);
+            let (m, v) = self.layout.dot_row2(j, &self.weight_mu[r.clone()], &self.weight_var[r], x, x_sq);
+            let (mean, var) = (self.bias_mu[j] + m, self.bias_var[j] + v);
             *yj = mean + var.sqrt() * rng.gaussian();
         }
     }

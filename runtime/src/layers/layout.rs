@@ -2,7 +2,7 @@
 //! Both layouts compute row dot products with the same lane structure, so a pruned matrix gives
 //! bit-identical results in either layout.
 
-use crate::linalg::{dot, sparse_dot};
+use crate::linalg::{dot, sparse_dot, sparse_dot2};
 use core::ops::Range;
 
 /// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.
@@ -97,6 +97,15 @@ impl WeightLayout {
         match self {
             WeightLayout::Dense { .. } => dot(row_values, x),
             WeightLayout::Csr { pattern, .. } => sparse_dot(row_values, &pattern.col_idx[self.row(j)], x),
+        }
+    }
+
+    /// `(dot_row(j, values1, x1), dot_row(j, values2, x2))`, fused into one pass over a sparse pattern.
+    #[inline]
+    pub(crate) fn dot_row2(&self, j: usize, values1: &[f32], values2: &[f32], x1: &[f32], x2: &[f32]) -> (f32, f32) {
+        match self {
+            WeightLayout::Dense { .. } => (dot(values1, x1), dot(values2, x2)),
+            WeightLayout::Csr { pattern, .. } => sparse_dot2(values1, values2, &pattern.col_idx[self.row(j)], x1, x2),
         }
     }
 

@@ -2,6 +2,8 @@
 
 pub mod info;
 pub mod predict;
+pub mod prune;
+pub mod prune_sweep;
 pub mod train;
 
 /// Parses `cpu` or `cuda[:N]`.

@@ -1,0 +1,45 @@
+//! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
+
+use bnn_runtime::{Model, ModelWriter};
+use bnn_trainer::prune::{prune, Criterion};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct PruneArgs {
+    /// The trained model.
+    #[arg(long = "in")]
+    input: PathBuf,
+    /// Where to write the pruned model.
+    #[arg(long)]
+    out: PathBuf,
+    /// Fraction of weights to remove, in [0, 1].
+    #[arg(long)]
+    sparsity: f64,
+    #[arg(long, value_enum, default_value = "snr")]
+    criterion: Criterion,
+    /// Storage dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f16")]
+    dtype: String,
+    /// Seed of the random criterion.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn run(a: PruneArgs) -> anyhow::Result<()> {
+    let model = Model::load(&a.input)?;
+    let (pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
+    ModelWriter::new(&pruned).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
+    let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
+    eprintln!(
+        "{:?} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",
+        a.criterion,
+        100.0 * a.sparsity,
+        report.threshold,
+        kept.join(", "),
+        a.out.display(),
+        std::fs::metadata(&a.out)?.len(),
+        std::fs::metadata(&a.input)?.len()
+    );
+    Ok(())
+}

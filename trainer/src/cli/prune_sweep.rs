@@ -1,0 +1,162 @@
+//! `bnn prune-sweep`: the pruning benchmark. For every criterion and sparsity: test error, NLL, ECE, file
+//! size and single-input latency at S = 32, as CSV, a Markdown table and a PNG plot, plus a histogram of
+//! log10 SNR of the unpruned model's weights.
+
+use bnn_runtime::{Layer, Model, ModelWriter, PredictOptions};
+use bnn_trainer::data::{load_mnist, mnist_dir};
+use bnn_trainer::evaluate::{evaluate_classifier, median_latency};
+use bnn_trainer::plot::{histogram, line_chart, Series};
+use bnn_trainer::prune::{prune, Criterion};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The trained (dense) MNIST model.
+    #[arg(long)]
+    model: PathBuf,
+    /// MNIST directory [default: $BNN_MNIST_DIR].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where the CSV, Markdown and PNG files go.
+    #[arg(long)]
+    out_dir: PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "0,0.5,0.75,0.9,0.95,0.98,0.99")]
+    sparsities: Vec<f64>,
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "snr,magnitude,random")]
+    criteria: Vec<Criterion>,
+    /// Monte-Carlo samples for the test metrics.
+    #[arg(long, default_value_t = 10)]
+    samples: usize,
+    /// Monte-Carlo samples of the latency measurement.
+    #[arg(long, default_value_t = 32)]
+    latency_samples: usize,
+    /// Predictions timed per configuration (the median is reported).
+    #[arg(long, default_value_t = 300)]
+    latency_reps: usize,
+    /// Storage dtype of the pruned files.
+    #[arg(long, default_value = "f16")]
+    dtype: String,
+    /// Use only the first N test images.
+    #[arg(long)]
+    test_limit: Option<usize>,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+struct Row {
+    criterion: Criterion,
+    sparsity: f64,
+    error: f64,
+    nll: f64,
+    ece: f64,
+    bytes: usize,
+    latency_us: f64,
+}
+
+pub fn run(a: SweepArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.out_dir)?;
+    let model = Model::load(&a.model)?;
+    let test = load_mnist(&mnist_dir(a.data.as_deref(), None)?, Some(1), a.test_limit)?.test;
+    let dtype = super::storage_dtype(&a.dtype)?;
+    let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();
+    let eval = PredictOptions::default().samples(a.samples);
+    let timed = PredictOptions::default().samples(a.latency_samples);
+
+    let bar = ProgressBar::new((a.criteria.len() * a.sparsities.len()) as u64)
+        .with_style(ProgressStyle::with_template("{spinner} pruning sweep [{bar:30}] {pos}/{len} {msg} eta {eta}")?);
+    let mut rows = Vec::new();
+    for &criterion in &a.criteria {
+        for &sparsity in &a.sparsities {
+            bar.set_message(format!("{criterion:?} {:.0}%", 100.0 * sparsity));
+            let (pruned, _) = prune(&model, sparsity, criterion, 7)?;
+            let bytes = ModelWriter::new(&pruned).dtype(dtype).to_bytes()?;
+            let loaded = Model::from_bytes(&bytes)?;
+            let (report, _) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
+            let latency = median_latency(&loaded, test.input(0), &timed, a.latency_reps)?;
+            rows.push(Row {
+                criterion,
+                sparsity,
+                error: report.error,
+                nll: report.nll,
+                ece: report.ece,
+                bytes: bytes.len(),
+                latency_us: latency.as_secs_f64() * 1e6,
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+
+    let mut csv = String::from("criterion,sparsity,test_error,nll,ece,file_bytes,latency_us_s32\n");
+    let mut md = format!(
+        "Model `{}` ({} test images, S = {} for the metrics, S = {} for latency, {} storage; dense f32 file: {dense_f32} bytes)\n\n\
+         | criterion | sparsity | test error | NLL | ECE | file bytes | latency µs (S={}) |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        a.model.display(),
+        test.len(),
+        a.samples,
+        a.latency_samples,
+        a.dtype,
+        a.latency_samples
+    );
+    for r in &rows {
+        let name = format!("{:?}", r.criterion).to_lowercase();
+        writeln!(
+            csv,
+            "{name},{},{:.6},{:.6},{:.6},{},{:.1}",
+            r.sparsity, r.error, r.nll, r.ece, r.bytes, r.latency_us
+        )?;
+        writeln!(
+            md,
+            "| {name} | {:.0}% | {:.2}% | {:.4} | {:.2}% | {} | {:.0} |",
+            100.0 * r.sparsity,
+            100.0 * r.error,
+            r.nll,
+            100.0 * r.ece,
+            r.bytes,
+            r.latency_us
+        )?;
+    }
+    std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
+    std::fs::write(a.out_dir.join("sweep.md"), &md)?;
+    let series: Vec<Series> = a
+        .criteria
+        .iter()
+        .map(|c| Series {
+            name: format!("{c:?}"),
+            points: rows.iter().filter(|r| r.criterion == *c).map(|r| (100.0 * r.sparsity, 100.0 * r.error)).collect(),
+        })
+        .collect();
+    line_chart(
+        &a.out_dir.join("error_vs_sparsity.png"),
+        "MNIST test error after pruning",
+        "weights removed (%)",
+        "test error (%)",
+        &series,
+    )?;
+    let log_snr: Vec<f64> = model
+        .layers()
+        .iter()
+        .filter_map(|l| match l {
+            Layer::BayesianDense(b) => Some(
+                b.dense_weight_mu()
+                    .into_iter()
+                    .zip(b.dense_weight_sigma())
+                    .map(|(m, s)| ((m.abs() / s) as f64).log10()),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    histogram(
+        &a.out_dir.join("snr_histogram.png"),
+        "Signal-to-noise ratio of the weights",
+        "log10 |mu| / sigma",
+        &log_snr,
+        60,
+    )?;
+    print!("{md}");
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Evaluating a runtime model on a dataset: accuracy, NLL, Brier score, expected calibration error,
+//! mean predictive entropy and mutual information; and the single-input latency of a prediction.
+
+use crate::data::{Dataset, Targets};
+use crate::error::{Result, TrainError};
+use bnn_runtime::{ClassificationPrediction, Model, PredictOptions, Predictor};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// Bins of the expected calibration error (Guo et al. 2017 use 15).
+pub const ECE_BINS: usize = 15;
+
+/// Metrics of a classifier's predictive distribution on a labelled set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassificationReport {
+    pub examples: usize,
+    pub accuracy: f64,
+    /// `1 - accuracy`.
+    pub error: f64,
+    /// Mean `-ln p(true class)`, with p clamped at 1e-12.
+    pub nll: f64,
+    /// Mean `sum_k (p_k - 1[k = y])^2`.
+    pub brier: f64,
+    /// Expected calibration error over [`ECE_BINS`] equal-width confidence bins.
+    pub ece: f64,
+    pub mean_predictive_entropy: f64,
+    pub mean_mutual_information: f64,
+    pub samples: usize,
+}
+
+/// Predicts every example of `data` (raw inputs; the model normalises) on `threads` threads. Example `i`
+/// uses seed `options.seed + i`, so the result does not depend on the thread count.
+pub fn predict_all(
+    model: &Model,
+    data: &Dataset,
+    options: &PredictOptions,
+    threads: usize,
+) -> Result<Vec<ClassificationPrediction>> {
+    let n = data.len();
+    let threads = threads.max(1);
+    let chunk = n.div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<ClassificationPrediction>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || {
+                    let mut p = Predictor::new(model);
+                    (start..(start + chunk).min(n))
+                        .map(|i| {
+                            let o = options.seed(options.seed.wrapping_add(i as u64));
+                            let pred = p.predict(data.input(i), &o).map_err(|e| TrainError::Data(e.to_string()))?;
+                            pred.as_classification()
+                                .cloned()
+                                .ok_or_else(|| TrainError::Data("the model is not a classifier".into()))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("prediction threads do not panic")).collect()
+    });
+    Ok(results.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
+/// The report for predictions of a labelled set.
+pub fn classification_report(preds: &[ClassificationPrediction], labels: &[u32]) -> ClassificationReport {
+    let n = preds.len().max(1) as f64;
+    let mut correct = Vec::with_capacity(preds.len());
+    let (mut nll, mut brier, mut ent, mut mi) = (0.0, 0.0, 0.0, 0.0);
+    for (p, y) in preds.iter().zip(labels) {
+        let y = *y as usize;
+        correct.push(p.class == y);
+        nll -= (p.probabilities[y] as f64).max(1e-12).ln();
+        brier += p
+            .probabilities
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (*v as f64 - if k == y { 1.0 } else { 0.0 }).powi(2))
+            .sum::<f64>();
+        ent += p.predictive_entropy as f64;
+        mi += p.mutual_information as f64;
+    }
+    let confidence: Vec<f32> = preds.iter().map(|p| p.probabilities[p.class]).collect();
+    let accuracy = correct.iter().filter(|c| **c).count() as f64 / n;
+    ClassificationReport {
+        examples: preds.len(),
+        accuracy,
+        error: 1.0 - accuracy,
+        nll: nll / n,
+        brier: brier / n,
+        ece: expected_calibration_error(&confidence, &correct, ECE_BINS),
+        mean_predictive_entropy: ent / n,
+        mean_mutual_information: mi / n,
+        samples: preds.first().map_or(0, |p| p.samples_used),
+    }
+}
+
+/// Predicts and scores a labelled classification set.
+pub fn evaluate_classifier(
+    model: &Model,
+    data: &Dataset,
+    options: &PredictOptions,
+    threads: usize,
+) -> Result<(ClassificationReport, Vec<ClassificationPrediction>)> {
+    let Targets::Classes { labels, .. } = &data.targets else {
+        return Err(TrainError::Data("classification metrics need class labels".into()));
+    };
+    let preds = predict_all(model, data, options, threads)?;
+    Ok((classification_report(&preds, labels), preds))
+}
+
+/// One confidence bin: its range, mean confidence, accuracy and count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReliabilityBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub confidence: f64,
+    pub accuracy: f64,
+    pub count: usize,
+}
+
+/// Equal-width bins over [0, 1] of the predicted confidence (the top probability).
+pub fn reliability_bins(confidence: &[f32], correct: &[bool], bins: usize) -> Vec<ReliabilityBin> {
+    let mut sum_conf = vec![0.0f64; bins];
+    let mut hits = vec![0usize; bins];
+    let mut count = vec![0usize; bins];
+    for (c, ok) in confidence.iter().zip(correct) {
+        let b = ((*c as f64 * bins as f64) as usize).min(bins - 1);
+        sum_conf[b] += *c as f64;
+        hits[b] += *ok as usize;
+        count[b] += 1;
+    }
+    (0..bins)
+        .map(|b| {
+            let n = count[b].max(1) as f64;
+            ReliabilityBin {
+                lower: b as f64 / bins as f64,
+                upper: (b + 1) as f64 / bins as f64,
+                confidence: sum_conf[b] / n,
+                accuracy: hits[b] as f64 / n,
+                count: count[b],
+            }
+        })
+        .collect()
+}
+
+/// `sum_b (n_b / n) |accuracy_b - confidence_b|`.
+pub fn expected_calibration_error(confidence: &[f32], correct: &[bool], bins: usize) -> f64 {
+    let n = confidence.len().max(1) as f64;
+    reliability_bins(confidence, correct, bins)
+        .iter()
+        .map(|b| b.count as f64 / n * (b.accuracy - b.confidence).abs())
+        .sum()
+}
+
+/// Median wall time of `reps` single-input predictions (after a warm-up), reusing one predictor.
+pub fn median_latency(model: &Model, input: &[f32], options: &PredictOptions, reps: usize) -> Result<Duration> {
+    let mut p = Predictor::new(model);
+    let mut times = Vec::with_capacity(reps);
+    for r in 0..reps + reps / 10 + 1 {
+        let start = Instant::now();
+        p.predict(input, &options.seed(r as u64)).map_err(|e| TrainError::Data(e.to_string()))?;
+        if r > reps / 10 {
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ece_is_zero_for_calibrated_bins_and_the_gap_otherwise() {
+        // 10 predictions at confidence 0.75, 3 of 4 right in expectation: exactly calibrated when 75% right.
+        let conf = vec![0.75f32; 8];
+        let calibrated = [true, true, true, false, true, true, true, false];
+        assert!(expected_calibration_error(&conf, &calibrated, 15) < 1e-9);
+        let overconfident = [true, false, true, false, true, false, true, false];
+        assert!((expected_calibration_error(&conf, &overconfident, 15) - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn report_scores_a_perfect_and_a_wrong_prediction() {
+        let p = |probs: Vec<f32>, class| ClassificationPrediction {
+            probabilities: probs,
+            class,
+            predictive_entropy: 0.0,
+            expected_entropy: 0.0,
+            mutual_information: 0.0,
+            samples_used: 1,
+        };
+        let r = classification_report(&[p(vec![1.0, 0.0], 0), p(vec![0.8, 0.2], 0)], &[0, 1]);
+        assert_eq!(r.accuracy, 0.5);
+        assert!((r.brier - (0.0 + 2.0 * 0.64) / 2.0).abs() < 1e-6);
+        assert!((r.nll - (-(0.2f64).ln() / 2.0)).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,187 @@
+//! Weight pruning with one global threshold: by signal-to-noise ratio |mu| / sigma (Blundell et al. 2015,
+//! section 5.1), by magnitude |mu|, or at random. Pruned weights get mu = sigma = 0, so the writer stores
+//! the survivors sparsely.
+
+use crate::error::{Result, TrainError};
+use bnn_runtime::{BayesianDense, Dense, Layer, Model, SeededRng};
+use serde::Serialize;
+
+/// What ranks the weights; the lowest-ranked are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// |mu| / sigma (Bayesian layers only).
+    Snr,
+    /// |mu|.
+    Magnitude,
+    /// A seeded random order: the baseline any criterion must beat.
+    Random,
+}
+
+/// What a pruning did, stored in the pruned model's provenance under `pruning`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PruneReport {
+    pub criterion: Criterion,
+    /// Fraction of the candidate weights removed.
+    pub sparsity: f64,
+    /// Lowest score kept.
+    pub threshold: f64,
+    /// Kept fraction of each pruned layer's weights, by layer index.
+    pub kept_fraction: Vec<(usize, f64)>,
+}
+
+/// The score of every weight of the pruned layers, layer after layer (row-major). Already-pruned weights
+/// (mu = sigma = 0) score -inf; a weight with sigma = 0 and mu != 0 scores +inf under SNR.
+pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usize, Vec<f64>)>> {
+    let bayesian = model.layers().iter().any(|l| matches!(l, Layer::BayesianDense(_)));
+    if criterion == Criterion::Snr && !bayesian {
+        return Err(TrainError::Recipe("SNR pruning needs Bayesian layers; this model has none".into()));
+    }
+    let mut rng = SeededRng::new(seed);
+    let mut out = Vec::new();
+    for (index, layer) in model.layers().iter().enumerate() {
+        let (mu, sigma) = match layer {
+            Layer::BayesianDense(l) => (l.dense_weight_mu(), l.dense_weight_sigma()),
+            Layer::Dense(l) if !bayesian => {
+                let w = l.dense_weight();
+                let ones = vec![1.0; w.len()];
+                (w, ones)
+            }
+            _ => continue,
+        };
+        let s = mu
+            .iter()
+            .zip(&sigma)
+            .map(|(m, s)| {
+                if *m == 0.0 && *s == 0.0 {
+                    return f64::NEG_INFINITY;
+                }
+                match criterion {
+                    Criterion::Snr => (m.abs() / s) as f64,
+                    Criterion::Magnitude => m.abs() as f64,
+                    Criterion::Random => rng.uniform() as f64,
+                }
+            })
+            .collect();
+        out.push((index, s));
+    }
+    Ok(out)
+}
+
+/// Removes the `sparsity` fraction of lowest-scoring weights over all pruned layers at once.
+pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> Result<(Model, PruneReport)> {
+    if !(0.0..=1.0).contains(&sparsity) {
+        return Err(TrainError::Recipe(format!("sparsity must lie in [0, 1], found {sparsity}")));
+    }
+    let scores = scores(model, criterion, seed)?;
+    let mut all: Vec<f64> = scores.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+    let n = all.len();
+    let remove = ((n as f64) * sparsity).round() as usize;
+    let threshold = if remove == 0 {
+        f64::NEG_INFINITY
+    } else if remove >= n {
+        f64::INFINITY
+    } else {
+        *all.select_nth_unstable_by(remove, f64::total_cmp).1
+    };
+    // Keep scores >= threshold; ties at the threshold are broken by position so exactly n - remove stay.
+    let mut ties_to_drop = {
+        let below = scores.iter().flat_map(|(_, s)| s).filter(|v| **v < threshold).count();
+        remove.saturating_sub(below)
+    };
+    let mut kept_fraction = Vec::new();
+    let mut layers = model.layers().to_vec();
+    for (index, s) in &scores {
+        let keep: Vec<bool> = s
+            .iter()
+            .map(|v| {
+                if *v > threshold {
+                    true
+                } else if *v == threshold && ties_to_drop == 0 {
+                    true
+                } else {
+                    if *v == threshold {
+                        ties_to_drop -= 1;
+                    }
+                    false
+                }
+            })
+            .collect();
+        kept_fraction.push((*index, keep.iter().filter(|k| **k).count() as f64 / keep.len() as f64));
+        let mask =
+            |v: Vec<f32>| -> Vec<f32> { v.into_iter().zip(&keep).map(|(x, k)| if *k { x } else { 0.0 }).collect() };
+        layers[*index] = match &layers[*index] {
+            Layer::BayesianDense(l) => Layer::BayesianDense(BayesianDense::new(
+                l.in_features(),
+                l.out_features(),
+                mask(l.dense_weight_mu()),
+                mask(l.dense_weight_sigma()),
+                l.bias_mu().to_vec(),
+                l.bias_sigma().to_vec(),
+            )),
+            Layer::Dense(l) => {
+                Layer::Dense(Dense::new(l.in_features(), l.out_features(), mask(l.dense_weight()), l.bias().to_vec()))
+            }
+            other => other.clone(),
+        };
+    }
+    let report = PruneReport { criterion, sparsity, threshold, kept_fraction };
+    let mut provenance = model.provenance().clone();
+    provenance.extra.insert("pruning".into(), serde_json::to_value(&report).unwrap_or_default());
+    let pruned = Model::new(layers, model.task().clone(), model.normalization().cloned(), provenance)?;
+    Ok((pruned.sparsified(), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bnn_runtime::{Provenance, Task};
+
+    fn model() -> Model {
+        // mu = 1..=8, sigma chosen so that SNR ranks the weights in the opposite order to |mu|.
+        let mu: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let sigma: Vec<f32> = mu.iter().map(|m| m * m).collect();
+        let layer = BayesianDense::new(4, 2, mu, sigma, vec![0.0; 2], vec![0.1; 2]);
+        Model::new(
+            vec![Layer::BayesianDense(layer)],
+            Task::Classification { classes: 2, labels: vec![] },
+            None,
+            Provenance::default(),
+        )
+        .unwrap()
+    }
+
+    fn kept_mu(m: &Model) -> Vec<f32> {
+        let Layer::BayesianDense(l) = &m.layers()[0] else { unreachable!() };
+        l.dense_weight_mu().into_iter().filter(|v| *v != 0.0).collect()
+    }
+
+    #[test]
+    fn snr_keeps_the_highest_signal_to_noise_and_magnitude_the_largest_means() {
+        let (snr, report) = prune(&model(), 0.75, Criterion::Snr, 0).unwrap();
+        assert_eq!(kept_mu(&snr), vec![1.0, 2.0]); // SNR = 1/mu is largest for small mu
+        assert_eq!(report.kept_fraction, vec![(0, 0.25)]);
+        let (mag, _) = prune(&model(), 0.75, Criterion::Magnitude, 0).unwrap();
+        assert_eq!(kept_mu(&mag), vec![7.0, 8.0]);
+        let (rnd, _) = prune(&model(), 0.5, Criterion::Random, 3).unwrap();
+        assert_eq!(kept_mu(&rnd).len(), 4);
+        assert!(snr.provenance().extra.contains_key("pruning"));
+    }
+
+    #[test]
+    fn exactly_the_requested_fraction_is_removed_even_with_ties() {
+        let layer = BayesianDense::new(5, 2, vec![1.0; 10], vec![1.0; 10], vec![0.0; 2], vec![0.1; 2]);
+        let m = Model::new(
+            vec![Layer::BayesianDense(layer)],
+            Task::Classification { classes: 2, labels: vec![] },
+            None,
+            Provenance::default(),
+        )
+        .unwrap();
+        for (sparsity, kept) in [(0.0, 10), (0.3, 7), (0.5, 5), (1.0, 0)] {
+            let (p, _) = prune(&m, sparsity, Criterion::Snr, 0).unwrap();
+            assert_eq!(kept_mu(&p).len(), kept, "sparsity {sparsity}");
+        }
+        assert!(prune(&m, 1.5, Criterion::Snr, 0).is_err());
+    }
+}
