@@ -95,15 +95,11 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
         let keep: Vec<bool> = s
             .iter()
             .map(|v| {
-                if *v > threshold {
-                    true
-                } else if *v == threshold && ties_to_drop == 0 {
-                    true
-                } else {
-                    if *v == threshold {
-                        ties_to_drop -= 1;
-                    }
+                if *v == threshold && ties_to_drop > 0 {
+                    ties_to_drop -= 1;
                     false
+                } else {
+                    *v >= threshold
                 }
             })
             .collect();
