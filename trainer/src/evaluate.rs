@@ -153,6 +153,28 @@ pub fn expected_calibration_error(confidence: &[f32], correct: &[bool], bins: us
         .sum()
 }
 
+/// Area under the ROC curve for telling `positives` (say, out-of-distribution scores) from `negatives`: the
+/// probability that a random positive scores higher than a random negative, ties counting one half.
+pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
+    let mut all: Vec<(f64, bool)> =
+        positives.iter().map(|v| (*v, true)).chain(negatives.iter().map(|v| (*v, false))).collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of the positives' (average, 1-based) ranks.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j < all.len() && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let average_rank = (i + j + 1) as f64 / 2.0;
+        rank_sum += average_rank * all[i..j].iter().filter(|e| e.1).count() as f64;
+        i = j;
+    }
+    let (p, n) = (positives.len() as f64, negatives.len() as f64);
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
+}
+
 /// Median wall time of `reps` single-input predictions (after a warm-up), reusing one predictor.
 pub fn median_latency(model: &Model, input: &[f32], options: &PredictOptions, reps: usize) -> Result<Duration> {
     let mut p = Predictor::new(model);
@@ -180,6 +202,15 @@ mod tests {
         assert!(expected_calibration_error(&conf, &calibrated, 15) < 1e-9);
         let overconfident = [true, false, true, false, true, false, true, false];
         assert!((expected_calibration_error(&conf, &overconfident, 15) - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn auroc_is_one_for_separated_scores_one_half_for_identical_and_counts_pairs() {
+        assert_eq!(auroc(&[3.0, 4.0], &[1.0, 2.0]), 1.0);
+        assert_eq!(auroc(&[1.0, 2.0], &[3.0, 4.0]), 0.0);
+        assert_eq!(auroc(&[1.0; 3], &[1.0; 5]), 0.5);
+        // Pairs (p > n): 2 > 1 yes, 2 > 3 no, 4 > 1 yes, 4 > 3 yes -> 3 of 4.
+        assert_eq!(auroc(&[2.0, 4.0], &[1.0, 3.0]), 0.75);
     }
 
     #[test]

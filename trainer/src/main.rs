@@ -26,6 +26,10 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Predict with Monte-Carlo uncertainty from a model file.
     Predict(cli::predict::PredictArgs),
+    /// Train, prune, export, predict and draw on the 1-D curve, in under a minute.
+    Demo(cli::demo::DemoArgs),
+    /// Calibration, shift and out-of-distribution evaluation (classification) or the 1-D regression picture.
+    Eval(cli::eval::EvalArgs),
     /// Print a model file's description.
     Info(cli::info::InfoArgs),
     /// Remove weights by signal-to-noise ratio, magnitude or at random, and write the sparse model.
@@ -38,6 +42,8 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Train(a) => cli::train::run(a),
         Command::Predict(a) => cli::predict::run(a),
+        Command::Demo(a) => cli::demo::run(a),
+        Command::Eval(a) => cli::eval::run(a),
         Command::Info(a) => cli::info::run(a),
         Command::Prune(a) => cli::prune::run(a),
         Command::PruneSweep(a) => cli::prune_sweep::run(a),

@@ -95,3 +95,83 @@ pub fn histogram(path: &Path, title: &str, x_label: &str, values: &[f64], bins: 
         .map_err(|e| plot_err(path, e))?;
     root.present().map_err(|e| plot_err(path, e))
 }
+
+/// A reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration.
+pub fn reliability_diagram(path: &Path, title: &str, bins: &[crate::evaluate::ReliabilityBin]) -> Result<()> {
+    let root = BitMapBackend::new(path, (700, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .map_err(|e| plot_err(path, e))?;
+    chart.configure_mesh().x_desc("confidence").y_desc("accuracy").draw().map_err(|e| plot_err(path, e))?;
+    chart
+        .draw_series(
+            bins.iter()
+                .filter(|b| b.count > 0)
+                .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.accuracy)], COLORS[0].mix(0.7).filled())),
+        )
+        .map_err(|e| plot_err(path, e))?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.stroke_width(1)))
+        .map_err(|e| plot_err(path, e))?;
+    root.present().map_err(|e| plot_err(path, e))
+}
+
+/// A 1-D regression picture: data points, predictive mean, and two shaded bands (epistemic and total),
+/// each given as `(x, lower, upper)`.
+pub fn regression_bands(
+    path: &Path,
+    title: &str,
+    data: &[(f64, f64)],
+    mean: &[(f64, f64)],
+    epistemic: &[(f64, f64, f64)],
+    total: &[(f64, f64, f64)],
+) -> Result<()> {
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let xs = padded_range(mean.iter().map(|p| p.0));
+    let ys = padded_range(data.iter().map(|p| p.1).chain(mean.iter().map(|p| p.1)));
+    let ys = (ys.start - 0.5)..(ys.end + 0.5);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xs, ys.clone())
+        .map_err(|e| plot_err(path, e))?;
+    chart.configure_mesh().x_desc("x").y_desc("y").draw().map_err(|e| plot_err(path, e))?;
+    let clamp = |v: f64| v.clamp(ys.start, ys.end);
+    for (band, color, name) in [(total, COLORS[3], "total (±2 sd)"), (epistemic, COLORS[0], "epistemic (±2 sd)")] {
+        let polygon: Vec<(f64, f64)> = band
+            .iter()
+            .map(|(x, lo, _)| (*x, clamp(*lo)))
+            .chain(band.iter().rev().map(|(x, _, hi)| (*x, clamp(*hi))))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(polygon, color.mix(0.3).filled())))
+            .map_err(|e| plot_err(path, e))?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], color.mix(0.3).filled()));
+    }
+    chart
+        .draw_series(LineSeries::new(mean.iter().copied(), COLORS[1].stroke_width(2)))
+        .map_err(|e| plot_err(path, e))?
+        .label("predictive mean")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLORS[1].stroke_width(2)));
+    chart
+        .draw_series(data.iter().map(|p| Circle::new(*p, 2, BLACK.filled())))
+        .map_err(|e| plot_err(path, e))?
+        .label("training data")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, BLACK.filled()));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
+    root.present().map_err(|e| plot_err(path, e))
+}

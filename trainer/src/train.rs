@@ -58,6 +58,8 @@ pub struct Run {
     pub history: Vec<EpochMetrics>,
     /// Text of the recipe file, stored in the exported model's provenance.
     pub recipe_source: Option<String>,
+    /// Print the metrics of every n-th epoch (and of the last).
+    pub report_every: usize,
 }
 
 fn is_classification(d: &Dataset) -> bool {
@@ -102,6 +104,7 @@ impl Run {
             epochs_done: 0,
             history: vec![],
             recipe_source: None,
+            report_every: 1,
         })
     }
 
@@ -159,8 +162,10 @@ impl Run {
         bar.set_position((self.epochs_done * self.steps_per_epoch()) as u64);
         while self.epochs_done < epochs {
             let m = self.train_epoch(self.epochs_done, bar)?;
-            let line = m.summary(is_classification(&self.split.train));
-            bar.suspend(|| eprintln!("{line}"));
+            if m.epoch % self.report_every.max(1) == 0 || m.epoch == epochs {
+                let line = m.summary(is_classification(&self.split.train));
+                bar.suspend(|| eprintln!("{line}"));
+            }
             self.history.push(m);
             self.epochs_done += 1;
             if let Some(path) = checkpoint {

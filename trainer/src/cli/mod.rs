@@ -1,5 +1,7 @@
 //! The `bnn` subcommands, one file each.
 
+pub mod demo;
+pub mod eval;
 pub mod info;
 pub mod predict;
 pub mod prune;

@@ -3,6 +3,7 @@
 
 mod csv;
 mod mnist;
+pub mod shift;
 mod synthetic;
 
 pub use mnist::{load_mnist, read_idx};
