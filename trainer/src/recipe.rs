@@ -214,7 +214,8 @@ pub struct TrainingSpec {
     pub kl_scale: f64,
     /// Ramp the KL weight linearly from 0 to `kl_scale` over this many epochs.
     pub kl_warmup_epochs: usize,
-    /// L2 penalty `weight_decay * sum w^2 / N` per example for deterministic and MC-dropout weights.
+    /// L2 penalty `weight_decay / 2 * sum w^2` added to the per-example loss of deterministic and MC-dropout
+    /// weights (the gradient is `weight_decay * w`, as with PyTorch's `weight_decay`).
     pub weight_decay: f64,
     pub seed: u64,
     /// Monte-Carlo samples for the per-epoch test metrics.

@@ -36,7 +36,8 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     assert!(ok && out.contains("epistemic var") && out.contains("samples used 64"), "{out}");
 
     let pruned = dir.join("p.safetensors");
-    let (ok, out) = bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.9", "--criterion", "snr"]);
+    let (ok, out) =
+        bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.9", "--criterion", "snr"]);
     assert!(ok && out.contains("wrote"), "{out}");
     assert!(std::fs::metadata(&pruned).unwrap().len() < std::fs::metadata(&model).unwrap().len());
 
