@@ -1,0 +1,37 @@
+//! One training step (forward, backward, Adam) on a minibatch of 128 MNIST-sized inputs with a 784-400-400-10
+//! Bayesian MLP: local reparameterization versus weight sampling.
+
+use bnn_trainer::likelihood::{BatchTargets, Likelihood};
+use bnn_trainer::nn::{Network, Noise};
+use bnn_trainer::optim::Adam;
+use bnn_trainer::recipe::{Estimator, LikelihoodSpec, ModelSpec, PriorSpec};
+use candle_core::{Device, Tensor};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn bench(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let spec = ModelSpec { hidden: vec![400, 400], ..Default::default() };
+    let x = Tensor::from_vec(bnn_benches::input(128 * 784), (128, 784), &dev).unwrap();
+    let y = BatchTargets::Classes(Tensor::from_vec((0..128u32).map(|i| i % 10).collect::<Vec<_>>(), 128, &dev).unwrap());
+    let prior = PriorSpec::ScaleMixture { pi: 0.5, sigma1: 1.0, sigma2: 0.0025 };
+    let mut group = c.benchmark_group("trainer_step_batch128");
+    for estimator in [Estimator::LocalReparam, Estimator::WeightSampling] {
+        let net = Network::new(&spec, 784, 10, 1, &dev).unwrap();
+        let lik = Likelihood::new(LikelihoodSpec::Categorical, &dev).unwrap();
+        let mut adam = Adam::new(net.named_vars()).unwrap();
+        let mut step = 0;
+        group.bench_function(format!("{estimator:?}"), |b| {
+            b.iter(|| {
+                let mut noise = Noise::for_step(1, 0, step, &dev);
+                step += 1;
+                let (out, kl) = net.forward_train(&x, estimator, &prior, &mut noise).unwrap();
+                let loss = (lik.nll(&out, &y).unwrap() + (kl * (1.0 / 60000.0)).unwrap()).unwrap();
+                adam.step(&loss.backward().unwrap(), 1e-3).unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! { name = benches; config = Criterion::default().sample_size(10); targets = bench }
+criterion_main!(benches);
