@@ -12,7 +12,8 @@ fn bench(c: &mut Criterion) {
     let dev = Device::Cpu;
     let spec = ModelSpec { hidden: vec![400, 400], ..Default::default() };
     let x = Tensor::from_vec(bnn_benches::input(128 * 784), (128, 784), &dev).unwrap();
-    let y = BatchTargets::Classes(Tensor::from_vec((0..128u32).map(|i| i % 10).collect::<Vec<_>>(), 128, &dev).unwrap());
+    let y =
+        BatchTargets::Classes(Tensor::from_vec((0..128u32).map(|i| i % 10).collect::<Vec<_>>(), 128, &dev).unwrap());
     let prior = PriorSpec::ScaleMixture { pi: 0.5, sigma1: 1.0, sigma2: 0.0025 };
     let mut group = c.benchmark_group("trainer_step_batch128");
     for estimator in [Estimator::LocalReparam, Estimator::WeightSampling] {

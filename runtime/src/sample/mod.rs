@@ -1,6 +1,7 @@
 //! How a Monte-Carlo sample of the network is drawn: the [`Sampler`] choice and the seeded random source.
 
 mod rng;
+mod ziggurat;
 
 pub use rng::SeededRng;
 
