@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 /// Start of the tail for 256 layers.
-const R: f64 = 3.654_152_885_361_008_8;
+const R: f64 = 3.654_152_885_361_009;
 /// Area of each layer (and of the base strip plus tail).
 const V: f64 = 0.004_928_673_233_99;
 
