@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped models, their evaluation reports and the pruning benchmark from the recipes.
+# Usage: bash models/reproduce.sh [curve] [mnist-bbb] [mnist-reports] [sweep] [comparison]   (default: all)
+# MNIST comes from $BNN_MNIST_DIR, else ../shared/data/mnist. Nothing is downloaded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${BNN_MNIST_DIR:-../shared/data/mnist}
+cargo build --release -q --bin bnn
+BNN=target/release/bnn
+stages=${*:-curve mnist-bbb mnist-reports sweep comparison}
+has() { [[ " $stages " == *" $1 "* ]]; }
+
+if has curve; then
+  $BNN train --recipe models/curve-bbb.toml --out models/curve-bbb.safetensors
+  $BNN eval --model models/curve-bbb.safetensors --out-dir models/reports/curve-bbb
+fi
+if has mnist-bbb; then
+  $BNN train --recipe models/mnist-bbb.toml --data "$DATA" --out models/mnist-bbb.safetensors
+fi
+if has mnist-reports; then
+  $BNN prune --in models/mnist-bbb.safetensors --out models/mnist-bbb-snr95-f16.safetensors \
+    --sparsity 0.95 --criterion snr --dtype f16
+  for m in mnist-bbb mnist-bbb-snr95-f16; do
+    $BNN eval --model models/$m.safetensors --data "$DATA" --out-dir models/reports/$m
+  done
+fi
+if has sweep; then
+  $BNN prune-sweep --model models/mnist-bbb.safetensors --data "$DATA" --out-dir benches/pruning
+fi
+if has comparison; then
+  for kind in mc-dropout deterministic; do
+    $BNN train --recipe models/mnist-$kind.toml --data "$DATA" --out runs/mnist-$kind.safetensors
+    $BNN eval --model runs/mnist-$kind.safetensors --data "$DATA" --out-dir models/reports/mnist-$kind
+  done
+fi
+rm -f models/*.ckpt runs/*.ckpt
