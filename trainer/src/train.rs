@@ -108,6 +108,19 @@ impl Run {
         })
     }
 
+    /// A run that continues training `model` (for example after pruning) with `recipe`: the network starts from
+    /// the model's weights and its pruned weights stay absent. The recipe must build the same architecture and
+    /// the same input normalisation.
+    pub fn from_model(model: &Model, recipe: Recipe, data_dir: Option<&Path>, device: Device) -> Result<Run> {
+        let mut run = Run::new(recipe, data_dir, device)?;
+        if run.normalization.as_ref() != model.normalization() {
+            return Err(TrainError::Recipe("the recipe's data normalisation differs from the model's".into()));
+        }
+        let device = run.device.clone();
+        run.network.load_runtime_layers(model.layers(), &device)?;
+        Ok(run)
+    }
+
     fn steps_per_epoch(&self) -> usize {
         self.split.train.len().div_ceil(self.recipe.training.batch_size)
     }

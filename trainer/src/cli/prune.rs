@@ -1,8 +1,12 @@
 //! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
 
+use anyhow::Context;
 use bnn_runtime::{Model, ModelWriter};
 use bnn_trainer::prune::{prune, Criterion};
+use bnn_trainer::{Recipe, Run};
 use clap::Args;
+use indicatif::ProgressBar;
+use std::path::Path;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -24,11 +28,21 @@ pub struct PruneArgs {
     /// Seed of the random criterion.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Retrain the surviving weights for N epochs with the pruning pattern fixed, using the recipe stored in
+    /// the model's provenance at its final learning rate.
+    #[arg(long, default_value_t = 0)]
+    finetune_epochs: usize,
+    /// Data for fine-tuning: MNIST directory or CSV file [default: as the recipe says, or $BNN_MNIST_DIR].
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.input)?;
-    let (pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
+    let (mut pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
+    if a.finetune_epochs > 0 {
+        pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref())?;
+    }
     ModelWriter::new(&pruned).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
     eprintln!(
@@ -42,4 +56,21 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         std::fs::metadata(&a.input)?.len()
     );
     Ok(())
+}
+
+/// Retrains a pruned model's surviving weights with its own recipe, at the recipe's final learning rate.
+fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>) -> anyhow::Result<Model> {
+    let text = pruned.provenance().recipe.clone().context("fine-tuning needs the recipe in the model's provenance")?;
+    let mut recipe = Recipe::from_toml(&text)?;
+    let t = &mut recipe.training;
+    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
+    t.lr_decay = 1.0;
+    t.epochs = epochs;
+    let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
+    run.recipe_source = Some(text);
+    eprintln!("fine-tuning the surviving weights for {epochs} epochs");
+    run.train(None, &ProgressBar::new(0))?;
+    let mut provenance = pruned.provenance().clone();
+    provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
+    Ok(run.export()?.with_provenance(provenance).sparsified())
 }

@@ -7,9 +7,11 @@ use crate::recipe::PriorSpec;
 use bnn_runtime::SeededRng;
 use candle_core::{Device, Result, Tensor, Var};
 
-/// `ln(1 + e^x)`, stable for any x: `relu(x) + ln(1 + e^-|x|)`.
+/// `ln(1 + e^x)`, stable for any x: `relu(x) + ln(1 + e^-|x|)`, and `e^x` below -15, where `1 + e^x` rounds
+/// to 1 in f32 and the first form would give exactly 0 (and a KL of infinity).
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
-    x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?
+    let general = (x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?;
+    x.lt(-15.0)?.where_cond(&x.exp()?, &general)
 }
 
 /// A dense layer with a factorised Gaussian posterior over weights `[out, in]` and biases `[out]`.
@@ -18,6 +20,8 @@ pub struct BayesLinear {
     pub(crate) weight_rho: Var,
     pub(crate) bias_mu: Var,
     pub(crate) bias_rho: Var,
+    /// 1 for weights that exist, 0 for pruned ones (fine-tuning after pruning keeps them at mu = sigma = 0).
+    mask: Option<Tensor>,
     in_features: usize,
     out_features: usize,
 }
@@ -47,6 +51,7 @@ impl BayesLinear {
             weight_rho: Var::from_tensor(&Tensor::full(rho, (out_features, in_features), device)?)?,
             bias_mu: Var::from_tensor(&Tensor::zeros(out_features, candle_core::DType::F32, device)?)?,
             bias_rho: Var::from_tensor(&Tensor::full(rho, out_features, device)?)?,
+            mask: None,
             in_features,
             out_features,
         })
@@ -59,8 +64,25 @@ impl BayesLinear {
         self.out_features
     }
 
+    /// Fixes the pruning pattern: weights where `mask` is 0 stay absent (mean and standard deviation 0).
+    pub fn set_mask(&mut self, mask: Tensor) {
+        self.mask = Some(mask);
+    }
+
+    fn masked(&self, t: Tensor) -> Result<Tensor> {
+        match &self.mask {
+            Some(m) => t * m,
+            None => Ok(t),
+        }
+    }
+
+    /// Posterior means of the weights (0 where pruned).
+    pub fn weight_mu(&self) -> Result<Tensor> {
+        self.masked(self.weight_mu.as_tensor().clone())
+    }
+    /// Posterior standard deviations of the weights (0 where pruned).
     pub fn weight_sigma(&self) -> Result<Tensor> {
-        softplus(self.weight_rho.as_tensor())
+        self.masked(softplus(self.weight_rho.as_tensor())?)
     }
     pub fn bias_sigma(&self) -> Result<Tensor> {
         softplus(self.bias_rho.as_tensor())
@@ -68,7 +90,7 @@ impl BayesLinear {
 
     /// `x mu_W^T + mu_b` for `x` of shape `[batch, in]`.
     pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight_mu.as_tensor().t()?)?.broadcast_add(self.bias_mu.as_tensor())
+        x.matmul(&self.weight_mu()?.t()?)?.broadcast_add(self.bias_mu.as_tensor())
     }
 
     /// Local reparameterization: `mean + sqrt(x^2 sigma_W^2^T + sigma_b^2) * eps`, one independent draw per
@@ -84,7 +106,7 @@ impl BayesLinear {
     pub fn sample_weights(&self, noise: &mut Noise) -> Result<WeightSample> {
         let eps_weight = noise.gaussian(&[self.out_features, self.in_features])?;
         let eps_bias = noise.gaussian(&[self.out_features])?;
-        let weight = (self.weight_mu.as_tensor() + (self.weight_sigma()? * &eps_weight)?)?;
+        let weight = (self.weight_mu()? + (self.weight_sigma()? * &eps_weight)?)?;
         let bias = (self.bias_mu.as_tensor() + (self.bias_sigma()? * &eps_bias)?)?;
         Ok(WeightSample { weight, bias, eps_weight, eps_bias })
     }
@@ -98,8 +120,9 @@ impl BayesLinear {
     /// `sample` when given (the forward pass's own weights) or from a fresh draw.
     pub fn kl(&self, prior: &PriorSpec, sample: Option<&WeightSample>, noise: &mut Noise) -> Result<Tensor> {
         if let PriorSpec::Gaussian { sigma } = *prior {
-            let w = gaussian_kl(self.weight_mu.as_tensor(), &self.weight_sigma()?, sigma as f64)?;
-            let b = gaussian_kl(self.bias_mu.as_tensor(), &self.bias_sigma()?, sigma as f64)?;
+            let raw_sigma = softplus(self.weight_rho.as_tensor())?;
+            let w = gaussian_kl(self.weight_mu.as_tensor(), &raw_sigma, sigma as f64, self.mask.as_ref())?;
+            let b = gaussian_kl(self.bias_mu.as_tensor(), &self.bias_sigma()?, sigma as f64, None)?;
             return w + b;
         }
         let fresh;
@@ -110,8 +133,24 @@ impl BayesLinear {
                 &fresh
             }
         };
-        let w = monte_carlo_kl(&s.weight, &self.weight_sigma()?, &s.eps_weight, prior)?;
-        let b = monte_carlo_kl(&s.bias, &self.bias_sigma()?, &s.eps_bias, prior)?;
+        let raw_sigma = softplus(self.weight_rho.as_tensor())?;
+        let w = monte_carlo_kl(&s.weight, &raw_sigma, &s.eps_weight, prior, self.mask.as_ref())?;
+        let b = monte_carlo_kl(&s.bias, &self.bias_sigma()?, &s.eps_bias, prior, None)?;
         w + b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softplus_is_positive_and_accurate_far_below_zero() {
+        let x = Tensor::new(&[-40.0f32, -16.0, -1.0, 0.0, 3.0, 50.0], &Device::Cpu).unwrap();
+        let y = softplus(&x).unwrap().to_vec1::<f32>().unwrap();
+        for (x, y) in [-40.0f64, -16.0, -1.0, 0.0, 3.0, 50.0].iter().zip(&y) {
+            let exact = x.exp().ln_1p();
+            assert!(*y > 0.0 && ((*y as f64 - exact) / exact).abs() < 1e-5, "softplus({x}) = {y}, expected {exact}");
+        }
     }
 }

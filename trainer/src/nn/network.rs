@@ -148,6 +148,52 @@ impl Network {
         out
     }
 
+    /// Loads the weights of a runtime model of the same architecture: means, rho = softplus^-1(sigma), and the
+    /// pruning pattern of each Bayesian layer (weights with mu = sigma = 0 stay pruned).
+    pub fn load_runtime_layers(&mut self, layers: &[bnn_runtime::Layer], device: &Device) -> Result<()> {
+        let err = |m: String| candle_core::Error::Msg(m);
+        if layers.len() != self.layers.len() {
+            return Err(err(format!("the model has {} layers, the recipe builds {}", layers.len(), self.layers.len())));
+        }
+        let inverse_softplus = |s: f32| match s {
+            s if s > 20.0 => s,
+            s if s > 0.0 => s.exp_m1().ln().max(-30.0),
+            _ => -30.0,
+        };
+        for (i, (mine, theirs)) in self.layers.iter_mut().zip(layers).enumerate() {
+            match (mine, theirs) {
+                (NetLayer::Bayes(l), bnn_runtime::Layer::BayesianDense(r))
+                    if (l.in_features(), l.out_features()) == (r.in_features(), r.out_features()) =>
+                {
+                    let shape = (r.out_features(), r.in_features());
+                    let (mu, sigma) = (r.dense_weight_mu(), r.dense_weight_sigma());
+                    let mask: Vec<f32> =
+                        mu.iter().zip(&sigma).map(|(m, s)| if *m != 0.0 || *s != 0.0 { 1.0 } else { 0.0 }).collect();
+                    l.weight_mu.set(&Tensor::from_vec(mu, shape, device)?)?;
+                    l.weight_rho.set(&Tensor::from_vec(
+                        sigma.iter().map(|s| inverse_softplus(*s)).collect::<Vec<_>>(),
+                        shape,
+                        device,
+                    )?)?;
+                    l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.out_features(), device)?)?;
+                    let bias_rho: Vec<f32> = r.bias_sigma().iter().map(|s| inverse_softplus(*s)).collect();
+                    l.bias_rho.set(&Tensor::from_vec(bias_rho, r.out_features(), device)?)?;
+                    l.set_mask(Tensor::from_vec(mask, shape, device)?);
+                }
+                (NetLayer::Linear(l), bnn_runtime::Layer::Dense(r))
+                    if (l.in_features(), l.out_features()) == (r.in_features(), r.out_features()) =>
+                {
+                    l.weight.set(&Tensor::from_vec(r.dense_weight(), (r.out_features(), r.in_features()), device)?)?;
+                    l.bias.set(&Tensor::from_slice(r.bias(), r.out_features(), device)?)?;
+                }
+                (NetLayer::Dropout(_), bnn_runtime::Layer::Dropout(_))
+                | (NetLayer::Activation(_), bnn_runtime::Layer::Activation(_)) => {}
+                _ => return Err(err(format!("layer {i} of the model does not match the recipe's network"))),
+            }
+        }
+        Ok(())
+    }
+
     /// The runtime's layers, with sigma = softplus(rho) evaluated once.
     pub fn to_runtime_layers(&self) -> Result<Vec<bnn_runtime::Layer>> {
         let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
@@ -158,7 +204,7 @@ impl Network {
                     NetLayer::Bayes(l) => bnn_runtime::Layer::BayesianDense(bnn_runtime::BayesianDense::new(
                         l.in_features(),
                         l.out_features(),
-                        flat(l.weight_mu.as_tensor())?,
+                        flat(&l.weight_mu()?)?,
                         flat(&l.weight_sigma()?)?,
                         flat(l.bias_mu.as_tensor())?,
                         flat(&l.bias_sigma()?)?,

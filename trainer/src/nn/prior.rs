@@ -3,21 +3,36 @@
 use crate::recipe::PriorSpec;
 use candle_core::{Result, Tensor};
 
-/// `KL(N(mu, sigma^2) || N(0, s^2))` summed over all entries, in closed form:
+/// Sums `terms`, counting only the entries where `mask` is 1 (pruned weights have no posterior).
+fn masked_sum(terms: Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    match mask {
+        Some(m) => (terms * m)?.sum_all(),
+        None => terms.sum_all(),
+    }
+}
+
+/// `KL(N(mu, sigma^2) || N(0, s^2))` summed over the (unmasked) entries, in closed form:
 /// `ln(s / sigma) + (sigma^2 + mu^2) / (2 s^2) - 1/2`.
-pub fn gaussian_kl(mu: &Tensor, sigma: &Tensor, prior_sigma: f64) -> Result<Tensor> {
+pub fn gaussian_kl(mu: &Tensor, sigma: &Tensor, prior_sigma: f64, mask: Option<&Tensor>) -> Result<Tensor> {
     let s2 = prior_sigma * prior_sigma;
     let term = ((sigma.sqr()? + mu.sqr()?)? * (0.5 / s2))?;
     let log_ratio = sigma.log()?.affine(-1.0, prior_sigma.ln() - 0.5)?;
-    (term + log_ratio)?.sum_all()
+    masked_sum((term + log_ratio)?, mask)
 }
 
 /// A one-sample Monte-Carlo estimate of `KL(q || p)` for a weight `w = mu + sigma * eps`:
-/// `log q(w) - log p(w)`, summed. The `-1/2 ln 2π` constants of both densities cancel and are left out.
-pub fn monte_carlo_kl(w: &Tensor, sigma: &Tensor, eps: &Tensor, prior: &PriorSpec) -> Result<Tensor> {
+/// `log q(w) - log p(w)`, summed over the (unmasked) entries. The `-1/2 ln 2π` constants of both densities
+/// cancel and are left out.
+pub fn monte_carlo_kl(
+    w: &Tensor,
+    sigma: &Tensor,
+    eps: &Tensor,
+    prior: &PriorSpec,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
     let log_q = (sigma.log()?.neg()? - (eps.sqr()? * 0.5)?)?;
     let log_p = log_prior(w, prior)?;
-    (log_q - log_p)?.sum_all()
+    masked_sum((log_q - log_p)?, mask)
 }
 
 /// `log p(w)` element-wise, without the `-1/2 ln 2π` constant.
@@ -53,11 +68,11 @@ mod tests {
 
     #[test]
     fn gaussian_kl_matches_the_formula_and_vanishes_at_the_prior() {
-        let kl = gaussian_kl(&t(&[0.0]), &t(&[1.0]), 1.0).unwrap().to_scalar::<f32>().unwrap();
+        let kl = gaussian_kl(&t(&[0.0]), &t(&[1.0]), 1.0, None).unwrap().to_scalar::<f32>().unwrap();
         assert!(kl.abs() < 1e-7);
         let (mu, s, p) = (0.5f64, 0.2f64, 1.5f64);
         let expected = (p / s).ln() + (s * s + mu * mu) / (2.0 * p * p) - 0.5;
-        let kl = gaussian_kl(&t(&[mu as f32]), &t(&[s as f32]), p).unwrap().to_scalar::<f32>().unwrap();
+        let kl = gaussian_kl(&t(&[mu as f32]), &t(&[s as f32]), p, None).unwrap().to_scalar::<f32>().unwrap();
         assert!((kl as f64 - expected).abs() < 1e-5);
     }
 
@@ -69,12 +84,12 @@ mod tests {
         let mut rng = bnn_runtime::SeededRng::new(2);
         let eps: Vec<f32> = (0..n).map(|_| rng.gaussian()).collect();
         let w: Vec<f32> = eps.iter().map(|e| mu + s * e).collect();
-        let est = monte_carlo_kl(&t(&w), &t(&vec![s; n]), &t(&eps), &PriorSpec::Gaussian { sigma: p })
+        let est = monte_carlo_kl(&t(&w), &t(&vec![s; n]), &t(&eps), &PriorSpec::Gaussian { sigma: p }, None)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap() as f64
             / n as f64;
-        let exact = gaussian_kl(&t(&[mu]), &t(&[s]), p as f64).unwrap().to_scalar::<f32>().unwrap() as f64;
+        let exact = gaussian_kl(&t(&[mu]), &t(&[s]), p as f64, None).unwrap().to_scalar::<f32>().unwrap() as f64;
         // The per-sample estimate has sd < 1 here; 5 sd of the mean is 0.011.
         assert!((est - exact).abs() < 0.012, "{est} vs {exact}");
     }

@@ -1,0 +1,56 @@
+//! Fine-tuning after pruning retrains the surviving weights and keeps the pruned ones absent.
+
+use bnn_runtime::{Layer, Model};
+use bnn_trainer::prune::{prune, Criterion};
+use bnn_trainer::{Recipe, Run};
+use candle_core::Device;
+use indicatif::ProgressBar;
+
+const RECIPE: &str = r#"
+[data]
+source = "synthetic"
+name = "two_moons"
+train_points = 200
+test_points = 50
+[model]
+hidden = [16]
+rho_init = -3.0
+[training]
+epochs = 3
+batch_size = 50
+learning_rate = 0.01
+"#;
+
+fn weights(m: &Model) -> Vec<(Vec<f32>, Vec<f32>)> {
+    m.layers()
+        .iter()
+        .filter_map(|l| match l {
+            Layer::BayesianDense(b) => Some((b.dense_weight_mu(), b.dense_weight_sigma())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_keeps_pruned_weights_absent_and_changes_the_survivors() {
+    let mut run = Run::new(Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
+    run.train(None, &ProgressBar::hidden()).unwrap();
+    let (pruned, _) = prune(&run.export().unwrap(), 0.8, Criterion::Snr, 0).unwrap();
+
+    let mut tune = Run::from_model(&pruned, Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
+    tune.train(None, &ProgressBar::hidden()).unwrap();
+    let tuned = tune.export().unwrap();
+    let mut changed = 0;
+    for ((mu0, s0), (mu1, s1)) in weights(&pruned).into_iter().zip(weights(&tuned)) {
+        for k in 0..mu0.len() {
+            let was_pruned = mu0[k] == 0.0 && s0[k] == 0.0;
+            if was_pruned {
+                assert_eq!((mu1[k], s1[k]), (0.0, 0.0), "pruned weight {k} came back");
+            } else {
+                assert!(s1[k] > 0.0);
+                changed += (mu1[k] != mu0[k]) as usize;
+            }
+        }
+    }
+    assert!(changed > 0, "fine-tuning must move the surviving weights");
+}
