@@ -36,7 +36,7 @@ pub use format::{ModelWriter, StorageDtype};
 pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 pub use model::Model;
 pub use normalization::Normalization;
-pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES};
+pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES, SAMPLE_BLOCK};
 pub use provenance::Provenance;
 pub use quantile::normal_quantile;
 pub use sample::{Sampler, SeededRng};

@@ -45,18 +45,36 @@ pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
     combine(acc)
 }
 
-/// Two sparse dot products over one pattern in a single pass: `(values1 . x1, values2 . x2)`, each
-/// bit-identical to [`sparse_dot`].
-#[inline]
-pub fn sparse_dot2(values1: &[f32], values2: &[f32], cols: &[u32], x1: &[f32], x2: &[f32]) -> (f32, f32) {
-    let mut acc1 = [0.0f32; LANES];
-    let mut acc2 = [0.0f32; LANES];
-    for ((v1, v2), c) in values1.iter().zip(values2).zip(cols) {
-        let c = *c as usize;
-        acc1[c % LANES] += v1 * x1[c];
-        acc2[c % LANES] += v2 * x2[c];
+/// `c = a · b` for row-major, contiguous `a` (`m × k`), `b` (`k × n`) and `c` (`m × n`, overwritten).
+/// Monte-Carlo samples are the `n` columns, so one call covers a whole block of samples.
+pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
+    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
+    if k == 0 {
+        c.fill(0.0);
+        return;
     }
-    (combine(acc1), combine(acc2))
+    // SAFETY: the three slices above have exactly the lengths the dimensions and unit/row strides describe,
+    // so every element sgemm reads or writes lies inside them; `c` is exclusively borrowed. With beta = 0,
+    // `c` is only written. The measured reason for this call: one GEMM per layer for a block of samples
+    // instead of one matrix-vector product per sample (see benches/README.md).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +89,15 @@ mod tests {
             let naive: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
             assert!((dot(&a, &b) as f64 - naive).abs() < 1e-5, "n = {n}");
         }
+    }
+
+    #[test]
+    fn matmul_is_the_matrix_product() {
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 x 3
+        let b = [1.0, 0.0, 0.0, 1.0, 2.0, -1.0]; // 3 x 2
+        let mut c = [f32::NAN; 4];
+        matmul(&a, &b, &mut c, 2, 3, 2);
+        assert_eq!(c, [7.0, -1.0, 16.0, -1.0]);
     }
 
     #[test]

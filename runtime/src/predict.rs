@@ -3,7 +3,8 @@
 //!
 //! Layers before the first stochastic layer run once per input. With [`Sampler::LocalReparam`], when
 //! that first stochastic layer is Bayesian, its pre-activation moments are also computed once and each
-//! sample only draws `mean + sd * eps`.
+//! sample only draws `mean + sd * eps`; the later layers process up to [`SAMPLE_BLOCK`] samples at a time,
+//! one matrix product per layer for the whole block.
 
 use crate::error::PredictError;
 use crate::layers::{sample_from_moments, Layer};
@@ -80,6 +81,9 @@ impl PredictOptions {
     }
 }
 
+/// Samples drawn together as one block by local reparameterization (one matrix product per layer).
+pub const SAMPLE_BLOCK: usize = 32;
+
 /// Reusable prediction state for one model: every buffer is sized once, here.
 /// One per thread; the [`Model`] itself is shared.
 #[derive(Debug, Clone)]
@@ -87,6 +91,7 @@ pub struct Predictor<'m> {
     model: &'m Model,
     /// Index of the first layer that draws random numbers (`layers.len()` if none).
     first_stochastic: usize,
+    /// One activation vector and its partner, for `Mean` and weight sampling.
     a: Vec<f32>,
     b: Vec<f32>,
     scratch: Vec<f32>,
@@ -95,6 +100,13 @@ pub struct Predictor<'m> {
     prefix: Vec<f32>,
     prefix_width: usize,
     prefix_sd: Vec<f32>,
+    /// A block of activations `[width × samples]` and its partners, for local reparameterization.
+    block_a: Vec<f32>,
+    block_b: Vec<f32>,
+    block_sq: Vec<f32>,
+    block_var: Vec<f32>,
+    /// The head outputs of the last group of samples, sample after sample.
+    group: Vec<f32>,
     acc: Accumulator,
 }
 
@@ -109,6 +121,7 @@ impl<'m> Predictor<'m> {
     pub fn new(model: &'m Model) -> Self {
         let w = model.max_width();
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
+        let block = || vec![0.0; w * SAMPLE_BLOCK];
         Self {
             model,
             first_stochastic,
@@ -118,6 +131,11 @@ impl<'m> Predictor<'m> {
             prefix: vec![0.0; w],
             prefix_width: 0,
             prefix_sd: vec![0.0; w],
+            block_a: block(),
+            block_b: block(),
+            block_sq: block(),
+            block_var: block(),
+            group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task()),
         }
     }
@@ -126,7 +144,8 @@ impl<'m> Predictor<'m> {
         self.model
     }
 
-    /// Predicts one input with Monte-Carlo uncertainty.
+    /// Predicts one input with Monte-Carlo uncertainty. Adaptive sampling checks its tolerance after every
+    /// [`ADAPTIVE_MIN_SAMPLES`] samples.
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
         options.validate()?;
         let (max, tolerance) = match options.samples {
@@ -137,12 +156,16 @@ impl<'m> Predictor<'m> {
         let pass = self.prepare(input, options.sampler)?;
         self.acc.reset();
         let draws = if pass == Pass::Mean { 1 } else { max };
-        for _ in 0..draws {
-            let head = self.draw(pass, &mut rng);
-            let head = &self.a[..head];
-            self.acc.add(head)?;
+        let group = if tolerance.is_some() { ADAPTIVE_MIN_SAMPLES } else { SAMPLE_BLOCK };
+        let mut done = 0;
+        while done < draws {
+            let (n, w) = self.next_group(pass, group.min(draws - done), &mut rng);
+            for head in self.group[..n * w].chunks_exact(w) {
+                self.acc.add(head)?;
+            }
+            done += n;
             if let Some(tol) = tolerance {
-                if self.acc.samples() >= ADAPTIVE_MIN_SAMPLES.min(max) && self.acc.max_standard_error() <= tol {
+                if done >= ADAPTIVE_MIN_SAMPLES.min(max) && self.acc.max_standard_error() <= tol {
                     break;
                 }
             }
@@ -165,7 +188,8 @@ impl<'m> Predictor<'m> {
     }
 
     /// The raw head outputs of `samples` Monte-Carlo passes, appended row-major (`samples x head_width`) to
-    /// `out`: the logits, or the means followed by raw scales. For custom statistics.
+    /// `out`: the logits, or the means followed by raw scales. For custom statistics. The samples are the
+    /// ones [`Predictor::predict`] with a fixed sample count and the same seed would use.
     pub fn sample_outputs(
         &mut self,
         input: &[f32],
@@ -177,9 +201,11 @@ impl<'m> Predictor<'m> {
         let mut rng = SeededRng::new(seed);
         let pass = self.prepare(input, sampler)?;
         out.reserve(samples * self.model.head_width());
-        for _ in 0..samples {
-            let width = self.draw(pass, &mut rng);
-            out.extend_from_slice(&self.a[..width]);
+        let mut done = 0;
+        while done < samples {
+            let (n, w) = self.next_group(pass, SAMPLE_BLOCK.min(samples - done), &mut rng);
+            out.extend_from_slice(&self.group[..n * w]);
+            done += n;
         }
         Ok(())
     }
@@ -219,26 +245,76 @@ impl<'m> Predictor<'m> {
         Ok(pass)
     }
 
-    /// One Monte-Carlo pass from the prepared prefix; leaves the head in `self.a` and returns its width.
-    fn draw(&mut self, pass: Pass, rng: &mut SeededRng) -> usize {
+    /// Draws up to `want` samples into `self.group` (sample-major); returns how many and the head width.
+    fn next_group(&mut self, pass: Pass, want: usize, rng: &mut SeededRng) -> (usize, usize) {
+        let w = self.model.head_width();
+        match pass {
+            Pass::Mean => {
+                self.group[..w].copy_from_slice(&self.prefix[..w]);
+                (1, w)
+            }
+            Pass::WeightSampling => {
+                self.draw_weight_sample(rng);
+                self.group[..w].copy_from_slice(&self.a[..w]);
+                (1, w)
+            }
+            Pass::LocalReparam => {
+                let s = want.clamp(1, SAMPLE_BLOCK);
+                self.draw_block(s, rng);
+                for (t, head) in self.group[..s * w].chunks_exact_mut(w).enumerate() {
+                    for (k, v) in head.iter_mut().enumerate() {
+                        *v = self.block_a[k * s + t];
+                    }
+                }
+                (s, w)
+            }
+        }
+    }
+
+    /// One weight-sampling pass from the prepared prefix; leaves the head in `self.a`.
+    fn draw_weight_sample(&mut self, rng: &mut SeededRng) {
+        let w = self.prefix_width;
+        self.a[..w].copy_from_slice(&self.prefix[..w]);
+        let layers = &self.model.layers()[self.first_stochastic..];
+        run_layers(layers, Pass::WeightSampling, w, &mut self.a, &mut self.b, &mut self.scratch, Some(rng));
+    }
+
+    /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
+    fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
         let layers = self.model.layers();
         let w = self.prefix_width;
-        if pass == Pass::Mean {
-            self.a[..w].copy_from_slice(&self.prefix[..w]);
-            return w;
-        }
         let mut start = self.first_stochastic;
-        if let (Pass::LocalReparam, Layer::BayesianDense(_)) = (pass, &layers[start]) {
-            sample_from_moments(&self.prefix[..w], &self.prefix_sd[..w], &mut self.a[..w], rng);
+        if let Layer::BayesianDense(_) = &layers[start] {
+            sample_from_moments(&self.prefix[..w], &self.prefix_sd[..w], s, &mut self.block_a[..w * s], rng);
             start += 1;
         } else {
-            self.a[..w].copy_from_slice(&self.prefix[..w]);
+            for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
+                row.fill(*v);
+            }
         }
-        run_layers(&layers[start..], pass, w, &mut self.a, &mut self.b, &mut self.scratch, Some(rng))
+        let mut width = w;
+        let (a, b) = (&mut self.block_a, &mut self.block_b);
+        for layer in &layers[start..] {
+            match layer {
+                Layer::BayesianDense(l) => {
+                    l.forward_local_reparam_block(a, s, &mut self.block_sq, &mut self.block_var, b, rng);
+                    width = l.out_features();
+                    std::mem::swap(a, b);
+                }
+                Layer::Dense(l) => {
+                    l.forward_block(a, s, b);
+                    width = l.out_features();
+                    std::mem::swap(a, b);
+                }
+                Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
+                Layer::Activation(f) => f.apply(&mut a[..width * s]),
+            }
+        }
     }
 }
 
-/// Runs `layers` on `a[..width]`, leaving the result in `a`; returns the output width.
+/// Runs `layers` on `a[..width]` (one sample, `Mean` or weight sampling), leaving the result in `a`;
+/// returns the output width.
 fn run_layers(
     layers: &[Layer],
     pass: Pass,
@@ -253,7 +329,6 @@ fn run_layers(
             Layer::BayesianDense(l) => {
                 let (x, y) = (&a[..width], &mut b[..l.out_features()]);
                 match (pass, rng.as_deref_mut()) {
-                    (Pass::LocalReparam, Some(r)) => l.forward_local_reparam(x, scratch, y, r),
                     (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, scratch, y, r),
                     _ => l.forward_mean(x, y),
                 }

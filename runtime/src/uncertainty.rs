@@ -114,10 +114,6 @@ impl Accumulator {
         self.aleatoric_sum.fill(0.0);
     }
 
-    pub(crate) fn samples(&self) -> usize {
-        self.n
-    }
-
     /// Adds one sample of the network's head output.
     pub(crate) fn add(&mut self, head: &[f32]) -> Result<(), PredictError> {
         if head.iter().any(|v| !v.is_finite()) {

@@ -1,5 +1,7 @@
 //! Identities of the uncertainty split that hold for every model: total = aleatoric + epistemic exactly,
-//! and with every sigma zero the epistemic part vanishes and every sampler equals `Mean`.
+//! and with every sigma zero the epistemic part vanishes and every sampler equals `Mean` (bit for bit for
+//! weight sampling, which shares `Mean`'s kernels; to float rounding for local reparameterization, whose
+//! blocks of samples go through a matrix product that sums in another order).
 
 mod common;
 
@@ -80,16 +82,18 @@ fn with_every_sigma_zero_every_sampler_equals_mean_and_epistemic_is_zero() {
         for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
             let p = model.predict(&x, &PredictOptions::default().samples(50).sampler(sampler)).unwrap();
             assert_eq!(p.samples_used(), 50);
+            let tol = if sampler == Sampler::WeightSampling { 0.0 } else { 1e-5 };
+            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()));
             match (&p, &reference) {
                 (Prediction::Classification(c), Prediction::Classification(m)) => {
-                    assert_eq!(c.probabilities, m.probabilities);
+                    assert!(close(&c.probabilities, &m.probabilities), "{sampler:?}");
                     assert_eq!(c.mutual_information, 0.0);
-                    assert_eq!(c.expected_entropy, m.expected_entropy);
+                    assert!(close(&[c.expected_entropy], &[m.expected_entropy]));
                 }
                 (Prediction::Regression(r), Prediction::Regression(m)) => {
-                    assert_eq!(r.mean, m.mean);
-                    assert!(r.epistemic_variance.iter().all(|v| *v == 0.0));
-                    assert_eq!(r.aleatoric_variance, m.aleatoric_variance);
+                    assert!(close(&r.mean, &m.mean), "{sampler:?}: {:?} vs {:?}", r.mean, m.mean);
+                    assert!(r.epistemic_variance.iter().all(|v| *v == 0.0), "{sampler:?}: {:?}", r.epistemic_variance);
+                    assert!(close(&r.aleatoric_variance, &m.aleatoric_variance));
                 }
                 _ => unreachable!(),
             }

@@ -118,15 +118,27 @@ impl BayesianDense {
         sd.iter_mut().for_each(|v| *v = v.sqrt());
     }
 
-    /// One local-reparameterization sample: `y_j ~ N(mean_j, var_j)` drawn independently for each output.
-    pub(crate) fn forward_local_reparam(&self, x: &[f32], x_sq: &mut [f32], y: &mut [f32], rng: &mut SeededRng) {
-        let x_sq = &mut x_sq[..x.len()];
-        x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-        for (j, yj) in y.iter_mut().enumerate() {
-            let r = self.layout.row(j);
-            let (m, v) = self.layout.dot_row2(j, &self.weight_mu[r.clone()], &self.weight_var[r], x, x_sq);
-            let (mean, var) = (self.bias_mu[j] + m, self.bias_var[j] + v);
-            *yj = mean + var.sqrt() * rng.gaussian();
+    /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`;
+    /// `h_sq` (`[in × s]`) and `var` (`[out × s]`) are scratch. Noise is drawn output by output, sample by sample.
+    pub(crate) fn forward_local_reparam_block(
+        &self,
+        h: &[f32],
+        s: usize,
+        h_sq: &mut [f32],
+        var: &mut [f32],
+        y: &mut [f32],
+        rng: &mut SeededRng,
+    ) {
+        let (n_in, n_out) = (self.in_features * s, self.out_features * s);
+        let h_sq = &mut h_sq[..n_in];
+        h_sq.iter_mut().zip(&h[..n_in]).for_each(|(q, v)| *q = v * v);
+        self.layout.matmul_block(&self.weight_mu, h, s, &mut y[..n_out]);
+        self.layout.matmul_block(&self.weight_var, h_sq, s, &mut var[..n_out]);
+        for (j, (y_row, v_row)) in y[..n_out].chunks_exact_mut(s).zip(var[..n_out].chunks_exact(s)).enumerate() {
+            let (b_mu, b_var) = (self.bias_mu[j], self.bias_var[j]);
+            for (yv, vv) in y_row.iter_mut().zip(v_row) {
+                *yv += b_mu + (vv + b_var).sqrt() * rng.gaussian();
+            }
         }
     }
 
@@ -145,9 +157,10 @@ impl BayesianDense {
     }
 }
 
-/// `y = mean + sd * eps` with fresh standard-normal `eps`: a draw from precomputed moments.
-pub(crate) fn sample_from_moments(mean: &[f32], sd: &[f32], y: &mut [f32], rng: &mut SeededRng) {
-    for ((yj, m), s) in y.iter_mut().zip(mean).zip(sd) {
-        *yj = m + s * rng.gaussian();
+/// `y[j, t] = mean[j] + sd[j] * eps` for a block of `s` samples (`y` is `[mean.len() × s]`): draws from
+/// precomputed moments.
+pub(crate) fn sample_from_moments(mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], rng: &mut SeededRng) {
+    for ((y_row, m), d) in y.chunks_exact_mut(s).zip(mean).zip(sd) {
+        y_row.iter_mut().for_each(|v| *v = m + d * rng.gaussian());
     }
 }

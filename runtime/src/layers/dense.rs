@@ -61,6 +61,15 @@ impl Dense {
         &self.bias
     }
 
+    /// `y = W h + b` for a block of `s` samples (`h` is `[in × s]`, `y` is `[out × s]`).
+    pub(crate) fn forward_block(&self, h: &[f32], s: usize, y: &mut [f32]) {
+        let y = &mut y[..self.out_features * s];
+        self.layout.matmul_block(&self.weight, h, s, y);
+        for (y_row, b) in y.chunks_exact_mut(s).zip(&self.bias) {
+            y_row.iter_mut().for_each(|v| *v += b);
+        }
+    }
+
     /// `y = W x + b`.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
         self.layout.affine(&self.weight, &self.bias, x, y);

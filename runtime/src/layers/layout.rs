@@ -1,8 +1,9 @@
 //! How a weight matrix is stored: densely, or as the CSR pattern of the weights that survived pruning.
-//! Both layouts compute row dot products with the same lane structure, so a pruned matrix gives
-//! bit-identical results in either layout.
+//! Both layouts compute single-sample row dot products with the same lane structure, so a pruned matrix
+//! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
+//! rounding.
 
-use crate::linalg::{dot, sparse_dot, sparse_dot2};
+use crate::linalg::{dot, matmul, sparse_dot};
 use core::ops::Range;
 
 /// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.
@@ -100,20 +101,30 @@ impl WeightLayout {
         }
     }
 
-    /// `(dot_row(j, values1, x1), dot_row(j, values2, x2))`, fused into one pass over a sparse pattern.
-    #[inline]
-    pub(crate) fn dot_row2(&self, j: usize, values1: &[f32], values2: &[f32], x1: &[f32], x2: &[f32]) -> (f32, f32) {
-        match self {
-            WeightLayout::Dense { .. } => (dot(values1, x1), dot(values2, x2)),
-            WeightLayout::Csr { pattern, .. } => sparse_dot2(values1, values2, &pattern.col_idx[self.row(j)], x1, x2),
-        }
-    }
-
     /// `y[j] = bias[j] + dot_row(j, values, x)` for every row.
     #[inline]
     pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
         for (j, (yj, b)) in y.iter_mut().zip(bias).enumerate() {
             *yj = b + self.dot_row(j, &values[self.row(j)], x);
+        }
+    }
+
+    /// `y = W · h` for a block of samples: `h` is `[cols × s]` and `y` is `[rows × s]`, both row-major
+    /// (one row per feature, one column per sample).
+    pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
+        match self {
+            WeightLayout::Dense { rows, cols } => matmul(values, h, y, *rows, *cols, s),
+            WeightLayout::Csr { pattern, .. } => {
+                for (j, y_row) in y.chunks_exact_mut(s).take(pattern.row_ptr.len() - 1).enumerate() {
+                    y_row.fill(0.0);
+                    for k in self.row(j) {
+                        let (v, c) = (values[k], pattern.col_idx[k] as usize);
+                        for (yv, hv) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
+                            *yv += v * hv;
+                        }
+                    }
+                }
+            }
         }
     }
 
