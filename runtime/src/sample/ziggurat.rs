@@ -12,10 +12,11 @@ pub(crate) fn standard_normal(mut next_u64: impl FnMut() -> u64) -> f64 {
     loop {
         let bits = next_u64();
         let layer = (bits & 0xff) as usize;
-        let negative = bits & 0x100 != 0;
+        // Bit 8 becomes the sign bit: a random sign without a branch the CPU would mispredict half the time.
+        let sign_bit = (bits & 0x100) << 55;
+        let sign = |v: f64| f64::from_bits(v.to_bits() | sign_bit);
         let u = (bits >> 11) as f64 * TO_UNIT;
         let x = u * X[layer];
-        let sign = |v: f64| if negative { -v } else { v };
         if x < X[layer + 1] {
             return sign(x);
         }
