@@ -45,35 +45,26 @@ pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
     combine(acc)
 }
 
-/// `c = a · b` for row-major, contiguous `a` (`m × k`), `b` (`k × n`) and `c` (`m × n`, overwritten).
-/// Monte-Carlo samples are the `n` columns, so one call covers a whole block of samples.
-pub fn matmul(a: &[f32], b: &[f32], c: &mut [f32], m: usize, k: usize, n: usize) {
-    let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
-    if k == 0 {
-        c.fill(0.0);
-        return;
-    }
-    // SAFETY: the three slices above have exactly the lengths the dimensions and unit/row strides describe,
-    // so every element sgemm reads or writes lies inside them; `c` is exclusively borrowed. With beta = 0,
-    // `c` is only written. The measured reason for this call: one GEMM per layer for a block of samples
-    // instead of one matrix-vector product per sample (see benches/README.md).
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+/// `y = sum over entries (w, h_row) of w * h_row`, element-wise over the block's samples. Blocks of exactly
+/// [`SAMPLE_BLOCK`](crate::SAMPLE_BLOCK) samples keep the sums in registers.
+#[inline]
+pub fn accumulate_row<'h>(entries: impl Iterator<Item = (f32, &'h [f32])>, y: &mut [f32]) {
+    const S: usize = crate::predict::SAMPLE_BLOCK;
+    if y.len() == S {
+        let mut acc = [0.0f32; S];
+        for (w, h) in entries {
+            for (a, v) in acc.iter_mut().zip(&h[..S]) {
+                *a += w * v;
+            }
+        }
+        y.copy_from_slice(&acc);
+    } else {
+        y.fill(0.0);
+        for (w, h) in entries {
+            for (a, v) in y.iter_mut().zip(h) {
+                *a += w * v;
+            }
+        }
     }
 }
 
@@ -92,12 +83,15 @@ mod tests {
     }
 
     #[test]
-    fn matmul_is_the_matrix_product() {
-        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 x 3
-        let b = [1.0, 0.0, 0.0, 1.0, 2.0, -1.0]; // 3 x 2
-        let mut c = [f32::NAN; 4];
-        matmul(&a, &b, &mut c, 2, 3, 2);
-        assert_eq!(c, [7.0, -1.0, 16.0, -1.0]);
+    fn accumulate_row_is_a_weighted_sum_of_rows_for_any_block_size() {
+        for s in [1usize, 3, crate::predict::SAMPLE_BLOCK] {
+            let h1: Vec<f32> = (0..s).map(|t| t as f32).collect();
+            let h2: Vec<f32> = (0..s).map(|t| 1.0 - t as f32).collect();
+            let mut y = vec![f32::NAN; s];
+            accumulate_row([(2.0, &h1[..]), (-1.0, &h2[..])].into_iter(), &mut y);
+            let expected: Vec<f32> = (0..s).map(|t| 2.0 * t as f32 - (1.0 - t as f32)).collect();
+            assert_eq!(y, expected);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding.
 
-use crate::linalg::{dot, matmul, sparse_dot};
+use crate::linalg::{accumulate_row, dot, sparse_dot};
 use core::ops::Range;
 
 /// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.
@@ -110,19 +110,22 @@ impl WeightLayout {
     }
 
     /// `y = W · h` for a block of samples: `h` is `[cols × s]` and `y` is `[rows × s]`, both row-major
-    /// (one row per feature, one column per sample).
+    /// (one row per feature, one column per sample). Each stored weight is read once and multiplies a whole
+    /// row of `h`, so the weights stream through the cache once per block whatever the number of samples.
     pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
-        match self {
-            WeightLayout::Dense { rows, cols } => matmul(values, h, y, *rows, *cols, s),
-            WeightLayout::Csr { pattern, .. } => {
-                for (j, y_row) in y.chunks_exact_mut(s).take(pattern.row_ptr.len() - 1).enumerate() {
-                    y_row.fill(0.0);
-                    for k in self.row(j) {
-                        let (v, c) = (values[k], pattern.col_idx[k] as usize);
-                        for (yv, hv) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
-                            *yv += v * hv;
-                        }
-                    }
+        let rows = match self {
+            WeightLayout::Dense { rows, .. } => *rows,
+            WeightLayout::Csr { pattern, .. } => pattern.row_ptr.len() - 1,
+        };
+        for (j, y_row) in y.chunks_exact_mut(s).take(rows).enumerate() {
+            let r = self.row(j);
+            match self {
+                WeightLayout::Dense { .. } => accumulate_row(values[r].iter().copied().zip(h.chunks_exact(s)), y_row),
+                WeightLayout::Csr { pattern, .. } => {
+                    let cols = &pattern.col_idx[r.clone()];
+                    let entries =
+                        values[r].iter().zip(cols).map(|(v, c)| (*v, &h[*c as usize * s..(*c as usize + 1) * s]));
+                    accumulate_row(entries, y_row)
                 }
             }
         }
