@@ -45,27 +45,39 @@ pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
     combine(acc)
 }
 
-/// `y = sum over entries (w, h_row) of w * h_row`, element-wise over the block's samples. Blocks of exactly
-/// [`SAMPLE_BLOCK`](crate::SAMPLE_BLOCK) samples keep the sums in registers.
+/// Block sizes with a register-resident kernel; the predictor splits its samples into these.
+pub const BLOCK_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
+
+/// `y = sum over entries (w, h_row) of w * h_row`, element-wise over the block's samples. For the sizes in
+/// [`BLOCK_SIZES`] the sums stay in registers.
 #[inline]
 pub fn accumulate_row<'h>(entries: impl Iterator<Item = (f32, &'h [f32])>, y: &mut [f32]) {
-    const S: usize = crate::predict::SAMPLE_BLOCK;
-    if y.len() == S {
-        let mut acc = [0.0f32; S];
-        for (w, h) in entries {
-            for (a, v) in acc.iter_mut().zip(&h[..S]) {
-                *a += w * v;
-            }
-        }
-        y.copy_from_slice(&acc);
-    } else {
-        y.fill(0.0);
-        for (w, h) in entries {
-            for (a, v) in y.iter_mut().zip(h) {
-                *a += w * v;
+    match y.len() {
+        32 => accumulate_fixed::<32>(entries, y),
+        16 => accumulate_fixed::<16>(entries, y),
+        8 => accumulate_fixed::<8>(entries, y),
+        4 => accumulate_fixed::<4>(entries, y),
+        2 => accumulate_fixed::<2>(entries, y),
+        _ => {
+            y.fill(0.0);
+            for (w, h) in entries {
+                for (a, v) in y.iter_mut().zip(h) {
+                    *a += w * v;
+                }
             }
         }
     }
+}
+
+#[inline]
+fn accumulate_fixed<'h, const N: usize>(entries: impl Iterator<Item = (f32, &'h [f32])>, y: &mut [f32]) {
+    let mut acc = [0.0f32; N];
+    for (w, h) in entries {
+        for (a, v) in acc.iter_mut().zip(&h[..N]) {
+            *a += w * v;
+        }
+    }
+    y[..N].copy_from_slice(&acc);
 }
 
 #[cfg(test)]
@@ -84,7 +96,7 @@ mod tests {
 
     #[test]
     fn accumulate_row_is_a_weighted_sum_of_rows_for_any_block_size() {
-        for s in [1usize, 3, crate::predict::SAMPLE_BLOCK] {
+        for s in [1usize, 3, 4, 8, crate::predict::SAMPLE_BLOCK] {
             let h1: Vec<f32> = (0..s).map(|t| t as f32).collect();
             let h2: Vec<f32> = (0..s).map(|t| 1.0 - t as f32).collect();
             let mut y = vec![f32::NAN; s];

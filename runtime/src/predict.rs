@@ -8,6 +8,7 @@
 
 use crate::error::PredictError;
 use crate::layers::{sample_from_moments, Layer};
+use crate::linalg::BLOCK_SIZES;
 use crate::model::Model;
 use crate::sample::{Sampler, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
@@ -81,7 +82,8 @@ impl PredictOptions {
     }
 }
 
-/// Samples drawn together as one block by local reparameterization (one matrix product per layer).
+/// The most samples local reparameterization draws together as one block (one pass over each layer's
+/// weights per block). Fewer remaining samples are split into blocks of 16, 8, 4, 2 and 1.
 pub const SAMPLE_BLOCK: usize = 32;
 
 /// Reusable prediction state for one model: every buffer is sized once, here.
@@ -259,7 +261,7 @@ impl<'m> Predictor<'m> {
                 (1, w)
             }
             Pass::LocalReparam => {
-                let s = want.clamp(1, SAMPLE_BLOCK);
+                let s = BLOCK_SIZES.into_iter().find(|b| *b <= want).unwrap_or(1);
                 self.draw_block(s, rng);
                 for (t, head) in self.group[..s * w].chunks_exact_mut(w).enumerate() {
                     for (k, v) in head.iter_mut().enumerate() {

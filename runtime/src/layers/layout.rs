@@ -117,6 +117,13 @@ impl WeightLayout {
             WeightLayout::Dense { rows, .. } => *rows,
             WeightLayout::Csr { pattern, .. } => pattern.row_ptr.len() - 1,
         };
+        if s == 1 {
+            // One sample: the single-vector kernels are the fastest (and the same as `Mean`'s).
+            for (j, yj) in y.iter_mut().take(rows).enumerate() {
+                *yj = self.dot_row(j, &values[self.row(j)], h);
+            }
+            return;
+        }
         for (j, y_row) in y.chunks_exact_mut(s).take(rows).enumerate() {
             let r = self.row(j);
             match self {
