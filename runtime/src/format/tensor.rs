@@ -78,13 +78,7 @@ pub(crate) fn decode(name: &str, view: &TensorView<'_>, shape: &[usize]) -> Resu
     if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
         return Err(ModelError::UnsupportedDtype { name: name.into(), dtype: format!("{dtype:?}") });
     }
-    if view.shape() != shape {
-        return Err(ModelError::TensorShape {
-            name: name.into(),
-            expected: shape.to_vec(),
-            found: view.shape().to_vec(),
-        });
-    }
+    check_shape(name, view, shape)?;
     let data = view.data();
     Ok(match dtype {
         Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
@@ -102,6 +96,15 @@ pub(crate) fn decode_indices(name: &str, view: &TensorView<'_>, shape: &[usize])
             dtype: format!("{dtype:?} (expected U16 or U32)"),
         });
     }
+    check_shape(name, view, shape)?;
+    let data = view.data();
+    Ok(match dtype {
+        Dtype::U16 => data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect(),
+        _ => data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+    })
+}
+
+fn check_shape(name: &str, view: &TensorView<'_>, shape: &[usize]) -> Result<(), ModelError> {
     if view.shape() != shape {
         return Err(ModelError::TensorShape {
             name: name.into(),
@@ -109,9 +112,5 @@ pub(crate) fn decode_indices(name: &str, view: &TensorView<'_>, shape: &[usize])
             found: view.shape().to_vec(),
         });
     }
-    let data = view.data();
-    Ok(match dtype {
-        Dtype::U16 => data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as u32).collect(),
-        _ => data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-    })
+    Ok(())
 }
