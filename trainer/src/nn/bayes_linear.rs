@@ -1,6 +1,7 @@
 //! The Bayes-by-Backprop dense layer: trainable mu and rho per weight and bias, sigma = softplus(rho),
 //! with both gradient estimators (local reparameterization and per-minibatch weight sampling).
 
+use super::linear::initial_weights;
 use super::noise::Noise;
 use super::prior::{gaussian_kl, monte_carlo_kl};
 use crate::recipe::PriorSpec;
@@ -44,10 +45,8 @@ impl BayesLinear {
         rng: &mut SeededRng,
         device: &Device,
     ) -> Result<Self> {
-        let scale = mu_scale / (in_features as f32).sqrt();
-        let mu: Vec<f32> = (0..in_features * out_features).map(|_| rng.gaussian() * scale).collect();
         Ok(Self {
-            weight_mu: Var::from_tensor(&Tensor::from_vec(mu, (out_features, in_features), device)?)?,
+            weight_mu: Var::from_tensor(&initial_weights(in_features, out_features, mu_scale, rng, device)?)?,
             weight_rho: Var::from_tensor(&Tensor::full(rho, (out_features, in_features), device)?)?,
             bias_mu: Var::from_tensor(&Tensor::zeros(out_features, candle_core::DType::F32, device)?)?,
             bias_rho: Var::from_tensor(&Tensor::full(rho, out_features, device)?)?,

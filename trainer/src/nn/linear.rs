@@ -20,10 +20,8 @@ impl Linear {
         rng: &mut SeededRng,
         device: &Device,
     ) -> Result<Self> {
-        let s = scale / (in_features as f32).sqrt();
-        let w: Vec<f32> = (0..in_features * out_features).map(|_| rng.gaussian() * s).collect();
         Ok(Self {
-            weight: Var::from_tensor(&Tensor::from_vec(w, (out_features, in_features), device)?)?,
+            weight: Var::from_tensor(&initial_weights(in_features, out_features, scale, rng, device)?)?,
             bias: Var::from_tensor(&Tensor::zeros(out_features, candle_core::DType::F32, device)?)?,
             in_features,
             out_features,
@@ -45,4 +43,18 @@ impl Linear {
     pub fn squared_norm(&self) -> Result<Tensor> {
         self.weight.as_tensor().sqr()?.sum_all()
     }
+}
+
+/// An `[out, in]` weight matrix with entries ~ N(0, (scale / sqrt(in))^2), drawn from `rng`; shared by the
+/// deterministic weights here and the Bayesian layer's means.
+pub(crate) fn initial_weights(
+    in_features: usize,
+    out_features: usize,
+    scale: f32,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<Tensor> {
+    let s = scale / (in_features as f32).sqrt();
+    let w: Vec<f32> = (0..in_features * out_features).map(|_| rng.gaussian() * s).collect();
+    Tensor::from_vec(w, (out_features, in_features), device)
 }
