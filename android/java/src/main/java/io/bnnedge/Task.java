@@ -1,0 +1,9 @@
+package io.bnnedge;
+
+/** What a model predicts. */
+public enum Task {
+    /** Class probabilities, with entropy-based uncertainty: results are {@link ClassificationResult}. */
+    CLASSIFICATION,
+    /** Real-valued outputs with aleatoric and epistemic variances: results are {@link RegressionResult}. */
+    REGRESSION
+}

@@ -1,0 +1,149 @@
+/* C host test of include/bnn.h, built with gcc by android/tests/c_host.rs.
+ * Usage: bnn_test CLASSIFIER.safetensors REGRESSION.safetensors
+ * Checks the error paths itself (exit 1 on failure) and prints the predictions as hexadecimal float bits on
+ * stdout for the Rust test to compare with the runtime's own:
+ *   classify <class> <samples_used> <mutual_information> <expected_entropy> <p_0> ... <p_k-1>
+ *   regress <samples_used> <interval_level> <mean> <aleatoric> <epistemic> <total> <lower> <upper>
+ */
+#include "bnn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0;
+
+#define CHECK(cond, what)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            const char *e = bnn_last_error();                               \
+            fprintf(stderr, "FAILED: %s (last error: %s)\n", what, e ? e : "none"); \
+            failures++;                                                     \
+        }                                                                   \
+    } while (0)
+
+static void print_bits(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    printf(" %08x", (unsigned)bits);
+}
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc((size_t)size);
+    *len = fread(data, 1, (size_t)size, f);
+    fclose(f);
+    return data;
+}
+
+static int contains(const char *haystack, const char *needle) {
+    return haystack != NULL && strstr(haystack, needle) != NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION\n", argv[0]);
+        return 2;
+    }
+
+    /* A classifier loaded from a path. */
+    BnnModel *classifier = bnn_model_load_path(argv[1]);
+    CHECK(classifier != NULL, "load classifier from path");
+    if (classifier == NULL) return 1;
+    size_t dim = bnn_model_input_dim(classifier);
+    size_t classes = bnn_model_output_dim(classifier);
+    CHECK(bnn_model_task(classifier) == BNN_TASK_CLASSIFICATION, "task is classification");
+    float *input = malloc(dim * sizeof(float));
+    float *probabilities = malloc(classes * sizeof(float));
+    for (size_t i = 0; i < dim; i++) input[i] = (float)(i % 17) / 17.0f;
+
+    BnnOptions options = bnn_options_default();
+    options.samples = 24;
+    options.seed = 11;
+    BnnClassification c;
+    CHECK(bnn_classify(classifier, input, dim, &options, probabilities, classes, &c) == BNN_OK, "classify");
+    float sum = 0.0f;
+    for (size_t k = 0; k < classes; k++) sum += probabilities[k];
+    CHECK(fabsf(sum - 1.0f) < 1e-4f, "probabilities sum to 1");
+    printf("classify %u", c.class_index);
+    printf(" %u", c.samples_used);
+    print_bits(c.mutual_information);
+    print_bits(c.expected_entropy);
+    for (size_t k = 0; k < classes; k++) print_bits(probabilities[k]);
+    printf("\n");
+
+    /* Error paths on the classifier. */
+    CHECK(bnn_classify(classifier, input, dim - 1, &options, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "wrong input length is an invalid argument");
+    CHECK(contains(bnn_last_error(), "features"), "wrong length message names the features");
+    input[3] = NAN;
+    CHECK(bnn_classify(classifier, input, dim, &options, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "NaN input is an invalid argument");
+    input[3] = 0.0f;
+    BnnOptions no_samples = options;
+    no_samples.samples = 0;
+    CHECK(bnn_classify(classifier, input, dim, &no_samples, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "zero samples is an invalid argument");
+    BnnOptions bad_sampler = options;
+    bad_sampler.sampler = 9;
+    CHECK(bnn_classify(classifier, input, dim, &bad_sampler, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "unknown sampler is an invalid argument");
+    CHECK(bnn_classify(classifier, input, dim, NULL, probabilities, classes - 1, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "short probability buffer is an invalid argument");
+    CHECK(bnn_classify(NULL, input, dim, NULL, probabilities, classes, &c) == BNN_ERROR_NULL_HANDLE,
+          "null handle");
+    CHECK(bnn_classify(classifier, input, dim, NULL, probabilities, classes, &c) == BNN_OK && c.samples_used == 32,
+          "null options mean the defaults");
+
+    /* Bad model files. */
+    unsigned char garbage[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3};
+    CHECK(bnn_model_load_bytes(garbage, sizeof garbage) == NULL, "garbage bytes are refused");
+    CHECK(contains(bnn_last_error(), "malformed"), "garbage message says malformed");
+    CHECK(bnn_model_load_path("/nonexistent/model.safetensors") == NULL, "missing file is refused");
+    CHECK(contains(bnn_last_error(), "i/o error"), "missing file message says i/o error");
+
+    /* A regression model loaded from bytes. */
+    size_t len = 0;
+    unsigned char *bytes = read_file(argv[2], &len);
+    CHECK(bytes != NULL, "read regression model");
+    BnnModel *regression = bnn_model_load_bytes(bytes, len);
+    free(bytes);
+    CHECK(regression != NULL, "load regression model from bytes");
+    if (regression == NULL) return 1;
+    CHECK(bnn_model_task(regression) == BNN_TASK_REGRESSION, "task is regression");
+    float x = 0.25f, mean, alea, epi, total, lower, upper;
+    BnnRegression r = {&mean, &alea, &epi, &total, &lower, &upper, 1, 0.0f, 0};
+    BnnOptions reg_options = bnn_options_default();
+    reg_options.samples = 64;
+    reg_options.seed = 5;
+    reg_options.interval_level = 0.9f;
+    CHECK(bnn_regress(regression, &x, 1, &reg_options, &r) == BNN_OK, "regress");
+    CHECK(total == alea + epi, "total = aleatoric + epistemic");
+    CHECK(lower < mean && mean < upper, "interval contains the mean");
+    printf("regress %u", r.samples_used);
+    print_bits(r.interval_level);
+    print_bits(mean);
+    print_bits(alea);
+    print_bits(epi);
+    print_bits(total);
+    print_bits(lower);
+    print_bits(upper);
+    printf("\n");
+    CHECK(bnn_classify(regression, &x, 1, NULL, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "classify on a regression model is an invalid argument");
+    BnnRegression missing = r;
+    missing.upper = NULL;
+    CHECK(bnn_regress(regression, &x, 1, NULL, &missing) == BNN_ERROR_INVALID_ARGUMENT, "null output buffer");
+
+    bnn_model_free(regression);
+    bnn_model_free(classifier);
+    bnn_model_free(NULL);
+    free(input);
+    free(probabilities);
+    return failures == 0 ? 0 : 1;
+}

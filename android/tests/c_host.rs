@@ -1,0 +1,64 @@
+//! The C ABI from C: builds `tests/c/bnn_test.c` with gcc against `include/bnn.h` and the freshly built
+//! `libbnn_android.so`, runs it on two shipped models, and checks that its predictions are the runtime's own, bit
+//! for bit (the C program checks the error paths itself).
+
+mod common;
+
+use bnn_runtime::{Model, PredictOptions};
+use std::path::Path;
+use std::process::Command;
+
+fn bits(token: &str) -> f32 {
+    f32::from_bits(u32::from_str_radix(token, 16).unwrap())
+}
+
+#[test]
+fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
+    let library = common::library_dir();
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bnn_c_test");
+    common::run(
+        Command::new("gcc")
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .arg("-I")
+            .arg(crate_dir.join("include"))
+            .arg(crate_dir.join("tests/c/bnn_test.c"))
+            .arg("-L")
+            .arg(&library)
+            .arg(format!("-Wl,-rpath,{}", library.display()))
+            .args(["-lbnn_android", "-lm", "-o"])
+            .arg(&exe),
+    );
+    let classifier = common::shipped_model("mnist-bbb-snr95-f16.safetensors");
+    let regression = common::shipped_model("curve-bbb.safetensors");
+    let stdout = common::run(Command::new(&exe).arg(&classifier).arg(&regression));
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
+
+    let model = Model::load(&classifier).unwrap();
+    let input: Vec<f32> = (0..model.input_dim()).map(|i| (i % 17) as f32 / 17.0).collect();
+    let p = model.predict(&input, &PredictOptions::default().samples(24).seed(11)).unwrap();
+    let c = p.as_classification().unwrap();
+    let line = &lines[0];
+    assert_eq!(line[0], "classify");
+    assert_eq!((line[1].parse::<usize>().unwrap(), line[2].parse::<usize>().unwrap()), (c.class, 24));
+    assert_eq!((bits(line[3]), bits(line[4])), (c.mutual_information, c.expected_entropy));
+    let probabilities: Vec<f32> = line[5..].iter().map(|t| bits(t)).collect();
+    assert_eq!(probabilities, c.probabilities);
+
+    let model = Model::load(&regression).unwrap();
+    let p = model.predict(&[0.25], &PredictOptions::default().samples(64).seed(5).interval_level(0.9)).unwrap();
+    let r = p.as_regression().unwrap();
+    let line = &lines[1];
+    assert_eq!((line[0], line[1]), ("regress", "64"));
+    let values: Vec<f32> = line[2..].iter().map(|t| bits(t)).collect();
+    let expected = [
+        r.interval_level,
+        r.mean[0],
+        r.aleatoric_variance[0],
+        r.epistemic_variance[0],
+        r.total_variance[0],
+        r.lower[0],
+        r.upper[0],
+    ];
+    assert_eq!(values, expected);
+}
