@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod evaluate;
+pub mod import;
 pub mod likelihood;
 pub mod nn;
 pub mod optim;

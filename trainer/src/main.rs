@@ -36,6 +36,8 @@ enum Command {
     Prune(cli::prune::PruneArgs),
     /// The pruning benchmark: error, NLL, ECE, size and latency over sparsities and criteria.
     PruneSweep(cli::prune_sweep::SweepArgs),
+    /// Import a PyTorch Bayesian network (bayesian-torch, blitz or torchbnn state dict saved as safetensors).
+    Import(cli::import::ImportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Info(a) => cli::info::run(a),
         Command::Prune(a) => cli::prune::run(a),
         Command::PruneSweep(a) => cli::prune_sweep::run(a),
+        Command::Import(a) => cli::import::run(a),
     }
 }

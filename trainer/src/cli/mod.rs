@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod eval;
+pub mod import;
 pub mod info;
 pub mod predict;
 pub mod prune;
