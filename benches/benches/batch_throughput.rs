@@ -1,4 +1,5 @@
-//! Throughput of a batch of 64 inputs at S = 32 (local reparameterization), dense MNIST shape.
+//! Throughput of a batch of 64 inputs at S = 32 (local reparameterization), dense MNIST shape: serially with one
+//! reused `Predictor`, and with `predict_batch_parallel` on 2 threads (this machine's cores).
 
 use bnn_benches::{input, random_model, MNIST};
 use bnn_runtime::{PredictOptions, Predictor};
@@ -13,6 +14,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(64));
     let mut p = Predictor::new(&model);
     group.bench_function("batch64_S32", |b| b.iter(|| p.predict_batch(&batch, &opts).unwrap()));
+    group.bench_function("batch64_S32_2threads", |b| b.iter(|| model.predict_batch_parallel(&batch, &opts, 2).unwrap()));
     group.finish();
 }
 

@@ -3,6 +3,7 @@
 //! Every variant names what a user must fix: the tensor, the layer index or the metadata field, with the value
 //! that was expected and the one that was found.
 
+use crate::prelude::*;
 use thiserror::Error;
 
 /// Why a model could not be built, loaded or written.

@@ -18,13 +18,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
 mod error;
 pub mod format;
 mod layers;
 mod linalg;
+mod math;
 mod model;
 mod normalization;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod predict;
+mod prelude;
 mod provenance;
 mod quantile;
 mod sample;

@@ -4,6 +4,7 @@ use crate::error::ModelError;
 use crate::format::names;
 use crate::layers::{Layer, WeightLayout};
 use crate::normalization::Normalization;
+use crate::prelude::*;
 use crate::provenance::Provenance;
 use crate::task::Task;
 

@@ -1,5 +1,6 @@
 //! Input normalisation stored with the model: `(x - mean) / std` per feature, fitted on training data.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Per-feature standardisation applied to every input before the first layer.

@@ -10,6 +10,7 @@ use crate::error::PredictError;
 use crate::layers::{sample_from_moments, Layer};
 use crate::linalg::BLOCK_SIZES;
 use crate::model::Model;
+use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
 
@@ -301,12 +302,12 @@ impl<'m> Predictor<'m> {
                 Layer::BayesianDense(l) => {
                     l.forward_local_reparam_block(a, s, &mut self.block_sq, &mut self.block_var, b, rng);
                     width = l.out_features();
-                    std::mem::swap(a, b);
+                    core::mem::swap(a, b);
                 }
                 Layer::Dense(l) => {
                     l.forward_block(a, s, b);
                     width = l.out_features();
-                    std::mem::swap(a, b);
+                    core::mem::swap(a, b);
                 }
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
@@ -335,12 +336,12 @@ fn run_layers(
                     _ => l.forward_mean(x, y),
                 }
                 width = l.out_features();
-                std::mem::swap(a, b);
+                core::mem::swap(a, b);
             }
             Layer::Dense(l) => {
                 l.forward(&a[..width], &mut b[..l.out_features()]);
                 width = l.out_features();
-                std::mem::swap(a, b);
+                core::mem::swap(a, b);
             }
             Layer::Dropout(d) => {
                 if let (false, Some(r)) = (pass == Pass::Mean, rng.as_deref_mut()) {

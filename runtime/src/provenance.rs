@@ -1,7 +1,8 @@
 //! Where a model came from: recipe, seed, tool, and anything later steps (pruning, import) add.
 
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Free-form provenance with a few well-known fields. Unknown fields are kept as JSON so tools can add
 /// their own (for example pruning statistics) without a format change.

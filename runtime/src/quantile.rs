@@ -30,7 +30,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     const P_LOW: f64 = 0.02425;
     let x = if p < P_LOW {
-        let q = (-2.0 * p.ln()).sqrt();
+        let q = crate::math::sqrt(-2.0 * crate::math::ln(p));
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     } else if p <= 1.0 - P_LOW {
@@ -39,13 +39,13 @@ pub fn normal_quantile(p: f64) -> f64 {
         (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
             / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     } else {
-        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        let q = crate::math::sqrt(-2.0 * crate::math::ln(1.0 - p));
         -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     // One Halley step on Phi(x) - p.
     let e = 0.5 * libm::erfc(-x / core::f64::consts::SQRT_2) - p;
-    let u = e * (2.0 * core::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    let u = e * crate::math::sqrt(2.0 * core::f64::consts::PI) * crate::math::exp(x * x / 2.0);
     x - u / (1.0 + x * u / 2.0)
 }
 

@@ -1,5 +1,6 @@
 //! What the network's outputs mean: classification logits or regression outputs with a noise model.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Smallest predicted standard deviation of a heteroscedastic head: `scale = softplus(raw) + MIN_SCALE`.
@@ -77,7 +78,7 @@ pub fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x
     } else {
-        x.exp().ln_1p()
+        crate::math::ln_1pf(crate::math::expf(x))
     }
 }
 

@@ -9,6 +9,7 @@
 //! aleatoric + epistemic, so the identity holds exactly in f32.
 
 use crate::error::PredictError;
+use crate::prelude::*;
 use crate::quantile::normal_quantile;
 use crate::task::{heteroscedastic_scale, NoiseModel, Task};
 
@@ -148,7 +149,7 @@ impl Accumulator {
             return f64::INFINITY;
         }
         let n = self.n as f64;
-        self.m2.iter().map(|m2| (m2 / (n - 1.0) / n).sqrt()).fold(0.0, f64::max)
+        self.m2.iter().map(|m2| crate::math::sqrt(m2 / (n - 1.0) / n)).fold(0.0, f64::max)
     }
 
     pub(crate) fn finish(&self, interval_level: f32) -> Prediction {
@@ -177,7 +178,7 @@ impl Accumulator {
                 let aleatoric: Vec<f32> = self.aleatoric_sum.iter().map(|a| (a / n) as f32).collect();
                 let epistemic: Vec<f32> = self.m2.iter().map(|m2| (m2 / n) as f32).collect();
                 let total: Vec<f32> = aleatoric.iter().zip(&epistemic).map(|(a, e)| a + e).collect();
-                let half: Vec<f32> = total.iter().map(|t| z * t.sqrt()).collect();
+                let half: Vec<f32> = total.iter().map(|t| z * crate::math::sqrtf(*t)).collect();
                 Prediction::Regression(RegressionPrediction {
                     lower: mean.iter().zip(&half).map(|(m, h)| m - h).collect(),
                     upper: mean.iter().zip(&half).map(|(m, h)| m + h).collect(),
@@ -207,7 +208,7 @@ fn softmax(logits: &[f32], out: &mut [f64]) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let mut sum = 0.0;
     for (o, l) in out.iter_mut().zip(logits) {
-        *o = (*l as f64 - max).exp();
+        *o = crate::math::exp(*l as f64 - max);
         sum += *o;
     }
     out.iter_mut().for_each(|o| *o /= sum);
@@ -215,7 +216,7 @@ fn softmax(logits: &[f32], out: &mut [f64]) {
 
 /// Shannon entropy in nats, with `0 ln 0 = 0`.
 fn entropy(p: &[f64]) -> f64 {
-    -p.iter().filter(|v| **v > 0.0).map(|v| v * v.ln()).sum::<f64>()
+    -p.iter().filter(|v| **v > 0.0).map(|v| v * crate::math::ln(*v)).sum::<f64>()
 }
 
 fn argmax(p: &[f32]) -> usize {

@@ -4,6 +4,7 @@ use super::MODEL_KEY;
 use crate::error::ModelError;
 use crate::layers::{Activation, Layer, WeightLayout};
 use crate::normalization::Normalization;
+use crate::prelude::*;
 use crate::provenance::Provenance;
 use crate::task::Task;
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,7 @@
 //! This module is the only place that knows the format: the loader ([`Model::from_bytes`](crate::Model::from_bytes)),
 //! the [`ModelWriter`] the trainer uses, and the tensor encodings.
 
+#[cfg(feature = "std")]
 mod atomic;
 mod description;
 pub(crate) mod names;
@@ -10,6 +11,7 @@ mod reader;
 mod tensor;
 mod writer;
 
+#[cfg(feature = "std")]
 pub use atomic::write_atomically;
 pub use tensor::StorageDtype;
 pub use writer::ModelWriter;

@@ -1,5 +1,7 @@
 //! Tensor names: `layers.{index}.{weight|bias}.{mu|sigma}`, with `index` the layer's position in the list.
 
+use crate::prelude::*;
+
 pub fn weight_mu(index: usize) -> String {
     format!("layers.{index}.weight.mu")
 }

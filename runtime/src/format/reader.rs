@@ -6,8 +6,10 @@ use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
 use crate::layers::{BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 use crate::model::Model;
+use crate::prelude::*;
+use alloc::collections::BTreeSet;
 use safetensors::SafeTensors;
-use std::collections::BTreeSet;
+#[cfg(feature = "std")]
 use std::path::Path;
 
 impl Model {
@@ -69,6 +71,7 @@ impl Model {
     }
 
     /// Reads and validates a model file. See [`Model::from_bytes`].
+    #[cfg(feature = "std")]
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path)

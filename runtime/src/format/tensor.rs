@@ -1,9 +1,10 @@
 //! Tensor encodings: f32, f16 and bf16 little-endian storage, decoded to f32 at load.
 
 use crate::error::ModelError;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 use half::{bf16, f16};
 use safetensors::tensor::{Dtype, TensorView, View};
-use std::borrow::Cow;
 
 /// How tensor values are stored in the file. Every tensor of a file uses the same dtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

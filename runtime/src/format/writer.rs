@@ -2,11 +2,14 @@
 
 use super::description::{DescriptionOut, LayerDescription};
 use super::tensor::{EncodedTensor, StorageDtype};
-use super::{names, write_atomically, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
+#[cfg(feature = "std")]
+use super::write_atomically;
+use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
 use crate::layers::{BayesianDense, Dense, Layer, WeightLayout};
 use crate::model::Model;
-use std::collections::HashMap;
+use crate::prelude::*;
+#[cfg(feature = "std")]
 use std::path::Path;
 
 /// Writes a model in the format `Model::from_bytes` reads. The bytes it produces are loaded back and
@@ -56,8 +59,9 @@ impl<'a> ModelWriter<'a> {
         };
         let json = serde_json::to_string(&description)
             .map_err(|e| ModelError::InvalidDescription { key: MODEL_KEY, message: e.to_string() })?;
-        let metadata =
-            HashMap::from([(VERSION_KEY.to_string(), FORMAT_VERSION.to_string()), (MODEL_KEY.to_string(), json)]);
+        let metadata = [(VERSION_KEY.to_string(), FORMAT_VERSION.to_string()), (MODEL_KEY.to_string(), json)]
+            .into_iter()
+            .collect();
 
         let mut tensors: Vec<(String, EncodedTensor)> = Vec::new();
         let d = self.dtype;
@@ -100,6 +104,7 @@ impl<'a> ModelWriter<'a> {
     }
 
     /// Writes the file atomically (temporary file, sync, rename): a crash leaves the old file or the new one.
+    #[cfg(feature = "std")]
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         write_atomically(path.as_ref(), &self.to_bytes()?)
     }

@@ -23,7 +23,7 @@ impl Activation {
     pub fn apply(self, x: &mut [f32]) {
         match self {
             Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Tanh => x.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Tanh => x.iter_mut().for_each(|v| *v = crate::math::tanhf(*v)),
             Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
             Activation::Gelu => {
                 x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2)))
@@ -35,9 +35,9 @@ impl Activation {
 
 fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
+        1.0 / (1.0 + crate::math::expf(-x))
     } else {
-        let e = x.exp();
+        let e = crate::math::expf(x);
         e / (1.0 + e)
     }
 }

@@ -2,6 +2,7 @@
 //! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
 use super::layout::{CsrPattern, WeightLayout};
+use crate::prelude::*;
 use crate::sample::SeededRng;
 
 /// A fully connected layer whose weights and biases are independent Gaussians.
@@ -115,7 +116,7 @@ impl BayesianDense {
         x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
         self.layout.affine(&self.weight_mu, &self.bias_mu, x, mean);
         self.layout.affine(&self.weight_var, &self.bias_var, x_sq, sd);
-        sd.iter_mut().for_each(|v| *v = v.sqrt());
+        sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`;
@@ -137,7 +138,7 @@ impl BayesianDense {
         for (j, (y_row, v_row)) in y[..n_out].chunks_exact_mut(s).zip(var[..n_out].chunks_exact(s)).enumerate() {
             let (b_mu, b_var) = (self.bias_mu[j], self.bias_var[j]);
             for (yv, vv) in y_row.iter_mut().zip(v_row) {
-                *yv += b_mu + (vv + b_var).sqrt() * rng.gaussian();
+                *yv += b_mu + crate::math::sqrtf(vv + b_var) * rng.gaussian();
             }
         }
     }

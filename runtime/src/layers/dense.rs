@@ -1,6 +1,7 @@
 //! The deterministic dense layer: point-estimate weights, as in a standard or MC-dropout network.
 
 use super::layout::{CsrPattern, WeightLayout};
+use crate::prelude::*;
 
 /// A fully connected layer with fixed weights `[out_features, in_features]`, stored in `layout`.
 #[derive(Debug, Clone, PartialEq)]

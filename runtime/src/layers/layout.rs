@@ -4,6 +4,7 @@
 //! rounding.
 
 use crate::linalg::{accumulate_row, dot, sparse_dot};
+use crate::prelude::*;
 use core::ops::Range;
 
 /// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.

@@ -25,7 +25,7 @@ pub(crate) fn standard_normal(mut next_u64: impl FnMut() -> u64) -> f64 {
         }
         // The wedge between the layer's inner rectangle and the curve.
         let y = F[layer] + (next_u64() >> 11) as f64 * TO_UNIT * (F[layer + 1] - F[layer]);
-        if y < libm::exp(-0.5 * x * x) {
+        if y < crate::math::exp(-0.5 * x * x) {
             return sign(x);
         }
     }
@@ -35,8 +35,8 @@ pub(crate) fn standard_normal(mut next_u64: impl FnMut() -> u64) -> f64 {
 fn tail(next_u64: &mut impl FnMut() -> u64) -> f64 {
     loop {
         // 1 - u lies in (0, 1], so the logarithms are finite.
-        let a = -libm::log(1.0 - (next_u64() >> 11) as f64 * TO_UNIT) / R;
-        let b = -libm::log(1.0 - (next_u64() >> 11) as f64 * TO_UNIT);
+        let a = -crate::math::ln(1.0 - (next_u64() >> 11) as f64 * TO_UNIT) / R;
+        let b = -crate::math::ln(1.0 - (next_u64() >> 11) as f64 * TO_UNIT);
         if 2.0 * b > a * a {
             return R + a;
         }

@@ -1,0 +1,28 @@
+//! The float functions the runtime needs. With the `std` feature they are the standard library's (a hardware
+//! square root, the platform's libm), which Miri can also run; without it (`no_std`) the `libm` crate's.
+
+macro_rules! float_functions {
+    ($($name:ident($t:ty) => $std:ident, $libm:ident;)*) => {$(
+        #[inline(always)]
+        pub(crate) fn $name(x: $t) -> $t {
+            #[cfg(feature = "std")]
+            {
+                x.$std()
+            }
+            #[cfg(not(feature = "std"))]
+            {
+                libm::$libm(x)
+            }
+        }
+    )*};
+}
+
+float_functions! {
+    sqrtf(f32) => sqrt, sqrtf;
+    expf(f32) => exp, expf;
+    tanhf(f32) => tanh, tanhf;
+    ln_1pf(f32) => ln_1p, log1pf;
+    sqrt(f64) => sqrt, sqrt;
+    exp(f64) => exp, exp;
+    ln(f64) => ln, log;
+}
