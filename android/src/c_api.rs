@@ -89,29 +89,24 @@ fn set_last_error(error: &BindingError) {
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(message));
 }
 
-/// Runs `f` with panics caught; on failure records the message and returns `on_error`.
-fn guarded<T>(on_error: T, f: impl FnOnce() -> Result<T, BindingError>) -> T {
+/// Runs `f` with panics caught; on failure records the message and returns what `on_error` makes of the error.
+fn guarded<T>(on_error: impl FnOnce(&BindingError) -> T, f: impl FnOnce() -> Result<T, BindingError>) -> T {
     let outcome = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(BindingError::from_panic(payload)));
     outcome.unwrap_or_else(|error| {
         set_last_error(&error);
-        on_error
+        on_error(&error)
     })
 }
 
+/// [`guarded`] for calls that return a status code.
 fn status(f: impl FnOnce() -> Result<(), BindingError>) -> i32 {
-    let outcome = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(BindingError::from_panic(payload)));
-    match outcome {
-        Ok(()) => BNN_OK,
-        Err(error) => {
-            set_last_error(&error);
-            match error.kind() {
-                ErrorKind::InvalidArgument => BNN_ERROR_INVALID_ARGUMENT,
-                ErrorKind::Model => BNN_ERROR_MODEL,
-                ErrorKind::Closed => BNN_ERROR_NULL_HANDLE,
-                ErrorKind::Internal => BNN_ERROR_INTERNAL,
-            }
-        }
-    }
+    let code = |error: &BindingError| match error.kind() {
+        ErrorKind::InvalidArgument => BNN_ERROR_INVALID_ARGUMENT,
+        ErrorKind::Model => BNN_ERROR_MODEL,
+        ErrorKind::Closed => BNN_ERROR_NULL_HANDLE,
+        ErrorKind::Internal => BNN_ERROR_INTERNAL,
+    };
+    guarded(code, || f().map(|()| BNN_OK))
 }
 
 /// A slice from a C pointer and length; null is only allowed for length 0.
@@ -171,7 +166,10 @@ pub extern "C" fn bnn_options_default() -> BnnOptions {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_load_bytes(data: *const u8, len: usize) -> *mut BnnModel {
     // SAFETY: forwarded caller contract.
-    guarded(std::ptr::null_mut(), || Ok(BnnModel::from_bytes(unsafe { input_slice(data, len, "data") }?)?.into_raw()))
+    guarded(
+        |_| std::ptr::null_mut(),
+        || Ok(BnnModel::from_bytes(unsafe { input_slice(data, len, "data") }?)?.into_raw()),
+    )
 }
 
 /// Loads a model from a file path (UTF-8, NUL-terminated). Returns null on failure (see `bnn_last_error`).
@@ -180,16 +178,19 @@ pub unsafe extern "C" fn bnn_model_load_bytes(data: *const u8, len: usize) -> *m
 /// `path` is null or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_load_path(path: *const c_char) -> *mut BnnModel {
-    guarded(std::ptr::null_mut(), || {
-        if path.is_null() {
-            return Err(BindingError::InvalidArgument("`path` is null".into()));
-        }
-        // SAFETY: non-null and NUL-terminated by the caller's contract.
-        let path = unsafe { CStr::from_ptr(path) }
-            .to_str()
-            .map_err(|_| BindingError::InvalidArgument("`path` is not UTF-8".into()))?;
-        Ok(BnnModel::from_path(path)?.into_raw())
-    })
+    guarded(
+        |_| std::ptr::null_mut(),
+        || {
+            if path.is_null() {
+                return Err(BindingError::InvalidArgument("`path` is null".into()));
+            }
+            // SAFETY: non-null and NUL-terminated by the caller's contract.
+            let path = unsafe { CStr::from_ptr(path) }
+                .to_str()
+                .map_err(|_| BindingError::InvalidArgument("`path` is not UTF-8".into()))?;
+            Ok(BnnModel::from_path(path)?.into_raw())
+        },
+    )
 }
 
 /// Frees a model; null is ignored. No other call may use the handle during or after this one.
@@ -209,7 +210,7 @@ pub unsafe extern "C" fn bnn_model_free(model: *mut BnnModel) {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_input_dim(model: *const BnnModel) -> usize {
     // SAFETY: forwarded caller contract.
-    guarded(0, || Ok(unsafe { BnnModel::borrow(model) }?.model().input_dim()))
+    guarded(|_| 0, || Ok(unsafe { BnnModel::borrow(model) }?.model().input_dim()))
 }
 
 /// Classes of a classifier, or outputs of a regression model; 0 for a null handle.
@@ -219,7 +220,7 @@ pub unsafe extern "C" fn bnn_model_input_dim(model: *const BnnModel) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_output_dim(model: *const BnnModel) -> usize {
     // SAFETY: forwarded caller contract.
-    guarded(0, || Ok(output_dim(unsafe { BnnModel::borrow(model) }?.model().task())))
+    guarded(|_| 0, || Ok(output_dim(unsafe { BnnModel::borrow(model) }?.model().task())))
 }
 
 /// `BNN_TASK_CLASSIFICATION` or `BNN_TASK_REGRESSION`; -1 for a null handle.
@@ -229,10 +230,13 @@ pub unsafe extern "C" fn bnn_model_output_dim(model: *const BnnModel) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_task(model: *const BnnModel) -> i32 {
     // SAFETY: forwarded caller contract.
-    guarded(-1, || match unsafe { BnnModel::borrow(model) }?.model().task() {
-        Task::Classification { .. } => Ok(BNN_TASK_CLASSIFICATION),
-        Task::Regression { .. } => Ok(BNN_TASK_REGRESSION),
-    })
+    guarded(
+        |_| -1,
+        || match unsafe { BnnModel::borrow(model) }?.model().task() {
+            Task::Classification { .. } => Ok(BNN_TASK_CLASSIFICATION),
+            Task::Regression { .. } => Ok(BNN_TASK_REGRESSION),
+        },
+    )
 }
 
 pub(crate) fn output_dim(task: &Task) -> usize {

@@ -14,7 +14,8 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(64));
     let mut p = Predictor::new(&model);
     group.bench_function("batch64_S32", |b| b.iter(|| p.predict_batch(&batch, &opts).unwrap()));
-    group.bench_function("batch64_S32_2threads", |b| b.iter(|| model.predict_batch_parallel(&batch, &opts, 2).unwrap()));
+    group
+        .bench_function("batch64_S32_2threads", |b| b.iter(|| model.predict_batch_parallel(&batch, &opts, 2).unwrap()));
     group.finish();
 }
 

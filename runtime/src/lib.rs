@@ -17,6 +17,10 @@
 //! assert_eq!(r.total_variance[0], r.aleatoric_variance[0] + r.epistemic_variance[0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Features: `std` (default) adds loading from and writing to paths; without it the crate is `no_std` + `alloc`
+//! (models load from bytes and predict). `parallel` (default, needs `std`) adds
+//! [`Model::predict_batch_parallel`], whose results never depend on the thread count.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 

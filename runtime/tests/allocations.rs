@@ -96,6 +96,10 @@ fn headers_claiming_huge_tensors_are_rejected_before_allocating() {
     });
     for (what, bytes) in [("tensor", huge_tensor), ("layer", huge_layer)] {
         let largest = largest_allocation_of(|| assert!(Model::from_bytes(&bytes).is_err(), "huge {what} accepted"));
-        assert!(largest <= bound, "huge {what}: the loader allocated {largest} bytes at once (file {} bytes)", bytes.len());
+        assert!(
+            largest <= bound,
+            "huge {what}: the loader allocated {largest} bytes at once (file {} bytes)",
+            bytes.len()
+        );
     }
 }
