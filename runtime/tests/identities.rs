@@ -1,4 +1,5 @@
-//! Identities of the uncertainty split that hold for every model: total = aleatoric + epistemic exactly,
+//! Identities of the uncertainty split that hold for every model (fixed cases, and a property test over random
+//! architectures, tasks, samplers, sample counts, seeds and inputs): total = aleatoric + epistemic exactly,
 //! and with every sigma zero the epistemic part vanishes and every sampler equals `Mean` (bit for bit for
 //! weight sampling, which shares `Mean`'s kernels; to float rounding for local reparameterization, whose
 //! blocks of samples go through a matrix product that sums in another order).
@@ -6,6 +7,7 @@
 mod common;
 
 use bnn_runtime::{BayesianDense, Layer, Model, NoiseModel, PredictOptions, Prediction, Provenance, Sampler, Task};
+use proptest::prelude::*;
 
 const SAMPLERS: [Sampler; 3] = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean];
 
@@ -117,4 +119,33 @@ fn heteroscedastic_aleatoric_variance_is_the_mean_predicted_noise_variance() {
     let r = p.as_regression().unwrap();
     assert_eq!(r.mean, vec![raw[0]]);
     assert!((r.aleatoric_variance[0] - scale * scale).abs() < 1e-6 * scale * scale);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_split_is_exact_on_random_models(
+        seed in 0u64..10_000,
+        hidden in proptest::collection::vec(1usize..20, 0..3),
+        inputs in 1usize..12,
+        task in 0usize..3,
+        head in 1usize..6,
+        sampler in 0usize..3,
+        samples in 1usize..70,
+        sigma_max in 0.0f32..2.0,
+    ) {
+        let task = match task {
+            0 => Task::Classification { classes: head + 1, labels: vec![] },
+            1 => Task::Regression { outputs: head, noise: NoiseModel::Homoscedastic { sigma: 0.3 } },
+            _ => Task::Regression { outputs: head, noise: NoiseModel::Heteroscedastic },
+        };
+        let mut sizes = vec![inputs];
+        sizes.extend(&hidden);
+        sizes.push(task.head_width());
+        let model = common::bayesian_mlp(seed, &sizes, task, sigma_max);
+        let x: Vec<f32> = (0..inputs).map(|i| ((i as u64 + seed) as f32 * 0.61).sin() * 2.0).collect();
+        let options = PredictOptions::default().samples(samples).sampler(SAMPLERS[sampler]).seed(seed);
+        assert_split_is_exact(&model.predict(&x, &options).unwrap());
+    }
 }

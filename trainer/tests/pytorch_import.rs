@@ -49,6 +49,7 @@ fn check_library(lib: &str, source: Source) -> Vec<String> {
     let inputs = r["inputs"].chunks(4);
     let torch_samples = f64::from(r["mc_samples"][0]);
     let samples = 20_000usize;
+    let (mut worst_mean_pass, mut worst_z) = (0.0f32, 0.0f64);
     for (i, x) in inputs.enumerate() {
         let mean = model.predict(x, &PredictOptions::default().sampler(Sampler::Mean)).unwrap();
         for (k, (&ours, &torch)) in
@@ -58,6 +59,7 @@ fn check_library(lib: &str, source: Source) -> Vec<String> {
                 (ours - torch).abs() <= 1e-5 * (1.0 + torch.abs()),
                 "{lib} input {i} output {k}: mean pass {ours} vs PyTorch {torch}"
             );
+            worst_mean_pass = worst_mean_pass.max((ours - torch).abs());
         }
         for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
             let options = PredictOptions::default().samples(samples).seed(100 + i as u64).sampler(sampler);
@@ -78,9 +80,13 @@ fn check_library(lib: &str, source: Source) -> Vec<String> {
                     (v - v_t).abs() <= 5.0 * var_se,
                     "{lib} {sampler:?} input {i} output {k}: MC variance {v} vs {v_t} (se {var_se:.2e})"
                 );
+                worst_z = worst_z.max((m - m_t).abs() / mean_se).max((v - v_t).abs() / var_se);
             }
         }
     }
+    eprintln!(
+        "{lib}: largest mean-pass difference {worst_mean_pass:.2e}; largest MC moment gap {worst_z:.2} standard errors"
+    );
     notes
 }
 
