@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The directory holding `libbnn_android.so` (and `.a`): cargo builds every crate type of the library next to
-/// the `deps/` folder of the running test binary.
+/// The directory holding the freshly built `libbnn_android.so` (and `.a`): `cargo test` leaves it in `deps/`
+/// beside the test binary; `cargo build` also copies it one level up.
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
-    assert!(dir.join("libbnn_android.so").exists(), "libbnn_android.so not found in {}", dir.display());
-    dir
+    let deps = exe.parent().expect("deps directory");
+    let found = [Some(deps), deps.parent()].into_iter().flatten().find(|dir| dir.join("libbnn_android.so").exists());
+    found.unwrap_or_else(|| panic!("libbnn_android.so not found next to {}", exe.display())).to_path_buf()
 }
 
 /// A shipped model, by file name under `models/`.
