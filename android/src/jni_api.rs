@@ -126,12 +126,14 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
             Task::Classification { .. } => 0,
             Task::Regression { .. } => 1,
         };
-        let dims = [model.input_dim(), crate::c_api::output_dim(model.task()), packed_len(model.task())];
-        let mut values = [task; 4];
-        for (slot, dim) in [0, 2, 3].into_iter().zip(dims) {
-            values[slot] =
-                jint::try_from(dim).map_err(|_| BindingError::InvalidArgument("dimension too large".into()))?;
-        }
+        let int =
+            |n: usize| jint::try_from(n).map_err(|_| BindingError::InvalidArgument(format!("dimension {n} too large")));
+        let values = [
+            int(model.input_dim())?,
+            task,
+            int(crate::c_api::output_dim(model.task()))?,
+            int(packed_len(model.task()))?,
+        ];
         let array = JIntArray::new(env, values.len())?;
         array.set_region(env, 0, &values)?;
         Ok(array)
