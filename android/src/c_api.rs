@@ -6,7 +6,7 @@
 
 use crate::options::NativeOptions;
 use crate::{BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
-use bnn_runtime::{Prediction, Task};
+use bnn_runtime::Prediction;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -220,7 +220,7 @@ pub unsafe extern "C" fn bnn_model_input_dim(model: *const BnnModel) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_output_dim(model: *const BnnModel) -> usize {
     // SAFETY: forwarded caller contract.
-    guarded(|_| 0, || Ok(output_dim(unsafe { BnnModel::borrow(model) }?.model().task())))
+    guarded(|_| 0, || Ok(unsafe { BnnModel::borrow(model) }?.output_dim()))
 }
 
 /// `BNN_TASK_CLASSIFICATION` or `BNN_TASK_REGRESSION`; -1 for a null handle.
@@ -230,20 +230,15 @@ pub unsafe extern "C" fn bnn_model_output_dim(model: *const BnnModel) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bnn_model_task(model: *const BnnModel) -> i32 {
     // SAFETY: forwarded caller contract.
-    guarded(
-        |_| -1,
-        || match unsafe { BnnModel::borrow(model) }?.model().task() {
-            Task::Classification { .. } => Ok(BNN_TASK_CLASSIFICATION),
-            Task::Regression { .. } => Ok(BNN_TASK_REGRESSION),
-        },
-    )
+    guarded(|_| -1, || Ok(unsafe { BnnModel::borrow(model) }?.task_code()))
 }
 
-pub(crate) fn output_dim(task: &Task) -> usize {
-    match task {
-        Task::Classification { classes, .. } => *classes,
-        Task::Regression { outputs, .. } => *outputs,
+/// The model's output width, after checking that its task is `expected` (`wrong_task` is the error otherwise).
+fn require_task(model: &BnnModel, expected: i32, wrong_task: &str) -> Result<usize, BindingError> {
+    if model.task_code() != expected {
+        return Err(BindingError::InvalidArgument(wrong_task.into()));
     }
+    Ok(model.output_dim())
 }
 
 /// Classifies one input of `input_len` features. Writes `bnn_model_output_dim` class probabilities to
@@ -264,15 +259,10 @@ pub unsafe extern "C" fn bnn_classify(
 ) -> i32 {
     status(|| {
         // SAFETY (whole block): forwarded caller contract on every pointer.
-        let model = unsafe { BnnModel::borrow(model) }?.model();
+        let handle = unsafe { BnnModel::borrow(model) }?;
         let input = unsafe { input_slice(input, input_len, "input") }?;
         let options = native_options(unsafe { options.as_ref() }).to_predict_options()?;
-        let classes = match model.task() {
-            Task::Classification { classes, .. } => *classes,
-            Task::Regression { .. } => {
-                return Err(BindingError::InvalidArgument("bnn_classify called on a regression model".into()))
-            }
-        };
+        let classes = require_task(handle, BNN_TASK_CLASSIFICATION, "bnn_classify called on a regression model")?;
         if probabilities_len != classes {
             return Err(BindingError::InvalidArgument(format!(
                 "`probabilities` holds {probabilities_len} floats, the model has {classes} classes"
@@ -280,7 +270,7 @@ pub unsafe extern "C" fn bnn_classify(
         }
         let probabilities = unsafe { output_slice(probabilities, probabilities_len, "probabilities") }?;
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
-        let Prediction::Classification(c) = model.predict(input, &options)? else {
+        let Prediction::Classification(c) = handle.model().predict(input, &options)? else {
             return Err(BindingError::Panic("a classifier returned a regression prediction".into()));
         };
         probabilities.copy_from_slice(&c.probabilities);
@@ -311,16 +301,11 @@ pub unsafe extern "C" fn bnn_regress(
 ) -> i32 {
     status(|| {
         // SAFETY (whole block): forwarded caller contract on every pointer.
-        let model = unsafe { BnnModel::borrow(model) }?.model();
+        let handle = unsafe { BnnModel::borrow(model) }?;
         let input = unsafe { input_slice(input, input_len, "input") }?;
         let options = native_options(unsafe { options.as_ref() }).to_predict_options()?;
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
-        let outputs = match model.task() {
-            Task::Regression { outputs, .. } => *outputs,
-            Task::Classification { .. } => {
-                return Err(BindingError::InvalidArgument("bnn_regress called on a classification model".into()))
-            }
-        };
+        let outputs = require_task(handle, BNN_TASK_REGRESSION, "bnn_regress called on a classification model")?;
         if out.outputs != outputs {
             return Err(BindingError::InvalidArgument(format!(
                 "`out->outputs` is {}, the model has {outputs} outputs",
@@ -338,7 +323,7 @@ pub unsafe extern "C" fn bnn_regress(
         if let Some((_, name)) = buffers.iter().find(|(ptr, _)| ptr.is_null()) {
             return Err(BindingError::InvalidArgument(format!("output buffer `{name}` is null")));
         }
-        let Prediction::Regression(r) = model.predict(input, &options)? else {
+        let Prediction::Regression(r) = handle.model().predict(input, &options)? else {
             return Err(BindingError::Panic("a regression model returned a classification".into()));
         };
         let values = [&r.mean, &r.aleatoric_variance, &r.epistemic_variance, &r.total_variance, &r.lower, &r.upper];

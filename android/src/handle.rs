@@ -5,8 +5,9 @@
 //! makes its own `Predictor`, so any number of threads may predict through one handle at once. Freeing must not
 //! race with those calls; the Java wrapper guarantees it with a read-write lock, C callers by contract.
 
+use crate::c_api::{BNN_TASK_CLASSIFICATION, BNN_TASK_REGRESSION};
 use crate::BindingError;
-use bnn_runtime::Model;
+use bnn_runtime::{Model, Task};
 
 /// Opaque to hosts: a loaded, validated model.
 pub struct BnnModel {
@@ -24,6 +25,22 @@ impl BnnModel {
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// `BNN_TASK_CLASSIFICATION` or `BNN_TASK_REGRESSION`, which are also the ordinals of Java's `io.bnnedge.Task`.
+    pub fn task_code(&self) -> i32 {
+        match self.model.task() {
+            Task::Classification { .. } => BNN_TASK_CLASSIFICATION,
+            Task::Regression { .. } => BNN_TASK_REGRESSION,
+        }
+    }
+
+    /// Classes of a classifier, or outputs of a regression model.
+    pub fn output_dim(&self) -> usize {
+        match self.model.task() {
+            Task::Classification { classes, .. } => *classes,
+            Task::Regression { outputs, .. } => *outputs,
+        }
     }
 
     /// Moves the model to the heap; the pointer stays valid until [`BnnModel::release`].

@@ -8,7 +8,6 @@
 use crate::handle::BnnModel;
 use crate::packed::{pack_prediction, packed_len};
 use crate::{BindingError, ErrorKind, NativeOptions};
-use bnn_runtime::Task;
 use jni::errors::ErrorPolicy;
 use jni::objects::{JByteArray, JClass, JFloatArray, JIntArray, JString};
 use jni::strings::JNIString;
@@ -121,19 +120,12 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
     handle: jlong,
 ) -> JIntArray<'local> {
     env.with_env(|env| -> Result<JIntArray<'local>, BindingError> {
-        let model = handle_ref(handle)?.model();
-        let task = match model.task() {
-            Task::Classification { .. } => 0,
-            Task::Regression { .. } => 1,
-        };
+        let handle = handle_ref(handle)?;
+        let model = handle.model();
         let int =
             |n: usize| jint::try_from(n).map_err(|_| BindingError::InvalidArgument(format!("dimension {n} too large")));
-        let values = [
-            int(model.input_dim())?,
-            task,
-            int(crate::c_api::output_dim(model.task()))?,
-            int(packed_len(model.task()))?,
-        ];
+        let values =
+            [int(model.input_dim())?, handle.task_code(), int(handle.output_dim())?, int(packed_len(model.task()))?];
         let array = JIntArray::new(env, values.len())?;
         array.set_region(env, 0, &values)?;
         Ok(array)

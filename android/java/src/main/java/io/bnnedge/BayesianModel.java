@@ -38,7 +38,7 @@ public final class BayesianModel implements AutoCloseable {
         this.handle = handle;
         int[] d = NativeBridge.describe(handle);
         this.inputDim = d[0];
-        this.task = d[1] == 0 ? Task.CLASSIFICATION : Task.REGRESSION;
+        this.task = Task.values()[d[1]];
         this.outputDim = d[2];
         this.recordLength = d[3];
     }

@@ -1,6 +1,6 @@
 package io.bnnedge;
 
-/** What a model predicts. */
+/** What a model predicts. The ordinal is the native task code ({@code BNN_TASK_*}): keep the order. */
 public enum Task {
     /** Class probabilities, with entropy-based uncertainty: results are {@link ClassificationResult}. */
     CLASSIFICATION,
