@@ -162,6 +162,8 @@ fn bad_state_dicts_name_what_is_wrong() {
     assert!(half_bias.contains("`fc.rho_bias`"), "{half_bias}");
     let shape = error(&state(&[ok[0], ("fc.rho_weight", &[3, 2]), ok[2], ok[3]]), &bt);
     assert!(shape.contains("`fc.rho_weight`") && shape.contains("[2, 3]"), "{shape}");
+    let flat = error(&state(&[("fc.mu_weight", &[6]), ("fc.rho_weight", &[6])]), &bt);
+    assert!(flat.contains("`fc.mu_weight`") && flat.contains("must be a matrix"), "{flat}");
     let arch = error(&state(&ok), &ImportSpec { arch: vec![4, 2], ..bt.clone() });
     assert!(arch.contains("module `fc`") && arch.contains("3 -> 2"), "{arch}");
     let count = error(&state(&ok), &ImportSpec { arch: vec![3, 2, 2], ..bt.clone() });

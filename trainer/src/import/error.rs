@@ -15,6 +15,8 @@ pub enum ImportError {
     MissingParameter { name: String },
     #[error("parameter `{name}`: expected shape {expected:?}, found {found:?}")]
     ParameterShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    #[error("parameter `{name}`: a weight must be a matrix [out, in], found shape {found:?}")]
+    NotAMatrix { name: String, found: Vec<usize> },
     #[error("module `{module}` has both plain `weight`/`bias` and Bayesian parameters")]
     MixedLayer { module: String },
     #[error("layer order: {0}")]

@@ -43,11 +43,7 @@ impl Module {
             .ok_or_else(|| self.missing("weight"))?;
         match weight.shape[..] {
             [out, inp] => Ok((out, inp)),
-            _ => Err(ImportError::ParameterShape {
-                name: weight.name.clone(),
-                expected: vec![0, 0],
-                found: weight.shape.clone(),
-            }),
+            _ => Err(ImportError::NotAMatrix { name: weight.name.clone(), found: weight.shape.clone() }),
         }
     }
 
