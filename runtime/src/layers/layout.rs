@@ -84,6 +84,15 @@ impl WeightLayout {
         }
     }
 
+    /// Number of rows (outputs).
+    #[inline]
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            WeightLayout::Dense { rows, .. } => *rows,
+            WeightLayout::Csr { pattern, .. } => pattern.row_ptr.len() - 1,
+        }
+    }
+
     /// The stored values of row `j`.
     #[inline]
     pub(crate) fn row(&self, j: usize) -> Range<usize> {
@@ -114,10 +123,7 @@ impl WeightLayout {
     /// (one row per feature, one column per sample). Each stored weight is read once and multiplies a whole
     /// row of `h`, so the weights stream through the cache once per block whatever the number of samples.
     pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
-        let rows = match self {
-            WeightLayout::Dense { rows, .. } => *rows,
-            WeightLayout::Csr { pattern, .. } => pattern.row_ptr.len() - 1,
-        };
+        let rows = self.rows();
         if s == 1 {
             // One sample: the single-vector kernels are the fastest (and the same as `Mean`'s).
             for (j, yj) in y.iter_mut().take(rows).enumerate() {
@@ -144,7 +150,7 @@ impl WeightLayout {
         match self {
             WeightLayout::Dense { .. } => values.to_vec(),
             WeightLayout::Csr { cols, pattern } => {
-                let rows = pattern.row_ptr.len() - 1;
+                let rows = self.rows();
                 let mut out = vec![0.0; rows * cols];
                 for j in 0..rows {
                     for k in self.row(j) {
