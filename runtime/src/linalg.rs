@@ -1,8 +1,14 @@
-//! Numeric kernels shared by every layer: the dot product and the matrix–vector products built on it.
+//! Numeric kernels shared by every layer: the dot product, the matrix–vector product built on it, and the
+//! block products of local reparameterization.
 //!
-//! Weights are row-major `[out_features, in_features]`, so each output is one contiguous dot product.
-//! The dot product keeps eight independent partial sums so the compiler can vectorise it; every sampler
-//! goes through the same kernel, which makes `Mean` and zero-sigma sampling bit-identical.
+//! Weights are row-major `[out_features, in_features]`, so each output is one contiguous dot product. The
+//! dot product keeps eight independent partial sums (lane `l` sums products `l, l + 8, ...`); [`gemv`]
+//! computes four rows at once with explicit 8-lane vectors (`wide`, which maps them to SSE, AVX or NEON)
+//! but keeps each row's lanes, so it gives every row the bits of [`dot`]. Every single-sample path goes
+//! through these, which makes `Mean`, dense and sparse storage bit-identical. No kernel fuses multiply and
+//! add, so results do not depend on whether the CPU has FMA.
+
+use wide::f32x8;
 
 const LANES: usize = 8;
 
@@ -32,6 +38,49 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     combine(acc)
 }
 
+/// Rows handled together by [`gemv`]: each load of `x` serves this many rows, and their partial sums form
+/// independent dependency chains.
+const ROW_BLOCK: usize = 4;
+
+/// `y[j] = dot(W[j], x)` for a row-major `[y.len() × cols]` matrix `w`. Row `j` gets exactly the bits of
+/// [`dot`]`(W[j], x)`: the rows are processed [`ROW_BLOCK`] at a time, but each keeps its own eight partial
+/// sums in the same order.
+pub fn gemv(w: &[f32], cols: usize, x: &[f32], y: &mut [f32]) {
+    let x = &x[..cols];
+    let mut rows = w.chunks_exact(cols * ROW_BLOCK);
+    let mut outs = y.chunks_exact_mut(ROW_BLOCK);
+    for (block, out) in (&mut rows).zip(&mut outs) {
+        out.copy_from_slice(&dot_rows(block, cols, x));
+    }
+    for (row, yj) in rows.remainder().chunks_exact(cols).zip(outs.into_remainder()) {
+        *yj = dot(row, x);
+    }
+}
+
+/// [`dot`] of each of the four consecutive rows of `w` (row length `cols`) with `x`, eight lanes per
+/// vector: lane `l` of a row's accumulator is [`dot`]'s partial sum `l`.
+#[inline(always)]
+fn dot_rows(w: &[f32], cols: usize, x: &[f32]) -> [f32; ROW_BLOCK] {
+    let body = cols / LANES;
+    let row = |r: usize| &w[r * cols..(r + 1) * cols];
+    let rows = [row(0), row(1), row(2), row(3)];
+    let chunks = rows.map(|r| r.as_chunks::<LANES>().0);
+    let mut acc = [f32x8::ZERO; ROW_BLOCK];
+    for (k, xs) in x.as_chunks::<LANES>().0[..body].iter().enumerate() {
+        let xs = f32x8::new(*xs);
+        for (a, c) in acc.iter_mut().zip(&chunks) {
+            *a += f32x8::new(c[k]) * xs;
+        }
+    }
+    let mut acc = acc.map(f32x8::to_array);
+    for (l, c) in (body * LANES..cols).enumerate() {
+        for (a, r) in acc.iter_mut().zip(&rows) {
+            a[l] += r[c] * x[c];
+        }
+    }
+    acc.map(combine)
+}
+
 /// `sum_k values[k] * x[cols[k]]` for a sparse row with increasing column indices. Product `k` goes to
 /// partial sum `cols[k] % 8`, the one [`dot`] would use, so a row with its zeros removed sums to the same
 /// value bit for bit as the dense row.
@@ -45,39 +94,110 @@ pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
     combine(acc)
 }
 
+/// The indices of the rows of the row-major `[rows × s]` block `h` that hold a non-zero value, in increasing
+/// order, written to the front of `out` (at least `rows` long). ReLU leaves many hidden units at exactly zero
+/// for every sample of a block; the block product skips them.
+pub fn live_rows<'o>(h: &[f32], s: usize, out: &'o mut [u32]) -> &'o [u32] {
+    let mut n = 0;
+    for (c, row) in h.chunks_exact(s).enumerate() {
+        if row.iter().any(|v| *v != 0.0) {
+            out[n] = c as u32;
+            n += 1;
+        }
+    }
+    &out[..n]
+}
+
 /// Block sizes with a register-resident kernel; the predictor splits its samples into these.
 pub const BLOCK_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
-/// `y = sum over entries (w, h_row) of w * h_row`, element-wise over the block's samples. For the sizes in
-/// [`BLOCK_SIZES`] the sums stay in registers.
-#[inline]
-pub fn accumulate_row<'h>(entries: impl Iterator<Item = (f32, &'h [f32])>, y: &mut [f32]) {
-    match y.len() {
-        32 => accumulate_fixed::<32>(entries, y),
-        16 => accumulate_fixed::<16>(entries, y),
-        8 => accumulate_fixed::<8>(entries, y),
-        4 => accumulate_fixed::<4>(entries, y),
-        2 => accumulate_fixed::<2>(entries, y),
+/// `y = W · h` for a dense row-major `[rows × cols]` matrix `w` and a block `h` of `s > 1` samples
+/// (`[cols × s]`, row-major; `y` is `[rows × s]`), summing over the columns in `live` only, in their order.
+/// Two rows of `W` share each row of `h` loaded, and for the sizes in [`BLOCK_SIZES`] the sums stay in
+/// registers. `y[j, t]` is the plain sequential sum over `live` of `W[j, c] * h[c, t]`.
+#[inline(always)]
+pub fn block_product_dense(w: &[f32], cols: usize, h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+    match s {
+        32 => dense_fixed::<32>(w, cols, h, live, y),
+        16 => dense_fixed::<16>(w, cols, h, live, y),
+        8 => dense_fixed::<8>(w, cols, h, live, y),
+        4 => dense_fixed::<4>(w, cols, h, live, y),
+        2 => dense_fixed::<2>(w, cols, h, live, y),
         _ => {
-            y.fill(0.0);
-            for (w, h) in entries {
-                for (a, v) in y.iter_mut().zip(h) {
-                    *a += w * v;
+            for (row, y_row) in w.chunks_exact(cols).zip(y.chunks_exact_mut(s)) {
+                y_row.fill(0.0);
+                for c in live.iter().map(|c| *c as usize) {
+                    for (a, v) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
+                        *a += row[c] * v;
+                    }
                 }
             }
         }
     }
 }
 
-#[inline]
-fn accumulate_fixed<'h, const N: usize>(entries: impl Iterator<Item = (f32, &'h [f32])>, y: &mut [f32]) {
-    let mut acc = [0.0f32; N];
-    for (w, h) in entries {
-        for (a, v) in acc.iter_mut().zip(&h[..N]) {
-            *a += w * v;
+#[inline(always)]
+fn dense_fixed<const N: usize>(w: &[f32], cols: usize, h: &[f32], live: &[u32], y: &mut [f32]) {
+    let h = h.as_chunks::<N>().0;
+    let mut y_pairs = y.as_chunks_mut::<N>().0.chunks_exact_mut(2);
+    let mut w_pairs = w.chunks_exact(2 * cols);
+    for (pair, y_pair) in (&mut w_pairs).zip(&mut y_pairs) {
+        let (w0, w1) = pair.split_at(cols);
+        let (mut a0, mut a1) = ([0.0f32; N], [0.0f32; N]);
+        for c in live.iter().map(|c| *c as usize) {
+            let (u0, u1, hc) = (w0[c], w1[c], &h[c]);
+            for t in 0..N {
+                a0[t] += u0 * hc[t];
+                a1[t] += u1 * hc[t];
+            }
+        }
+        y_pair[0] = a0;
+        y_pair[1] = a1;
+    }
+    if let (Some(row), Some(y_last)) = (w_pairs.remainder().get(..cols), y_pairs.into_remainder().first_mut()) {
+        let mut a = [0.0f32; N];
+        for c in live.iter().map(|c| *c as usize) {
+            let (u, hc) = (row[c], &h[c]);
+            for t in 0..N {
+                a[t] += u * hc[t];
+            }
+        }
+        *y_last = a;
+    }
+}
+
+/// `y_row = sum_k values[k] * h[cols[k], ..]` for one sparse row and a block `h` of `s > 1` samples
+/// (`[_ × s]`, row-major), summing in the order of `cols`.
+#[inline(always)]
+pub fn block_row_sparse(values: &[f32], cols: &[u32], h: &[f32], s: usize, y_row: &mut [f32]) {
+    match s {
+        32 => sparse_fixed::<32>(values, cols, h, y_row),
+        16 => sparse_fixed::<16>(values, cols, h, y_row),
+        8 => sparse_fixed::<8>(values, cols, h, y_row),
+        4 => sparse_fixed::<4>(values, cols, h, y_row),
+        2 => sparse_fixed::<2>(values, cols, h, y_row),
+        _ => {
+            y_row.fill(0.0);
+            for (v, c) in values.iter().zip(cols.iter().map(|c| *c as usize)) {
+                for (a, x) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
+                    *a += v * x;
+                }
+            }
         }
     }
-    y[..N].copy_from_slice(&acc);
+}
+
+#[inline(always)]
+fn sparse_fixed<const N: usize>(values: &[f32], cols: &[u32], h: &[f32], y_row: &mut [f32]) {
+    let h = h.as_chunks::<N>().0;
+    let mut a = [0.0f32; N];
+    for (v, c) in values.iter().zip(cols) {
+        let hc = &h[*c as usize];
+        for t in 0..N {
+            a[t] += v * hc[t];
+        }
+    }
+    y_row[..N].copy_from_slice(&a);
 }
 
 #[cfg(test)]
@@ -95,15 +215,58 @@ mod tests {
     }
 
     #[test]
-    fn accumulate_row_is_a_weighted_sum_of_rows_for_any_block_size() {
-        for s in [1usize, 3, 4, 8, crate::predict::SAMPLE_BLOCK] {
-            let h1: Vec<f32> = (0..s).map(|t| t as f32).collect();
-            let h2: Vec<f32> = (0..s).map(|t| 1.0 - t as f32).collect();
-            let mut y = vec![f32::NAN; s];
-            accumulate_row([(2.0, &h1[..]), (-1.0, &h2[..])].into_iter(), &mut y);
-            let expected: Vec<f32> = (0..s).map(|t| 2.0 * t as f32 - (1.0 - t as f32)).collect();
-            assert_eq!(y, expected);
+    fn block_products_are_weighted_sums_of_rows_for_any_block_size() {
+        // W = [[2, -1, 0.5], [0, 3, 1], [1, 1, 1]], h rows: t, 1 - t, and zeros (not live).
+        let w = [2.0, -1.0, 0.5, 0.0, 3.0, 1.0, 1.0, 1.0, 1.0];
+        for s in [2usize, 3, 4, 8, 16, crate::predict::SAMPLE_BLOCK] {
+            let h: Vec<f32> =
+                (0..s).map(|t| t as f32).chain((0..s).map(|t| 1.0 - t as f32)).chain(vec![0.0; s]).collect();
+            let mut live = [0u32; 3];
+            let live = live_rows(&h, s, &mut live);
+            assert_eq!(live, &[0, 1]);
+            let mut y = vec![f32::NAN; 3 * s];
+            block_product_dense(&w, 3, &h, s, live, &mut y);
+            let expected: Vec<f32> = [(2.0, -1.0), (0.0, 3.0), (1.0, 1.0)]
+                .iter()
+                .flat_map(|(a, b)| (0..s).map(move |t| a * t as f32 + b * (1.0 - t as f32)))
+                .collect();
+            assert_eq!(y, expected, "s = {s}");
+            let mut y_row = vec![f32::NAN; s];
+            block_row_sparse(&[3.0, 1.0], &[1, 2], &h, s, &mut y_row);
+            assert_eq!(y_row, expected[s..2 * s], "s = {s}");
         }
+    }
+
+    #[test]
+    fn gemv_gives_each_row_the_bits_of_dot() {
+        for (rows, cols) in [(0, 5), (1, 3), (4, 8), (5, 17), (9, 40), (13, 1)] {
+            let w: Vec<f32> =
+                (0..rows * cols).map(|k| (k as f32 * 0.73).sin() * 1e3f32.powf((k % 5) as f32 - 2.0)).collect();
+            let x: Vec<f32> = (0..cols).map(|c| (c as f32 * 0.29).cos()).collect();
+            let mut y = vec![f32::NAN; rows];
+            gemv(&w, cols, &x, &mut y);
+            for (j, yj) in y.iter().enumerate() {
+                assert_eq!(yj.to_bits(), dot(&w[j * cols..(j + 1) * cols], &x).to_bits(), "{rows}x{cols}, row {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn skipping_all_zero_rows_of_a_block_changes_no_bit() {
+        let (rows, cols, s) = (5, 24, 8);
+        let w: Vec<f32> = (0..rows * cols).map(|k| (k as f32 * 0.37).sin()).collect();
+        let h: Vec<f32> = (0..cols * s).map(|k| if (k / s) % 3 == 0 { 0.0 } else { (k as f32 * 0.11).cos() }).collect();
+        let all: Vec<u32> = (0..cols as u32).collect();
+        let mut live = vec![0u32; cols];
+        let live = live_rows(&h, s, &mut live);
+        assert_eq!(live.len(), 16);
+        let (mut y_all, mut y_live) = (vec![0.0; rows * s], vec![0.0; rows * s]);
+        block_product_dense(&w, cols, &h, s, &all, &mut y_all);
+        block_product_dense(&w, cols, &h, s, live, &mut y_live);
+        assert_eq!(
+            y_all.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            y_live.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

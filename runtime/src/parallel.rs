@@ -15,7 +15,7 @@ impl Model {
         threads: usize,
     ) -> Result<Vec<Prediction>, PredictError> {
         let d = self.input_dim();
-        if inputs.len() % d != 0 {
+        if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         let items = inputs.len() / d;

@@ -7,7 +7,7 @@
 //! one matrix product per layer for the whole block.
 
 use crate::error::PredictError;
-use crate::layers::{sample_from_moments, Layer};
+use crate::layers::{sample_from_moments, BlockScratch, Layer};
 use crate::linalg::BLOCK_SIZES;
 use crate::model::Model;
 use crate::prelude::*;
@@ -106,8 +106,7 @@ pub struct Predictor<'m> {
     /// A block of activations `[width × samples]` and its partners, for local reparameterization.
     block_a: Vec<f32>,
     block_b: Vec<f32>,
-    block_sq: Vec<f32>,
-    block_var: Vec<f32>,
+    block_scratch: BlockScratch,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
@@ -136,8 +135,7 @@ impl<'m> Predictor<'m> {
             prefix_sd: vec![0.0; w],
             block_a: block(),
             block_b: block(),
-            block_sq: block(),
-            block_var: block(),
+            block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task()),
         }
@@ -180,7 +178,7 @@ impl<'m> Predictor<'m> {
     /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed.
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         let d = self.model.input_dim();
-        if inputs.len() % d != 0 {
+        if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         inputs
@@ -300,12 +298,12 @@ impl<'m> Predictor<'m> {
         for layer in &layers[start..] {
             match layer {
                 Layer::BayesianDense(l) => {
-                    l.forward_local_reparam_block(a, s, &mut self.block_sq, &mut self.block_var, b, rng);
+                    l.forward_local_reparam_block(a, s, &mut self.block_scratch, b, rng);
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }
                 Layer::Dense(l) => {
-                    l.forward_block(a, s, b);
+                    l.forward_block(a, s, &mut self.block_scratch.live, b);
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }

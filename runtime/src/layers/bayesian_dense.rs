@@ -1,7 +1,7 @@
 //! The Bayesian dense layer: a factorised Gaussian posterior N(mu, sigma^2) over every weight and bias,
 //! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
-use super::layout::{CsrPattern, WeightLayout};
+use super::layout::{live_rows, CsrPattern, WeightLayout};
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -119,23 +119,24 @@ impl BayesianDense {
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 
-    /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`;
-    /// `h_sq` (`[in × s]`) and `var` (`[out × s]`) are scratch. Noise is drawn output by output, sample by sample.
+    /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. Noise is
+    /// drawn output by output, sample by sample.
     pub(crate) fn forward_local_reparam_block(
         &self,
         h: &[f32],
         s: usize,
-        h_sq: &mut [f32],
-        var: &mut [f32],
+        scratch: &mut BlockScratch,
         y: &mut [f32],
         rng: &mut SeededRng,
     ) {
         let (n_in, n_out) = (self.in_features * s, self.out_features * s);
-        let h_sq = &mut h_sq[..n_in];
+        let h_sq = &mut scratch.sq[..n_in];
         h_sq.iter_mut().zip(&h[..n_in]).for_each(|(q, v)| *q = v * v);
-        self.layout.matmul_block(&self.weight_mu, h, s, &mut y[..n_out]);
-        self.layout.matmul_block(&self.weight_var, h_sq, s, &mut var[..n_out]);
-        for (j, (y_row, v_row)) in y[..n_out].chunks_exact_mut(s).zip(var[..n_out].chunks_exact(s)).enumerate() {
+        let live = live_rows(&h[..n_in], s, &mut scratch.live);
+        let var = &mut scratch.var[..n_out];
+        self.layout.matmul_block(&self.weight_mu, h, s, live, &mut y[..n_out]);
+        self.layout.matmul_block(&self.weight_var, h_sq, s, live, var);
+        for (j, (y_row, v_row)) in y[..n_out].chunks_exact_mut(s).zip(var.chunks_exact(s)).enumerate() {
             let (b_mu, b_var) = (self.bias_mu[j], self.bias_var[j]);
             for (yv, vv) in y_row.iter_mut().zip(v_row) {
                 *yv += b_mu + crate::math::sqrtf(vv + b_var) * rng.gaussian();
@@ -155,6 +156,23 @@ impl BayesianDense {
             let bias = self.bias_mu[j] + self.bias_sigma[j] * rng.gaussian();
             *yj = bias + self.layout.dot_row(j, row, x);
         }
+    }
+}
+
+/// Scratch of a local-reparameterization block, sized for the widest layer and the largest block.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockScratch {
+    /// Squared activations `[width × s]`.
+    pub sq: Vec<f32>,
+    /// Pre-activation variances `[width × s]`.
+    pub var: Vec<f32>,
+    /// The rows of the block that are not all zero.
+    pub live: Vec<u32>,
+}
+
+impl BlockScratch {
+    pub fn new(width: usize, block: usize) -> Self {
+        Self { sq: vec![0.0; width * block], var: vec![0.0; width * block], live: vec![0; width] }
     }
 }
 

@@ -3,7 +3,8 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding.
 
-use crate::linalg::{accumulate_row, dot, sparse_dot};
+pub(crate) use crate::linalg::live_rows;
+use crate::linalg::{block_product_dense, block_row_sparse, dot, gemv, sparse_dot};
 use crate::prelude::*;
 use core::ops::Range;
 
@@ -114,15 +115,46 @@ impl WeightLayout {
     /// `y[j] = bias[j] + dot_row(j, values, x)` for every row.
     #[inline]
     pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
-        for (j, (yj, b)) in y.iter_mut().zip(bias).enumerate() {
-            *yj = b + self.dot_row(j, &values[self.row(j)], x);
+        let y = &mut y[..bias.len()];
+        match self {
+            WeightLayout::Dense { cols, .. } => {
+                gemv(values, *cols, x, y);
+                y.iter_mut().zip(bias).for_each(|(yj, b)| *yj += b);
+            }
+            WeightLayout::Csr { .. } => {
+                for (j, (yj, b)) in y.iter_mut().zip(bias).enumerate() {
+                    *yj = b + self.dot_row(j, &values[self.row(j)], x);
+                }
+            }
         }
     }
 
     /// `y = W · h` for a block of samples: `h` is `[cols × s]` and `y` is `[rows × s]`, both row-major
     /// (one row per feature, one column per sample). Each stored weight is read once and multiplies a whole
     /// row of `h`, so the weights stream through the cache once per block whatever the number of samples.
-    pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
+    ///
+    /// `live` lists, increasing, the rows of `h` that are not all zero (see [`live_rows`]); the dense layout
+    /// skips the others. That leaves every sum bit-identical: a partial sum starts at +0 and never becomes
+    /// -0, so adding the exact zero `w * 0` cannot change it.
+    pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if s > 1 && std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX, checked just above; `matmul_block_avx` needs nothing else.
+            return unsafe { self.matmul_block_avx(values, h, s, live, y) };
+        }
+        self.matmul_block_portable(values, h, s, live, y)
+    }
+
+    /// [`Self::matmul_block`] compiled for AVX: the same operations in the same order on 8-wide vectors, so
+    /// the same bits (no FMA: a fused multiply-add would round differently from the baseline build).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[target_feature(enable = "avx")]
+    fn matmul_block_avx(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+        self.matmul_block_portable(values, h, s, live, y)
+    }
+
+    #[inline(always)]
+    fn matmul_block_portable(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
         let rows = self.rows();
         if s == 1 {
             // One sample: the single-vector kernels are the fastest (and the same as `Mean`'s).
@@ -131,15 +163,12 @@ impl WeightLayout {
             }
             return;
         }
-        for (j, y_row) in y.chunks_exact_mut(s).take(rows).enumerate() {
-            let r = self.row(j);
-            match self {
-                WeightLayout::Dense { .. } => accumulate_row(values[r].iter().copied().zip(h.chunks_exact(s)), y_row),
-                WeightLayout::Csr { pattern, .. } => {
-                    let cols = &pattern.col_idx[r.clone()];
-                    let entries =
-                        values[r].iter().zip(cols).map(|(v, c)| (*v, &h[*c as usize * s..(*c as usize + 1) * s]));
-                    accumulate_row(entries, y_row)
+        match self {
+            WeightLayout::Dense { cols, .. } => block_product_dense(values, *cols, h, s, live, &mut y[..rows * s]),
+            WeightLayout::Csr { pattern, .. } => {
+                for (j, y_row) in y.chunks_exact_mut(s).take(rows).enumerate() {
+                    let r = self.row(j);
+                    block_row_sparse(&values[r.clone()], &pattern.col_idx[r], h, s, y_row);
                 }
             }
         }
@@ -180,6 +209,25 @@ mod tests {
         ] {
             let e = CsrPattern::new(2, 3, ptr, idx).unwrap_err();
             assert!(e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_dispatched_block_product_equals_the_portable_one_bit_for_bit() {
+        let (rows, cols) = (7, 45);
+        let w: Vec<f32> = (0..rows * cols).map(|k| ((k as f32) * 0.37).sin()).collect();
+        let layout = WeightLayout::Dense { rows, cols };
+        for s in [2, 3, 4, 8, 16, 32] {
+            let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
+            let mut live = vec![0; cols];
+            let live = live_rows(&h, s, &mut live);
+            let (mut a, mut b) = (vec![0.0; rows * s], vec![0.0; rows * s]);
+            layout.matmul_block(&w, &h, s, live, &mut a);
+            layout.matmul_block_portable(&w, &h, s, live, &mut b);
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
         }
     }
 

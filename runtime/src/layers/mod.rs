@@ -7,8 +7,8 @@ mod dropout;
 mod layout;
 
 pub use activation::Activation;
-pub(crate) use bayesian_dense::sample_from_moments;
 pub use bayesian_dense::BayesianDense;
+pub(crate) use bayesian_dense::{sample_from_moments, BlockScratch};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use layout::{CsrPattern, WeightLayout};
