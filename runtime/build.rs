@@ -30,6 +30,15 @@ fn main() {
     )
     .unwrap();
     writeln!(out, "/// The density exp(-x^2/2) at each edge.\npub(crate) const F: [f64; 257] = {fx:?};").unwrap();
+    // The 32-bit fast path: position u < 2^23 inside layer i lies in the layer's inner rectangle iff
+    // u < K[i] (= ceil(2^23 x[i+1] / x[i])); the draw is then u * W[i] (W[i] = x[i] / 2^23).
+    let scale = (1u64 << 23) as f64;
+    let k: Vec<u32> = (0..256).map(|i| (x[i + 1] / x[i] * scale).ceil() as u32).collect();
+    let w: Vec<f32> = (0..256).map(|i| (x[i] / scale) as f32).collect();
+    writeln!(out, "/// Inner-rectangle bounds of the 32-bit fast path.\npub(crate) const K: [u32; 256] = {k:?};")
+        .unwrap();
+    writeln!(out, "/// Layer widths over 2^23, for the 32-bit fast path.\npub(crate) const W: [f32; 256] = {w:?};")
+        .unwrap();
     let path = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("ziggurat_tables.rs");
     std::fs::write(path, out).unwrap();
     println!("cargo:rerun-if-changed=build.rs");

@@ -26,3 +26,17 @@ float_functions! {
     exp(f64) => exp, exp;
     ln(f64) => ln, log;
 }
+
+/// `a * b + c` with one rounding. Only the kernels compiled for CPUs with FMA call it; elsewhere it would
+/// be a slow software routine.
+#[inline(always)]
+pub(crate) fn fmaf(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::fmaf(a, b, c)
+    }
+}

@@ -86,8 +86,8 @@ pub(crate) struct Accumulator {
     /// Welford running mean and sum of squared deviations of the per-sample quantity (probabilities or means).
     mean: Vec<f64>,
     m2: Vec<f64>,
-    /// Classification: sum of sample entropies (one entry). Regression: sum of noise variances per output.
-    aleatoric_sum: Vec<f64>,
+    /// Classification: mean of the sample entropies (one entry). Regression: mean noise variance per output.
+    aleatoric_mean: Vec<f64>,
     probs: Vec<f64>,
 }
 
@@ -103,7 +103,7 @@ impl Accumulator {
             n: 0,
             mean: vec![0.0; k],
             m2: vec![0.0; k],
-            aleatoric_sum: vec![0.0; aleatoric_len],
+            aleatoric_mean: vec![0.0; aleatoric_len],
             probs: vec![0.0; k],
         }
     }
@@ -112,7 +112,7 @@ impl Accumulator {
         self.n = 0;
         self.mean.fill(0.0);
         self.m2.fill(0.0);
-        self.aleatoric_sum.fill(0.0);
+        self.aleatoric_mean.fill(0.0);
     }
 
     /// Adds one sample of the network's head output.
@@ -124,18 +124,18 @@ impl Accumulator {
         match self.task {
             Task::Classification { .. } => {
                 softmax(head, &mut self.probs);
-                self.aleatoric_sum[0] += entropy(&self.probs);
+                running_mean(self.n, &mut self.aleatoric_mean[0], entropy(&self.probs));
                 welford(self.n, &mut self.mean, &mut self.m2, self.probs.iter().copied());
             }
             Task::Regression { outputs, noise } => {
                 let (means, raw_scales) = head.split_at(outputs);
                 welford(self.n, &mut self.mean, &mut self.m2, means.iter().map(|v| *v as f64));
-                for (k, a) in self.aleatoric_sum.iter_mut().enumerate() {
+                for (k, a) in self.aleatoric_mean.iter_mut().enumerate() {
                     let sd = match noise {
                         NoiseModel::Homoscedastic { sigma } => sigma,
                         NoiseModel::Heteroscedastic => heteroscedastic_scale(raw_scales[k]),
                     } as f64;
-                    *a += sd * sd;
+                    running_mean(self.n, a, sd * sd);
                 }
             }
         }
@@ -156,7 +156,7 @@ impl Accumulator {
         let n = self.n as f64;
         match self.task {
             Task::Classification { .. } => {
-                let expected = self.aleatoric_sum[0] / n;
+                let expected = self.aleatoric_mean[0];
                 let total = entropy(&self.mean);
                 // Mutual information is >= 0 by Jensen; clamp the rounding error of the subtraction.
                 let mi = (total - expected).max(0.0);
@@ -175,7 +175,7 @@ impl Accumulator {
             Task::Regression { .. } => {
                 let z = normal_quantile(0.5 + interval_level as f64 / 2.0) as f32;
                 let mean: Vec<f32> = self.mean.iter().map(|m| *m as f32).collect();
-                let aleatoric: Vec<f32> = self.aleatoric_sum.iter().map(|a| (a / n) as f32).collect();
+                let aleatoric: Vec<f32> = self.aleatoric_mean.iter().map(|a| *a as f32).collect();
                 let epistemic: Vec<f32> = self.m2.iter().map(|m2| (m2 / n) as f32).collect();
                 let total: Vec<f32> = aleatoric.iter().zip(&epistemic).map(|(a, e)| a + e).collect();
                 let half: Vec<f32> = total.iter().map(|t| z * crate::math::sqrtf(*t)).collect();
@@ -192,6 +192,12 @@ impl Accumulator {
             }
         }
     }
+}
+
+/// `mean += (x - mean) / n`: the mean of the first `n` values, exactly `x` while every value is `x` (a sum
+/// divided by `n` can be off in the last bit, which would show as a tiny non-zero mutual information).
+fn running_mean(n: usize, mean: &mut f64, x: f64) {
+    *mean += (x - *mean) / n as f64;
 }
 
 fn welford(n: usize, mean: &mut [f64], m2: &mut [f64], values: impl Iterator<Item = f64>) {

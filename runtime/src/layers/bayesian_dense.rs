@@ -1,7 +1,7 @@
 //! The Bayesian dense layer: a factorised Gaussian posterior N(mu, sigma^2) over every weight and bias,
 //! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
-use super::layout::{live_rows, CsrPattern, WeightLayout};
+use super::layout::{CsrPattern, WeightLayout};
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -119,8 +119,8 @@ impl BayesianDense {
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 
-    /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. Noise is
-    /// drawn output by output, sample by sample.
+    /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
+    /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
     pub(crate) fn forward_local_reparam_block(
         &self,
         h: &[f32],
@@ -132,14 +132,16 @@ impl BayesianDense {
         let (n_in, n_out) = (self.in_features * s, self.out_features * s);
         let h_sq = &mut scratch.sq[..n_in];
         h_sq.iter_mut().zip(&h[..n_in]).for_each(|(q, v)| *q = v * v);
-        let live = live_rows(&h[..n_in], s, &mut scratch.live);
+        let live = self.layout.live_inputs(&h[..n_in], s, &mut scratch.live);
         let var = &mut scratch.var[..n_out];
         self.layout.matmul_block(&self.weight_mu, h, s, live, &mut y[..n_out]);
         self.layout.matmul_block(&self.weight_var, h_sq, s, live, var);
-        for (j, (y_row, v_row)) in y[..n_out].chunks_exact_mut(s).zip(var.chunks_exact(s)).enumerate() {
-            let (b_mu, b_var) = (self.bias_mu[j], self.bias_var[j]);
-            for (yv, vv) in y_row.iter_mut().zip(v_row) {
-                *yv += b_mu + crate::math::sqrtf(vv + b_var) * rng.gaussian();
+        let noise = &mut scratch.sq[..n_out];
+        rng.fill_gaussian(noise);
+        let rows = y[..n_out].chunks_exact_mut(s).zip(var.chunks_exact(s)).zip(noise.chunks_exact(s));
+        for (((y_row, v_row), e_row), (b_mu, b_var)) in rows.zip(self.bias_mu.iter().zip(&self.bias_var)) {
+            for ((yv, vv), e) in y_row.iter_mut().zip(v_row).zip(e_row) {
+                *yv += b_mu + crate::math::sqrtf(vv + b_var) * e;
             }
         }
     }
@@ -162,7 +164,7 @@ impl BayesianDense {
 /// Scratch of a local-reparameterization block, sized for the widest layer and the largest block.
 #[derive(Debug, Clone)]
 pub(crate) struct BlockScratch {
-    /// Squared activations `[width × s]`.
+    /// Squared activations `[width × s]`, then the block's noise.
     pub sq: Vec<f32>,
     /// Pre-activation variances `[width × s]`.
     pub var: Vec<f32>,
@@ -179,7 +181,9 @@ impl BlockScratch {
 /// `y[j, t] = mean[j] + sd[j] * eps` for a block of `s` samples (`y` is `[mean.len() × s]`): draws from
 /// precomputed moments.
 pub(crate) fn sample_from_moments(mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], rng: &mut SeededRng) {
+    let y = &mut y[..mean.len() * s];
+    rng.fill_gaussian(y);
     for ((y_row, m), d) in y.chunks_exact_mut(s).zip(mean).zip(sd) {
-        y_row.iter_mut().for_each(|v| *v = m + d * rng.gaussian());
+        y_row.iter_mut().for_each(|v| *v = m + d * *v);
     }
 }

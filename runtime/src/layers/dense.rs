@@ -1,6 +1,6 @@
 //! The deterministic dense layer: point-estimate weights, as in a standard or MC-dropout network.
 
-use super::layout::{live_rows, CsrPattern, WeightLayout};
+use super::layout::{CsrPattern, WeightLayout};
 use crate::prelude::*;
 
 /// A fully connected layer with fixed weights `[out_features, in_features]`, stored in `layout`.
@@ -67,7 +67,7 @@ impl Dense {
     pub(crate) fn forward_block(&self, h: &[f32], s: usize, live: &mut [u32], y: &mut [f32]) {
         let y = &mut y[..self.out_features * s];
         let h = &h[..self.in_features * s];
-        let live = live_rows(h, s, live);
+        let live = self.layout.live_inputs(h, s, live);
         self.layout.matmul_block(&self.weight, h, s, live, y);
         for (y_row, b) in y.chunks_exact_mut(s).zip(&self.bias) {
             y_row.iter_mut().for_each(|v| *v += b);

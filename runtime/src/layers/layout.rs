@@ -3,8 +3,8 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding.
 
-pub(crate) use crate::linalg::live_rows;
-use crate::linalg::{block_product_dense, block_row_sparse, dot, gemv, sparse_dot};
+use crate::linalg::live_rows;
+use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, sparse_dot};
 use crate::prelude::*;
 use core::ops::Range;
 
@@ -129,32 +129,48 @@ impl WeightLayout {
         }
     }
 
+    /// The rows of the block `h` (`[cols × s]`) that [`Self::matmul_block`] must read, written to the front
+    /// of `out`: for the dense layout those not all zero (ReLU leaves many hidden units at exactly zero for
+    /// every sample of a block); none for CSR, which follows its own pattern.
+    pub(crate) fn live_inputs<'o>(&self, h: &[f32], s: usize, out: &'o mut [u32]) -> &'o [u32] {
+        match self {
+            WeightLayout::Dense { .. } => live_rows(h, s, out),
+            WeightLayout::Csr { .. } => &[],
+        }
+    }
+
     /// `y = W · h` for a block of samples: `h` is `[cols × s]` and `y` is `[rows × s]`, both row-major
     /// (one row per feature, one column per sample). Each stored weight is read once and multiplies a whole
     /// row of `h`, so the weights stream through the cache once per block whatever the number of samples.
     ///
-    /// `live` lists, increasing, the rows of `h` that are not all zero (see [`live_rows`]); the dense layout
-    /// skips the others. That leaves every sum bit-identical: a partial sum starts at +0 and never becomes
+    /// `live` lists, increasing, the rows of `h` that are not all zero ([`Self::live_inputs`]); the dense
+    /// layout skips the others. That leaves every sum bit-identical: a partial sum starts at +0 and never becomes
     /// -0, so adding the exact zero `w * 0` cannot change it.
     pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if s > 1 && std::is_x86_feature_detected!("avx") {
-            // SAFETY: the CPU supports AVX, checked just above; `matmul_block_avx` needs nothing else.
-            return unsafe { self.matmul_block_avx(values, h, s, live, y) };
+        if s > 1 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU supports AVX2 and FMA, checked just above; `matmul_block_fma` needs nothing else.
+            return unsafe { self.matmul_block_fma(values, h, s, live, y) };
         }
-        self.matmul_block_portable(values, h, s, live, y)
+        self.matmul_block_portable::<false>(values, h, s, live, y)
     }
 
-    /// [`Self::matmul_block`] compiled for AVX: the same operations in the same order on 8-wide vectors, so
-    /// the same bits (no FMA: a fused multiply-add would round differently from the baseline build).
+    /// [`Self::matmul_block`] compiled for x86-64 with AVX2 and FMA: 8-wide vectors and fused multiply-adds.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[target_feature(enable = "avx")]
-    fn matmul_block_avx(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
-        self.matmul_block_portable(values, h, s, live, y)
+    #[target_feature(enable = "avx2,fma")]
+    fn matmul_block_fma(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+        self.matmul_block_portable::<true>(values, h, s, live, y)
     }
 
     #[inline(always)]
-    fn matmul_block_portable(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+    fn matmul_block_portable<const FUSED: bool>(
+        &self,
+        values: &[f32],
+        h: &[f32],
+        s: usize,
+        live: &[u32],
+        y: &mut [f32],
+    ) {
         let rows = self.rows();
         if s == 1 {
             // One sample: the single-vector kernels are the fastest (and the same as `Mean`'s).
@@ -164,12 +180,11 @@ impl WeightLayout {
             return;
         }
         match self {
-            WeightLayout::Dense { cols, .. } => block_product_dense(values, *cols, h, s, live, &mut y[..rows * s]),
+            WeightLayout::Dense { cols, .. } => {
+                block_product_dense::<FUSED>(values, *cols, h, s, live, &mut y[..rows * s])
+            }
             WeightLayout::Csr { pattern, .. } => {
-                for (j, y_row) in y.chunks_exact_mut(s).take(rows).enumerate() {
-                    let r = self.row(j);
-                    block_row_sparse(&values[r.clone()], &pattern.col_idx[r], h, s, y_row);
-                }
+                block_product_csr::<FUSED>(&pattern.row_ptr, &pattern.col_idx, values, h, s, &mut y[..rows * s])
             }
         }
     }
@@ -213,21 +228,35 @@ mod tests {
     }
 
     #[test]
-    fn the_dispatched_block_product_equals_the_portable_one_bit_for_bit() {
+    fn the_dispatched_block_product_is_the_fused_or_unfused_kernel_and_they_agree() {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        let fused = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        let fused = false;
         let (rows, cols) = (7, 45);
         let w: Vec<f32> = (0..rows * cols).map(|k| ((k as f32) * 0.37).sin()).collect();
-        let layout = WeightLayout::Dense { rows, cols };
-        for s in [2, 3, 4, 8, 16, 32] {
-            let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
-            let mut live = vec![0; cols];
-            let live = live_rows(&h, s, &mut live);
-            let (mut a, mut b) = (vec![0.0; rows * s], vec![0.0; rows * s]);
-            layout.matmul_block(&w, &h, s, live, &mut a);
-            layout.matmul_block_portable(&w, &h, s, live, &mut b);
-            assert_eq!(
-                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-            );
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for layout in [
+            WeightLayout::Dense { rows, cols },
+            WeightLayout::Csr { cols, pattern: CsrPattern::from_mask(rows, cols, |k| k % 3 != 0) },
+        ] {
+            let values: Vec<f32> = (0..rows * cols)
+                .filter(|k| layout == WeightLayout::Dense { rows, cols } || k % 3 != 0)
+                .map(|k| w[k])
+                .collect();
+            for s in [2, 3, 4, 8, 16, 32] {
+                let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
+                let mut live = vec![0; cols];
+                let live = layout.live_inputs(&h, s, &mut live);
+                let (mut got, mut plain, mut fma) = (vec![0.0; rows * s], vec![0.0; rows * s], vec![0.0; rows * s]);
+                layout.matmul_block(&values, &h, s, live, &mut got);
+                layout.matmul_block_portable::<false>(&values, &h, s, live, &mut plain);
+                layout.matmul_block_portable::<true>(&values, &h, s, live, &mut fma);
+                assert_eq!(bits(&got), bits(if fused { &fma } else { &plain }), "s = {s}");
+                for (p, f) in plain.iter().zip(&fma) {
+                    assert!((p - f).abs() <= 1e-5 * (1.0 + p.abs()), "{p} vs {f}");
+                }
+            }
         }
     }
 

@@ -3,9 +3,12 @@
 //! The trainer uses the same source to make its reparameterization noise, so a seed means the same
 //! stream everywhere.
 
-use super::ziggurat::standard_normal;
+use super::ziggurat::{standard_normal, standard_normal_32};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// Words drawn at a time by [`SeededRng::fill_gaussian`].
+const WORD_BATCH: usize = 64;
 
 /// A deterministic, seedable stream of uniform and standard-normal `f32` draws.
 #[derive(Debug, Clone)]
@@ -25,9 +28,22 @@ impl SeededRng {
         standard_normal(|| self.inner.next_u64()) as f32
     }
 
-    /// Fills `out` with independent N(0, 1) draws.
+    /// Fills `out` with independent N(0, 1) draws: the same ziggurat at 32 bits per draw, two draws per
+    /// 64-bit word, several times faster than repeated [`SeededRng::gaussian`] (and a different stream).
+    /// Words come in batches of [`WORD_BATCH`] (the generator's loop runs alone, its state in registers); the
+    /// rare draw that leaves the fast path takes its extra words after the batch's.
     pub fn fill_gaussian(&mut self, out: &mut [f32]) {
-        out.iter_mut().for_each(|v| *v = self.gaussian());
+        let mut bytes = [0u8; WORD_BATCH * 8];
+        for chunk in out.chunks_mut(2 * WORD_BATCH) {
+            let words = &mut bytes[..chunk.len().div_ceil(2) * 8];
+            self.inner.fill_bytes(words);
+            for (pair, word) in chunk.chunks_mut(2).zip(words.as_chunks::<8>().0) {
+                let word = u64::from_le_bytes(*word);
+                for (v, half) in pair.iter_mut().zip([word as u32, (word >> 32) as u32]) {
+                    *v = standard_normal_32(half, || self.inner.next_u64());
+                }
+            }
+        }
     }
 
     /// One draw from U[0, 1) with 24 bits of resolution.
@@ -57,11 +73,27 @@ mod tests {
         assert_ne!(draw(7), draw(8));
     }
 
+    /// `n` draws of each sampler: one at a time, and in bulk (odd lengths, so the last half word is used).
+    fn draws(seed: u64, n: usize) -> [Vec<f64>; 2] {
+        let mut r = SeededRng::new(seed);
+        let one_at_a_time = (0..n).map(|_| r.gaussian() as f64).collect();
+        let mut bulk = vec![0.0f32; n];
+        for chunk in bulk.chunks_mut(999) {
+            r.fill_gaussian(chunk);
+        }
+        [one_at_a_time, bulk.into_iter().map(f64::from).collect()]
+    }
+
     #[test]
     fn gaussian_draws_have_unit_moments() {
         let n = if cfg!(miri) { 2_000 } else { 200_000 };
-        let mut r = SeededRng::new(1);
-        let xs: Vec<f64> = (0..n).map(|_| r.gaussian() as f64).collect();
+        for xs in draws(1, n) {
+            unit_moments(&xs);
+        }
+    }
+
+    fn unit_moments(xs: &[f64]) {
+        let n = xs.len();
         let mean = xs.iter().sum::<f64>() / n as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         // Standard errors: 1/sqrt(n) for the mean (0.0022 at n = 200,000), sqrt(2/n) for the variance (0.0032).
@@ -75,9 +107,13 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "200,000 draws and a sort take hours under Miri; the moments test runs there")]
     fn gaussian_draws_pass_a_kolmogorov_smirnov_test() {
-        let n = 200_000;
-        let mut r = SeededRng::new(12);
-        let mut xs: Vec<f64> = (0..n).map(|_| r.gaussian() as f64).collect();
+        for xs in draws(12, 200_000) {
+            kolmogorov_smirnov(xs);
+        }
+    }
+
+    fn kolmogorov_smirnov(mut xs: Vec<f64>) {
+        let n = xs.len();
         xs.sort_by(f64::total_cmp);
         let cdf = |x: f64| 0.5 * libm::erfc(-x / core::f64::consts::SQRT_2);
         let d = xs

@@ -1,6 +1,10 @@
 //! The ziggurat method for standard-normal draws (Marsaglia & Tsang 2000), 256 layers, with the layer index,
-//! the sign and the position inside the layer taken from disjoint bits of one 64-bit draw. About 99% of
+//! the sign and the position inside the layer taken from disjoint bits of one random word. About 99% of
 //! draws cost one random number, a table lookup, a multiply and a compare.
+//!
+//! [`standard_normal`] takes one 64-bit word per draw (a 53-bit position, f64 arithmetic);
+//! [`standard_normal_32`] takes 32 bits (a 23-bit position, the compare done on integers, the multiply in
+//! f32): two draws per word, for the bulk noise of local reparameterization.
 
 include!(concat!(env!("OUT_DIR"), "/ziggurat_tables.rs"));
 
@@ -31,6 +35,36 @@ pub(crate) fn standard_normal(mut next_u64: impl FnMut() -> u64) -> f64 {
     }
 }
 
+/// One N(0, 1) draw from 32 random bits: bits 0–7 pick the layer, bit 8 the sign, bits 9–31 the position.
+/// About 99% of positions fall inside their layer's inner rectangle and are finished here; for the others
+/// `next_u64` supplies the exact slow path of [`standard_normal`] (the tail for the base strip, else the
+/// wedge test; a rejected point restarts with a fresh 64-bit draw).
+#[inline(always)]
+pub(crate) fn standard_normal_32(bits: u32, next_u64: impl FnMut() -> u64) -> f32 {
+    let layer = (bits & 0xff) as usize;
+    let u = bits >> 9;
+    let sign_bit = (bits & 0x100) << 23;
+    if u < K[layer] {
+        return f32::from_bits((u as f32 * W[layer]).to_bits() | sign_bit);
+    }
+    outside_rectangle(layer, u, sign_bit, next_u64)
+}
+
+#[cold]
+#[inline(never)]
+fn outside_rectangle(layer: usize, u: u32, sign_bit: u32, mut next_u64: impl FnMut() -> u64) -> f32 {
+    let sign = |v: f64| f32::from_bits((v as f32).to_bits() | sign_bit);
+    if layer == 0 {
+        return sign(tail(&mut next_u64));
+    }
+    let x = u as f64 * (1.0 / (1u32 << 23) as f64) * X[layer];
+    let y = F[layer] + (next_u64() >> 11) as f64 * TO_UNIT * (F[layer + 1] - F[layer]);
+    if y < crate::math::exp(-0.5 * x * x) {
+        return sign(x);
+    }
+    standard_normal(next_u64) as f32
+}
+
 /// A draw from the normal tail beyond R (Marsaglia 1964).
 fn tail(next_u64: &mut impl FnMut() -> u64) -> f64 {
     loop {
@@ -53,5 +87,15 @@ mod tests {
         let v = X[0] * F[1];
         assert!((F[255] + v / X[255] - 1.0).abs() < 1e-6, "{}", F[255] + v / X[255]);
         assert!(X.windows(2).all(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn the_32_bit_fast_path_accepts_exactly_the_inner_rectangles() {
+        for layer in 0..256 {
+            let inside = |u: u32| (u as f64 / (1u32 << 23) as f64) * X[layer] < X[layer + 1];
+            let k = K[layer];
+            assert!(k == 0 || inside(k - 1), "layer {layer}: the last accepted position is outside");
+            assert!(k >= 1 << 23 || !inside(k), "layer {layer}: the first rejected position is inside");
+        }
     }
 }

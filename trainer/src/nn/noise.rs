@@ -27,8 +27,9 @@ impl Noise {
     /// Standard-normal draws of the given shape.
     pub fn gaussian(&mut self, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let mut v = vec![0.0f32; n];
-        self.rng.fill_gaussian(&mut v);
+        // One 64-bit draw per value (not the runtime's bulk `fill_gaussian`), so a recipe and seed train
+        // the same weights as they did when the shipped models were made.
+        let v: Vec<f32> = (0..n).map(|_| self.rng.gaussian()).collect();
         Tensor::from_vec(v, shape, &self.device)
     }
 
