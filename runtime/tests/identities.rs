@@ -149,4 +149,3 @@ proptest! {
         assert_split_is_exact(&model.predict(&x, &options).unwrap());
     }
 }
-

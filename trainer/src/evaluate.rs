@@ -175,19 +175,43 @@ pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
     (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
-/// Median wall time of `reps` single-input predictions (after a warm-up), reusing one predictor.
-pub fn median_latency(model: &Model, input: &[f32], options: &PredictOptions, reps: usize) -> Result<Duration> {
-    let mut p = Predictor::new(model);
-    let mut times = Vec::with_capacity(reps);
-    for r in 0..reps + reps / 10 + 1 {
-        let start = Instant::now();
-        p.predict(input, &options.seed(r as u64)).map_err(|e| TrainError::Data(e.to_string()))?;
-        if r > reps / 10 {
-            times.push(start.elapsed());
+/// Rounds the timed predictions of [`interleaved_latencies`] are split into.
+pub const LATENCY_ROUNDS: usize = 15;
+
+/// Wall time of one single-input prediction for each model: `reps` predictions per model, split into
+/// [`LATENCY_ROUNDS`] rounds that visit every model in turn (so the machine's drift hits all alike); the
+/// median over rounds of each round's mean time. One warm-up prediction per model first.
+pub fn interleaved_latencies(
+    models: &[&Model],
+    input: &[f32],
+    options: &PredictOptions,
+    reps: usize,
+) -> Result<Vec<Duration>> {
+    let per_round = reps.div_ceil(LATENCY_ROUNDS).max(1);
+    let mut predictors: Vec<Predictor> = models.iter().map(|m| Predictor::new(m)).collect();
+    let mut rounds: Vec<Vec<Duration>> = vec![Vec::with_capacity(LATENCY_ROUNDS); models.len()];
+    let predict = |p: &mut Predictor, seed: u64| {
+        p.predict(input, &options.seed(seed)).map_err(|e| TrainError::Data(e.to_string()))
+    };
+    for p in &mut predictors {
+        predict(p, 0)?;
+    }
+    for round in 0..LATENCY_ROUNDS {
+        for (p, times) in predictors.iter_mut().zip(&mut rounds) {
+            let start = Instant::now();
+            for r in 0..per_round {
+                predict(p, (round * per_round + r) as u64)?;
+            }
+            times.push(start.elapsed() / per_round as u32);
         }
     }
-    times.sort();
-    Ok(times[times.len() / 2])
+    Ok(rounds
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Weight pruning with one global threshold: by signal-to-noise ratio |mu| / sigma (Blundell et al. 2015,
 //! section 5.1), by magnitude |mu|, or at random. Pruned weights get mu = sigma = 0, so the writer stores
-//! the survivors sparsely.
+//! the survivors sparsely. [`finetune`] retrains the survivors with the pattern fixed.
 
 use crate::error::{Result, TrainError};
+use crate::{Recipe, Run};
 use bnn_runtime::{BayesianDense, Dense, Layer, Model, SeededRng};
+use indicatif::ProgressBar;
 use serde::Serialize;
+use std::path::Path;
 
 /// What ranks the weights; the lowest-ranked are removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -180,4 +183,27 @@ mod tests {
         }
         assert!(prune(&m, 1.5, Criterion::Snr, 0).is_err());
     }
+}
+
+/// Retrains a pruned model's surviving weights for `epochs` epochs with the pruning pattern fixed, using the
+/// recipe stored in its provenance at that recipe's final learning rate (no further decay). `data` as for
+/// training (MNIST directory or CSV file; default as the recipe says, or `$BNN_MNIST_DIR`). The result is
+/// stored sparsely and records `finetune_epochs` in its provenance.
+pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, bar: &ProgressBar) -> Result<Model> {
+    let text = pruned
+        .provenance()
+        .recipe
+        .clone()
+        .ok_or_else(|| TrainError::Recipe("fine-tuning needs the recipe in the model's provenance".into()))?;
+    let mut recipe = Recipe::from_toml(&text)?;
+    let t = &mut recipe.training;
+    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
+    t.lr_decay = 1.0;
+    t.epochs = epochs;
+    let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
+    run.recipe_source = Some(text);
+    run.train(None, bar)?;
+    let mut provenance = pruned.provenance().clone();
+    provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
+    Ok(run.export()?.with_provenance(provenance).sparsified())
 }

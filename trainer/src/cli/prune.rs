@@ -1,12 +1,9 @@
 //! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
 
-use anyhow::Context;
 use bnn_runtime::{Model, ModelWriter};
-use bnn_trainer::prune::{prune, Criterion};
-use bnn_trainer::{Recipe, Run};
+use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
 use indicatif::ProgressBar;
-use std::path::Path;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -41,7 +38,8 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.input)?;
     let (mut pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
     if a.finetune_epochs > 0 {
-        pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref())?;
+        eprintln!("fine-tuning the surviving weights for {} epochs", a.finetune_epochs);
+        pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::new(0))?;
     }
     ModelWriter::new(&pruned).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
@@ -56,21 +54,4 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         std::fs::metadata(&a.input)?.len()
     );
     Ok(())
-}
-
-/// Retrains a pruned model's surviving weights with its own recipe, at the recipe's final learning rate.
-fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>) -> anyhow::Result<Model> {
-    let text = pruned.provenance().recipe.clone().context("fine-tuning needs the recipe in the model's provenance")?;
-    let mut recipe = Recipe::from_toml(&text)?;
-    let t = &mut recipe.training;
-    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
-    t.lr_decay = 1.0;
-    t.epochs = epochs;
-    let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
-    run.recipe_source = Some(text);
-    eprintln!("fine-tuning the surviving weights for {epochs} epochs");
-    run.train(None, &ProgressBar::new(0))?;
-    let mut provenance = pruned.provenance().clone();
-    provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
-    Ok(run.export()?.with_provenance(provenance).sparsified())
 }

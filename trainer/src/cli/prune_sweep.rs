@@ -4,9 +4,9 @@
 
 use bnn_runtime::{Layer, Model, ModelWriter, PredictOptions};
 use bnn_trainer::data::{load_mnist, mnist_dir};
-use bnn_trainer::evaluate::{evaluate_classifier, median_latency};
+use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LATENCY_ROUNDS};
 use bnn_trainer::plot::{histogram, line_chart, Series};
-use bnn_trainer::prune::{prune, Criterion};
+use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fmt::Write as _;
@@ -33,7 +33,8 @@ pub struct SweepArgs {
     /// Monte-Carlo samples of the latency measurement.
     #[arg(long, default_value_t = 32)]
     latency_samples: usize,
-    /// Predictions timed per configuration (the median is reported).
+    /// Predictions timed per configuration, in rounds that visit every configuration in turn (the median
+    /// over rounds is reported).
     #[arg(long, default_value_t = 300)]
     latency_reps: usize,
     /// Storage dtype of the pruned files.
@@ -44,6 +45,9 @@ pub struct SweepArgs {
     test_limit: Option<usize>,
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Fine-tune every pruned model for N epochs before measuring it (as `bnn prune --finetune-epochs`).
+    #[arg(long, default_value_t = 0)]
+    finetune_epochs: usize,
 }
 
 struct Row {
@@ -68,14 +72,17 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let bar = ProgressBar::new((a.criteria.len() * a.sparsities.len()) as u64)
         .with_style(ProgressStyle::with_template("{spinner} pruning sweep [{bar:30}] {pos}/{len} {msg} eta {eta}")?);
     let mut rows = Vec::new();
+    let mut models = Vec::new();
     for &criterion in &a.criteria {
         for &sparsity in &a.sparsities {
             bar.set_message(format!("{criterion:?} {:.0}%", 100.0 * sparsity));
-            let (pruned, _) = prune(&model, sparsity, criterion, 7)?;
+            let (mut pruned, _) = prune(&model, sparsity, criterion, 7)?;
+            if a.finetune_epochs > 0 && sparsity > 0.0 {
+                pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::hidden())?;
+            }
             let bytes = ModelWriter::new(&pruned).dtype(dtype).to_bytes()?;
             let loaded = Model::from_bytes(&bytes)?;
             let (report, _) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
-            let latency = median_latency(&loaded, test.input(0), &timed, a.latency_reps)?;
             rows.push(Row {
                 criterion,
                 sparsity,
@@ -83,22 +90,29 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 nll: report.nll,
                 ece: report.ece,
                 bytes: bytes.len(),
-                latency_us: latency.as_secs_f64() * 1e6,
+                latency_us: f64::NAN,
             });
+            models.push(loaded);
             bar.inc(1);
         }
+    }
+    bar.set_message("timing");
+    let models: Vec<&Model> = models.iter().collect();
+    for (row, t) in rows.iter_mut().zip(interleaved_latencies(&models, test.input(0), &timed, a.latency_reps)?) {
+        row.latency_us = t.as_secs_f64() * 1e6;
     }
     bar.finish_and_clear();
 
     let mut csv = String::from("criterion,sparsity,test_error,nll,ece,file_bytes,latency_us_s32\n");
     let mut md = format!(
-        "Model `{}` ({} test images, S = {} for the metrics, S = {} for latency, {} storage; dense f32 file: {dense_f32} bytes)\n\n\
+        "Model `{}` ({} test images, S = {} for the metrics, S = {} for latency (median of {LATENCY_ROUNDS} rounds interleaved over all rows), {} storage, {} fine-tuning epochs after pruning; dense f32 file: {dense_f32} bytes)\n\n\
          | criterion | sparsity | test error | NLL | ECE | file bytes | latency µs (S={}) |\n|---|---:|---:|---:|---:|---:|---:|\n",
         a.model.display(),
         test.len(),
         a.samples,
         a.latency_samples,
         a.dtype,
+        a.finetune_epochs,
         a.latency_samples
     );
     for r in &rows {
