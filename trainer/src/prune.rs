@@ -131,6 +131,29 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
     Ok((pruned.sparsified(), report))
 }
 
+/// Retrains a pruned model's surviving weights for `epochs` epochs with the pruning pattern fixed, using the
+/// recipe stored in its provenance at that recipe's final learning rate (no further decay). `data` as for
+/// training (MNIST directory or CSV file; default as the recipe says, or `$BNN_MNIST_DIR`). The result is
+/// stored sparsely and records `finetune_epochs` in its provenance.
+pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, bar: &ProgressBar) -> Result<Model> {
+    let text = pruned
+        .provenance()
+        .recipe
+        .clone()
+        .ok_or_else(|| TrainError::Recipe("fine-tuning needs the recipe in the model's provenance".into()))?;
+    let mut recipe = Recipe::from_toml(&text)?;
+    let t = &mut recipe.training;
+    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
+    t.lr_decay = 1.0;
+    t.epochs = epochs;
+    let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
+    run.recipe_source = Some(text);
+    run.train(None, bar)?;
+    let mut provenance = pruned.provenance().clone();
+    provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
+    Ok(run.export()?.with_provenance(provenance).sparsified())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,27 +206,4 @@ mod tests {
         }
         assert!(prune(&m, 1.5, Criterion::Snr, 0).is_err());
     }
-}
-
-/// Retrains a pruned model's surviving weights for `epochs` epochs with the pruning pattern fixed, using the
-/// recipe stored in its provenance at that recipe's final learning rate (no further decay). `data` as for
-/// training (MNIST directory or CSV file; default as the recipe says, or `$BNN_MNIST_DIR`). The result is
-/// stored sparsely and records `finetune_epochs` in its provenance.
-pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, bar: &ProgressBar) -> Result<Model> {
-    let text = pruned
-        .provenance()
-        .recipe
-        .clone()
-        .ok_or_else(|| TrainError::Recipe("fine-tuning needs the recipe in the model's provenance".into()))?;
-    let mut recipe = Recipe::from_toml(&text)?;
-    let t = &mut recipe.training;
-    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
-    t.lr_decay = 1.0;
-    t.epochs = epochs;
-    let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
-    run.recipe_source = Some(text);
-    run.train(None, bar)?;
-    let mut provenance = pruned.provenance().clone();
-    provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
-    Ok(run.export()?.with_provenance(provenance).sparsified())
 }
