@@ -114,8 +114,9 @@ impl BayesianDense {
     pub(crate) fn moments(&self, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
         let x_sq = &mut x_sq[..x.len()];
         x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-        self.layout.affine(&self.weight_mu, &self.bias_mu, x, mean);
-        self.layout.affine(&self.weight_var, &self.bias_var, x_sq, sd);
+        let (mu, var) =
+            ((&self.weight_mu[..], &self.bias_mu[..], x), (&self.weight_var[..], &self.bias_var[..], &x_sq[..]));
+        self.layout.affine_pair(mu, var, mean, sd);
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 
