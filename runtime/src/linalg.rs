@@ -134,6 +134,21 @@ fn madd<const FUSED: bool>(a: f32, w: f32, h: f32) -> f32 {
     }
 }
 
+/// `$kernel::<N, FUSED>(args)` with `N` the block size `$s` when it is one of [`BLOCK_SIZES`] above 1 (each
+/// a kernel whose sums stay in registers), else `$other`.
+macro_rules! by_block_size {
+    ($s:expr, $kernel:ident::<$fused:ident>($($arg:expr),*), $other:block) => {
+        match $s {
+            32 => $kernel::<32, $fused>($($arg),*),
+            16 => $kernel::<16, $fused>($($arg),*),
+            8 => $kernel::<8, $fused>($($arg),*),
+            4 => $kernel::<4, $fused>($($arg),*),
+            2 => $kernel::<2, $fused>($($arg),*),
+            _ => $other,
+        }
+    };
+}
+
 /// Block sizes with a register-resident kernel; the predictor splits its samples into these.
 pub const BLOCK_SIZES: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
@@ -152,23 +167,16 @@ pub fn block_product_dense<const FUSED: bool>(
     live: &[u32],
     y: &mut [f32],
 ) {
-    match s {
-        32 => dense_fixed::<32, FUSED>(w, cols, h, live, y),
-        16 => dense_fixed::<16, FUSED>(w, cols, h, live, y),
-        8 => dense_fixed::<8, FUSED>(w, cols, h, live, y),
-        4 => dense_fixed::<4, FUSED>(w, cols, h, live, y),
-        2 => dense_fixed::<2, FUSED>(w, cols, h, live, y),
-        _ => {
-            for (row, y_row) in w.chunks_exact(cols).zip(y.chunks_exact_mut(s)) {
-                y_row.fill(0.0);
-                for c in live.iter().map(|c| *c as usize) {
-                    for (a, v) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
-                        *a = madd::<FUSED>(*a, row[c], *v);
-                    }
+    by_block_size!(s, dense_fixed::<FUSED>(w, cols, h, live, y), {
+        for (row, y_row) in w.chunks_exact(cols).zip(y.chunks_exact_mut(s)) {
+            y_row.fill(0.0);
+            for c in live.iter().map(|c| *c as usize) {
+                for (a, v) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
+                    *a = madd::<FUSED>(*a, row[c], *v);
                 }
             }
         }
-    }
+    })
 }
 
 /// Bytes of `h` one pass over the rows of [`block_product_dense`] reads: a slice of the live columns this
@@ -224,24 +232,17 @@ pub fn block_product_csr<const FUSED: bool>(
     s: usize,
     y: &mut [f32],
 ) {
-    match s {
-        32 => csr_fixed::<32, FUSED>(row_ptr, col_idx, values, h, y),
-        16 => csr_fixed::<16, FUSED>(row_ptr, col_idx, values, h, y),
-        8 => csr_fixed::<8, FUSED>(row_ptr, col_idx, values, h, y),
-        4 => csr_fixed::<4, FUSED>(row_ptr, col_idx, values, h, y),
-        2 => csr_fixed::<2, FUSED>(row_ptr, col_idx, values, h, y),
-        _ => {
-            for (r, y_row) in row_ptr.windows(2).zip(y.chunks_exact_mut(s)) {
-                let r = r[0] as usize..r[1] as usize;
-                y_row.fill(0.0);
-                for (v, c) in values[r.clone()].iter().zip(col_idx[r].iter().map(|c| *c as usize)) {
-                    for (a, x) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
-                        *a = madd::<FUSED>(*a, *v, *x);
-                    }
+    by_block_size!(s, csr_fixed::<FUSED>(row_ptr, col_idx, values, h, y), {
+        for (r, y_row) in row_ptr.windows(2).zip(y.chunks_exact_mut(s)) {
+            let r = r[0] as usize..r[1] as usize;
+            y_row.fill(0.0);
+            for (v, c) in values[r.clone()].iter().zip(col_idx[r].iter().map(|c| *c as usize)) {
+                for (a, x) in y_row.iter_mut().zip(&h[c * s..(c + 1) * s]) {
+                    *a = madd::<FUSED>(*a, *v, *x);
                 }
             }
         }
-    }
+    })
 }
 
 #[inline(always)]
