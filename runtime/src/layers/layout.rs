@@ -3,8 +3,7 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding.
 
-use crate::linalg::live_rows;
-use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, sparse_dot, sparse_dot_pair};
+use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, live_rows, sparse_dot, sparse_dot_pair};
 use crate::prelude::*;
 use core::ops::Range;
 
