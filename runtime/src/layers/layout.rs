@@ -114,21 +114,25 @@ impl WeightLayout {
         }
     }
 
-    /// `y[j] = bias[j] + dot_row(j, values, x)` for every row.
+    /// `y[j] = dot_row(j, values, x)` for every row (`y` holds at least `rows` values): [`gemv`] when dense.
     #[inline]
-    pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
-        let y = &mut y[..bias.len()];
+    fn matvec(&self, values: &[f32], x: &[f32], y: &mut [f32]) {
+        let y = &mut y[..self.rows()];
         match self {
-            WeightLayout::Dense { cols, .. } => {
-                gemv(values, *cols, x, y);
-                y.iter_mut().zip(bias).for_each(|(yj, b)| *yj += b);
-            }
+            WeightLayout::Dense { cols, .. } => gemv(values, *cols, x, y),
             WeightLayout::Csr { .. } => {
-                for (j, (yj, b)) in y.iter_mut().zip(bias).enumerate() {
-                    *yj = b + self.dot_row(j, &values[self.row(j)], x);
+                for (j, yj) in y.iter_mut().enumerate() {
+                    *yj = self.dot_row(j, &values[self.row(j)], x);
                 }
             }
         }
+    }
+
+    /// `y[j] = bias[j] + dot_row(j, values, x)` for every row.
+    #[inline]
+    pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
+        self.matvec(values, x, y);
+        y[..bias.len()].iter_mut().zip(bias).for_each(|(yj, b)| *yj += b);
     }
 
     /// [`Self::affine`] for two value arrays stored in this layout (a Bayesian layer's means and variances):
@@ -167,8 +171,12 @@ impl WeightLayout {
     /// layout skips the others. That leaves every sum bit-identical: a partial sum starts at +0 and never becomes
     /// -0, so adding the exact zero `w * 0` cannot change it.
     pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+        if s == 1 {
+            // One sample: the single-vector kernel, the same as `Mean`'s.
+            return self.matvec(values, h, y);
+        }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if s > 1 && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above; `matmul_block_fma` needs nothing else.
             return unsafe { self.matmul_block_fma(values, h, s, live, y) };
         }
@@ -182,6 +190,7 @@ impl WeightLayout {
         self.matmul_block_portable::<true>(values, h, s, live, y)
     }
 
+    /// The block product for `s > 1` samples, each multiply-add fused when `FUSED`.
     #[inline(always)]
     fn matmul_block_portable<const FUSED: bool>(
         &self,
@@ -192,13 +201,6 @@ impl WeightLayout {
         y: &mut [f32],
     ) {
         let rows = self.rows();
-        if s == 1 {
-            // One sample: the single-vector kernels are the fastest (and the same as `Mean`'s).
-            for (j, yj) in y.iter_mut().take(rows).enumerate() {
-                *yj = self.dot_row(j, &values[self.row(j)], h);
-            }
-            return;
-        }
         match self {
             WeightLayout::Dense { cols, .. } => {
                 block_product_dense::<FUSED>(values, *cols, h, s, live, &mut y[..rows * s])
