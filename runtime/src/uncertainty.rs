@@ -201,10 +201,9 @@ fn running_mean(n: usize, mean: &mut f64, x: f64) {
 }
 
 fn welford(n: usize, mean: &mut [f64], m2: &mut [f64], values: impl Iterator<Item = f64>) {
-    let n = n as f64;
     for ((m, s), x) in mean.iter_mut().zip(m2.iter_mut()).zip(values) {
         let delta = x - *m;
-        *m += delta / n;
+        running_mean(n, m, x);
         *s += delta * (x - *m);
     }
 }
