@@ -178,29 +178,33 @@ pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
 /// Rounds the timed predictions of [`interleaved_latencies`] are split into.
 pub const LATENCY_ROUNDS: usize = 15;
 
-/// Wall time of one single-input prediction for each model: `reps` predictions per model, split into
-/// [`LATENCY_ROUNDS`] rounds that visit every model in turn (so the machine's drift hits all alike); the
-/// median over rounds of each round's mean time. One warm-up prediction per model first.
-pub fn interleaved_latencies(
-    models: &[&Model],
-    input: &[f32],
-    options: &PredictOptions,
-    reps: usize,
-) -> Result<Vec<Duration>> {
-    let per_round = reps.div_ceil(LATENCY_ROUNDS).max(1);
-    let mut predictors: Vec<Predictor> = models.iter().map(|m| Predictor::new(m)).collect();
-    let mut rounds: Vec<Vec<Duration>> = vec![Vec::with_capacity(LATENCY_ROUNDS); models.len()];
-    let predict = |p: &mut Predictor, seed: u64| {
-        p.predict(input, &options.seed(seed)).map_err(|e| TrainError::Data(e.to_string()))
+/// One configuration timed by [`interleaved_latencies`].
+#[derive(Debug, Clone, Copy)]
+pub struct LatencyCase<'m> {
+    pub model: &'m Model,
+    pub options: PredictOptions,
+    /// Predictions timed in all, split evenly over the rounds.
+    pub reps: usize,
+}
+
+/// Wall time of one single-input prediction for each case: its `reps` predictions split into
+/// [`LATENCY_ROUNDS`] rounds that visit every case in turn (so the machine's drift hits all alike); the
+/// median over rounds of each round's mean time. One warm-up prediction per case first.
+pub fn interleaved_latencies(cases: &[LatencyCase], input: &[f32]) -> Result<Vec<Duration>> {
+    let mut predictors: Vec<Predictor> = cases.iter().map(|c| Predictor::new(c.model)).collect();
+    let mut rounds: Vec<Vec<Duration>> = vec![Vec::with_capacity(LATENCY_ROUNDS); cases.len()];
+    let predict = |p: &mut Predictor, case: &LatencyCase, seed: u64| {
+        p.predict(input, &case.options.seed(seed)).map_err(|e| TrainError::Data(e.to_string()))
     };
-    for p in &mut predictors {
-        predict(p, 0)?;
+    for (p, case) in predictors.iter_mut().zip(cases) {
+        predict(p, case, 0)?;
     }
     for round in 0..LATENCY_ROUNDS {
-        for (p, times) in predictors.iter_mut().zip(&mut rounds) {
+        for ((p, case), times) in predictors.iter_mut().zip(cases).zip(&mut rounds) {
+            let per_round = case.reps.div_ceil(LATENCY_ROUNDS).max(1);
             let start = Instant::now();
             for r in 0..per_round {
-                predict(p, (round * per_round + r) as u64)?;
+                predict(p, case, (round * per_round + r) as u64)?;
             }
             times.push(start.elapsed() / per_round as u32);
         }

@@ -4,7 +4,7 @@
 
 use bnn_runtime::{Layer, Model, ModelWriter, PredictOptions};
 use bnn_trainer::data::{load_mnist, mnist_dir};
-use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LATENCY_ROUNDS};
+use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
 use bnn_trainer::plot::{histogram, line_chart, Series};
 use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
@@ -97,8 +97,9 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         }
     }
     bar.set_message("timing");
-    let models: Vec<&Model> = models.iter().collect();
-    for (row, t) in rows.iter_mut().zip(interleaved_latencies(&models, test.input(0), &timed, a.latency_reps)?) {
+    let cases: Vec<LatencyCase> =
+        models.iter().map(|model| LatencyCase { model, options: timed, reps: a.latency_reps }).collect();
+    for (row, t) in rows.iter_mut().zip(interleaved_latencies(&cases, test.input(0))?) {
         row.latency_us = t.as_secs_f64() * 1e6;
     }
     bar.finish_and_clear();
