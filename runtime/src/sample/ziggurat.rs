@@ -24,15 +24,21 @@ pub(crate) fn standard_normal(mut next_u64: impl FnMut() -> u64) -> f64 {
         if x < X[layer + 1] {
             return sign(x);
         }
-        if layer == 0 {
-            return sign(tail(&mut next_u64));
-        }
-        // The wedge between the layer's inner rectangle and the curve.
-        let y = F[layer] + (next_u64() >> 11) as f64 * TO_UNIT * (F[layer + 1] - F[layer]);
-        if y < crate::math::exp(-0.5 * x * x) {
-            return sign(x);
+        if let Some(v) = outside_rectangle(layer, x, &mut next_u64) {
+            return sign(v);
         }
     }
+}
+
+/// The rest of a ziggurat step for a position `x` of `layer` outside the layer's inner rectangle: a draw
+/// from the tail for the base strip; else `x` if it passes the wedge test (the wedge between the inner
+/// rectangle and the curve), `None` if it is rejected.
+fn outside_rectangle(layer: usize, x: f64, next_u64: &mut impl FnMut() -> u64) -> Option<f64> {
+    if layer == 0 {
+        return Some(tail(next_u64));
+    }
+    let y = F[layer] + (next_u64() >> 11) as f64 * TO_UNIT * (F[layer + 1] - F[layer]);
+    (y < crate::math::exp(-0.5 * x * x)).then_some(x)
 }
 
 /// One N(0, 1) draw from 32 random bits: bits 0–7 pick the layer, bit 8 the sign, bits 9–31 the position.
@@ -47,22 +53,19 @@ pub(crate) fn standard_normal_32(bits: u32, next_u64: impl FnMut() -> u64) -> f3
     if u < K[layer] {
         return f32::from_bits((u as f32 * W[layer]).to_bits() | sign_bit);
     }
-    outside_rectangle(layer, u, sign_bit, next_u64)
+    slow_path_32(layer, u, sign_bit, next_u64)
 }
 
+/// [`standard_normal_32`] outside the inner rectangle: [`outside_rectangle`] at the 23-bit position, and a
+/// fresh 64-bit draw if that rejects it.
 #[cold]
 #[inline(never)]
-fn outside_rectangle(layer: usize, u: u32, sign_bit: u32, mut next_u64: impl FnMut() -> u64) -> f32 {
-    let sign = |v: f64| f32::from_bits((v as f32).to_bits() | sign_bit);
-    if layer == 0 {
-        return sign(tail(&mut next_u64));
-    }
+fn slow_path_32(layer: usize, u: u32, sign_bit: u32, mut next_u64: impl FnMut() -> u64) -> f32 {
     let x = u as f64 * (1.0 / (1u32 << 23) as f64) * X[layer];
-    let y = F[layer] + (next_u64() >> 11) as f64 * TO_UNIT * (F[layer + 1] - F[layer]);
-    if y < crate::math::exp(-0.5 * x * x) {
-        return sign(x);
+    match outside_rectangle(layer, x, &mut next_u64) {
+        Some(v) => f32::from_bits((v as f32).to_bits() | sign_bit),
+        None => standard_normal(next_u64) as f32,
     }
-    standard_normal(next_u64) as f32
 }
 
 /// A draw from the normal tail beyond R (Marsaglia 1964).
