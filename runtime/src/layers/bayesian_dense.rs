@@ -2,6 +2,7 @@
 //! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
 use super::layout::{CsrPattern, WeightLayout};
+use super::sliced::SlicedWeights;
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -20,6 +21,8 @@ pub struct BayesianDense {
     bias_sigma: Vec<f32>,
     weight_var: Vec<f32>,
     bias_var: Vec<f32>,
+    /// A CSR layer's means and variances in groups of eight rows, for its single-input products.
+    sliced: Option<Box<SlicedWeights>>,
 }
 
 impl BayesianDense {
@@ -47,9 +50,27 @@ impl BayesianDense {
         bias_mu: Vec<f32>,
         bias_sigma: Vec<f32>,
     ) -> Self {
-        let weight_var = weight_sigma.iter().map(|s| s * s).collect();
+        let weight_var: Vec<f32> = weight_sigma.iter().map(|s| s * s).collect();
         let bias_var = bias_sigma.iter().map(|s| s * s).collect();
-        Self { in_features, out_features, layout, weight_mu, weight_sigma, bias_mu, bias_sigma, weight_var, bias_var }
+        let sliced = match &layout {
+            WeightLayout::Csr { pattern, .. } => {
+                SlicedWeights::new(out_features, pattern.row_ptr(), pattern.col_idx(), &weight_mu, &weight_var)
+                    .map(Box::new)
+            }
+            WeightLayout::Dense { .. } => None,
+        };
+        Self {
+            in_features,
+            out_features,
+            layout,
+            weight_mu,
+            weight_sigma,
+            bias_mu,
+            bias_sigma,
+            weight_var,
+            bias_var,
+            sliced,
+        }
     }
 
     /// The same layer with every weight whose mean and standard deviation are both 0 (pruned) left out.
@@ -106,17 +127,27 @@ impl BayesianDense {
 
     /// `y = mu_W x + mu_b`.
     pub(crate) fn forward_mean(&self, x: &[f32], y: &mut [f32]) {
-        self.layout.affine(&self.weight_mu, &self.bias_mu, x, y);
+        match &self.sliced {
+            Some(sliced) => sliced.mean(x, &self.bias_mu, y),
+            None => self.layout.affine(&self.weight_mu, &self.bias_mu, x, y),
+        }
     }
 
     /// The exact Gaussian moments of the pre-activations for a fixed input: `mean = mu_W x + mu_b` and
     /// `sd = sqrt(sigma_W^2 x^2 + sigma_b^2)`. `x_sq` is scratch of at least `in_features`.
     pub(crate) fn moments(&self, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
-        let x_sq = &mut x_sq[..x.len()];
-        x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-        let (mu, var) =
-            ((&self.weight_mu[..], &self.bias_mu[..], x), (&self.weight_var[..], &self.bias_var[..], &x_sq[..]));
-        self.layout.affine_pair(mu, var, mean, sd);
+        match &self.sliced {
+            Some(sliced) => sliced.moments(x, (&self.bias_mu, &self.bias_var), (mean, sd)),
+            None => {
+                let x_sq = &mut x_sq[..x.len()];
+                x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
+                let (mu, var) = (
+                    (&self.weight_mu[..], &self.bias_mu[..], x),
+                    (&self.weight_var[..], &self.bias_var[..], &x_sq[..]),
+                );
+                self.layout.affine_pair(mu, var, mean, sd);
+            }
+        }
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 

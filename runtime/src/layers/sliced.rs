@@ -1,0 +1,236 @@
+//! A sparse Bayesian layer's weights re-laid for eight rows at a time ([`SlicedWeights`]), so that its
+//! single-input products — the `Mean` pass and the first layer's pre-activation moments — run on 8-lane
+//! vectors with the bits of the row-by-row sparse dot products.
+//!
+//! [`sparse_dot`](crate::linalg::sparse_dot) adds the product of the entry in column `c` to partial sum
+//! `c % 8`, in column order, then folds the eight sums in a fixed order. Here rows go in groups of eight; in
+//! a group, the entries of each row are split by `c % 8`, and step `t` of residue `l` holds the `t`-th entry
+//! of residue `l` of each of the eight rows (a row with fewer such entries gets value 0 at column 0, which
+//! adds an exact zero). One vector then carries partial sum `l` of eight rows through the same additions in
+//! the same order.
+
+use crate::prelude::*;
+use wide::f32x8;
+
+/// Rows per group, and partial sums per row.
+const LANES: usize = 8;
+
+/// The mean and variance of a CSR layer's weights in groups of eight rows (see the module documentation).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SlicedWeights {
+    rows: usize,
+    /// Steps of group `g`, residue `l`: `step_ptr[8 g + l]..step_ptr[8 g + l + 1]`.
+    step_ptr: Vec<u32>,
+    /// Columns of the matrix: every column index is below this.
+    width: usize,
+    /// Per step, the column of each of the eight rows.
+    columns: Vec<[u32; LANES]>,
+    mu: Vec<[f32; LANES]>,
+    var: Vec<[f32; LANES]>,
+}
+
+impl SlicedWeights {
+    /// The layout of a `rows`-row CSR pattern (`row_ptr`, `col_idx`) with one mean and one variance per
+    /// entry. `None` if the lengths disagree (the model's validation reports that).
+    pub(crate) fn new(rows: usize, row_ptr: &[u32], col_idx: &[u32], mu: &[f32], var: &[f32]) -> Option<Self> {
+        let nnz = col_idx.len();
+        if row_ptr.len() != rows + 1 || mu.len() != nnz || var.len() != nnz || row_ptr[rows] as usize != nnz {
+            return None;
+        }
+        let mut step_ptr = vec![0u32];
+        let (mut columns, mut mu_s, mut var_s) = (Vec::new(), Vec::new(), Vec::new());
+        for first in (0..rows).step_by(LANES) {
+            let group = first..(first + LANES).min(rows);
+            for residue in 0..LANES as u32 {
+                // The entries of residue `residue` of each row of the group, in column order.
+                let mut entries: Vec<_> = group
+                    .clone()
+                    .map(|j| (row_ptr[j] as usize..row_ptr[j + 1] as usize).filter(move |k| col_idx[*k] % 8 == residue))
+                    .collect();
+                loop {
+                    let step: [Option<usize>; LANES] =
+                        core::array::from_fn(|r| entries.get_mut(r).and_then(Iterator::next));
+                    if step.iter().all(Option::is_none) {
+                        break;
+                    }
+                    columns.push(step.map(|k| k.map_or(0, |k| col_idx[k])));
+                    mu_s.push(step.map(|k| k.map_or(0.0, |k| mu[k])));
+                    var_s.push(step.map(|k| k.map_or(0.0, |k| var[k])));
+                }
+                step_ptr.push(columns.len() as u32);
+            }
+        }
+        let width = col_idx.iter().max().map_or(0, |c| *c as usize + 1);
+        Some(Self { rows, step_ptr, width, columns, mu: mu_s, var: var_s })
+    }
+
+    /// `y[j] = bias[j] + sum_c mu[j, c] x[c]`: the bits of [`WeightLayout::affine`](super::WeightLayout::affine)
+    /// on the CSR layout.
+    pub(crate) fn mean(&self, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        self.products::<false>(x, |g, sums, _| {
+            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
+            for ((yj, s), b) in y[rows.clone()].iter_mut().zip(sums).zip(&bias[rows]) {
+                *yj = s + b;
+            }
+        });
+    }
+
+    /// The pre-activation moments for one input: `mean[j] = bias_mu[j] + mu_j . x` and `var[j] =
+    /// bias_var[j] + var_j . x^2`, with the bits of [`WeightLayout::affine_pair`](super::WeightLayout::affine_pair)
+    /// on the CSR layout (given `x`'s squares).
+    pub(crate) fn moments(
+        &self,
+        x: &[f32],
+        (bias_mu, bias_var): (&[f32], &[f32]),
+        (mean, var): (&mut [f32], &mut [f32]),
+    ) {
+        self.products::<true>(x, |g, m_sums, v_sums| {
+            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
+            let sums = m_sums.into_iter().zip(v_sums);
+            let biases = bias_mu[rows.clone()].iter().zip(&bias_var[rows.clone()]);
+            let outs = mean[rows.clone()].iter_mut().zip(&mut var[rows]);
+            for (((m, v), (sm, sv)), (bm, bv)) in outs.zip(sums).zip(biases) {
+                (*m, *v) = (bm + sm, bv + sv);
+            }
+        });
+    }
+
+    /// Calls `out(g, mean sums, variance sums)` for every group `g` of eight rows: `mu . x` and, when `PAIR`,
+    /// `var . x^2` (else zeros), each folded like [`crate::linalg::dot`]'s partial sums.
+    fn products<const PAIR: bool>(&self, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
+        let x = &x[..self.width];
+        for g in 0..self.rows.div_ceil(LANES) {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                let (a, b) = unsafe { self.group_avx2::<PAIR>(g, x) };
+                out(g, a, b);
+                continue;
+            }
+            let (a, b) = self.group::<PAIR>(g, x);
+            out(g, a, b);
+        }
+    }
+
+    /// [`Self::products`] for one group, on portable vectors (the loads of `x` one by one).
+    fn group<const PAIR: bool>(&self, g: usize, x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
+        let (mut acc_m, mut acc_v) = ([f32x8::ZERO; LANES], [f32x8::ZERO; LANES]);
+        for l in 0..LANES {
+            let (mut am, mut av) = (f32x8::ZERO, f32x8::ZERO);
+            for step in self.steps(g, l) {
+                let xs = f32x8::new(self.columns[step].map(|c| x[c as usize]));
+                am += f32x8::new(self.mu[step]) * xs;
+                if PAIR {
+                    av += f32x8::new(self.var[step]) * (xs * xs);
+                }
+            }
+            (acc_m[l], acc_v[l]) = (am, av);
+        }
+        (fold(acc_m).to_array(), fold(acc_v).to_array())
+    }
+
+    /// [`Self::group`] with AVX2: each step's eight entries of `x` in one gather. Multiply and add stay
+    /// separate (no FMA), as in [`crate::linalg::dot`].
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[target_feature(enable = "avx2")]
+    fn group_avx2<const PAIR: bool>(&self, g: usize, x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
+        use core::arch::x86_64::*;
+        let (mut acc_m, mut acc_v) = ([_mm256_setzero_ps(); LANES], [_mm256_setzero_ps(); LANES]);
+        for l in 0..LANES {
+            // Local sums, kept in registers across the steps.
+            let (mut am, mut av) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for step in self.steps(g, l) {
+                let (cols, mu, var) = (&self.columns[step], &self.mu[step], &self.var[step]);
+                // SAFETY: the loads read exactly the eight values of `cols`, `mu` and `var`; every column index
+                // is below `self.width`, and `x` holds `self.width` values, so the gather stays inside `x`.
+                let (xs, mu, var) = unsafe {
+                    let idx = _mm256_loadu_si256(cols.as_ptr().cast());
+                    (
+                        _mm256_i32gather_ps::<4>(x.as_ptr(), idx),
+                        _mm256_loadu_ps(mu.as_ptr()),
+                        _mm256_loadu_ps(var.as_ptr()),
+                    )
+                };
+                am = _mm256_add_ps(am, _mm256_mul_ps(mu, xs));
+                if PAIR {
+                    av = _mm256_add_ps(av, _mm256_mul_ps(var, _mm256_mul_ps(xs, xs)));
+                }
+            }
+            (acc_m[l], acc_v[l]) = (am, av);
+        }
+        (fold_avx2(acc_m), fold_avx2(acc_v))
+    }
+
+    /// The steps of group `g`, residue `l`.
+    fn steps(&self, g: usize, l: usize) -> core::ops::Range<usize> {
+        self.step_ptr[g * LANES + l] as usize..self.step_ptr[g * LANES + l + 1] as usize
+    }
+}
+
+/// [`fold`] for AVX2 vectors.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+fn fold_avx2(acc: [core::arch::x86_64::__m256; LANES]) -> [f32; LANES] {
+    use core::arch::x86_64::*;
+    let pairs = [0, 1, 2, 3].map(|l| _mm256_add_ps(acc[l], acc[l + 4]));
+    let sum = _mm256_add_ps(_mm256_add_ps(pairs[0], pairs[2]), _mm256_add_ps(pairs[1], pairs[3]));
+    let mut out = [0.0f32; LANES];
+    // SAFETY: the store writes exactly the eight values of `out`.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+    out
+}
+
+/// Folds the eight partial-sum vectors in [`crate::linalg::dot`]'s order.
+#[inline(always)]
+fn fold(acc: [f32x8; LANES]) -> f32x8 {
+    let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    (pairs[0] + pairs[2]) + (pairs[1] + pairs[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{CsrPattern, WeightLayout};
+
+    #[test]
+    fn sliced_products_have_the_bits_of_the_csr_ones() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Rows not a multiple of 8, empty rows, fewer than 8 columns, dense and sparse rows.
+        for (rows, cols, keep) in [(13, 37, 3), (8, 5, 2), (1, 1, 1), (20, 100, 7), (9, 16, 1)] {
+            let pattern = CsrPattern::from_mask(rows, cols, |k| (k * 7 + k / cols) % keep == 0 && k % 11 != 4);
+            let nnz = pattern.nnz();
+            let mu: Vec<f32> = (0..nnz).map(|k| (k as f32 * 0.37).sin() * 1e3f32.powf((k % 5) as f32 - 2.0)).collect();
+            let var: Vec<f32> = (0..nnz).map(|k| 0.01 + (k as f32 * 0.11).cos().abs()).collect();
+            let x: Vec<f32> = (0..cols).map(|c| (c as f32 * 0.29).cos() - 0.2).collect();
+            let x_sq: Vec<f32> = x.iter().map(|v| v * v).collect();
+            let (b_mu, b_var): (Vec<f32>, Vec<f32>) = (0..rows).map(|j| (j as f32 * 0.5, 0.1 * j as f32)).unzip();
+            let sliced = SlicedWeights::new(rows, pattern.row_ptr(), pattern.col_idx(), &mu, &var).unwrap();
+            let layout = WeightLayout::Csr { cols, pattern };
+            let (mut want_m, mut want_v, mut got_m, mut got_v) =
+                (vec![0.0; rows], vec![0.0; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
+            layout.affine_pair((&mu, &b_mu, &x), (&var, &b_var, &x_sq), &mut want_m, &mut want_v);
+            sliced.moments(&x, (&b_mu, &b_var), (&mut got_m, &mut got_v));
+            assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{rows}x{cols}");
+            let mut got = vec![f32::NAN; rows];
+            sliced.mean(&x, &b_mu, &mut got);
+            assert_eq!(bits(&got), bits(&want_m), "{rows}x{cols}");
+            // The portable group kernel, whichever one `products` dispatched to.
+            for g in 0..rows.div_ceil(LANES) {
+                let (m, v) = sliced.group::<true>(g, &x);
+                for (r, j) in (g * LANES..rows.min(g * LANES + LANES)).enumerate() {
+                    assert_eq!(
+                        ((b_mu[j] + m[r]).to_bits(), (b_var[j] + v[r]).to_bits()),
+                        (want_m[j].to_bits(), want_v[j].to_bits())
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inconsistent_lengths_give_no_layout() {
+        assert!(SlicedWeights::new(2, &[0, 1, 2], &[0, 1], &[1.0], &[1.0, 1.0]).is_none());
+        assert!(SlicedWeights::new(3, &[0, 1, 2], &[0, 1], &[1.0; 2], &[1.0; 2]).is_none());
+        assert!(SlicedWeights::new(2, &[0, 1, 3], &[0, 1], &[1.0; 2], &[1.0; 2]).is_none());
+    }
+}
