@@ -26,6 +26,7 @@
 
 extern crate alloc;
 
+mod aligned;
 mod error;
 pub mod format;
 mod layers;

@@ -6,6 +6,7 @@
 //! sample only draws `mean + sd * eps`; the later layers process up to [`SAMPLE_BLOCK`] samples at a time,
 //! one matrix product per layer for the whole block.
 
+use crate::aligned::LineAligned;
 use crate::error::PredictError;
 use crate::layers::{sample_from_moments, BlockScratch, Layer};
 use crate::linalg::BLOCK_SIZES;
@@ -104,8 +105,8 @@ pub struct Predictor<'m> {
     prefix_width: usize,
     prefix_sd: Vec<f32>,
     /// A block of activations `[width × samples]` and its partners, for local reparameterization.
-    block_a: Vec<f32>,
-    block_b: Vec<f32>,
+    block_a: LineAligned,
+    block_b: LineAligned,
     block_scratch: BlockScratch,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
@@ -123,7 +124,7 @@ impl<'m> Predictor<'m> {
     pub fn new(model: &'m Model) -> Self {
         let w = model.max_width();
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
-        let block = || vec![0.0; w * SAMPLE_BLOCK];
+        let block = || LineAligned::new(w * SAMPLE_BLOCK);
         Self {
             model,
             first_stochastic,

@@ -3,6 +3,7 @@
 
 use super::layout::{CsrPattern, WeightLayout};
 use super::sliced::SlicedWeights;
+use crate::aligned::LineAligned;
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -197,16 +198,16 @@ impl BayesianDense {
 #[derive(Debug, Clone)]
 pub(crate) struct BlockScratch {
     /// Squared activations `[width × s]`, then the block's noise.
-    pub sq: Vec<f32>,
+    pub sq: LineAligned,
     /// Pre-activation variances `[width × s]`.
-    pub var: Vec<f32>,
+    pub var: LineAligned,
     /// The rows of the block that are not all zero.
     pub live: Vec<u32>,
 }
 
 impl BlockScratch {
     pub fn new(width: usize, block: usize) -> Self {
-        Self { sq: vec![0.0; width * block], var: vec![0.0; width * block], live: vec![0; width] }
+        Self { sq: LineAligned::new(width * block), var: LineAligned::new(width * block), live: vec![0; width] }
     }
 }
 
