@@ -99,19 +99,6 @@ pub fn sparse_dot(values: &[f32], cols: &[u32], x: &[f32]) -> f32 {
     combine(acc)
 }
 
-/// `(sparse_dot(a, cols, xa), sparse_dot(b, cols, xb))` bit for bit, in one pass over a pattern the two
-/// value arrays share (a Bayesian layer's means and variances).
-#[inline]
-pub fn sparse_dot_pair(a: &[f32], b: &[f32], cols: &[u32], xa: &[f32], xb: &[f32]) -> (f32, f32) {
-    let (mut acc_a, mut acc_b) = ([0.0f32; LANES], [0.0f32; LANES]);
-    for ((va, vb), c) in a.iter().zip(b).zip(cols) {
-        let c = *c as usize;
-        acc_a[c % LANES] += va * xa[c];
-        acc_b[c % LANES] += vb * xb[c];
-    }
-    (combine(acc_a), combine(acc_b))
-}
-
 /// The indices of the rows of the row-major `[rows × s]` block `h` that hold a non-zero value, in increasing
 /// order, written to the front of `out` (at least `rows` long). ReLU leaves many hidden units at exactly zero
 /// for every sample of a block; the block product skips them.
@@ -475,20 +462,6 @@ mod tests {
         assert_eq!(
             y_all.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             y_live.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn sparse_dot_pair_equals_two_sparse_dots() {
-        let xa: Vec<f32> = (0..30).map(|i| (i as f32 * 0.7).sin()).collect();
-        let xb: Vec<f32> = xa.iter().map(|v| v * v).collect();
-        let cols = [0, 3, 8, 9, 16, 17, 25, 29];
-        let a: Vec<f32> = (0..8).map(|k| (k as f32 * 1.3).cos()).collect();
-        let b: Vec<f32> = (0..8).map(|k| 0.01 * k as f32).collect();
-        let (da, db) = sparse_dot_pair(&a, &b, &cols, &xa, &xb);
-        assert_eq!(
-            (da.to_bits(), db.to_bits()),
-            (sparse_dot(&a, &cols, &xa).to_bits(), sparse_dot(&b, &cols, &xb).to_bits())
         );
     }
 

@@ -142,11 +142,8 @@ impl BayesianDense {
             None => {
                 let x_sq = &mut x_sq[..x.len()];
                 x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-                let (mu, var) = (
-                    (&self.weight_mu[..], &self.bias_mu[..], x),
-                    (&self.weight_var[..], &self.bias_var[..], &x_sq[..]),
-                );
-                self.layout.affine_pair(mu, var, mean, sd);
+                self.layout.affine(&self.weight_mu, &self.bias_mu, x, mean);
+                self.layout.affine(&self.weight_var, &self.bias_var, x_sq, sd);
             }
         }
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));

@@ -3,14 +3,11 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding.
 
-use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, live_rows, sparse_dot, sparse_dot_pair};
+use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, live_rows, sparse_dot};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use crate::linalg::{block_product_csr_32_avx512, block_product_dense_32_avx512};
 use crate::prelude::*;
 use core::ops::Range;
-
-/// `(values, bias, x)` of one affine map `y = W x + bias`, `W`'s values stored in a [`WeightLayout`].
-pub(crate) type AffineInputs<'a> = (&'a [f32], &'a [f32], &'a [f32]);
 
 /// Compressed sparse rows: row `j` holds the columns `col_idx[row_ptr[j]..row_ptr[j + 1]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,24 +134,6 @@ impl WeightLayout {
         y[..bias.len()].iter_mut().zip(bias).for_each(|(yj, b)| *yj += b);
     }
 
-    /// [`Self::affine`] for two value arrays stored in this layout (a Bayesian layer's means and variances):
-    /// `a` and `b` are `(values, bias, x)`; the same bits as two calls, in one pass over a CSR pattern.
-    pub(crate) fn affine_pair(&self, a: AffineInputs, b: AffineInputs, ya: &mut [f32], yb: &mut [f32]) {
-        match self {
-            WeightLayout::Dense { .. } => {
-                self.affine(a.0, a.1, a.2, ya);
-                self.affine(b.0, b.1, b.2, yb);
-            }
-            WeightLayout::Csr { pattern, .. } => {
-                for (j, (yaj, ybj)) in ya[..a.1.len()].iter_mut().zip(&mut yb[..b.1.len()]).enumerate() {
-                    let r = self.row(j);
-                    let (da, db) = sparse_dot_pair(&a.0[r.clone()], &b.0[r.clone()], &pattern.col_idx[r], a.2, b.2);
-                    (*yaj, *ybj) = (a.1[j] + da, b.1[j] + db);
-                }
-            }
-        }
-    }
-
     /// The rows of the block `h` (`[cols × s]`) that [`Self::matmul_block`] must read, written to the front
     /// of `out`: for the dense layout those not all zero (ReLU leaves many hidden units at exactly zero for
     /// every sample of a block); none for CSR, which follows its own pattern.
@@ -245,7 +224,7 @@ impl WeightLayout {
     }
 }
 
-/// Whether this CPU runs the AVX-512 dense block product (fused, like the AVX2 + FMA kernels).
+/// Whether this CPU runs the AVX-512 block products (fused, like the AVX2 + FMA kernels).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[inline]
 fn avx512_available() -> bool {

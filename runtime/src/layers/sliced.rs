@@ -76,7 +76,7 @@ impl SlicedWeights {
     }
 
     /// The pre-activation moments for one input: `mean[j] = bias_mu[j] + mu_j . x` and `var[j] =
-    /// bias_var[j] + var_j . x^2`, with the bits of [`WeightLayout::affine_pair`](super::WeightLayout::affine_pair)
+    /// bias_var[j] + var_j . x^2`, with the bits of two [`WeightLayout::affine`](super::WeightLayout::affine) calls
     /// on the CSR layout (given `x`'s squares).
     pub(crate) fn moments(
         &self,
@@ -208,7 +208,8 @@ mod tests {
             let layout = WeightLayout::Csr { cols, pattern };
             let (mut want_m, mut want_v, mut got_m, mut got_v) =
                 (vec![0.0; rows], vec![0.0; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
-            layout.affine_pair((&mu, &b_mu, &x), (&var, &b_var, &x_sq), &mut want_m, &mut want_v);
+            layout.affine(&mu, &b_mu, &x, &mut want_m);
+            layout.affine(&var, &b_var, &x_sq, &mut want_v);
             sliced.moments(&x, (&b_mu, &b_var), (&mut got_m, &mut got_v));
             assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{rows}x{cols}");
             let mut got = vec![f32::NAN; rows];
