@@ -282,7 +282,29 @@ impl<'m> Predictor<'m> {
     }
 
     /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
+    /// On x86-64 with AVX2 the block's element-wise passes (pre-activations from moments and noise, ReLU,
+    /// squares, live rows) are compiled for 256-bit vectors: the same operations, so the same bits.
+    /// A/B of alternating runs on MNIST test image 0 at S = 32: dense −15%, 95%-pruned −3% to −11%.
     fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.draw_block_avx2(s, rng) };
+        }
+        self.draw_block_portable(s, rng)
+    }
+
+    /// [`Self::draw_block_portable`] compiled for AVX2 (the kernels it calls dispatch on their own).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[target_feature(enable = "avx2")]
+    fn draw_block_avx2(&mut self, s: usize, rng: &mut SeededRng) {
+        self.draw_block_portable(s, rng)
+    }
+
+    #[inline(always)]
+    fn draw_block_portable(&mut self, s: usize, rng: &mut SeededRng) {
+        // The Bayesian layers' block kernel is inlined here (`#[inline(always)]`), so its squaring and
+        // noise loops are compiled with the caller's features.
         let layers = self.model.layers();
         let w = self.prefix_width;
         let mut start = self.first_stochastic;
@@ -363,5 +385,53 @@ impl Model {
     /// Predicts a row-major batch; see [`Predictor::predict_batch`].
     pub fn predict_batch(&self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         Predictor::new(self).predict_batch(inputs, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Activation, BayesianDense};
+    use crate::{Provenance, Task};
+
+    /// A 12 -> 40 -> 40 -> 3 ReLU classifier with random posteriors, about half of the weights pruned.
+    fn pruned_network() -> Model {
+        let mut rng = SeededRng::new(3);
+        let mut layers = Vec::new();
+        for (k, (i, o)) in [(12, 40), (40, 40), (40, 3)].into_iter().enumerate() {
+            let mut draw = |n: usize, scale: f32| (0..n).map(|_| rng.gaussian() * scale).collect::<Vec<f32>>();
+            let (mut mu, mut sigma) = (draw(i * o, 0.5), draw(i * o, 0.1));
+            let mask = draw(i * o, 1.0);
+            for ((m, s), keep) in mu.iter_mut().zip(&mut sigma).zip(&mask) {
+                (*m, *s) = if *keep > 0.0 { (*m, s.abs()) } else { (0.0, 0.0) };
+            }
+            let bias_sigma = draw(o, 0.1).iter().map(|v| v.abs()).collect();
+            layers.push(Layer::BayesianDense(BayesianDense::new(i, o, mu, sigma, draw(o, 0.1), bias_sigma)));
+            if k < 2 {
+                layers.push(Layer::Activation(Activation::Relu));
+            }
+        }
+        Model::new(layers, Task::Classification { classes: 3, labels: vec![] }, None, Provenance::default()).unwrap()
+    }
+
+    /// The dispatch compiles the block's element-wise loops for wider vectors; they must compute the same
+    /// bits (no operation is fused), dense or sparse, for every block size.
+    #[test]
+    fn the_dispatched_block_gives_the_portable_bits() {
+        let dense = pruned_network();
+        let input: Vec<f32> = (0..12).map(|i| (i as f32 - 5.0) / 3.0).collect();
+        for model in [dense.clone(), dense.sparsified()] {
+            let (mut a, mut b) = (Predictor::new(&model), Predictor::new(&model));
+            for s in [32, 8, 1] {
+                a.prepare(&input, Sampler::LocalReparam).unwrap();
+                b.prepare(&input, Sampler::LocalReparam).unwrap();
+                let (mut ra, mut rb) = (SeededRng::new(s as u64), SeededRng::new(s as u64));
+                a.draw_block(s, &mut ra);
+                b.draw_block_portable(s, &mut rb);
+                let bits = |p: &Predictor| p.block_a[..3 * s].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "block of {s}");
+                assert!(bits(&a).iter().any(|v| *v != 0));
+            }
+        }
     }
 }

@@ -151,6 +151,7 @@ impl BayesianDense {
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
     /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
+    #[inline(always)]
     pub(crate) fn forward_local_reparam_block(
         &self,
         h: &[f32],
