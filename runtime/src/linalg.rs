@@ -216,19 +216,12 @@ fn dense_fixed<const N: usize, const FUSED: bool>(w: &[f32], cols: usize, h: &[f
 #[target_feature(enable = "avx512f")]
 pub fn block_product_dense_32_avx512(w: &[f32], cols: usize, h: &[f32], live: &[u32], y: &mut [f32]) {
     use core::arch::x86_64::*;
-    const N: usize = 32;
-    let h = h.as_chunks::<N>().0;
+    use row32::{load, madd, store};
+    let h = h.as_chunks::<32>().0;
     let rows = w.len() / cols.max(1);
-    let y = &mut y.as_chunks_mut::<N>().0[..rows];
-    y.fill([0.0; N]);
-    // A row of `h` or `y` as two 16-float halves. SAFETY (both): each reads or writes exactly the 32 floats
-    // of one row.
-    let load = |r: &[f32; N]| unsafe { [_mm512_loadu_ps(r.as_ptr()), _mm512_loadu_ps(r.as_ptr().add(16))] };
-    let store = |r: &mut [f32; N], a: [__m512; 2]| unsafe {
-        _mm512_storeu_ps(r.as_mut_ptr(), a[0]);
-        _mm512_storeu_ps(r.as_mut_ptr().add(16), a[1]);
-    };
-    for live in live.chunks(H_SLICE_BYTES / (4 * N)) {
+    let y = &mut y.as_chunks_mut::<32>().0[..rows];
+    y.fill([0.0; 32]);
+    for live in live.chunks(H_SLICE_BYTES / (4 * 32)) {
         let mut y_quads = y.chunks_exact_mut(4);
         let mut w_quads = w.chunks_exact(4 * cols);
         for (quad, y_quad) in (&mut w_quads).zip(&mut y_quads) {
@@ -256,14 +249,8 @@ pub fn block_product_dense_32_avx512(w: &[f32], cols: usize, h: &[f32], live: &[
             store(&mut y_quad[3], [d0, d1]);
         }
         for (row, y_row) in w_quads.remainder().chunks_exact(cols).zip(y_quads.into_remainder()) {
-            let [mut a0, mut a1] = load(y_row);
-            for c in live.iter().map(|c| *c as usize) {
-                let [h0, h1] = load(&h[c]);
-                let u = _mm512_set1_ps(row[c]);
-                a0 = _mm512_fmadd_ps(u, h0, a0);
-                a1 = _mm512_fmadd_ps(u, h1, a1);
-            }
-            store(y_row, [a0, a1]);
+            let sums = live.iter().fold(load(y_row), |a, c| madd(a, row[*c as usize], &h[*c as usize]));
+            store(y_row, sums);
         }
     }
 }
@@ -275,45 +262,62 @@ pub fn block_product_dense_32_avx512(w: &[f32], cols: usize, h: &[f32], live: &[
 #[target_feature(enable = "avx512f")]
 pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f32], h: &[f32], y: &mut [f32]) {
     use core::arch::x86_64::*;
-    const N: usize = 32;
-    let h = h.as_chunks::<N>().0;
+    use row32::{madd, store};
+    let h = h.as_chunks::<32>().0;
     let rows = row_ptr.len().saturating_sub(1);
-    let y = &mut y.as_chunks_mut::<N>().0[..rows];
-    // SAFETY (both): each reads or writes exactly the 32 floats of one row.
-    let load = |r: &[f32; N]| unsafe { [_mm512_loadu_ps(r.as_ptr()), _mm512_loadu_ps(r.as_ptr().add(16))] };
-    let store = |r: &mut [f32; N], a: [__m512; 2]| unsafe {
-        _mm512_storeu_ps(r.as_mut_ptr(), a[0]);
-        _mm512_storeu_ps(r.as_mut_ptr().add(16), a[1]);
-    };
+    let y = &mut y.as_chunks_mut::<32>().0[..rows];
     let row = |j: usize| {
         let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
         (&values[r.clone()], &col_idx[r])
     };
-    let zero = _mm512_setzero_ps();
-    let mut j = 0;
-    while j < rows {
-        let ((v0, k0), (v1, k1)) = (row(j), row((j + 1).min(rows - 1)));
-        let (v1, k1) = if j + 1 < rows { (v1, k1) } else { (&v1[..0], &k1[..0]) };
+    // `a` plus the products of the entries `(vs, cs)` of one row, in order.
+    let add = |a, vs: &[f32], cs: &[u32]| vs.iter().zip(cs).fold(a, |a, (u, c)| madd(a, *u, &h[*c as usize]));
+    let zero = [_mm512_setzero_ps(); 2];
+    let mut pairs = y.chunks_exact_mut(2);
+    for (p, y_pair) in (&mut pairs).enumerate() {
+        let ((v0, k0), (v1, k1)) = (row(2 * p), row(2 * p + 1));
         let n = v0.len().min(v1.len());
-        let (mut a, mut b) = ([zero; 2], [zero; 2]);
+        let (mut a, mut b) = (zero, zero);
         for (((u0, c0), u1), c1) in v0[..n].iter().zip(&k0[..n]).zip(&v1[..n]).zip(&k1[..n]) {
-            let ([h0, h1], [g0, g1]) = (load(&h[*c0 as usize]), load(&h[*c1 as usize]));
-            let (u0, u1) = (_mm512_set1_ps(*u0), _mm512_set1_ps(*u1));
-            a = [_mm512_fmadd_ps(u0, h0, a[0]), _mm512_fmadd_ps(u0, h1, a[1])];
-            b = [_mm512_fmadd_ps(u1, g0, b[0]), _mm512_fmadd_ps(u1, g1, b[1])];
+            (a, b) = (madd(a, *u0, &h[*c0 as usize]), madd(b, *u1, &h[*c1 as usize]));
         }
-        for (acc, (vs, cs)) in [(&mut a, (&v0[n..], &k0[n..])), (&mut b, (&v1[n..], &k1[n..]))] {
-            for (u, c) in vs.iter().zip(cs) {
-                let [h0, h1] = load(&h[*c as usize]);
-                let u = _mm512_set1_ps(*u);
-                *acc = [_mm512_fmadd_ps(u, h0, acc[0]), _mm512_fmadd_ps(u, h1, acc[1])];
-            }
+        store(&mut y_pair[0], add(a, &v0[n..], &k0[n..]));
+        store(&mut y_pair[1], add(b, &v1[n..], &k1[n..]));
+    }
+    if let [y_last] = pairs.into_remainder() {
+        let (v, k) = row(rows - 1);
+        store(y_last, add(zero, v, k));
+    }
+}
+
+/// Rows of 32 floats as two 512-bit halves, for the AVX-512 block products.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod row32 {
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn load(r: &[f32; 32]) -> [__m512; 2] {
+        // SAFETY: reads exactly the 32 floats of `r`.
+        unsafe { [_mm512_loadu_ps(r.as_ptr()), _mm512_loadu_ps(r.as_ptr().add(16))] }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn store(r: &mut [f32; 32], a: [__m512; 2]) {
+        // SAFETY: writes exactly the 32 floats of `r`.
+        unsafe {
+            _mm512_storeu_ps(r.as_mut_ptr(), a[0]);
+            _mm512_storeu_ps(r.as_mut_ptr().add(16), a[1]);
         }
-        store(&mut y[j], a);
-        if j + 1 < rows {
-            store(&mut y[j + 1], b);
-        }
-        j += 2;
+    }
+
+    /// `a + u · r`, each lane one fused multiply-add.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn madd(a: [__m512; 2], u: f32, r: &[f32; 32]) -> [__m512; 2] {
+        let ([r0, r1], u) = (load(r), _mm512_set1_ps(u));
+        [_mm512_fmadd_ps(u, r0, a[0]), _mm512_fmadd_ps(u, r1, a[1])]
     }
 }
 
