@@ -261,7 +261,7 @@ mod tests {
         // 6 (17j mod 7) + 3 columns), so in some pairs of rows the first and in others the second has entries
         // left over.
         let (rows, cols) = (7, 45);
-        let kept = |k: usize| k % 3 != 0 && k % cols < 6 * (k / cols * 17 % 7) + 3;
+        let kept = |k: usize| !k.is_multiple_of(3) && k % cols < 6 * (k / cols * 17 % 7) + 3;
         let w: Vec<f32> = (0..rows * cols).map(|k| ((k as f32) * 0.37).sin()).collect();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for layout in [

@@ -1,4 +1,5 @@
-//! The seeded random source behind every Monte-Carlo draw: xoshiro256++ with our ziggurat Gaussians.
+//! The seeded random source behind every Monte-Carlo draw: xoshiro256++ with ziggurat (one at a time) and
+//! Box–Muller (in bulk) Gaussians.
 //!
 //! The trainer uses the same source to make its reparameterization noise, so a seed means the same
 //! stream everywhere.
@@ -26,9 +27,8 @@ impl SeededRng {
     }
 
     /// Fills `out` with independent N(0, 1) draws, many times faster than repeated
-    /// [`SeededRng::gaussian`] (a different stream): four generators seeded from this one run side by side
-    /// and feed a 1024-layer ziggurat at 32 bits per draw, eight draws at a time (see `sample/bulk.rs`). The
-    /// same bits on every CPU.
+    /// [`SeededRng::gaussian`] (a different stream): sixteen generators seeded from this one run side by side
+    /// and feed a vectorised Box–Muller transform (see `sample/bulk.rs`). The same bits on every CPU.
     pub fn fill_gaussian(&mut self, out: &mut [f32]) {
         super::bulk::fill_gaussian(&mut self.inner, out);
     }
