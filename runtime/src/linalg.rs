@@ -270,8 +270,13 @@ pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f
         let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
         (&values[r.clone()], &col_idx[r])
     };
+    // Every column index is checked once here (a vectorised maximum), not at each of its uses below (13%
+    // of the kernel's time in a micro-benchmark).
+    assert!(col_idx.iter().fold(0, |m, c| m.max(*c)) < h.len() as u32 || col_idx.is_empty());
+    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (checked above).
+    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
     // `a` plus the products of the entries `(vs, cs)` of one row, in order.
-    let add = |a, vs: &[f32], cs: &[u32]| vs.iter().zip(cs).fold(a, |a, (u, c)| madd(a, *u, &h[*c as usize]));
+    let add = |a, vs: &[f32], cs: &[u32]| vs.iter().zip(cs).fold(a, |a, (u, c)| madd(a, *u, h_row(*c)));
     let zero = [_mm512_setzero_ps(); 2];
     let mut pairs = y.chunks_exact_mut(2);
     for (p, y_pair) in (&mut pairs).enumerate() {
@@ -279,7 +284,7 @@ pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f
         let n = v0.len().min(v1.len());
         let (mut a, mut b) = (zero, zero);
         for (((u0, c0), u1), c1) in v0[..n].iter().zip(&k0[..n]).zip(&v1[..n]).zip(&k1[..n]) {
-            (a, b) = (madd(a, *u0, &h[*c0 as usize]), madd(b, *u1, &h[*c1 as usize]));
+            (a, b) = (madd(a, *u0, h_row(*c0)), madd(b, *u1, h_row(*c1)));
         }
         store(&mut y_pair[0], add(a, &v0[n..], &k0[n..]));
         store(&mut y_pair[1], add(b, &v1[n..], &k1[n..]));
