@@ -114,7 +114,7 @@ mod tests {
         assert!(d < 1.63 / (n as f64).sqrt(), "KS statistic {d}");
         // The tails are populated at the right rate: P(|X| > 3.654) = 2.58e-4, about 52 of 200,000.
         let tail = xs.iter().filter(|x| x.abs() > 3.654_152_885_361_009).count();
-        assert!((25..85).contains(&tail), "{tail} draws beyond the ziggurat's tail start");
+        assert!((25..85).contains(&tail), "{tail} draws beyond 3.654");
         // Fourth moment 3 (excess kurtosis 0); its standard error is sqrt(96 / n) = 0.022.
         let m4 = xs.iter().map(|x| x.powi(4)).sum::<f64>() / n as f64;
         assert!((m4 - 3.0).abs() < 5.0 * 0.022, "fourth moment {m4}");
