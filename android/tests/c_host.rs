@@ -31,7 +31,9 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     );
     let classifier = common::shipped_model("mnist-bbb-snr95-f16.safetensors");
     let regression = common::shipped_model("curve-bbb.safetensors");
-    let stdout = common::run(Command::new(&exe).arg(&classifier).arg(&regression));
+    // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
+    // have left an older copy of the library that would win over the rpath: name only the fresh one.
+    let stdout = common::run(Command::new(&exe).env("LD_LIBRARY_PATH", &library).arg(&classifier).arg(&regression));
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
 
     let model = Model::load(&classifier).unwrap();

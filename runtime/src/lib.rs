@@ -29,6 +29,7 @@ extern crate alloc;
 mod aligned;
 mod error;
 pub mod format;
+mod information;
 mod layers;
 mod linalg;
 mod math;

@@ -258,9 +258,12 @@ pub fn block_product_dense_32_avx512(w: &[f32], cols: usize, h: &[f32], live: &[
 /// [`block_product_csr`] for blocks of 32 samples on AVX-512 (fused): rows in pairs with their entries
 /// interleaved, as in the portable kernel, each row's 32 sums in two 512-bit registers. The bits of
 /// `block_product_csr::<true>`.
+///
+/// # Safety
+/// The CPU supports AVX-512F, and every index in `col_idx` is below `h.len() / 32`.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
-pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f32], h: &[f32], y: &mut [f32]) {
+pub unsafe fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f32], h: &[f32], y: &mut [f32]) {
     use core::arch::x86_64::*;
     use row32::{madd, store};
     let h = h.as_chunks::<32>().0;
@@ -270,10 +273,8 @@ pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f
         let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
         (&values[r.clone()], &col_idx[r])
     };
-    // Every column index is checked once here (a vectorised maximum), not at each of its uses below (13%
-    // of the kernel's time in a micro-benchmark).
-    assert!(col_idx.iter().fold(0, |m, c| m.max(*c)) < h.len() as u32 || col_idx.is_empty());
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (checked above).
+    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise). Bounds checks at each
+    // use cost 13% of the kernel's time in a micro-benchmark.
     let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
     // `a` plus the products of the entries `(vs, cs)` of one row, in order.
     let add = |a, vs: &[f32], cs: &[u32]| vs.iter().zip(cs).fold(a, |a, (u, c)| madd(a, *u, h_row(*c)));
@@ -292,6 +293,71 @@ pub fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], values: &[f
     if let [y_last] = pairs.into_remainder() {
         let (v, k) = row(rows - 1);
         store(y_last, add(zero, v, k));
+    }
+}
+
+/// Local reparameterization of a CSR Bayesian layer for a block of 32 samples on AVX-512, in one pass
+/// over the pattern: `y[j, t] = m + (bias_mu[j] + sqrt(v + bias_var[j]) * noise[j, t])` with `m` the sum of
+/// `mu[j, c] * h[c, t]` and `v` that of `var[j, c] * h[c, t]^2` over row `j`'s entries in order, each
+/// product added with a fused multiply-add. Every operation and its order is that of two
+/// [`block_product_csr`]`::<true>` calls (on `h` and its squares) followed by the element-wise sum, so the
+/// bits are theirs; but each column index and row of `h` is read once for both sums and the squares and
+/// variances never go through memory. `h`, `noise` and `y` are `[_ × 32]`, row-major.
+///
+/// # Safety
+/// The CPU supports AVX-512F, and every index in `col_idx` is below `h.len() / 32`.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn local_reparam_csr_32_avx512(
+    (row_ptr, col_idx): (&[u32], &[u32]),
+    (mu, var): (&[f32], &[f32]),
+    (bias_mu, bias_var): (&[f32], &[f32]),
+    h: &[f32],
+    noise: &[f32],
+    y: &mut [f32],
+) {
+    use core::arch::x86_64::*;
+    use row32::{load, madd_pair, store};
+    let h = h.as_chunks::<32>().0;
+    let rows = row_ptr.len().saturating_sub(1);
+    let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
+    let row = |j: usize| {
+        let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
+        (&mu[r.clone()], &var[r.clone()], &col_idx[r])
+    };
+    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
+    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
+    // The sums `(m, v)` of one row plus the products of the entries `(us, ws, cs)`, in order.
+    let add = |a, us: &[f32], ws: &[f32], cs: &[u32]| {
+        us.iter().zip(ws).zip(cs).fold(a, |a, ((u, w), c)| madd_pair(a, *u, *w, h_row(*c)))
+    };
+    // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to `y_row`.
+    let finish = |y_row: &mut [f32; 32], (m, v): ([__m512; 2], [__m512; 2]), j: usize, e: &[f32; 32]| {
+        let (b_mu, b_var, e) = (_mm512_set1_ps(bias_mu[j]), _mm512_set1_ps(bias_var[j]), load(e));
+        let lane = |k: usize| {
+            let sd = _mm512_sqrt_ps(_mm512_add_ps(v[k], b_var));
+            _mm512_add_ps(m[k], _mm512_add_ps(b_mu, _mm512_mul_ps(sd, e[k])))
+        };
+        store(y_row, [lane(0), lane(1)]);
+    };
+    let zero = ([_mm512_setzero_ps(); 2], [_mm512_setzero_ps(); 2]);
+    let mut pairs = y.chunks_exact_mut(2);
+    for (p, y_pair) in (&mut pairs).enumerate() {
+        let (j0, j1) = (2 * p, 2 * p + 1);
+        let ((u0, w0, k0), (u1, w1, k1)) = (row(j0), row(j1));
+        let n = u0.len().min(u1.len());
+        let (mut a, mut b) = (zero, zero);
+        let (u0n, w0n, k0n, u1n, w1n, k1n) = (&u0[..n], &w0[..n], &k0[..n], &u1[..n], &w1[..n], &k1[..n]);
+        for i in 0..n {
+            a = madd_pair(a, u0n[i], w0n[i], h_row(k0n[i]));
+            b = madd_pair(b, u1n[i], w1n[i], h_row(k1n[i]));
+        }
+        finish(&mut y_pair[0], add(a, &u0[n..], &w0[n..], &k0[n..]), j0, &noise[j0]);
+        finish(&mut y_pair[1], add(b, &u1[n..], &w1[n..], &k1[n..]), j1, &noise[j1]);
+    }
+    if let [y_last] = pairs.into_remainder() {
+        let (u, w, k) = row(rows - 1);
+        finish(y_last, add(zero, u, w, k), rows - 1, &noise[rows - 1]);
     }
 }
 
@@ -315,6 +381,23 @@ mod row32 {
             _mm512_storeu_ps(r.as_mut_ptr(), a[0]);
             _mm512_storeu_ps(r.as_mut_ptr().add(16), a[1]);
         }
+    }
+
+    /// `(m + u · r, v + w · r²)`, each lane one rounded square and two fused multiply-adds.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn madd_pair(
+        (m, v): ([__m512; 2], [__m512; 2]),
+        u: f32,
+        w: f32,
+        r: &[f32; 32],
+    ) -> ([__m512; 2], [__m512; 2]) {
+        let ([r0, r1], u, w) = (load(r), _mm512_set1_ps(u), _mm512_set1_ps(w));
+        let (q0, q1) = (_mm512_mul_ps(r0, r0), _mm512_mul_ps(r1, r1));
+        (
+            [_mm512_fmadd_ps(u, r0, m[0]), _mm512_fmadd_ps(u, r1, m[1])],
+            [_mm512_fmadd_ps(w, q0, v[0]), _mm512_fmadd_ps(w, q1, v[1])],
+        )
     }
 
     /// `a + u · r`, each lane one fused multiply-add.

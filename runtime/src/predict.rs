@@ -138,7 +138,7 @@ impl<'m> Predictor<'m> {
             block_b: block(),
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
-            acc: Accumulator::new(model.task()),
+            acc: Accumulator::new(model.task(), SAMPLE_BLOCK),
         }
     }
 
@@ -162,9 +162,7 @@ impl<'m> Predictor<'m> {
         let mut done = 0;
         while done < draws {
             let (n, w) = self.next_group(pass, group.min(draws - done), &mut rng);
-            for head in self.group[..n * w].chunks_exact(w) {
-                self.acc.add(head)?;
-            }
+            self.acc.add(&self.group[..n * w])?;
             done += n;
             if let Some(tol) = tolerance {
                 if done >= ADAPTIVE_MIN_SAMPLES.min(max) && self.acc.max_standard_error() <= tol {

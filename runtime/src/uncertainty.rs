@@ -9,6 +9,7 @@
 //! aleatoric + epistemic, so the identity holds exactly in f32.
 
 use crate::error::PredictError;
+use crate::information::{entropies, softmax_rows};
 use crate::prelude::*;
 use crate::quantile::normal_quantile;
 use crate::task::{heteroscedastic_scale, NoiseModel, Task};
@@ -88,23 +89,30 @@ pub(crate) struct Accumulator {
     m2: Vec<f64>,
     /// Classification: mean of the sample entropies (one entry). Regression: mean noise variance per output.
     aleatoric_mean: Vec<f64>,
+    /// Classification scratch for a group of samples: probabilities, entropy terms, entropies.
     probs: Vec<f64>,
+    terms: Vec<f64>,
+    entropies: Vec<f64>,
 }
 
 impl Accumulator {
-    pub(crate) fn new(task: &Task) -> Self {
+    /// Statistics for `task`, taking up to `group` samples at a time.
+    pub(crate) fn new(task: &Task, group: usize) -> Self {
         let k = match task {
             Task::Classification { classes, .. } => *classes,
             Task::Regression { outputs, .. } => *outputs,
         };
-        let aleatoric_len = if matches!(task, Task::Classification { .. }) { 1 } else { k };
+        let classification = matches!(task, Task::Classification { .. });
+        let scratch = if classification { group.max(1) * k } else { 0 };
         Self {
             task: task.clone(),
             n: 0,
             mean: vec![0.0; k],
             m2: vec![0.0; k],
-            aleatoric_mean: vec![0.0; aleatoric_len],
-            probs: vec![0.0; k],
+            aleatoric_mean: vec![0.0; if classification { 1 } else { k }],
+            probs: vec![0.0; scratch],
+            terms: vec![0.0; scratch],
+            entropies: vec![0.0; if classification { group.max(1) } else { 0 }],
         }
     }
 
@@ -115,27 +123,36 @@ impl Accumulator {
         self.aleatoric_mean.fill(0.0);
     }
 
-    /// Adds one sample of the network's head output.
-    pub(crate) fn add(&mut self, head: &[f32]) -> Result<(), PredictError> {
-        if head.iter().any(|v| !v.is_finite()) {
+    /// Adds a group of samples of the network's head output, sample after sample (`heads` is
+    /// `[n × head width]`, `n` at most the group size of [`Accumulator::new`]).
+    pub(crate) fn add(&mut self, heads: &[f32]) -> Result<(), PredictError> {
+        if heads.iter().any(|v| !v.is_finite()) {
             return Err(PredictError::NonFiniteOutput);
         }
-        self.n += 1;
         match self.task {
-            Task::Classification { .. } => {
-                softmax(head, &mut self.probs);
-                running_mean(self.n, &mut self.aleatoric_mean[0], entropy(&self.probs));
-                welford(self.n, &mut self.mean, &mut self.m2, self.probs.iter().copied());
+            Task::Classification { classes: k, .. } => {
+                let n = heads.len() / k;
+                let probs = &mut self.probs[..n * k];
+                softmax_rows(heads, k, probs);
+                entropies(probs, k, &mut self.terms, &mut self.entropies[..n]);
+                for (p, h) in probs.chunks_exact(k).zip(&self.entropies) {
+                    self.n += 1;
+                    running_mean(self.n, &mut self.aleatoric_mean[0], *h);
+                    welford(self.n, &mut self.mean, &mut self.m2, p.iter().copied());
+                }
             }
             Task::Regression { outputs, noise } => {
-                let (means, raw_scales) = head.split_at(outputs);
-                welford(self.n, &mut self.mean, &mut self.m2, means.iter().map(|v| *v as f64));
-                for (k, a) in self.aleatoric_mean.iter_mut().enumerate() {
-                    let sd = match noise {
-                        NoiseModel::Homoscedastic { sigma } => sigma,
-                        NoiseModel::Heteroscedastic => heteroscedastic_scale(raw_scales[k]),
-                    } as f64;
-                    running_mean(self.n, a, sd * sd);
+                for head in heads.chunks_exact(self.task.head_width()) {
+                    self.n += 1;
+                    let (means, raw_scales) = head.split_at(outputs);
+                    welford(self.n, &mut self.mean, &mut self.m2, means.iter().map(|v| *v as f64));
+                    for (k, a) in self.aleatoric_mean.iter_mut().enumerate() {
+                        let sd = match noise {
+                            NoiseModel::Homoscedastic { sigma } => sigma,
+                            NoiseModel::Heteroscedastic => heteroscedastic_scale(raw_scales[k]),
+                        } as f64;
+                        running_mean(self.n, a, sd * sd);
+                    }
                 }
             }
         }
@@ -157,7 +174,10 @@ impl Accumulator {
         match self.task {
             Task::Classification { .. } => {
                 let expected = self.aleatoric_mean[0];
-                let total = entropy(&self.mean);
+                let mut total = [0.0];
+                // The function that gave each sample's entropy, so that identical samples give MI = 0.
+                entropies(&self.mean, self.mean.len(), &mut vec![0.0; self.mean.len()], &mut total);
+                let total = total[0];
                 // Mutual information is >= 0 by Jensen; clamp the rounding error of the subtraction.
                 let mi = (total - expected).max(0.0);
                 let (expected, mi) = (expected as f32, mi as f32);
@@ -208,22 +228,6 @@ fn welford(n: usize, mean: &mut [f64], m2: &mut [f64], values: impl Iterator<Ite
     }
 }
 
-/// Numerically stable softmax in f64.
-fn softmax(logits: &[f32], out: &mut [f64]) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let mut sum = 0.0;
-    for (o, l) in out.iter_mut().zip(logits) {
-        *o = crate::math::exp(*l as f64 - max);
-        sum += *o;
-    }
-    out.iter_mut().for_each(|o| *o /= sum);
-}
-
-/// Shannon entropy in nats, with `0 ln 0 = 0`.
-fn entropy(p: &[f64]) -> f64 {
-    -p.iter().filter(|v| **v > 0.0).map(|v| v * crate::math::ln(*v)).sum::<f64>()
-}
-
 fn argmax(p: &[f32]) -> usize {
     let mut best = 0;
     for (i, v) in p.iter().enumerate() {
@@ -239,7 +243,7 @@ mod tests {
     use super::*;
 
     fn classifier(k: usize) -> Accumulator {
-        Accumulator::new(&Task::Classification { classes: k, labels: vec![] })
+        Accumulator::new(&Task::Classification { classes: k, labels: vec![] }, 4)
     }
 
     #[test]
@@ -269,7 +273,7 @@ mod tests {
     #[test]
     fn regression_variance_is_the_mixture_variance() {
         let mut acc =
-            Accumulator::new(&Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.5 } });
+            Accumulator::new(&Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.5 } }, 1);
         for m in [1.0f32, 3.0] {
             acc.add(&[m]).unwrap();
         }

@@ -4,6 +4,8 @@
 use super::layout::{CsrPattern, WeightLayout};
 use super::sliced::SlicedWeights;
 use crate::aligned::LineAligned;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use crate::linalg::local_reparam_csr_32_avx512;
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -54,10 +56,7 @@ impl BayesianDense {
         let weight_var: Vec<f32> = weight_sigma.iter().map(|s| s * s).collect();
         let bias_var = bias_sigma.iter().map(|s| s * s).collect();
         let sliced = match &layout {
-            WeightLayout::Csr { pattern, .. } => {
-                SlicedWeights::new(out_features, pattern.row_ptr(), pattern.col_idx(), &weight_mu, &weight_var)
-                    .map(Box::new)
-            }
+            WeightLayout::Csr { pattern, .. } => SlicedWeights::new(pattern, &weight_mu, &weight_var).map(Box::new),
             WeightLayout::Dense { .. } => None,
         };
         Self {
@@ -151,6 +150,8 @@ impl BayesianDense {
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
     /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
+    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass ([`local_reparam_csr_32_avx512`], the same
+    /// bits); otherwise the means and variances are two block products, then the noise is added.
     #[inline(always)]
     pub(crate) fn forward_local_reparam_block(
         &self,
@@ -161,15 +162,35 @@ impl BayesianDense {
         rng: &mut SeededRng,
     ) {
         let (n_in, n_out) = (self.in_features * s, self.out_features * s);
-        let h_sq = &mut scratch.sq[..n_in];
-        h_sq.iter_mut().zip(&h[..n_in]).for_each(|(q, v)| *q = v * v);
-        let live = self.layout.live_inputs(&h[..n_in], s, &mut scratch.live);
-        let var = &mut scratch.var[..n_out];
-        self.layout.matmul_block(&self.weight_mu, h, s, live, &mut y[..n_out]);
-        self.layout.matmul_block(&self.weight_var, h_sq, s, live, var);
-        let noise = &mut scratch.sq[..n_out];
+        let (h, y) = (&h[..n_in], &mut y[..n_out]);
+        let noise = &mut scratch.noise[..n_out];
         rng.fill_gaussian(noise);
-        let rows = y[..n_out].chunks_exact_mut(s).zip(var.chunks_exact(s)).zip(noise.chunks_exact(s));
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if let (WeightLayout::Csr { pattern, .. }, 32, true) =
+            (&self.layout, s, std::is_x86_feature_detected!("avx512f"))
+        {
+            // The kernel reads rows of `h` without bounds checks: every column index must have its row.
+            assert!(pattern.columns_used() * 32 <= h.len());
+            let pattern = (pattern.row_ptr(), pattern.col_idx());
+            let (weights, bias) =
+                ((&self.weight_mu[..], &self.weight_var[..]), (&self.bias_mu[..], &self.bias_var[..]));
+            // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`, both checked
+            // just above.
+            return unsafe { local_reparam_csr_32_avx512(pattern, weights, bias, h, noise, y) };
+        }
+        self.local_reparam_by_products(h, s, scratch, y);
+    }
+
+    /// [`Self::forward_local_reparam_block`] after the noise is in `scratch.noise`, with two block products
+    /// (any layout, block size and CPU).
+    #[inline(always)]
+    fn local_reparam_by_products(&self, h: &[f32], s: usize, scratch: &mut BlockScratch, y: &mut [f32]) {
+        let (h_sq, var, noise) = (&mut scratch.sq[..h.len()], &mut scratch.var[..y.len()], &scratch.noise[..y.len()]);
+        h_sq.iter_mut().zip(h).for_each(|(q, v)| *q = v * v);
+        let live = self.layout.live_inputs(h, s, &mut scratch.live);
+        self.layout.matmul_block(&self.weight_mu, h, s, live, y);
+        self.layout.matmul_block(&self.weight_var, h_sq, s, live, var);
+        let rows = y.chunks_exact_mut(s).zip(var.chunks_exact(s)).zip(noise.chunks_exact(s));
         for (((y_row, v_row), e_row), (b_mu, b_var)) in rows.zip(self.bias_mu.iter().zip(&self.bias_var)) {
             for ((yv, vv), e) in y_row.iter_mut().zip(v_row).zip(e_row) {
                 *yv += b_mu + crate::math::sqrtf(vv + b_var) * e;
@@ -195,8 +216,10 @@ impl BayesianDense {
 /// Scratch of a local-reparameterization block, sized for the widest layer and the largest block.
 #[derive(Debug, Clone)]
 pub(crate) struct BlockScratch {
-    /// Squared activations `[width × s]`, then the block's noise.
+    /// Squared activations `[width × s]`.
     pub sq: LineAligned,
+    /// The block's noise `[width × s]`.
+    pub noise: LineAligned,
     /// Pre-activation variances `[width × s]`.
     pub var: LineAligned,
     /// The rows of the block that are not all zero.
@@ -205,7 +228,8 @@ pub(crate) struct BlockScratch {
 
 impl BlockScratch {
     pub fn new(width: usize, block: usize) -> Self {
-        Self { sq: LineAligned::new(width * block), var: LineAligned::new(width * block), live: vec![0; width] }
+        let buffer = || LineAligned::new(width * block);
+        Self { sq: buffer(), noise: buffer(), var: buffer(), live: vec![0; width] }
     }
 }
 
@@ -216,5 +240,34 @@ pub(crate) fn sample_from_moments(mean: &[f32], sd: &[f32], s: usize, y: &mut [f
     rng.fill_gaussian(y);
     for ((y_row, m), d) in y.chunks_exact_mut(s).zip(mean).zip(sd) {
         y_row.iter_mut().for_each(|v| *v = m + d * *v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On AVX-512 a sparse layer's block of 32 takes the one-pass kernel; it must give the bits of the two
+    /// block products and the element-wise sum (elsewhere both sides are the block products).
+    #[test]
+    fn the_one_pass_sparse_block_gives_the_bits_of_the_block_products() {
+        // An odd number of rows of different lengths (as in the layout's dispatch test), some empty.
+        let (rows, cols, s) = (7, 45, 32);
+        let kept = |k: usize| !k.is_multiple_of(3) && k % cols < 6 * (k / cols * 17 % 7) + 3;
+        let value = |k: usize, scale: f32| if kept(k) { ((k as f32) * scale).sin() } else { 0.0 };
+        let mu = (0..rows * cols).map(|k| value(k, 0.37)).collect();
+        let sigma = (0..rows * cols).map(|k| value(k, 0.23).abs()).collect();
+        let bias_mu = (0..rows).map(|j| j as f32 * 0.3 - 1.0).collect();
+        let bias_sigma = (0..rows).map(|j| 0.05 * j as f32).collect();
+        let layer = BayesianDense::new(cols, rows, mu, sigma, bias_mu, bias_sigma).sparsified();
+        let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
+        let mut scratch = BlockScratch::new(cols, s);
+        let (mut one_pass, mut products) = (vec![f32::NAN; rows * s], vec![f32::NAN; rows * s]);
+        layer.forward_local_reparam_block(&h, s, &mut scratch, &mut one_pass, &mut SeededRng::new(5));
+        // `scratch.noise` still holds the block's noise.
+        layer.local_reparam_by_products(&h, s, &mut scratch, &mut products);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one_pass), bits(&products));
+        assert!(one_pass.iter().all(|v| v.is_finite()) && one_pass.iter().any(|v| *v != one_pass[0]));
     }
 }

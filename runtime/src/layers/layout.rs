@@ -14,6 +14,9 @@ use core::ops::Range;
 pub struct CsrPattern {
     row_ptr: Vec<u32>,
     col_idx: Vec<u32>,
+    /// One more than the largest column index (0 without entries): the kernels that read rows of a block
+    /// without bounds checks need the block to have this many.
+    columns_used: usize,
 }
 
 impl CsrPattern {
@@ -41,7 +44,7 @@ impl CsrPattern {
                 return Err(format!("row {j}: column indices are not strictly increasing"));
             }
         }
-        Ok(Self { row_ptr, col_idx })
+        Ok(Self::from_parts(row_ptr, col_idx))
     }
 
     /// The pattern of the entries of a row-major `rows x cols` matrix for which `keep(index)` holds.
@@ -53,7 +56,12 @@ impl CsrPattern {
             col_idx.extend((0..cols).filter(|c| keep(j * cols + c)).map(|c| c as u32));
             row_ptr.push(col_idx.len() as u32);
         }
-        Self { row_ptr, col_idx }
+        Self::from_parts(row_ptr, col_idx)
+    }
+
+    fn from_parts(row_ptr: Vec<u32>, col_idx: Vec<u32>) -> Self {
+        let columns_used = col_idx.iter().max().map_or(0, |c| *c as usize + 1);
+        Self { row_ptr, col_idx, columns_used }
     }
 
     pub fn row_ptr(&self) -> &[u32] {
@@ -65,6 +73,10 @@ impl CsrPattern {
     /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.col_idx.len()
+    }
+    /// One more than the largest column index; 0 when there are no entries.
+    pub fn columns_used(&self) -> usize {
+        self.columns_used
     }
 }
 
@@ -167,7 +179,10 @@ impl WeightLayout {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if let (WeightLayout::Csr { pattern, .. }, 32, true) = (self, s, avx512_available()) {
             let y = &mut y[..self.rows() * s];
-            // SAFETY: the CPU supports AVX-512F, checked just above.
+            // The kernel reads rows of `h` without bounds checks: every column index must have its row.
+            assert!(pattern.columns_used * 32 <= h.len());
+            // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`, both checked
+            // just above.
             return unsafe { block_product_csr_32_avx512(&pattern.row_ptr, &pattern.col_idx, values, h, y) };
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]

@@ -9,6 +9,7 @@
 //! adds an exact zero). One vector then carries partial sum `l` of eight rows through the same additions in
 //! the same order.
 
+use super::layout::CsrPattern;
 use crate::prelude::*;
 use wide::f32x8;
 
@@ -30,11 +31,12 @@ pub(crate) struct SlicedWeights {
 }
 
 impl SlicedWeights {
-    /// The layout of a `rows`-row CSR pattern (`row_ptr`, `col_idx`) with one mean and one variance per
-    /// entry. `None` if the lengths disagree (the model's validation reports that).
-    pub(crate) fn new(rows: usize, row_ptr: &[u32], col_idx: &[u32], mu: &[f32], var: &[f32]) -> Option<Self> {
-        let nnz = col_idx.len();
-        if row_ptr.len() != rows + 1 || mu.len() != nnz || var.len() != nnz || row_ptr[rows] as usize != nnz {
+    /// The layout of a CSR pattern with one mean and one variance per entry. `None` if the numbers of
+    /// values disagree with the pattern (the model's validation reports that).
+    pub(crate) fn new(pattern: &CsrPattern, mu: &[f32], var: &[f32]) -> Option<Self> {
+        let (row_ptr, col_idx) = (pattern.row_ptr(), pattern.col_idx());
+        let (rows, nnz) = (row_ptr.len() - 1, pattern.nnz());
+        if mu.len() != nnz || var.len() != nnz {
             return None;
         }
         let mut step_ptr = vec![0u32];
@@ -60,8 +62,7 @@ impl SlicedWeights {
                 step_ptr.push(columns.len() as u32);
             }
         }
-        let width = col_idx.iter().max().map_or(0, |c| *c as usize + 1);
-        Some(Self { rows, step_ptr, width, columns, mu: mu_s, var: var_s })
+        Some(Self { rows, step_ptr, width: pattern.columns_used(), columns, mu: mu_s, var: var_s })
     }
 
     /// `y[j] = bias[j] + sum_c mu[j, c] x[c]`: the bits of [`WeightLayout::affine`](super::WeightLayout::affine)
@@ -206,7 +207,7 @@ mod tests {
             let x: Vec<f32> = (0..cols).map(|c| (c as f32 * 0.29).cos() - 0.2).collect();
             let x_sq: Vec<f32> = x.iter().map(|v| v * v).collect();
             let (b_mu, b_var): (Vec<f32>, Vec<f32>) = (0..rows).map(|j| (j as f32 * 0.5, 0.1 * j as f32)).unzip();
-            let sliced = SlicedWeights::new(rows, pattern.row_ptr(), pattern.col_idx(), &mu, &var).unwrap();
+            let sliced = SlicedWeights::new(&pattern, &mu, &var).unwrap();
             let layout = WeightLayout::Csr { cols, pattern };
             let (mut want_m, mut want_v, mut got_m, mut got_v) =
                 (vec![0.0; rows], vec![0.0; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
@@ -232,8 +233,9 @@ mod tests {
 
     #[test]
     fn inconsistent_lengths_give_no_layout() {
-        assert!(SlicedWeights::new(2, &[0, 1, 2], &[0, 1], &[1.0], &[1.0, 1.0]).is_none());
-        assert!(SlicedWeights::new(3, &[0, 1, 2], &[0, 1], &[1.0; 2], &[1.0; 2]).is_none());
-        assert!(SlicedWeights::new(2, &[0, 1, 3], &[0, 1], &[1.0; 2], &[1.0; 2]).is_none());
+        let pattern = CsrPattern::new(2, 3, vec![0, 1, 2], vec![0, 2]).unwrap();
+        assert!(SlicedWeights::new(&pattern, &[1.0; 2], &[1.0; 2]).is_some());
+        assert!(SlicedWeights::new(&pattern, &[1.0], &[1.0; 2]).is_none());
+        assert!(SlicedWeights::new(&pattern, &[1.0; 2], &[1.0; 3]).is_none());
     }
 }
