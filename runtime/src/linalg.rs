@@ -115,7 +115,7 @@ pub fn live_rows<'o>(h: &[f32], s: usize, out: &'o mut [u32]) -> &'o [u32] {
 
 /// `a + w * h`, with one rounding when `FUSED` (only on CPUs with FMA: see [`block_product_dense`]).
 #[inline(always)]
-fn madd<const FUSED: bool>(a: f32, w: f32, h: f32) -> f32 {
+pub(crate) fn madd<const FUSED: bool>(a: f32, w: f32, h: f32) -> f32 {
     if FUSED {
         crate::math::fmaf(w, h, a)
     } else {

@@ -28,7 +28,8 @@ impl SeededRng {
 
     /// Fills `out` with independent N(0, 1) draws, many times faster than repeated
     /// [`SeededRng::gaussian`] (a different stream): sixteen generators seeded from this one run side by side
-    /// and feed a vectorised Box–Muller transform (see `sample/bulk.rs`). The same bits on every CPU.
+    /// and feed a vectorised Box–Muller transform (see `sample/bulk.rs`). The same bits on every x86-64 CPU with
+    /// AVX2 + FMA or AVX-512, and on every CPU without (the two differ in the last bits: fused multiply-adds).
     pub fn fill_gaussian(&mut self, out: &mut [f32]) {
         super::bulk::fill_gaussian(&mut self.inner, out);
     }
