@@ -9,7 +9,7 @@
 //! aleatoric + epistemic, so the identity holds exactly in f32.
 
 use crate::error::PredictError;
-use crate::information::{entropies, softmax_rows};
+use crate::information::{entropies, softmax_entropies};
 use crate::prelude::*;
 use crate::quantile::normal_quantile;
 use crate::task::{heteroscedastic_scale, NoiseModel, Task};
@@ -133,8 +133,7 @@ impl Accumulator {
             Task::Classification { classes: k, .. } => {
                 let n = heads.len() / k;
                 let probs = &mut self.probs[..n * k];
-                softmax_rows(heads, k, probs);
-                entropies(probs, k, &mut self.terms, &mut self.entropies[..n]);
+                softmax_entropies(heads, k, probs, &mut self.terms, &mut self.entropies[..n]);
                 for (p, h) in probs.chunks_exact(k).zip(&self.entropies) {
                     self.n += 1;
                     running_mean(self.n, &mut self.aleatoric_mean[0], *h);
