@@ -190,7 +190,9 @@ mod tests {
     #[test]
     fn every_build_gives_the_portable_bits() {
         let logits: Vec<f32> = (0..320).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-        let run = |f: &dyn Fn(&mut [f64], &mut [f64], &mut [f64])| {
+        // A build of the kernel, given the probabilities, terms and entropies to write.
+        type Kernel<'a> = &'a dyn Fn(&mut [f64], &mut [f64], &mut [f64]);
+        let run = |f: Kernel| {
             let (mut p, mut t, mut h) = (vec![0.0; 320], vec![0.0; 320], vec![0.0; 32]);
             f(&mut p, &mut t, &mut h);
             p.iter().chain(&h).map(|v| v.to_bits()).collect::<Vec<_>>()
