@@ -70,12 +70,12 @@ pub(crate) fn ln_positive(x: f64) -> f64 {
 pub(crate) fn softmax_entropies(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        if crate::cpu::avx512() {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { softmax_entropies_avx512(logits, k, probs, terms, out) };
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if crate::cpu::avx2_fma() {
+            // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
             return unsafe { softmax_entropies_avx2(logits, k, probs, terms, out) };
         }
     }
@@ -201,11 +201,11 @@ mod tests {
         assert_eq!(run(&|p, t, h| softmax_entropies(&logits, 10, p, t, h)), portable);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
+            if crate::cpu::avx2_fma() {
+                // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
                 assert_eq!(run(&|p, t, h| unsafe { softmax_entropies_avx2(&logits, 10, p, t, h) }), portable);
             }
-            if std::is_x86_feature_detected!("avx512f") {
+            if crate::cpu::avx512() {
                 // SAFETY: the CPU supports AVX-512F, checked just above.
                 assert_eq!(run(&|p, t, h| unsafe { softmax_entropies_avx512(&logits, 10, p, t, h) }), portable);
             }

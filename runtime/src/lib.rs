@@ -27,6 +27,8 @@
 extern crate alloc;
 
 mod aligned;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod cpu;
 mod error;
 pub mod format;
 mod information;

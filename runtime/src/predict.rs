@@ -286,13 +286,13 @@ impl<'m> Predictor<'m> {
     /// −11%; AVX-512 against AVX2 95%-pruned −8%.
     fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if std::is_x86_feature_detected!("avx512f") {
+        if crate::cpu::avx512() {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { self.draw_block_avx512(s, rng) };
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
+        if crate::cpu::avx2_fma() {
+            // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
             return unsafe { self.draw_block_avx2(s, rng) };
         }
         self.draw_block_portable(s, rng)
@@ -444,12 +444,12 @@ mod tests {
                 assert_eq!(bits(&a), bits(&b), "dispatched, block of {s}");
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
                 {
-                    if std::is_x86_feature_detected!("avx2") {
-                        // SAFETY: the CPU supports AVX2, checked just above.
+                    if crate::cpu::avx2_fma() {
+                        // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
                         unsafe { a.draw_block_avx2(s, &mut SeededRng::new(s as u64)) };
                         assert_eq!(bits(&a), bits(&b), "AVX2, block of {s}");
                     }
-                    if std::is_x86_feature_detected!("avx512f") {
+                    if crate::cpu::avx512() {
                         // SAFETY: the CPU supports AVX-512F, checked just above.
                         unsafe { a.draw_block_avx512(s, &mut SeededRng::new(s as u64)) };
                         assert_eq!(bits(&a), bits(&b), "AVX-512, block of {s}");

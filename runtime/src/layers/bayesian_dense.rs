@@ -166,9 +166,7 @@ impl BayesianDense {
         let noise = &mut scratch.noise[..n_out];
         rng.fill_gaussian(noise);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32, true) =
-            (&self.layout, s, std::is_x86_feature_detected!("avx512f"))
-        {
+        if let (WeightLayout::Csr { pattern, .. }, 32, true) = (&self.layout, s, crate::cpu::avx512()) {
             // The kernel reads rows of `h` without bounds checks: every column index must have its row.
             assert!(pattern.columns_used() * 32 <= h.len());
             let pattern = (pattern.row_ptr(), pattern.col_idx());

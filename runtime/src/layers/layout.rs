@@ -172,12 +172,12 @@ impl WeightLayout {
             return self.matvec(values, h, y);
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Dense { rows, cols }, 32, true) = (self, s, avx512_available()) {
+        if let (WeightLayout::Dense { rows, cols }, 32, true) = (self, s, crate::cpu::avx512()) {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { block_product_dense_32_avx512(values, *cols, h, live, &mut y[..rows * s]) };
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32, true) = (self, s, avx512_available()) {
+        if let (WeightLayout::Csr { pattern, .. }, 32, true) = (self, s, crate::cpu::avx512()) {
             let y = &mut y[..self.rows() * s];
             // The kernel reads rows of `h` without bounds checks: every column index must have its row.
             assert!(pattern.columns_used * 32 <= h.len());
@@ -186,7 +186,7 @@ impl WeightLayout {
             return unsafe { block_product_csr_32_avx512(&pattern.row_ptr, &pattern.col_idx, values, h, y) };
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::cpu::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above; `matmul_block_fma` needs nothing else.
             return unsafe { self.matmul_block_fma(values, h, s, live, y) };
         }
@@ -239,13 +239,6 @@ impl WeightLayout {
     }
 }
 
-/// Whether this CPU runs the AVX-512 block products (fused, like the AVX2 + FMA kernels).
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[inline]
-fn avx512_available() -> bool {
-    std::is_x86_feature_detected!("avx512f")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +262,7 @@ mod tests {
     #[test]
     fn the_dispatched_block_product_is_the_fused_or_unfused_kernel_and_they_agree() {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        let fused = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let fused = crate::cpu::avx2_fma();
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         let fused = false;
         // An odd number of rows; the sparse rows of different lengths (row j keeps part of its first

@@ -101,11 +101,11 @@ impl SlicedWeights {
     fn products<const PAIR: bool>(&self, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
         let x = &x[..self.width];
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        let avx2 = std::is_x86_feature_detected!("avx2");
+        let avx2 = crate::cpu::avx2_fma();
         for g in 0..self.rows.div_ceil(LANES) {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             if avx2 {
-                // SAFETY: the CPU supports AVX2, checked just above.
+                // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
                 let (a, b) = unsafe { self.group_avx2::<PAIR>(g, x) };
                 out(g, a, b);
                 continue;

@@ -70,11 +70,11 @@ pub(crate) fn fill_gaussian(main: &mut Xoshiro256PlusPlus, out: &mut [f32]) {
     let mut lanes = LaneGenerator::seeded(main);
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        if crate::cpu::avx512() {
             // SAFETY: the CPU supports AVX-512F, checked just above.
             return unsafe { fill_avx512(&mut lanes, out) };
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        if crate::cpu::avx2_fma() {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             return unsafe { fill_avx2(&mut lanes, out) };
         }
@@ -337,18 +337,18 @@ mod tests {
             let dispatched = draw(&|main, out| fill_gaussian(main, out));
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             {
-                let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+                let avx2 = crate::cpu::avx2_fma();
                 if avx2 {
                     // SAFETY: the CPU supports AVX2 and FMA, checked just above.
                     let got = draw(&|main, out| unsafe { fill_avx2(&mut LaneGenerator::seeded(main), out) });
                     assert!(same(&got, &fused), "AVX2, len {len}");
                 }
-                if std::is_x86_feature_detected!("avx512f") {
+                if crate::cpu::avx512() {
                     // SAFETY: the CPU supports AVX-512F, checked just above.
                     let got = draw(&|main, out| unsafe { fill_avx512(&mut LaneGenerator::seeded(main), out) });
                     assert!(same(&got, &fused), "AVX-512, len {len}");
                 }
-                let fused_build = avx2 || std::is_x86_feature_detected!("avx512f");
+                let fused_build = avx2 || crate::cpu::avx512();
                 assert!(same(&dispatched, if fused_build { &fused } else { &unfused }), "dispatched, len {len}");
             }
             #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
