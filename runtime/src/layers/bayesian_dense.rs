@@ -249,7 +249,7 @@ mod tests {
     /// block products and the element-wise sum (elsewhere both sides are the block products).
     #[test]
     fn the_one_pass_sparse_block_gives_the_bits_of_the_block_products() {
-        // An odd number of rows of different lengths (as in the layout's dispatch test), some empty.
+        // An odd number of rows of different lengths (as in the layout's dispatch test).
         let (rows, cols, s) = (7, 45, 32);
         let kept = |k: usize| !k.is_multiple_of(3) && k % cols < 6 * (k / cols * 17 % 7) + 3;
         let value = |k: usize, scale: f32| if kept(k) { ((k as f32) * scale).sin() } else { 0.0 };
