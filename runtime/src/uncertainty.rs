@@ -168,14 +168,16 @@ impl Accumulator {
         self.m2.iter().map(|m2| crate::math::sqrt(m2 / (n - 1.0) / n)).fold(0.0, f64::max)
     }
 
-    pub(crate) fn finish(&self, interval_level: f32) -> Prediction {
+    pub(crate) fn finish(&mut self, interval_level: f32) -> Prediction {
         let n = self.n as f64;
         match self.task {
             Task::Classification { .. } => {
                 let expected = self.aleatoric_mean[0];
                 let mut total = [0.0];
-                // The function that gave each sample's entropy, so that identical samples give MI = 0.
-                entropies(&self.mean, self.mean.len(), &mut vec![0.0; self.mean.len()], &mut total);
+                // The function that gave each sample's entropy, so that identical samples give MI = 0; its
+                // scratch is the group's (at least `k` long).
+                let k = self.mean.len();
+                entropies(&self.mean, k, &mut self.terms[..k], &mut total);
                 let total = total[0];
                 // Mutual information is >= 0 by Jensen; clamp the rounding error of the subtraction.
                 let mi = (total - expected).max(0.0);

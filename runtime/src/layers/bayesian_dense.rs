@@ -4,8 +4,6 @@
 use super::layout::{CsrPattern, WeightLayout};
 use super::sliced::SlicedWeights;
 use crate::aligned::LineAligned;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-use crate::linalg::local_reparam_csr_32_avx512;
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -150,7 +148,7 @@ impl BayesianDense {
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
     /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
-    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass ([`local_reparam_csr_32_avx512`], the same
+    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass ([`crate::linalg::local_reparam_csr_32_avx512`], the same
     /// bits); otherwise the means and variances are two block products, then the noise is added.
     #[inline(always)]
     pub(crate) fn forward_local_reparam_block(
@@ -166,15 +164,11 @@ impl BayesianDense {
         let noise = &mut scratch.noise[..n_out];
         rng.fill_gaussian(noise);
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32, true) = (&self.layout, s, crate::cpu::avx512()) {
-            // The kernel reads rows of `h` without bounds checks: every column index must have its row.
-            assert!(pattern.columns_used() * 32 <= h.len());
-            let pattern = (pattern.row_ptr(), pattern.col_idx());
-            let (weights, bias) =
-                ((&self.weight_mu[..], &self.weight_var[..]), (&self.bias_mu[..], &self.bias_var[..]));
-            // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`, both checked
-            // just above.
-            return unsafe { local_reparam_csr_32_avx512(pattern, weights, bias, h, noise, y) };
+        if let (WeightLayout::Csr { pattern, .. }, 32) = (&self.layout, s) {
+            if let Some(block) = pattern.avx512_block_32(h) {
+                let weights = (&self.weight_mu[..], &self.weight_var[..]);
+                return block.local_reparam(weights, (&self.bias_mu, &self.bias_var), noise, y);
+            }
         }
         self.local_reparam_by_products(h, s, scratch, y);
     }

@@ -5,7 +5,7 @@
 
 use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, live_rows, sparse_dot};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
-use crate::linalg::{block_product_csr_32_avx512, block_product_dense_32_avx512};
+use crate::linalg::{block_product_csr_32_avx512, block_product_dense_32_avx512, local_reparam_csr_32_avx512};
 use crate::prelude::*;
 use core::ops::Range;
 
@@ -77,6 +77,50 @@ impl CsrPattern {
     /// One more than the largest column index; 0 when there are no entries.
     pub fn columns_used(&self) -> usize {
         self.columns_used
+    }
+
+    /// This pattern with a block `h` of 32 samples (`[_ × 32]`, row-major) for the AVX-512 kernels, which read
+    /// rows of `h` without bounds checks: `None` unless the CPU has AVX-512F and `h` has a row for every column
+    /// index (checked in O(1) from [`Self::columns_used`]).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[inline]
+    pub(crate) fn avx512_block_32<'a>(&'a self, h: &'a [f32]) -> Option<Avx512CsrBlock<'a>> {
+        (crate::cpu::avx512() && self.columns_used * 32 <= h.len()).then_some(Avx512CsrBlock { pattern: self, h })
+    }
+}
+
+/// A CSR pattern and a block of 32 samples that meet the AVX-512 kernels' precondition; made only by
+/// [`CsrPattern::avx512_block_32`], so its methods are safe.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) struct Avx512CsrBlock<'a> {
+    pattern: &'a CsrPattern,
+    h: &'a [f32],
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+impl Avx512CsrBlock<'_> {
+    /// `y = W · h` for the matrix of this pattern with `values` ([`block_product_csr_32_avx512`]).
+    #[inline]
+    pub(crate) fn product(&self, values: &[f32], y: &mut [f32]) {
+        let p = self.pattern;
+        // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`: both checked when
+        // `self` was made.
+        unsafe { block_product_csr_32_avx512(&p.row_ptr, &p.col_idx, values, self.h, y) }
+    }
+
+    /// One pass of local reparameterization ([`local_reparam_csr_32_avx512`]) with the weights' means and
+    /// variances, the bias's, and the block's standard-normal `noise`.
+    #[inline]
+    pub(crate) fn local_reparam(
+        &self,
+        weights: (&[f32], &[f32]),
+        bias: (&[f32], &[f32]),
+        noise: &[f32],
+        y: &mut [f32],
+    ) {
+        let p = self.pattern;
+        // SAFETY: as in `product`.
+        unsafe { local_reparam_csr_32_avx512((&p.row_ptr, &p.col_idx), weights, bias, self.h, noise, y) }
     }
 }
 
@@ -177,13 +221,10 @@ impl WeightLayout {
             return unsafe { block_product_dense_32_avx512(values, *cols, h, live, &mut y[..rows * s]) };
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32, true) = (self, s, crate::cpu::avx512()) {
-            let y = &mut y[..self.rows() * s];
-            // The kernel reads rows of `h` without bounds checks: every column index must have its row.
-            assert!(pattern.columns_used * 32 <= h.len());
-            // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`, both checked
-            // just above.
-            return unsafe { block_product_csr_32_avx512(&pattern.row_ptr, &pattern.col_idx, values, h, y) };
+        if let (WeightLayout::Csr { pattern, .. }, 32) = (self, s) {
+            if let Some(block) = pattern.avx512_block_32(h) {
+                return block.product(values, &mut y[..self.rows() * s]);
+            }
         }
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         if crate::cpu::avx2_fma() {
