@@ -13,6 +13,7 @@ pub mod import;
 pub mod likelihood;
 pub mod nn;
 pub mod optim;
+pub mod paired;
 pub mod plot;
 pub mod prune;
 pub mod recipe;

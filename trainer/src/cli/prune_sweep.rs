@@ -1,10 +1,12 @@
 //! `bnn prune-sweep`: the pruning benchmark. For every criterion and sparsity: test error, NLL, ECE, file
 //! size and single-input latency at S = 32, as CSV, a Markdown table and a PNG plot, plus a histogram of
-//! log10 SNR of the unpruned model's weights.
+//! log10 SNR of the unpruned model's weights, and the paired comparison (exact McNemar test) of SNR with
+//! the other criteria at each sparsity.
 
 use bnn_runtime::{Layer, Model, ModelWriter, PredictOptions};
-use bnn_trainer::data::{load_mnist, mnist_dir};
+use bnn_trainer::data::{load_mnist, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
+use bnn_trainer::paired::PairedComparison;
 use bnn_trainer::plot::{histogram, line_chart, Series};
 use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
@@ -58,12 +60,15 @@ struct Row {
     ece: f64,
     bytes: usize,
     latency_us: f64,
+    /// Whether each test image's predicted class is right.
+    correct: Vec<bool>,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
     let model = Model::load(&a.model)?;
     let test = load_mnist(&mnist_dir(a.data.as_deref(), None)?, Some(1), a.test_limit)?.test;
+    let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the test set has no class labels") };
     let dtype = super::storage_dtype(&a.dtype)?;
     let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();
     let eval = PredictOptions::default().samples(a.samples);
@@ -82,7 +87,8 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             }
             let bytes = ModelWriter::new(&pruned).dtype(dtype).to_bytes()?;
             let loaded = Model::from_bytes(&bytes)?;
-            let (report, _) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
+            let (report, preds) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
+            let correct = preds.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
             rows.push(Row {
                 criterion,
                 sparsity,
@@ -91,6 +97,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 ece: report.ece,
                 bytes: bytes.len(),
                 latency_us: f64::NAN,
+                correct,
             });
             models.push(loaded);
             bar.inc(1);
@@ -134,6 +141,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             r.latency_us
         )?;
     }
+    md.push_str(&paired_table(&rows));
     std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
     std::fs::write(a.out_dir.join("sweep.md"), &md)?;
     let series: Vec<Series> = a
@@ -174,4 +182,61 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     )?;
     print!("{md}");
     Ok(())
+}
+
+/// The Markdown section comparing SNR with every other criterion, image by image, at each sparsity above 0
+/// (empty without SNR rows or other criteria).
+fn paired_table(rows: &[Row]) -> String {
+    let mut md = String::new();
+    for snr in rows.iter().filter(|r| r.criterion == Criterion::Snr && r.sparsity > 0.0) {
+        let others = rows.iter().filter(|r| r.criterion != Criterion::Snr && r.sparsity == snr.sparsity);
+        for other in others {
+            if md.is_empty() {
+                md.push_str(
+                    "\nPaired comparison on the same images: test images only SNR gets right, only the other \
+                     criterion gets right, and the two-sided exact McNemar p-value (a small p: the difference is \
+                     not Monte-Carlo or sampling luck).\n\n\
+                     | sparsity | other criterion | only SNR right | only other right | McNemar p |\n\
+                     |---:|---|---:|---:|---:|\n",
+                );
+            }
+            let c = PairedComparison::new(&snr.correct, &other.correct);
+            let name = format!("{:?}", other.criterion).to_lowercase();
+            let _ = writeln!(
+                md,
+                "| {:.0}% | {name} | {} | {} | {:.3} |",
+                100.0 * snr.sparsity,
+                c.only_a_right,
+                c.only_b_right,
+                c.p_value()
+            );
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(criterion: Criterion, sparsity: f64, correct: &[bool]) -> Row {
+        let (error, nll, ece, bytes, latency_us) = (0.0, 0.0, 0.0, 0, 0.0);
+        Row { criterion, sparsity, error, nll, ece, bytes, latency_us, correct: correct.to_vec() }
+    }
+
+    #[test]
+    fn the_paired_table_compares_snr_with_each_other_criterion_at_the_same_sparsity() {
+        let rows = [
+            row(Criterion::Snr, 0.0, &[true, true, false]),
+            row(Criterion::Snr, 0.95, &[true, true, false]),
+            row(Criterion::Magnitude, 0.0, &[false, false, true]),
+            row(Criterion::Magnitude, 0.95, &[true, false, true]),
+            row(Criterion::Random, 0.95, &[false, false, false]),
+        ];
+        let table = paired_table(&rows);
+        let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| 95%")).collect();
+        assert_eq!(lines, ["| 95% | magnitude | 1 | 1 | 1.000 |", "| 95% | random | 2 | 0 | 0.500 |"]);
+        assert!(!table.contains("| 0% |"), "no comparison of unpruned models");
+        assert_eq!(paired_table(&rows[2..3]), "", "no SNR rows, no table");
+    }
 }
