@@ -194,8 +194,8 @@ fn paired_table(rows: &[Row]) -> String {
             if md.is_empty() {
                 md.push_str(
                     "\nPaired comparison on the same images: test images only SNR gets right, only the other \
-                     criterion gets right, and the two-sided exact McNemar p-value (a small p: the difference is \
-                     not Monte-Carlo or sampling luck).\n\n\
+                     criterion gets right, and the two-sided exact McNemar p-value: the chance of a split at least \
+                     this uneven if the two were equally good (a large p: a tie).\n\n\
                      | sparsity | other criterion | only SNR right | only other right | McNemar p |\n\
                      |---:|---|---:|---:|---:|\n",
                 );
@@ -204,15 +204,24 @@ fn paired_table(rows: &[Row]) -> String {
             let name = format!("{:?}", other.criterion).to_lowercase();
             let _ = writeln!(
                 md,
-                "| {:.0}% | {name} | {} | {} | {:.3} |",
+                "| {:.0}% | {name} | {} | {} | {} |",
                 100.0 * snr.sparsity,
                 c.only_a_right,
                 c.only_b_right,
-                c.p_value()
+                format_p(c.p_value())
             );
         }
     }
     md
+}
+
+/// Three decimals, or scientific notation below 0.001 (where three decimals would print 0.000).
+fn format_p(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +246,7 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| 95%")).collect();
         assert_eq!(lines, ["| 95% | magnitude | 1 | 1 | 1.000 |", "| 95% | random | 2 | 0 | 0.500 |"]);
         assert!(!table.contains("| 0% |"), "no comparison of unpruned models");
+        assert_eq!((format_p(0.0421), format_p(2.6e-7)), ("0.042".to_string(), "2.6e-7".to_string()));
         assert_eq!(paired_table(&rows[2..3]), "", "no SNR rows, no table");
     }
 }
