@@ -215,9 +215,12 @@ fn paired_table(rows: &[Row]) -> String {
     md
 }
 
-/// Three decimals, or scientific notation below 0.001 (where three decimals would print 0.000).
+/// Three decimals, or scientific notation below 0.001 (where three decimals would print 0.000); a p-value
+/// below f64's range (the binomial terms underflow) prints as `< 1e-300`.
 fn format_p(p: f64) -> String {
-    if p < 1e-3 {
+    if p < 1e-300 {
+        "< 1e-300".into()
+    } else if p < 1e-3 {
         format!("{p:.1e}")
     } else {
         format!("{p:.3}")
@@ -246,7 +249,8 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| 95%")).collect();
         assert_eq!(lines, ["| 95% | magnitude | 1 | 1 | 1.000 |", "| 95% | random | 2 | 0 | 0.500 |"]);
         assert!(!table.contains("| 0% |"), "no comparison of unpruned models");
-        assert_eq!((format_p(0.0421), format_p(2.6e-7)), ("0.042".to_string(), "2.6e-7".to_string()));
+        let printed = [0.0421, 2.6e-7, 0.0].map(format_p);
+        assert_eq!(printed, ["0.042", "2.6e-7", "< 1e-300"]);
         assert_eq!(paired_table(&rows[2..3]), "", "no SNR rows, no table");
     }
 }
