@@ -256,8 +256,8 @@ pub fn block_product_dense_32_avx512(w: &[f32], cols: usize, h: &[f32], live: &[
 }
 
 /// [`block_product_csr`] for blocks of 32 samples on AVX-512 (fused): rows in pairs with their entries
-/// interleaved, as in the portable kernel, each row's 32 sums in two 512-bit registers. The bits of
-/// `block_product_csr::<true>`.
+/// interleaved, as in the portable kernel ([`csr_row_pairs`]), each row's 32 sums in two 512-bit registers.
+/// The bits of `block_product_csr::<true>`.
 ///
 /// # Safety
 /// The CPU supports AVX-512F, and every index in `col_idx` is below `h.len() / 32`.
@@ -269,31 +269,17 @@ pub unsafe fn block_product_csr_32_avx512(row_ptr: &[u32], col_idx: &[u32], valu
     let h = h.as_chunks::<32>().0;
     let rows = row_ptr.len().saturating_sub(1);
     let y = &mut y.as_chunks_mut::<32>().0[..rows];
-    let row = |j: usize| {
-        let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
-        (&values[r.clone()], &col_idx[r])
-    };
+    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
     // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise). Bounds checks at each
     // use cost 13% of the kernel's time in a micro-benchmark.
     let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
-    // `a` plus the products of the entries `(vs, cs)` of one row, in order.
-    let add = |a, vs: &[f32], cs: &[u32]| vs.iter().zip(cs).fold(a, |a, (u, c)| madd(a, *u, h_row(*c)));
-    let zero = [_mm512_setzero_ps(); 2];
-    let mut pairs = y.chunks_exact_mut(2);
-    for (p, y_pair) in (&mut pairs).enumerate() {
-        let ((v0, k0), (v1, k1)) = (row(2 * p), row(2 * p + 1));
-        let n = v0.len().min(v1.len());
-        let (mut a, mut b) = (zero, zero);
-        for (((u0, c0), u1), c1) in v0[..n].iter().zip(&k0[..n]).zip(&v1[..n]).zip(&k1[..n]) {
-            (a, b) = (madd(a, *u0, h_row(*c0)), madd(b, *u1, h_row(*c1)));
-        }
-        store(&mut y_pair[0], add(a, &v0[n..], &k0[n..]));
-        store(&mut y_pair[1], add(b, &v1[n..], &k1[n..]));
-    }
-    if let [y_last] = pairs.into_remainder() {
-        let (v, k) = row(rows - 1);
-        store(y_last, add(zero, v, k));
-    }
+    csr_row_pairs(
+        rows,
+        |j| (&values[range(j)], &col_idx[range(j)]),
+        [_mm512_setzero_ps(); 2],
+        |a, u, c| madd(a, u, h_row(c)),
+        |j, sums| store(&mut y[j], sums),
+    );
 }
 
 /// Local reparameterization of a CSR Bayesian layer for a block of 32 samples on AVX-512, in one pass
@@ -321,43 +307,102 @@ pub unsafe fn local_reparam_csr_32_avx512(
     let h = h.as_chunks::<32>().0;
     let rows = row_ptr.len().saturating_sub(1);
     let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
-    let row = |j: usize| {
-        let r = row_ptr[j] as usize..row_ptr[j + 1] as usize;
-        (&mu[r.clone()], &var[r.clone()], &col_idx[r])
-    };
+    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
     // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
     let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
-    // The sums `(m, v)` of one row plus the products of the entries `(us, ws, cs)`, in order.
-    let add = |a, us: &[f32], ws: &[f32], cs: &[u32]| {
-        us.iter().zip(ws).zip(cs).fold(a, |a, ((u, w), c)| madd_pair(a, *u, *w, h_row(*c)))
-    };
-    // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to `y_row`.
-    let finish = |y_row: &mut [f32; 32], (m, v): ([__m512; 2], [__m512; 2]), j: usize, e: &[f32; 32]| {
-        let (b_mu, b_var, e) = (_mm512_set1_ps(bias_mu[j]), _mm512_set1_ps(bias_var[j]), load(e));
+    // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to row `j` of `y`.
+    let finish = |j: usize, (m, v): ([__m512; 2], [__m512; 2])| {
+        let (b_mu, b_var, e) = (_mm512_set1_ps(bias_mu[j]), _mm512_set1_ps(bias_var[j]), load(&noise[j]));
         let lane = |k: usize| {
             let sd = _mm512_sqrt_ps(_mm512_add_ps(v[k], b_var));
             _mm512_add_ps(m[k], _mm512_add_ps(b_mu, _mm512_mul_ps(sd, e[k])))
         };
-        store(y_row, [lane(0), lane(1)]);
+        store(&mut y[j], [lane(0), lane(1)]);
     };
-    let zero = ([_mm512_setzero_ps(); 2], [_mm512_setzero_ps(); 2]);
-    let mut pairs = y.chunks_exact_mut(2);
-    for (p, y_pair) in (&mut pairs).enumerate() {
-        let (j0, j1) = (2 * p, 2 * p + 1);
-        let ((u0, w0, k0), (u1, w1, k1)) = (row(j0), row(j1));
-        let n = u0.len().min(u1.len());
-        let (mut a, mut b) = (zero, zero);
-        let (u0n, w0n, k0n, u1n, w1n, k1n) = (&u0[..n], &w0[..n], &k0[..n], &u1[..n], &w1[..n], &k1[..n]);
-        for i in 0..n {
-            a = madd_pair(a, u0n[i], w0n[i], h_row(k0n[i]));
-            b = madd_pair(b, u1n[i], w1n[i], h_row(k1n[i]));
-        }
-        finish(&mut y_pair[0], add(a, &u0[n..], &w0[n..], &k0[n..]), j0, &noise[j0]);
-        finish(&mut y_pair[1], add(b, &u1[n..], &w1[n..], &k1[n..]), j1, &noise[j1]);
+    csr_row_pairs(
+        rows,
+        |j| ((&mu[range(j)], &var[range(j)]), &col_idx[range(j)]),
+        ([_mm512_setzero_ps(); 2], [_mm512_setzero_ps(); 2]),
+        |a, (u, w), c| madd_pair(a, u, w, h_row(c)),
+        finish,
+    );
+}
+
+/// The values of a CSR row's entries for [`csr_row_pairs`]: one slice, or two parallel ones read together.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+trait RowValues: Copy {
+    type Entry: Copy;
+    fn split_at(self, n: usize) -> (Self, Self);
+    fn entry(self, i: usize) -> Self::Entry;
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+impl RowValues for &[f32] {
+    type Entry = f32;
+    #[inline(always)]
+    fn split_at(self, n: usize) -> (Self, Self) {
+        <[f32]>::split_at(self, n)
     }
-    if let [y_last] = pairs.into_remainder() {
-        let (u, w, k) = row(rows - 1);
-        finish(y_last, add(zero, u, w, k), rows - 1, &noise[rows - 1]);
+    #[inline(always)]
+    fn entry(self, i: usize) -> f32 {
+        self[i]
+    }
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+impl RowValues for (&[f32], &[f32]) {
+    type Entry = (f32, f32);
+    #[inline(always)]
+    fn split_at(self, n: usize) -> (Self, Self) {
+        let ((a, b), (c, d)) = (self.0.split_at(n), self.1.split_at(n));
+        ((a, c), (b, d))
+    }
+    #[inline(always)]
+    fn entry(self, i: usize) -> (f32, f32) {
+        (self.0[i], self.1[i])
+    }
+}
+
+/// The walk over a CSR pattern that the AVX-512 kernels share: rows in pairs with their entries interleaved
+/// (two independent chains of sums hide the adder's latency), then each row's entries past the shorter
+/// row's end, then an odd last row. `row(j)` gives row `j`'s values and column indices (equal lengths),
+/// `add(sums, value, column)` adds one entry to a row's sums (which start at `zero`), in order, and
+/// `done(j, sums)` takes row `j`'s.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[inline(always)]
+fn csr_row_pairs<'a, V: RowValues, A: Copy>(
+    rows: usize,
+    row: impl Fn(usize) -> (V, &'a [u32]),
+    zero: A,
+    add: impl Fn(A, V::Entry, u32) -> A,
+    mut done: impl FnMut(usize, A),
+) {
+    // `a` plus the products of a whole row's entries (sliced to their common length so that no index is
+    // checked in the loop).
+    let add_all = |mut a: A, (v, k): (V, &[u32])| {
+        let v = v.split_at(k.len()).0;
+        for (i, c) in k.iter().enumerate() {
+            a = add(a, v.entry(i), *c);
+        }
+        a
+    };
+    let mut j = 0;
+    while j + 1 < rows {
+        let ((v0, k0), (v1, k1)) = (row(j), row(j + 1));
+        let n = k0.len().min(k1.len());
+        let ((v0, v0_rest), (v1, v1_rest)) = (v0.split_at(n), v1.split_at(n));
+        let ((k0, k0_rest), (k1, k1_rest)) = (k0.split_at(n), k1.split_at(n));
+        let (mut a, mut b) = (zero, zero);
+        for i in 0..n {
+            a = add(a, v0.entry(i), k0[i]);
+            b = add(b, v1.entry(i), k1[i]);
+        }
+        done(j, add_all(a, (v0_rest, k0_rest)));
+        done(j + 1, add_all(b, (v1_rest, k1_rest)));
+        j += 2;
+    }
+    if j < rows {
+        done(j, add_all(zero, row(j)));
     }
 }
 
