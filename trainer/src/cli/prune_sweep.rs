@@ -62,6 +62,8 @@ struct Row {
     latency_us: f64,
     /// Whether each test image's predicted class is right.
     correct: Vec<bool>,
+    /// Share of the dense model's weights with SNR > 1 that this model keeps.
+    significant_kept: f64,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
@@ -71,6 +73,8 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the test set has no class labels") };
     let dtype = super::storage_dtype(&a.dtype)?;
     let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();
+    let (mu, sigma) = bayesian_weights(&model);
+    let significant: Vec<bool> = mu.iter().zip(&sigma).map(|(m, s)| m.abs() > *s).collect();
     let eval = PredictOptions::default().samples(a.samples);
     let timed = PredictOptions::default().samples(a.latency_samples);
 
@@ -89,6 +93,9 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             let loaded = Model::from_bytes(&bytes)?;
             let (report, preds) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
             let correct = preds.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
+            let kept = bayesian_weights(&loaded).1.into_iter().map(|s| s != 0.0);
+            let significant_kept = kept.zip(&significant).filter(|(k, s)| *k && **s).count() as f64
+                / significant.iter().filter(|s| **s).count().max(1) as f64;
             rows.push(Row {
                 criterion,
                 sparsity,
@@ -98,6 +105,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 bytes: bytes.len(),
                 latency_us: f64::NAN,
                 correct,
+                significant_kept,
             });
             models.push(loaded);
             bar.inc(1);
@@ -142,6 +150,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         )?;
     }
     md.push_str(&paired_table(&rows));
+    md.push_str(&significant_table(&rows, &significant));
     std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
     std::fs::write(a.out_dir.join("sweep.md"), &md)?;
     let series: Vec<Series> = a
@@ -159,20 +168,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         "test error (%)",
         &series,
     )?;
-    let log_snr: Vec<f64> = model
-        .layers()
-        .iter()
-        .filter_map(|l| match l {
-            Layer::BayesianDense(b) => Some(
-                b.dense_weight_mu()
-                    .into_iter()
-                    .zip(b.dense_weight_sigma())
-                    .map(|(m, s)| ((m.abs() / s) as f64).log10()),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
+    let log_snr: Vec<f64> = mu.iter().zip(&sigma).map(|(m, s)| ((m.abs() / s) as f64).log10()).collect();
     histogram(
         &a.out_dir.join("snr_histogram.png"),
         "Signal-to-noise ratio of the weights",
@@ -182,6 +178,38 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     )?;
     print!("{md}");
     Ok(())
+}
+
+/// Means and standard deviations of every weight of the model's Bayesian layers, in layer order, each layer
+/// dense row-major (a pruned weight has both 0).
+fn bayesian_weights(model: &Model) -> (Vec<f32>, Vec<f32>) {
+    let layers = model.layers().iter().filter_map(|l| match l {
+        Layer::BayesianDense(b) => Some(b),
+        _ => None,
+    });
+    layers.map(|b| (b.dense_weight_mu(), b.dense_weight_sigma())).fold((vec![], vec![]), |(mut m, mut s), (lm, ls)| {
+        m.extend(lm);
+        s.extend(ls);
+        (m, s)
+    })
+}
+
+/// The Markdown section on the weights the posterior tells from zero (SNR > 1): how many there are and what
+/// share of them each pruned model keeps. When a criterion keeps them all, pruning further than that share
+/// allows is where the criteria can differ.
+fn significant_table(rows: &[Row], significant: &[bool]) -> String {
+    let count = significant.iter().filter(|s| **s).count();
+    let mut md = format!(
+        "\nWeights with SNR > 1 in the dense model: {count} of {} ({:.2}%). Share of them each pruned model keeps:\n\n\
+         | criterion | sparsity | SNR > 1 kept |\n|---|---:|---:|\n",
+        significant.len(),
+        100.0 * count as f64 / significant.len().max(1) as f64
+    );
+    for r in rows.iter().filter(|r| r.sparsity > 0.0) {
+        let name = format!("{:?}", r.criterion).to_lowercase();
+        let _ = writeln!(md, "| {name} | {:.0}% | {:.1}% |", 100.0 * r.sparsity, 100.0 * r.significant_kept);
+    }
+    md
 }
 
 /// The Markdown section comparing SNR with every other criterion, image by image, at each sparsity above 0
@@ -233,7 +261,8 @@ mod tests {
 
     fn row(criterion: Criterion, sparsity: f64, correct: &[bool]) -> Row {
         let (error, nll, ece, bytes, latency_us) = (0.0, 0.0, 0.0, 0, 0.0);
-        Row { criterion, sparsity, error, nll, ece, bytes, latency_us, correct: correct.to_vec() }
+        let significant_kept = 1.0;
+        Row { criterion, sparsity, error, nll, ece, bytes, latency_us, correct: correct.to_vec(), significant_kept }
     }
 
     #[test]
@@ -252,5 +281,15 @@ mod tests {
         let printed = [0.0421, 2.6e-7, 0.0].map(format_p);
         assert_eq!(printed, ["0.042", "2.6e-7", "< 1e-300"]);
         assert_eq!(paired_table(&rows[2..3]), "", "no SNR rows, no table");
+    }
+
+    #[test]
+    fn the_significant_table_counts_the_weights_with_snr_above_one_and_shows_each_share_kept() {
+        let mut rows = [row(Criterion::Snr, 0.0, &[]), row(Criterion::Magnitude, 0.95, &[])];
+        rows[1].significant_kept = 0.987;
+        let table = significant_table(&rows, &[true, false, false, true]);
+        assert!(table.contains("2 of 4 (50.00%)"), "{table}");
+        assert!(table.contains("| magnitude | 95% | 98.7% |"), "{table}");
+        assert!(!table.contains("| snr | 0% |"), "the unpruned model has no row");
     }
 }
