@@ -195,8 +195,8 @@ fn bayesian_weights(model: &Model) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// The Markdown section on the weights the posterior tells from zero (SNR > 1): how many there are and what
-/// share of them each pruned model keeps. When a criterion keeps them all, pruning further than that share
-/// allows is where the criteria can differ.
+/// share of them each pruned model keeps. While two criteria both keep (nearly) all of them, they differ only
+/// in which weights the posterior cannot tell from zero fill the rest of the budget.
 fn significant_table(rows: &[Row], significant: &[bool]) -> String {
     let count = significant.iter().filter(|s| **s).count();
     let mut md = format!(
