@@ -148,8 +148,9 @@ impl BayesianDense {
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
     /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
-    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass ([`crate::linalg::local_reparam_csr_32_avx512`], the same
-    /// bits); otherwise the means and variances are two block products, then the noise is added.
+    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass
+    /// ([`crate::linalg::local_reparam_csr_32_avx512`], the same bits); otherwise the means and variances are two
+    /// block products, then the noise is added.
     #[inline(always)]
     pub(crate) fn forward_local_reparam_block(
         &self,
