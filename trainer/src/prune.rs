@@ -21,6 +21,17 @@ pub enum Criterion {
     Random,
 }
 
+impl Criterion {
+    /// The lowercase name `bnn prune --criterion` takes and reports print.
+    pub fn name(self) -> &'static str {
+        match self {
+            Criterion::Snr => "snr",
+            Criterion::Magnitude => "magnitude",
+            Criterion::Random => "random",
+        }
+    }
+}
+
 /// What a pruning did, stored in the pruned model's provenance under `pruning`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneReport {
@@ -188,6 +199,14 @@ mod tests {
         let (rnd, _) = prune(&model(), 0.5, Criterion::Random, 3).unwrap();
         assert_eq!(kept_mu(&rnd).len(), 4);
         assert!(snr.provenance().extra.contains_key("pruning"));
+    }
+
+    #[test]
+    fn each_criterion_is_named_as_the_command_line_takes_it() {
+        use clap::ValueEnum;
+        for c in Criterion::value_variants() {
+            assert_eq!(Some(c.name()), c.to_possible_value().as_ref().map(|v| v.get_name()));
+        }
     }
 
     #[test]

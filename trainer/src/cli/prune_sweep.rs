@@ -3,7 +3,7 @@
 //! log10 SNR of the unpruned model's weights, and the paired comparison (exact McNemar test) of SNR with
 //! the other criteria at each sparsity.
 
-use bnn_runtime::{Layer, Model, ModelWriter, PredictOptions};
+use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions};
 use bnn_trainer::data::{load_mnist, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
 use bnn_trainer::paired::PairedComparison;
@@ -73,8 +73,10 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the test set has no class labels") };
     let dtype = super::storage_dtype(&a.dtype)?;
     let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();
-    let (mu, sigma) = bayesian_weights(&model);
+    let mu = bayesian_weights(&model, BayesianDense::dense_weight_mu);
+    let sigma = bayesian_weights(&model, BayesianDense::dense_weight_sigma);
     let significant: Vec<bool> = mu.iter().zip(&sigma).map(|(m, s)| m.abs() > *s).collect();
+    let significant_count = significant.iter().filter(|s| **s).count();
     let eval = PredictOptions::default().samples(a.samples);
     let timed = PredictOptions::default().samples(a.latency_samples);
 
@@ -84,7 +86,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let mut models = Vec::new();
     for &criterion in &a.criteria {
         for &sparsity in &a.sparsities {
-            bar.set_message(format!("{criterion:?} {:.0}%", 100.0 * sparsity));
+            bar.set_message(format!("{} {:.0}%", criterion.name(), 100.0 * sparsity));
             let (mut pruned, _) = prune(&model, sparsity, criterion, 7)?;
             if a.finetune_epochs > 0 && sparsity > 0.0 {
                 pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::hidden())?;
@@ -93,9 +95,9 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             let loaded = Model::from_bytes(&bytes)?;
             let (report, preds) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
             let correct = preds.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
-            let kept = bayesian_weights(&loaded).1.into_iter().map(|s| s != 0.0);
-            let significant_kept = kept.zip(&significant).filter(|(k, s)| *k && **s).count() as f64
-                / significant.iter().filter(|s| **s).count().max(1) as f64;
+            let kept = bayesian_weights(&loaded, BayesianDense::dense_weight_sigma).into_iter().map(|s| s != 0.0);
+            let significant_kept =
+                kept.zip(&significant).filter(|(k, s)| *k && **s).count() as f64 / significant_count.max(1) as f64;
             rows.push(Row {
                 criterion,
                 sparsity,
@@ -132,7 +134,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         a.latency_samples
     );
     for r in &rows {
-        let name = format!("{:?}", r.criterion).to_lowercase();
+        let name = r.criterion.name();
         writeln!(
             csv,
             "{name},{},{:.6},{:.6},{:.6},{},{:.1}",
@@ -150,7 +152,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         )?;
     }
     md.push_str(&paired_table(&rows));
-    md.push_str(&significant_table(&rows, &significant));
+    md.push_str(&significant_table(&rows, significant_count, significant.len()));
     std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
     std::fs::write(a.out_dir.join("sweep.md"), &md)?;
     let series: Vec<Series> = a
@@ -180,33 +182,27 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Means and standard deviations of every weight of the model's Bayesian layers, in layer order, each layer
-/// dense row-major (a pruned weight has both 0).
-fn bayesian_weights(model: &Model) -> (Vec<f32>, Vec<f32>) {
+/// One dense row-major matrix per Bayesian layer (`BayesianDense::dense_weight_mu` or `_sigma`; a pruned
+/// weight is 0 in both), concatenated in layer order.
+fn bayesian_weights(model: &Model, matrix: fn(&BayesianDense) -> Vec<f32>) -> Vec<f32> {
     let layers = model.layers().iter().filter_map(|l| match l {
         Layer::BayesianDense(b) => Some(b),
         _ => None,
     });
-    layers.map(|b| (b.dense_weight_mu(), b.dense_weight_sigma())).fold((vec![], vec![]), |(mut m, mut s), (lm, ls)| {
-        m.extend(lm);
-        s.extend(ls);
-        (m, s)
-    })
+    layers.flat_map(matrix).collect()
 }
 
 /// The Markdown section on the weights the posterior tells from zero (SNR > 1): how many there are and what
 /// share of them each pruned model keeps. While two criteria both keep (nearly) all of them, they differ only
 /// in which weights the posterior cannot tell from zero fill the rest of the budget.
-fn significant_table(rows: &[Row], significant: &[bool]) -> String {
-    let count = significant.iter().filter(|s| **s).count();
+fn significant_table(rows: &[Row], count: usize, weights: usize) -> String {
     let mut md = format!(
-        "\nWeights with SNR > 1 in the dense model: {count} of {} ({:.2}%). Share of them each pruned model keeps:\n\n\
-         | criterion | sparsity | SNR > 1 kept |\n|---|---:|---:|\n",
-        significant.len(),
-        100.0 * count as f64 / significant.len().max(1) as f64
+        "\nWeights with SNR > 1 in the dense model: {count} of {weights} ({:.2}%). Share of them each pruned model \
+         keeps:\n\n| criterion | sparsity | SNR > 1 kept |\n|---|---:|---:|\n",
+        100.0 * count as f64 / weights.max(1) as f64
     );
     for r in rows.iter().filter(|r| r.sparsity > 0.0) {
-        let name = format!("{:?}", r.criterion).to_lowercase();
+        let name = r.criterion.name();
         let _ = writeln!(md, "| {name} | {:.0}% | {:.1}% |", 100.0 * r.sparsity, 100.0 * r.significant_kept);
     }
     md
@@ -229,11 +225,11 @@ fn paired_table(rows: &[Row]) -> String {
                 );
             }
             let c = PairedComparison::new(&snr.correct, &other.correct);
-            let name = format!("{:?}", other.criterion).to_lowercase();
             let _ = writeln!(
                 md,
-                "| {:.0}% | {name} | {} | {} | {} |",
+                "| {:.0}% | {} | {} | {} | {} |",
                 100.0 * snr.sparsity,
+                other.criterion.name(),
                 c.only_a_right,
                 c.only_b_right,
                 format_p(c.p_value())
@@ -284,10 +280,10 @@ mod tests {
     }
 
     #[test]
-    fn the_significant_table_counts_the_weights_with_snr_above_one_and_shows_each_share_kept() {
+    fn the_significant_table_states_how_many_weights_have_snr_above_one_and_each_share_kept() {
         let mut rows = [row(Criterion::Snr, 0.0, &[]), row(Criterion::Magnitude, 0.95, &[])];
         rows[1].significant_kept = 0.987;
-        let table = significant_table(&rows, &[true, false, false, true]);
+        let table = significant_table(&rows, 2, 4);
         assert!(table.contains("2 of 4 (50.00%)"), "{table}");
         assert!(table.contains("| magnitude | 95% | 98.7% |"), "{table}");
         assert!(!table.contains("| snr | 0% |"), "the unpruned model has no row");
