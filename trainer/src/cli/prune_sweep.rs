@@ -62,8 +62,8 @@ struct Row {
     latency_us: f64,
     /// Whether each test image's predicted class is right.
     correct: Vec<bool>,
-    /// Share of the dense model's weights with SNR > 1 that this model keeps.
-    significant_kept: f64,
+    /// Whether each weight of the Bayesian layers (in `bayesian_weights` order) survived the pruning.
+    kept: Vec<bool>,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
@@ -76,7 +76,6 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let mu = bayesian_weights(&model, BayesianDense::dense_weight_mu);
     let sigma = bayesian_weights(&model, BayesianDense::dense_weight_sigma);
     let significant: Vec<bool> = mu.iter().zip(&sigma).map(|(m, s)| m.abs() > *s).collect();
-    let significant_count = significant.iter().filter(|s| **s).count();
     let eval = PredictOptions::default().samples(a.samples);
     let timed = PredictOptions::default().samples(a.latency_samples);
 
@@ -95,9 +94,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             let loaded = Model::from_bytes(&bytes)?;
             let (report, preds) = evaluate_classifier(&loaded, &test, &eval, a.threads)?;
             let correct = preds.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
-            let kept = bayesian_weights(&loaded, BayesianDense::dense_weight_sigma).into_iter().map(|s| s != 0.0);
-            let significant_kept =
-                kept.zip(&significant).filter(|(k, s)| *k && **s).count() as f64 / significant_count.max(1) as f64;
+            let kept = bayesian_weights(&loaded, BayesianDense::dense_weight_sigma).iter().map(|s| *s != 0.0).collect();
             rows.push(Row {
                 criterion,
                 sparsity,
@@ -107,7 +104,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 bytes: bytes.len(),
                 latency_us: f64::NAN,
                 correct,
-                significant_kept,
+                kept,
             });
             models.push(loaded);
             bar.inc(1);
@@ -152,7 +149,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         )?;
     }
     md.push_str(&paired_table(&rows));
-    md.push_str(&significant_table(&rows, significant_count, significant.len()));
+    md.push_str(&significant_table(&rows, &significant));
     std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
     std::fs::write(a.out_dir.join("sweep.md"), &md)?;
     let series: Vec<Series> = a
@@ -192,20 +189,37 @@ fn bayesian_weights(model: &Model, matrix: fn(&BayesianDense) -> Vec<f32>) -> Ve
     layers.flat_map(matrix).collect()
 }
 
-/// The Markdown section on the weights the posterior tells from zero (SNR > 1): how many there are and what
-/// share of them each pruned model keeps. While two criteria both keep (nearly) all of them, they differ only
-/// in which weights the posterior cannot tell from zero fill the rest of the budget.
-fn significant_table(rows: &[Row], count: usize, weights: usize) -> String {
+/// The Markdown section on which weights each pruned model keeps: how many weights the posterior tells from
+/// zero (SNR > 1) and what share of them each model keeps, and what share of its kept weights SNR's model at
+/// the same sparsity keeps too. While two criteria keep (nearly) the same weights they cannot differ much.
+fn significant_table(rows: &[Row], significant: &[bool]) -> String {
+    let count = significant.iter().filter(|s| **s).count();
     let mut md = format!(
-        "\nWeights with SNR > 1 in the dense model: {count} of {weights} ({:.2}%). Share of them each pruned model \
-         keeps:\n\n| criterion | sparsity | SNR > 1 kept |\n|---|---:|---:|\n",
-        100.0 * count as f64 / weights.max(1) as f64
+        "\nWeights with SNR > 1 in the dense model: {count} of {} ({:.2}%). Share of them each pruned model keeps, \
+         and share of its kept weights that SNR's model at the same sparsity keeps too:\n\n\
+         | criterion | sparsity | SNR > 1 kept | kept weights shared with SNR |\n|---|---:|---:|---:|\n",
+        significant.len(),
+        share(count, significant.len())
     );
+    let both = |a: &[bool], b: &[bool]| a.iter().zip(b).filter(|(x, y)| **x && **y).count();
     for r in rows.iter().filter(|r| r.sparsity > 0.0) {
-        let name = r.criterion.name();
-        let _ = writeln!(md, "| {name} | {:.0}% | {:.1}% |", 100.0 * r.sparsity, 100.0 * r.significant_kept);
+        let kept = r.kept.iter().filter(|k| **k).count();
+        let snr = rows.iter().find(|s| s.criterion == Criterion::Snr && s.sparsity == r.sparsity);
+        let shared = snr.map_or("—".into(), |s| format!("{:.1}%", share(both(&r.kept, &s.kept), kept)));
+        let _ = writeln!(
+            md,
+            "| {} | {:.0}% | {:.1}% | {shared} |",
+            r.criterion.name(),
+            100.0 * r.sparsity,
+            share(both(&r.kept, significant), count)
+        );
     }
     md
+}
+
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
+fn share(part: usize, whole: usize) -> f64 {
+    100.0 * part as f64 / whole.max(1) as f64
 }
 
 /// The Markdown section comparing SNR with every other criterion, image by image, at each sparsity above 0
@@ -257,8 +271,8 @@ mod tests {
 
     fn row(criterion: Criterion, sparsity: f64, correct: &[bool]) -> Row {
         let (error, nll, ece, bytes, latency_us) = (0.0, 0.0, 0.0, 0, 0.0);
-        let significant_kept = 1.0;
-        Row { criterion, sparsity, error, nll, ece, bytes, latency_us, correct: correct.to_vec(), significant_kept }
+        let kept = vec![];
+        Row { criterion, sparsity, error, nll, ece, bytes, latency_us, correct: correct.to_vec(), kept }
     }
 
     #[test]
@@ -280,12 +294,22 @@ mod tests {
     }
 
     #[test]
-    fn the_significant_table_states_how_many_weights_have_snr_above_one_and_each_share_kept() {
-        let mut rows = [row(Criterion::Snr, 0.0, &[]), row(Criterion::Magnitude, 0.95, &[])];
-        rows[1].significant_kept = 0.987;
-        let table = significant_table(&rows, 2, 4);
+    fn the_significant_table_shows_the_share_of_significant_weights_kept_and_the_overlap_with_snr() {
+        let with_kept =
+            |criterion, sparsity, kept: [bool; 4]| Row { kept: kept.to_vec(), ..row(criterion, sparsity, &[]) };
+        let rows = [
+            with_kept(Criterion::Snr, 0.0, [true; 4]),
+            with_kept(Criterion::Snr, 0.5, [true, false, false, true]),
+            with_kept(Criterion::Magnitude, 0.5, [true, true, false, false]),
+            with_kept(Criterion::Random, 0.75, [false, false, true, false]),
+        ];
+        let table = significant_table(&rows, &[true, false, false, true]);
         assert!(table.contains("2 of 4 (50.00%)"), "{table}");
-        assert!(table.contains("| magnitude | 95% | 98.7% |"), "{table}");
-        assert!(!table.contains("| snr | 0% |"), "the unpruned model has no row");
+        let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| criterion")).collect();
+        assert_eq!(
+            lines,
+            ["| snr | 50% | 100.0% | 100.0% |", "| magnitude | 50% | 50.0% | 50.0% |", "| random | 75% | 0.0% | — |"],
+            "the unpruned model has no row; no SNR model at 75%, no overlap"
+        );
     }
 }
