@@ -1,7 +1,7 @@
 //! `bnn prune-sweep`: the pruning benchmark. For every criterion and sparsity: test error, NLL, ECE, file
 //! size and single-input latency at S = 32, as CSV, a Markdown table and a PNG plot, plus a histogram of
-//! log10 SNR of the unpruned model's weights, and the paired comparison (exact McNemar test) of SNR with
-//! the other criteria at each sparsity.
+//! log10 SNR of the unpruned model's weights, the paired comparison (exact McNemar test) of SNR with the
+//! other criteria at each sparsity, and which weights each pruned model keeps.
 
 use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions};
 use bnn_trainer::data::{load_mnist, mnist_dir, Targets};
@@ -149,7 +149,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         )?;
     }
     md.push_str(&paired_table(&rows));
-    md.push_str(&significant_table(&rows, &significant));
+    md.push_str(&kept_weights_table(&rows, &significant));
     std::fs::write(a.out_dir.join("sweep.csv"), &csv)?;
     std::fs::write(a.out_dir.join("sweep.md"), &md)?;
     let series: Vec<Series> = a
@@ -192,7 +192,7 @@ fn bayesian_weights(model: &Model, matrix: fn(&BayesianDense) -> Vec<f32>) -> Ve
 /// The Markdown section on which weights each pruned model keeps: how many weights the posterior tells from
 /// zero (SNR > 1) and what share of them each model keeps, and what share of its kept weights SNR's model at
 /// the same sparsity keeps too. While two criteria keep (nearly) the same weights they cannot differ much.
-fn significant_table(rows: &[Row], significant: &[bool]) -> String {
+fn kept_weights_table(rows: &[Row], significant: &[bool]) -> String {
     let count = significant.iter().filter(|s| **s).count();
     let mut md = format!(
         "\nWeights with SNR > 1 in the dense model: {count} of {} ({:.2}%). Share of them each pruned model keeps, \
@@ -294,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn the_significant_table_shows_the_share_of_significant_weights_kept_and_the_overlap_with_snr() {
+    fn the_kept_weights_table_shows_the_share_of_significant_weights_kept_and_the_overlap_with_snr() {
         let with_kept =
             |criterion, sparsity, kept: [bool; 4]| Row { kept: kept.to_vec(), ..row(criterion, sparsity, &[]) };
         let rows = [
@@ -303,7 +303,7 @@ mod tests {
             with_kept(Criterion::Magnitude, 0.5, [true, true, false, false]),
             with_kept(Criterion::Random, 0.75, [false, false, true, false]),
         ];
-        let table = significant_table(&rows, &[true, false, false, true]);
+        let table = kept_weights_table(&rows, &[true, false, false, true]);
         assert!(table.contains("2 of 4 (50.00%)"), "{table}");
         let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| criterion")).collect();
         assert_eq!(
