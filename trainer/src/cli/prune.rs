@@ -44,8 +44,8 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     ModelWriter::new(&pruned).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
     eprintln!(
-        "{:?} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",
-        a.criterion,
+        "{} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",
+        a.criterion.name(),
         100.0 * a.sparsity,
         report.threshold,
         kept.join(", "),
