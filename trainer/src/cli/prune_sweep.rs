@@ -156,7 +156,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .criteria
         .iter()
         .map(|c| Series {
-            name: format!("{c:?}"),
+            name: c.name().to_string(),
             points: rows.iter().filter(|r| r.criterion == *c).map(|r| (100.0 * r.sparsity, 100.0 * r.error)).collect(),
         })
         .collect();
