@@ -10,6 +10,7 @@ pub mod data;
 mod error;
 pub mod evaluate;
 pub mod import;
+pub mod kernels;
 pub mod likelihood;
 pub mod nn;
 pub mod optim;

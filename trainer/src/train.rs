@@ -32,7 +32,11 @@ pub struct EpochMetrics {
     /// Accuracy (classification) or RMSE (regression) of the training minibatches' own samples.
     pub train_metric: f64,
     pub test: TestMetrics,
+    /// Wall-clock seconds of the epoch, test evaluation included.
     pub seconds: f64,
+    /// Wall-clock seconds of the optimisation steps alone (what other trainers' epoch times measure).
+    #[serde(default)]
+    pub train_seconds: f64,
 }
 
 /// Test-set metrics of the Monte-Carlo predictive distribution.
@@ -202,28 +206,27 @@ impl Run {
         for (step, idx) in order.chunks(t.batch_size).enumerate() {
             let (x, y) = self.batch(&self.split.train, idx)?;
             let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
-            let (out, kl) = self.network.forward_train(&x, t.estimator, &self.recipe.prior, &mut noise)?;
-            let nll = self.likelihood.nll(&out, &y)?;
-            let mut loss = (&nll + (&kl * self.kl_weight(epoch, step, idx.len()))?)?;
-            if t.weight_decay > 0.0 {
-                loss =
-                    (loss + (self.network.deterministic_squared_norm(&self.device)? * (t.weight_decay / n as f64))?)?;
+            let kl_weight = self.kl_weight(epoch, step, idx.len());
+            let s = if self.device.is_cpu() {
+                self.fused_step(&x, &y, &mut noise, kl_weight, lr)
+            } else {
+                self.composed_step(&x, &y, &mut noise, kl_weight, lr)
             }
-            let value = loss.to_scalar::<f32>()? as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { epoch, step, value });
-            }
-            self.adam.step(&loss.backward()?, lr)?;
-            nll_sum += nll.to_scalar::<f32>()? as f64;
-            kl_last = kl.to_scalar::<f32>()? as f64;
-            loss_sum += value;
-            metric_sum += batch_metric(&out, &y)?;
+            .map_err(|e| match e {
+                TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss { epoch, step, value },
+                e => e,
+            })?;
+            nll_sum += s.nll;
+            kl_last = s.kl;
+            loss_sum += s.loss;
+            metric_sum += batch_metric(&s.out, &y)?;
             bar.inc(1);
         }
         let train_metric = match self.split.train.targets {
             Targets::Classes { .. } => metric_sum / n as f64,
             Targets::Values { .. } => (metric_sum / n as f64).sqrt(),
         };
+        let train_seconds = start.elapsed().as_secs_f64();
         let test = self.evaluate(&self.split.test, t.eval_samples, epoch)?;
         Ok(EpochMetrics {
             epoch: epoch + 1,
@@ -233,7 +236,70 @@ impl Run {
             train_metric,
             test,
             seconds: start.elapsed().as_secs_f64(),
+            train_seconds,
         })
+    }
+
+    /// The data term of a step's loss: the likelihood's NLL per example, plus weight decay of deterministic
+    /// layers.
+    fn data_loss(&self, out: &Tensor, y: &BatchTargets) -> Result<(Tensor, Tensor)> {
+        let nll = self.likelihood.nll(out, y)?;
+        let mut loss = nll.clone();
+        let decay = self.recipe.training.weight_decay;
+        if decay > 0.0 {
+            let n = self.split.train.len() as f64;
+            loss = (loss + (self.network.deterministic_squared_norm(&self.device)? * (decay / n))?)?;
+        }
+        Ok((nll, loss))
+    }
+
+    /// One optimisation step on the CPU: the fused passes of `nn::fused_step` for the Bayesian layers (their KL
+    /// term and its gradients included), candle's autograd for the rest.
+    fn fused_step(
+        &mut self,
+        x: &Tensor,
+        y: &BatchTargets,
+        noise: &mut Noise,
+        kl_weight: f64,
+        lr: f64,
+    ) -> Result<StepValues> {
+        let t = &self.recipe.training;
+        let (out, keys) = self.network.forward_fused(x, t.estimator, &self.recipe.prior, noise)?;
+        let (nll, loss) = self.data_loss(&out, y)?;
+        let data = loss.to_scalar::<f32>()? as f64;
+        if !data.is_finite() {
+            return Err(TrainError::NonFiniteLoss { epoch: 0, step: 0, value: data });
+        }
+        let grads = loss.backward()?;
+        let kl =
+            self.network.update_fused(&grads, &keys, t.estimator, &self.recipe.prior, kl_weight, &mut self.adam, lr)?;
+        let value = data + kl_weight * kl;
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss { epoch: 0, step: 0, value });
+        }
+        Ok(StepValues { out, nll: nll.to_scalar::<f32>()? as f64, kl, loss: value })
+    }
+
+    /// One optimisation step composed of candle ops (the reference of the fused step, and the path on
+    /// devices other than the CPU).
+    fn composed_step(
+        &mut self,
+        x: &Tensor,
+        y: &BatchTargets,
+        noise: &mut Noise,
+        kl_weight: f64,
+        lr: f64,
+    ) -> Result<StepValues> {
+        let t = &self.recipe.training;
+        let (out, kl) = self.network.forward_train(x, t.estimator, &self.recipe.prior, noise)?;
+        let (nll, data) = self.data_loss(&out, y)?;
+        let loss = (data + (&kl * kl_weight)?)?;
+        let value = loss.to_scalar::<f32>()? as f64;
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss { epoch: 0, step: 0, value });
+        }
+        self.adam.step(&loss.backward()?, lr)?;
+        Ok(StepValues { out, nll: nll.to_scalar::<f32>()? as f64, kl: kl.to_scalar::<f32>()? as f64, loss: value })
     }
 
     /// Monte-Carlo test metrics with `samples` local-reparameterization passes per example.
@@ -317,7 +383,7 @@ impl Run {
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
         let mut tensors: Vec<(String, Tensor)> =
             self.adam.vars().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        tensors.extend(self.adam.state());
+        tensors.extend(self.adam.state()?);
         let info = CheckpointInfo {
             epochs_done: self.epochs_done,
             adam_steps: self.adam.t,
@@ -353,7 +419,7 @@ impl Run {
                 }
                 var.set(&value)?;
                 restored += 1;
-            } else if !self.adam.set_state(&name, value) {
+            } else if !self.adam.set_state(&name, value)? {
                 return Err(bad(format!("unknown tensor `{name}`")));
             }
         }
@@ -365,6 +431,14 @@ impl Run {
         self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
         Ok(())
     }
+}
+
+/// What one optimisation step reports: the network's outputs for the batch and the loss's parts.
+struct StepValues {
+    out: Tensor,
+    nll: f64,
+    kl: f64,
+    loss: f64,
 }
 
 /// Correct predictions (classification) or the summed squared error of the means (regression) of a batch.
@@ -395,8 +469,8 @@ impl EpochMetrics {
             )
         };
         format!(
-            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}  {test}  test nll {:.4}  {:.1}s",
-            self.epoch, self.elbo, self.nll, self.kl, self.test.nll, self.seconds
+            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}  {test}  test nll {:.4}  {:.1}s (steps {:.1}s)",
+            self.epoch, self.elbo, self.nll, self.kl, self.test.nll, self.seconds, self.train_seconds
         )
     }
 }

@@ -23,8 +23,30 @@ pub struct BayesLinear {
     pub(crate) bias_rho: Var,
     /// 1 for weights that exist, 0 for pruned ones (fine-tuning after pruning keeps them at mu = sigma = 0).
     mask: Option<Tensor>,
+    /// The mask's values, for the fused passes.
+    pub(crate) host_mask: Option<Vec<f32>>,
+    /// What the fused CPU step's forward pass multiplies with, rewritten in place every step: the
+    /// variances (local reparameterization) or a weight sample (weight sampling), and the masked means.
+    pub(crate) work: FusedWork,
     in_features: usize,
     out_features: usize,
+}
+
+/// The fused step's forward tensors of one layer (see [`BayesLinear`]'s `work`).
+pub(crate) struct FusedWork {
+    pub(crate) weight: Var,
+    pub(crate) bias: Var,
+    pub(crate) masked_mu: Option<Var>,
+}
+
+impl FusedWork {
+    fn new(in_features: usize, out_features: usize, device: &Device) -> Result<Self> {
+        Ok(Self {
+            weight: Var::zeros((out_features, in_features), candle_core::DType::F32, device)?,
+            bias: Var::zeros(out_features, candle_core::DType::F32, device)?,
+            masked_mu: None,
+        })
+    }
 }
 
 /// A weight sample of one layer and the noise that made it (kept for the Monte-Carlo KL).
@@ -51,6 +73,8 @@ impl BayesLinear {
             bias_mu: Var::from_tensor(&Tensor::zeros(out_features, candle_core::DType::F32, device)?)?,
             bias_rho: Var::from_tensor(&Tensor::full(rho, out_features, device)?)?,
             mask: None,
+            host_mask: None,
+            work: FusedWork::new(in_features, out_features, device)?,
             in_features,
             out_features,
         })
@@ -64,8 +88,11 @@ impl BayesLinear {
     }
 
     /// Fixes the pruning pattern: weights where `mask` is 0 stay absent (mean and standard deviation 0).
-    pub fn set_mask(&mut self, mask: Tensor) {
+    pub fn set_mask(&mut self, mask: Tensor) -> Result<()> {
+        self.host_mask = Some(mask.flatten_all()?.to_vec1::<f32>()?);
+        self.work.masked_mu = Some(Var::from_tensor(&mask.zeros_like()?)?);
         self.mask = Some(mask);
+        Ok(())
     }
 
     fn masked(&self, t: Tensor) -> Result<Tensor> {
@@ -101,10 +128,12 @@ impl BayesLinear {
         mean + (var.sqrt()? * eps)?
     }
 
-    /// One draw of every weight and bias: `mu + sigma * eps`.
+    /// One draw of every weight and bias: `mu + sigma * eps`, with the parameter noise of two keys drawn from
+    /// `noise` (weights, then biases), as the fused passes draw it.
     pub fn sample_weights(&self, noise: &mut Noise) -> Result<WeightSample> {
-        let eps_weight = noise.gaussian(&[self.out_features, self.in_features])?;
-        let eps_bias = noise.gaussian(&[self.out_features])?;
+        let (weight_key, bias_key) = (noise.next_key(), noise.next_key());
+        let eps_weight = noise.parameter_gaussian(weight_key, &[self.out_features, self.in_features])?;
+        let eps_bias = noise.parameter_gaussian(bias_key, &[self.out_features])?;
         let weight = (self.weight_mu()? + (self.weight_sigma()? * &eps_weight)?)?;
         let bias = (self.bias_mu.as_tensor() + (self.bias_sigma()? * &eps_bias)?)?;
         Ok(WeightSample { weight, bias, eps_weight, eps_bias })

@@ -2,12 +2,14 @@
 //! seeded noise that makes training reproducible.
 
 mod bayes_linear;
+mod fused_step;
 mod linear;
 mod network;
 mod noise;
 mod prior;
 
 pub use bayes_linear::{softplus, BayesLinear, WeightSample};
+pub use fused_step::{LayerKeys, StepKeys};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};
 pub use noise::Noise;

@@ -31,6 +31,18 @@ fn activate(x: &Tensor, a: Activation) -> Result<Tensor> {
     }
 }
 
+impl NetLayer {
+    /// A training pass through a layer without a posterior: deterministic weights, active dropout, activation.
+    pub(crate) fn forward_deterministic(&self, h: &Tensor, noise: &mut Noise) -> Result<Tensor> {
+        match self {
+            NetLayer::Bayes(_) => Err(candle_core::Error::Msg("a Bayesian layer has no deterministic pass".into())),
+            NetLayer::Linear(l) => l.forward(h),
+            NetLayer::Dropout(p) => h * noise.dropout_mask(h.dims(), *p)?,
+            NetLayer::Activation(a) => activate(h, *a),
+        }
+    }
+}
+
 impl Network {
     /// `input -> hidden... -> head` with the recipe's layer kind, activation and dropout, initialised from `seed`.
     pub fn new(spec: &ModelSpec, input: usize, head: usize, seed: u64, device: &Device) -> Result<Self> {
@@ -80,9 +92,7 @@ impl Network {
                         BayesLinear::forward_with(&h, &sample)?
                     }
                 },
-                NetLayer::Linear(l) => l.forward(&h)?,
-                NetLayer::Dropout(p) => (&h * noise.dropout_mask(h.dims(), *p)?)?,
-                NetLayer::Activation(a) => activate(&h, *a)?,
+                other => other.forward_deterministic(&h, noise)?,
             };
         }
         Ok((h, kl))
@@ -94,12 +104,15 @@ impl Network {
         for layer in &self.layers {
             h = match layer {
                 NetLayer::Bayes(l) => l.forward_local_reparam(&h, noise)?,
-                NetLayer::Linear(l) => l.forward(&h)?,
-                NetLayer::Dropout(p) => (&h * noise.dropout_mask(h.dims(), *p)?)?,
-                NetLayer::Activation(a) => activate(&h, *a)?,
+                other => other.forward_deterministic(&h, noise)?,
             };
         }
         Ok(h)
+    }
+
+    /// The checkpoint names of Bayesian layer `i`'s variables: weight mu, weight rho, bias mu, bias rho.
+    pub(crate) fn bayesian_names(i: usize) -> [String; 4] {
+        ["weight.mu", "weight.rho", "bias.mu", "bias.rho"].map(|v| format!("layers.{i}.{v}"))
     }
 
     /// The deterministic pass with posterior means and dropout off.
@@ -133,10 +146,8 @@ impl Network {
         for (i, layer) in self.layers.iter().enumerate() {
             match layer {
                 NetLayer::Bayes(l) => {
-                    out.push((format!("layers.{i}.weight.mu"), l.weight_mu.clone()));
-                    out.push((format!("layers.{i}.weight.rho"), l.weight_rho.clone()));
-                    out.push((format!("layers.{i}.bias.mu"), l.bias_mu.clone()));
-                    out.push((format!("layers.{i}.bias.rho"), l.bias_rho.clone()));
+                    let vars = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
+                    out.extend(Network::bayesian_names(i).into_iter().zip(vars.map(Var::clone)));
                 }
                 NetLayer::Linear(l) => {
                     out.push((format!("layers.{i}.weight.mu"), l.weight.clone()));
@@ -178,7 +189,7 @@ impl Network {
                     l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.out_features(), device)?)?;
                     let bias_rho: Vec<f32> = r.bias_sigma().iter().map(|s| inverse_softplus(*s)).collect();
                     l.bias_rho.set(&Tensor::from_vec(bias_rho, r.out_features(), device)?)?;
-                    l.set_mask(Tensor::from_vec(mask, shape, device)?);
+                    l.set_mask(Tensor::from_vec(mask, shape, device)?)?;
                 }
                 (NetLayer::Linear(l), bnn_runtime::Layer::Dense(r))
                     if (l.in_features(), l.out_features()) == (r.in_features(), r.out_features()) =>

@@ -1,6 +1,7 @@
 //! Seeded noise handed to candle as tensors: candle's own CPU generator cannot be seeded, so every random
 //! number of a training run comes from the runtime's [`SeededRng`], keyed by (seed, epoch, step).
 
+use crate::kernels::posterior::noise_values;
 use bnn_runtime::SeededRng;
 use candle_core::{Device, Result, Tensor};
 
@@ -24,13 +25,22 @@ impl Noise {
         Self::new(key, device)
     }
 
-    /// Standard-normal draws of the given shape.
+    /// Standard-normal draws of the given shape (the runtime's bulk Box–Muller draws).
     pub fn gaussian(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        // One 64-bit draw per value (not the runtime's bulk `fill_gaussian`), so a recipe and seed train
-        // the same weights as they did when the shipped models were made.
-        let v: Vec<f32> = (0..n).map(|_| self.rng.gaussian()).collect();
+        let mut v = vec![0.0f32; shape.iter().product()];
+        self.rng.fill_gaussian(&mut v);
         Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// A key for the noise of one parameter tensor (see [`Noise::parameter_gaussian`]).
+    pub fn next_key(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// The standard-normal noise of a parameter tensor for `key`, made chunk by chunk exactly as the fused
+    /// passes make it (`kernels::posterior::noise_values`), so the two paths sample the same weights.
+    pub fn parameter_gaussian(&self, key: u64, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(noise_values(key, shape.iter().product()), shape, &self.device)
     }
 
     /// An inverted-dropout mask: 0 with probability `p`, else `1 / (1 - p)`.

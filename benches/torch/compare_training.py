@@ -1,0 +1,151 @@
+"""One epoch of MNIST 784-400-400-10 training (batch 128, Adam, lr 1e-3), timed side by side on this machine:
+
+- plain PyTorch MLP (the floor: three matrix products per layer and step),
+- bayesian-torch `LinearReparameterization` layers with their full closed-form KL (a Gaussian prior),
+- `bnn train` with `models/mnist-bbb.toml` (scale-mixture prior, local reparameterization), the same recipe with
+  weight sampling, and `models/mnist-deterministic.toml`.
+
+The trainers run interleaved, `--rounds` times, each alone on the machine. Torch times the optimisation steps of
+the epoch; for `bnn` the script reads the `steps` seconds of its epoch line (the same steps, without its test-set
+evaluation) and also reports the whole epoch line's seconds. Run through `compare_training.sh`, which makes the
+virtual environment. This is a measurement; bnn-edge never depends on PyTorch.
+"""
+
+import argparse
+import gzip
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def load_mnist(directory):
+    x = idx(os.path.join(directory, "train-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255.0
+    y = idx(os.path.join(directory, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    x = (x - x.mean()) / x.std()
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def torch_epoch(model_fn, x, y, bayesian):
+    torch.manual_seed(1)
+    model = model_fn()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n = x.shape[0]
+    order = torch.randperm(n)
+    start = time.perf_counter()
+    for i in range(0, n, 128):
+        idx_ = order[i : i + 128]
+        opt.zero_grad()
+        if bayesian:
+            out, kl = model(x[idx_])
+            loss = F.cross_entropy(out, y[idx_]) + kl / n
+        else:
+            loss = F.cross_entropy(model(x[idx_]), y[idx_])
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def plain_mlp():
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, 400), torch.nn.ReLU(), torch.nn.Linear(400, 400), torch.nn.ReLU(), torch.nn.Linear(400, 10)
+    )
+
+
+class BayesianTorchMlp(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        from bayesian_torch.layers import LinearReparameterization as L
+
+        self.layers = torch.nn.ModuleList([L(784, 400), L(400, 400), L(400, 10)])
+
+    def forward(self, x):
+        kl = 0.0
+        for i, layer in enumerate(self.layers):
+            x, k = layer(x)
+            kl = kl + k
+            if i < 2:
+                x = F.relu(x)
+        return x, kl
+
+
+def bnn_epoch(binary, recipe, data, out_dir):
+    start = time.perf_counter()
+    run = subprocess.run(
+        [binary, "train", "--recipe", recipe, "--epochs", "1", "--data", data, "--out", os.path.join(out_dir, "m.safetensors")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RAYON_NUM_THREADS": str(torch.get_num_threads())},
+    )
+    wall = time.perf_counter() - start
+    if run.returncode != 0:
+        sys.exit(f"bnn train failed:\n{run.stderr}")
+    line = next(l for l in run.stderr.replace("\r", "\n").splitlines() if l.startswith("epoch"))
+    m = re.search(r"([0-9.]+)s \(steps ([0-9.]+)s\)", line)
+    return float(m.group(2)), float(m.group(1)), wall
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=os.environ.get("BNN_MNIST_DIR", "../shared/data/mnist"))
+    p.add_argument("--bnn", default="target/release/bnn")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    x, y = load_mnist(a.data)
+    out_dir = tempfile.mkdtemp(prefix="bnn-compare-")
+    with open("models/mnist-bbb.toml") as f:
+        ws = f.read().replace('estimator = "local_reparam"', 'estimator = "weight_sampling"')
+    ws_recipe = os.path.join(out_dir, "mnist-bbb-weight-sampling.toml")
+    with open(ws_recipe, "w") as f:
+        f.write(ws)
+    rows = {
+        "plain PyTorch MLP": [],
+        "bayesian-torch LinearReparameterization, full KL": [],
+        "bnn train mnist-bbb.toml (scale mixture, local reparameterization)": [],
+        "bnn train mnist-bbb.toml with weight sampling": [],
+        "bnn train mnist-deterministic.toml": [],
+    }
+    whole = {}
+    names = list(rows)
+    for r in range(a.rounds):
+        rows[names[0]].append(torch_epoch(plain_mlp, x, y, False))
+        rows[names[1]].append(torch_epoch(BayesianTorchMlp, x, y, True))
+        for name, recipe in zip(names[2:], ["models/mnist-bbb.toml", ws_recipe, "models/mnist-deterministic.toml"]):
+            steps, epoch, wall = bnn_epoch(a.bnn, recipe, a.data, out_dir)
+            rows[name].append(steps)
+            whole.setdefault(name, []).append(epoch)
+        print(f"round {r + 1} done", file=sys.stderr)
+    print(f"torch {torch.__version__}, {a.threads} threads; seconds per epoch of 60,000 images (optimisation steps)\n")
+    print("| trainer | " + " | ".join(f"round {r + 1}" for r in range(a.rounds)) + " |")
+    print("|---|" + "---:|" * a.rounds)
+    for name, t in rows.items():
+        extra = f" (whole epoch line with test evaluation: {', '.join(f'{v:.1f}' for v in whole[name])})" if name in whole else ""
+        print(f"| {name}{extra} | " + " | ".join(f"{v:.2f}" for v in t) + " |")
+    bt, bbb, ws_, det = (rows[n] for n in names[1:])
+    print()
+    for r in range(a.rounds):
+        print(
+            f"round {r + 1}: BBB / bayesian-torch {bbb[r] / bt[r]:.2f}x, BBB / bnn deterministic {bbb[r] / det[r]:.2f}x, "
+            f"weight sampling / bayesian-torch {ws_[r] / bt[r]:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
