@@ -1,5 +1,6 @@
 //! One training step (forward, backward, Adam) on a minibatch of 128 MNIST-sized inputs with a 784-400-400-10
-//! Bayesian MLP: local reparameterization versus weight sampling.
+//! Bayesian MLP and the scale-mixture prior: the fused CPU step (`Network::forward_fused` + `update_fused`) for
+//! local reparameterization and weight sampling, and the composed candle ops it replaced (its test oracle).
 
 use bnn_trainer::likelihood::{BatchTargets, Likelihood};
 use bnn_trainer::nn::{Network, Noise};
@@ -15,22 +16,34 @@ fn bench(c: &mut Criterion) {
     let y =
         BatchTargets::Classes(Tensor::from_vec((0..128u32).map(|i| i % 10).collect::<Vec<_>>(), 128, &dev).unwrap());
     let prior = PriorSpec::ScaleMixture { pi: 0.5, sigma1: 1.0, sigma2: 0.0025 };
+    let lik = Likelihood::new(LikelihoodSpec::Categorical, &dev).unwrap();
     let mut group = c.benchmark_group("trainer_step_batch128");
     for estimator in [Estimator::LocalReparam, Estimator::WeightSampling] {
         let net = Network::new(&spec, 784, 10, 1, &dev).unwrap();
-        let lik = Likelihood::new(LikelihoodSpec::Categorical, &dev).unwrap();
         let mut adam = Adam::new(net.named_vars()).unwrap();
         let mut step = 0;
-        group.bench_function(format!("{estimator:?}"), |b| {
+        group.bench_function(format!("fused_{estimator:?}"), |b| {
             b.iter(|| {
                 let mut noise = Noise::for_step(1, 0, step, &dev);
                 step += 1;
-                let (out, kl) = net.forward_train(&x, estimator, &prior, &mut noise).unwrap();
-                let loss = (lik.nll(&out, &y).unwrap() + (kl * (1.0 / 60000.0)).unwrap()).unwrap();
-                adam.step(&loss.backward().unwrap(), 1e-3).unwrap();
+                let (out, keys) = net.forward_fused(&x, estimator, &prior, &mut noise).unwrap();
+                let grads = lik.nll(&out, &y).unwrap().backward().unwrap();
+                net.update_fused(&grads, &keys, estimator, &prior, 1.0 / 60000.0, &mut adam, 1e-3).unwrap();
             })
         });
     }
+    let net = Network::new(&spec, 784, 10, 1, &dev).unwrap();
+    let mut adam = Adam::new(net.named_vars()).unwrap();
+    let mut step = 0;
+    group.bench_function("composed_LocalReparam", |b| {
+        b.iter(|| {
+            let mut noise = Noise::for_step(1, 0, step, &dev);
+            step += 1;
+            let (out, kl) = net.forward_train(&x, Estimator::LocalReparam, &prior, &mut noise).unwrap();
+            let loss = (lik.nll(&out, &y).unwrap() + (kl * (1.0 / 60000.0)).unwrap()).unwrap();
+            adam.step(&loss.backward().unwrap(), 1e-3).unwrap();
+        })
+    });
     group.finish();
 }
 

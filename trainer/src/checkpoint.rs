@@ -20,6 +20,8 @@ pub struct CheckpointInfo {
     pub recipe_json: String,
     /// Per-epoch metrics so far, as JSON.
     pub history_json: String,
+    /// The progress of an epoch interrupted by this checkpoint, as JSON (`None`: written between epochs).
+    pub partial_epoch_json: Option<String>,
 }
 
 /// Writes `tensors` (f32) and `info` to `path` atomically.
@@ -35,12 +37,15 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], info: &CheckpointInfo) ->
             Ok((n.as_str(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| err(path, e))?))
         })
         .collect::<Result<Vec<_>>>()?;
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         ("bnn.checkpoint.epochs_done".to_string(), info.epochs_done.to_string()),
         ("bnn.checkpoint.adam_steps".to_string(), info.adam_steps.to_string()),
         ("bnn.checkpoint.recipe".to_string(), info.recipe_json.clone()),
         ("bnn.checkpoint.history".to_string(), info.history_json.clone()),
     ]);
+    if let Some(partial) = &info.partial_epoch_json {
+        meta.insert("bnn.checkpoint.partial_epoch".to_string(), partial.clone());
+    }
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| err(path, e))?;
     write_atomically(path, &bytes)?;
     Ok(())
@@ -58,6 +63,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(Vec<(String, Tensor)>, Chec
         adam_steps: get("bnn.checkpoint.adam_steps")?.parse().map_err(|e| err(path, e))?,
         recipe_json: get("bnn.checkpoint.recipe")?,
         history_json: get("bnn.checkpoint.history")?,
+        partial_epoch_json: meta.get("bnn.checkpoint.partial_epoch").cloned(),
     };
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {

@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor, D};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Seed offset of the evaluation noise, so evaluation never reuses a training stream.
 const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
@@ -64,6 +64,22 @@ pub struct Run {
     pub recipe_source: Option<String>,
     /// Print the metrics of every n-th epoch (and of the last).
     pub report_every: usize,
+    /// With a checkpoint file, also write one inside an epoch once this much time has passed since the last.
+    pub checkpoint_every: Duration,
+    /// Where the current epoch stands, when a checkpoint was written (or resumed) inside it.
+    partial: Option<PartialEpoch>,
+}
+
+/// The progress of an epoch that a checkpoint interrupted: the steps taken and the sums its metrics need.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct PartialEpoch {
+    epoch: usize,
+    steps_done: usize,
+    nll_sum: f64,
+    kl_last: f64,
+    loss_sum: f64,
+    metric_sum: f64,
+    seconds: f64,
 }
 
 fn is_classification(d: &Dataset) -> bool {
@@ -109,6 +125,8 @@ impl Run {
             history: vec![],
             recipe_source: None,
             report_every: 1,
+            checkpoint_every: Duration::from_secs(300),
+            partial: None,
         })
     }
 
@@ -171,14 +189,15 @@ impl Run {
         Ok((x, y))
     }
 
-    /// Runs the remaining epochs, printing one line of metrics per epoch through `bar` and writing a
-    /// checkpoint after each when `checkpoint` is given.
+    /// Runs the remaining epochs, printing one line of metrics per epoch through `bar` and, when `checkpoint`
+    /// is given, writing a checkpoint after each epoch and inside an epoch every [`Run::checkpoint_every`].
     pub fn train(&mut self, checkpoint: Option<&Path>, bar: &ProgressBar) -> Result<()> {
         let epochs = self.recipe.training.epochs;
         bar.set_length((epochs * self.steps_per_epoch()) as u64);
-        bar.set_position((self.epochs_done * self.steps_per_epoch()) as u64);
+        let resumed_steps = self.partial.as_ref().map_or(0, |p| p.steps_done);
+        bar.set_position((self.epochs_done * self.steps_per_epoch() + resumed_steps) as u64);
         while self.epochs_done < epochs {
-            let m = self.train_epoch(self.epochs_done, bar)?;
+            let m = self.train_epoch(self.epochs_done, bar, checkpoint)?;
             if m.epoch % self.report_every.max(1) == 0 || m.epoch == epochs {
                 let line = m.summary(is_classification(&self.split.train));
                 bar.suspend(|| eprintln!("{line}"));
@@ -193,17 +212,20 @@ impl Run {
         Ok(())
     }
 
-    /// One epoch of minibatch steps, then the test metrics.
-    pub fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar) -> Result<EpochMetrics> {
+    /// One epoch of minibatch steps (from where a resumed checkpoint left it), then the test metrics; with
+    /// `checkpoint`, a checkpoint inside the epoch every [`Run::checkpoint_every`].
+    pub fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar, checkpoint: Option<&Path>) -> Result<EpochMetrics> {
         let start = Instant::now();
+        let mut last_checkpoint = start;
         let t = self.recipe.training.clone();
         let n = self.split.train.len();
         let mut order: Vec<usize> = (0..n).collect();
         data::shuffle(&mut order, t.seed.wrapping_mul(31).wrapping_add(epoch as u64));
         let lr = self.learning_rate(epoch);
-        let (mut nll_sum, mut kl_last, mut loss_sum, mut metric_sum) = (0.0, 0.0, 0.0, 0.0);
+        let mut p =
+            self.partial.take().filter(|p| p.epoch == epoch).unwrap_or(PartialEpoch { epoch, ..Default::default() });
         let steps = self.steps_per_epoch();
-        for (step, idx) in order.chunks(t.batch_size).enumerate() {
+        for (step, idx) in order.chunks(t.batch_size).enumerate().skip(p.steps_done) {
             let (x, y) = self.batch(&self.split.train, idx)?;
             let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
             let kl_weight = self.kl_weight(epoch, step, idx.len());
@@ -216,17 +238,29 @@ impl Run {
                 TrainError::NonFiniteLoss { value, .. } => TrainError::NonFiniteLoss { epoch, step, value },
                 e => e,
             })?;
-            nll_sum += s.nll;
-            kl_last = s.kl;
-            loss_sum += s.loss;
-            metric_sum += batch_metric(&s.out, &y)?;
+            p.nll_sum += s.nll;
+            p.kl_last = s.kl;
+            p.loss_sum += s.loss;
+            p.metric_sum += batch_metric(&s.out, &y)?;
+            p.steps_done = step + 1;
             bar.inc(1);
+            bar.set_message(format!("loss {:.4}", p.loss_sum / p.steps_done as f64));
+            if let Some(path) = checkpoint.filter(|_| last_checkpoint.elapsed() >= self.checkpoint_every) {
+                if p.steps_done < steps {
+                    let now = p.seconds + start.elapsed().as_secs_f64();
+                    self.partial = Some(PartialEpoch { seconds: now, ..p.clone() });
+                    self.save_checkpoint(path)?;
+                    self.partial = None;
+                    last_checkpoint = Instant::now();
+                }
+            }
         }
+        let (nll_sum, kl_last, loss_sum, metric_sum) = (p.nll_sum, p.kl_last, p.loss_sum, p.metric_sum);
         let train_metric = match self.split.train.targets {
             Targets::Classes { .. } => metric_sum / n as f64,
             Targets::Values { .. } => (metric_sum / n as f64).sqrt(),
         };
-        let train_seconds = start.elapsed().as_secs_f64();
+        let train_seconds = p.seconds + start.elapsed().as_secs_f64();
         let test = self.evaluate(&self.split.test, t.eval_samples, epoch)?;
         Ok(EpochMetrics {
             epoch: epoch + 1,
@@ -235,7 +269,7 @@ impl Run {
             kl: kl_last,
             train_metric,
             test,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: p.seconds + start.elapsed().as_secs_f64(),
             train_seconds,
         })
     }
@@ -389,6 +423,7 @@ impl Run {
             adam_steps: self.adam.t,
             recipe_json: self.recipe_json(),
             history_json: serde_json::to_string(&self.history).unwrap_or_default(),
+            partial_epoch_json: self.partial.as_ref().and_then(|p| serde_json::to_string(p).ok()),
         };
         checkpoint::save(path, &tensors, &info)
     }
@@ -429,6 +464,10 @@ impl Run {
         self.adam.t = info.adam_steps;
         self.epochs_done = info.epochs_done;
         self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
+        self.partial = match &info.partial_epoch_json {
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| bad(format!("its epoch progress: {e}")))?),
+            None => None,
+        };
         Ok(())
     }
 }

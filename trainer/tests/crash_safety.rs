@@ -1,7 +1,8 @@
 //! Crash safety of `bnn train`, with real kills: the training process is SIGKILLed at several moments (some
 //! land while a checkpoint of a few MB is being written); after every kill the checkpoint and the exported model,
 //! when present, are complete files that load, and `--resume` after the last kill reaches the same weights as an
-//! uninterrupted run of the same recipe.
+//! uninterrupted run of the same recipe. The killed runs checkpoint after every step (`--checkpoint-every 0`), so
+//! most kills resume from inside an epoch.
 
 use bnn_runtime::{Model, ModelWriter};
 use candle_core::Device;
@@ -31,6 +32,7 @@ eval_samples = 4
 fn bnn(recipe: &Path, out: &Path, resume: bool) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bnn"));
     command.arg("train").arg("--recipe").arg(recipe).arg("--out").arg(out).stdout(Stdio::null()).stderr(Stdio::null());
+    command.args(["--checkpoint-every", "0"]);
     if resume {
         command.arg("--resume");
     }

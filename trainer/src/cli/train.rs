@@ -24,6 +24,9 @@ pub struct TrainArgs {
     /// Checkpoint file, rewritten atomically after every epoch [default: OUT.ckpt].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Also checkpoint inside an epoch once this many seconds have passed since the last checkpoint.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    checkpoint_every: f64,
     /// Continue from the checkpoint instead of starting over.
     #[arg(long)]
     resume: bool,
@@ -42,6 +45,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let dtype = super::storage_dtype(&recipe.export.dtype)?;
     let mut run = Run::new(recipe, a.data.as_deref(), super::device(&a.device)?)?;
     run.recipe_source = Some(text);
+    run.checkpoint_every = std::time::Duration::try_from_secs_f64(a.checkpoint_every)
+        .map_err(|e| anyhow::anyhow!("--checkpoint-every {}: {e}", a.checkpoint_every))?;
     let checkpoint = a.checkpoint.unwrap_or_else(|| a.out.with_extension("ckpt"));
     if a.resume {
         run.resume_from(&checkpoint).with_context(|| format!("resuming from {}", checkpoint.display()))?;
@@ -54,7 +59,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         run.split.train.dim
     );
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} epoch progress [{bar:40}] {pos}/{len} steps, {per_sec}, eta {eta}")?
+        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} steps, {per_sec}, {msg}, eta {eta}")?
             .progress_chars("=> "),
     );
     run.train(Some(&checkpoint), &bar)?;

@@ -7,6 +7,7 @@
 use super::bayes_linear::BayesLinear;
 use super::network::{NetLayer, Network};
 use super::noise::Noise;
+use super::product::WeightProduct;
 use crate::kernels::posterior::{self, ForwardUse, GradientSink, Posterior, PriorTerms, StepInputs};
 use crate::kernels::tensor_values::{values, values_mut};
 use crate::optim::{Adam, AdamStep};
@@ -28,9 +29,11 @@ pub type LayerNames<'a> = [&'a str; 4];
 impl BayesLinear {
     /// The training forward pass of the fused step for `x` of shape `[batch, in]`, drawing the same noise in
     /// the same order as the composed path (`forward_local_reparam` / `sample_weights` with `kl`).
+    /// `input_grad` says whether `x` needs a gradient (not for data).
     pub fn forward_fused(
         &self,
         x: &Tensor,
+        input_grad: bool,
         estimator: Estimator,
         prior: &PriorTerms,
         noise: &mut Noise,
@@ -66,9 +69,8 @@ impl BayesLinear {
                 let eps = noise.gaussian(&[x.dim(0)?, self.out_features()])?;
                 (mean + (var.sqrt()? * eps)?)?
             }
-            Estimator::WeightSampling => {
-                x.matmul(&self.work.weight.as_tensor().t()?)?.broadcast_add(self.work.bias.as_tensor())?
-            }
+            Estimator::WeightSampling => WeightProduct::apply(x, self.work.weight.as_tensor(), input_grad)?
+                .broadcast_add(self.work.bias.as_tensor())?,
         };
         Ok((out, keys))
     }
@@ -215,11 +217,12 @@ impl Network {
         let prior = PriorTerms::new(prior);
         let mut h = x.clone();
         let mut keys = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             let mut layer_keys = None;
             h = match layer {
                 NetLayer::Bayes(l) => {
-                    let (out, k) = l.forward_fused(&h, estimator, &prior, noise)?;
+                    // Until a layer has changed it, `h` is the data, which needs no gradient.
+                    let (out, k) = l.forward_fused(&h, i > 0, estimator, &prior, noise)?;
                     layer_keys = Some(k);
                     out
                 }

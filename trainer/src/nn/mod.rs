@@ -7,6 +7,7 @@ mod linear;
 mod network;
 mod noise;
 mod prior;
+mod product;
 
 pub use bayes_linear::{softplus, BayesLinear, WeightSample};
 pub use fused_step::{LayerKeys, StepKeys};
