@@ -18,6 +18,8 @@ pub enum TrainError {
     Checkpoint { path: String, message: String },
     #[error(transparent)]
     Model(#[from] bnn_runtime::ModelError),
+    #[error("prediction failed: {0}")]
+    Predict(#[from] bnn_runtime::PredictError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

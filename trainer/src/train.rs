@@ -8,7 +8,7 @@ use crate::likelihood::{BatchTargets, Likelihood};
 use crate::nn::{Network, Noise};
 use crate::optim::Adam;
 use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
-use bnn_runtime::{Model, Normalization, Provenance};
+use bnn_runtime::{Model, Normalization, PredictOptions, Provenance};
 use candle_core::{Device, Tensor, D};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 
 /// Seed offset of the evaluation noise, so evaluation never reuses a training stream.
 const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
-/// Test examples per evaluation batch.
-const EVAL_BATCH: usize = 1000;
 
 /// What one epoch measured. Losses are per training example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -336,60 +334,41 @@ impl Run {
         Ok(StepValues { out, nll: nll.to_scalar::<f32>()? as f64, kl: kl.to_scalar::<f32>()? as f64, loss: value })
     }
 
-    /// Monte-Carlo test metrics with `samples` local-reparameterization passes per example.
+    /// Monte-Carlo test metrics with `samples` samples per example, predicted by the runtime (local
+    /// reparameterization, the same sampler a deployed model uses) on all CPU threads.
     pub fn evaluate(&self, data: &Dataset, samples: usize, epoch: usize) -> Result<TestMetrics> {
         let n = data.len();
         if n == 0 {
             return Ok(TestMetrics { metric: f64::NAN, nll: f64::NAN, samples });
         }
-        let idx: Vec<usize> = (0..n).collect();
+        // The data is normalised already: the model for it has no normalisation of its own.
+        let task = self.likelihood.task(self.split.train.target_width())?;
+        let model = Model::new(self.network.to_runtime_layers()?, task, None, Provenance::default())?;
+        let seed = (self.recipe.training.seed ^ EVAL_SEED_KEY).wrapping_add((epoch as u64) << 32);
+        let options = PredictOptions::default().samples(samples).seed(seed);
+        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let predictions = model.predict_batch_parallel(&data.inputs, &options, threads)?;
         let (mut metric, mut nll) = (0.0, 0.0);
-        for (b, chunk) in idx.chunks(EVAL_BATCH).enumerate() {
-            let (x, y) = self.batch(data, chunk)?;
-            let mut noise = Noise::for_step(self.recipe.training.seed ^ EVAL_SEED_KEY, epoch, b, &self.device);
-            let outs = (0..samples)
-                .map(|_| self.network.forward_sample(&x, &mut noise))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let outs = Tensor::stack(&outs, 0)?;
-            let (m, l) = self.predictive_sums(&outs, &y)?;
-            metric += m;
-            nll += l;
+        for (i, p) in predictions.iter().enumerate() {
+            match (&data.targets, p.as_classification(), p.as_regression()) {
+                (Targets::Classes { labels, .. }, Some(c), _) => {
+                    let y = labels[i] as usize;
+                    metric += (c.class == y) as u8 as f64;
+                    nll -= (c.probabilities[y] as f64).max(1e-12).ln();
+                }
+                (Targets::Values { values, outputs }, _, Some(r)) => {
+                    for (k, y) in values[i * outputs..(i + 1) * outputs].iter().enumerate() {
+                        let sq = ((r.mean[k] - y) as f64).powi(2);
+                        let var = r.total_variance[k] as f64;
+                        metric += sq;
+                        nll += 0.5 * (sq / var + var.ln() + (2.0 * std::f64::consts::PI).ln());
+                    }
+                }
+                _ => return Err(TrainError::Data("the model's task does not match the test targets".into())),
+            }
         }
         let metric = if is_classification(data) { metric / n as f64 } else { (metric / n as f64).sqrt() };
         Ok(TestMetrics { metric, nll: nll / n as f64, samples })
-    }
-
-    /// Sums over a batch of (correct count or squared error, negative log predictive density) for stacked
-    /// samples `[S, batch, head]`.
-    fn predictive_sums(&self, outs: &Tensor, y: &BatchTargets) -> Result<(f64, f64)> {
-        match y {
-            BatchTargets::Classes(labels) => {
-                let probs = candle_nn::ops::softmax_last_dim(outs)?.mean(0)?;
-                let correct = probs.argmax(D::Minus1)?.eq(labels)?.to_dtype(candle_core::DType::F32)?.sum_all()?;
-                let p_true = probs.gather(&labels.unsqueeze(1)?, 1)?.clamp(1e-12f32, 1.0f32)?;
-                Ok((correct.to_scalar::<f32>()? as f64, -(p_true.log()?.sum_all()?.to_scalar::<f32>()? as f64)))
-            }
-            BatchTargets::Values(y) => {
-                let k = y.dim(1)?;
-                let means = outs.narrow(2, 0, k)?;
-                let mean = means.mean(0)?;
-                let epistemic = means.broadcast_sub(&mean)?.sqr()?.mean(0)?;
-                let aleatoric = match self.likelihood.spec() {
-                    LikelihoodSpec::Heteroscedastic => crate::nn::softplus(&outs.narrow(2, k, k)?)?
-                        .affine(1.0, bnn_runtime::HETEROSCEDASTIC_MIN_SCALE as f64)?
-                        .sqr()?
-                        .mean(0)?,
-                    _ => {
-                        let s = self.likelihood.noise_sigma()?.unwrap_or(1.0) as f64;
-                        epistemic.ones_like()?.affine(s * s, 0.0)?
-                    }
-                };
-                let var = (aleatoric + epistemic)?;
-                let sq = (&mean - y)?.sqr()?;
-                let nll = ((sq.clone() / &var)? + var.log()?)?.affine(0.5, 0.5 * (2.0 * std::f64::consts::PI).ln())?;
-                Ok((sq.sum_all()?.to_scalar::<f32>()? as f64, nll.sum_all()?.to_scalar::<f32>()? as f64))
-            }
-        }
     }
 
     /// The trained network as a validated runtime model, with normalisation and provenance.

@@ -252,14 +252,12 @@ impl Network {
         let step = adam.begin_step(lr);
         let mut kl = 0.0;
         let mut bayesian = Vec::new();
-        for (i, (layer, k)) in self.layers.iter().zip(&keys.0).enumerate() {
-            if let (NetLayer::Bayes(l), Some(k)) = (layer, k) {
-                let names = Network::bayesian_names(i);
-                let refs = [names[0].as_str(), names[1].as_str(), names[2].as_str(), names[3].as_str()];
-                let target = GradientTarget::Adam { adam, step: &step, names: refs };
-                kl += l.backward_fused(grads, *k, estimator, &prior, kl_weight, target)?;
-                bayesian.extend(names);
-            }
+        for (i, l, k) in self.bayesian_layers(keys) {
+            let names = Network::bayesian_names(i);
+            let refs = [names[0].as_str(), names[1].as_str(), names[2].as_str(), names[3].as_str()];
+            let target = GradientTarget::Adam { adam, step: &step, names: refs };
+            kl += l.backward_fused(grads, k, estimator, &prior, kl_weight, target)?;
+            bayesian.extend(names);
         }
         adam.update_from(grads, &step, |name| bayesian.iter().any(|b| b == name))?;
         Ok(kl)
@@ -278,19 +276,23 @@ impl Network {
     ) -> Result<(Vec<NamedGradient>, f64)> {
         let prior = PriorTerms::new(prior);
         let (mut out, mut kl) = (Vec::new(), 0.0);
-        for (i, (layer, k)) in self.layers.iter().zip(&keys.0).enumerate() {
-            if let (NetLayer::Bayes(l), Some(k)) = (layer, k) {
-                let sizes = [
-                    l.in_features() * l.out_features(),
-                    l.in_features() * l.out_features(),
-                    l.out_features(),
-                    l.out_features(),
-                ];
-                let mut g = sizes.map(|n| vec![0.0f32; n]);
-                kl += l.backward_fused(grads, *k, estimator, &prior, kl_weight, GradientTarget::Store(&mut g))?;
-                out.extend(Network::bayesian_names(i).into_iter().zip(g));
-            }
+        for (i, l, k) in self.bayesian_layers(keys) {
+            let (n, m) = (l.in_features() * l.out_features(), l.out_features());
+            let mut g = [n, n, m, m].map(|len| vec![0.0f32; len]);
+            kl += l.backward_fused(grads, k, estimator, &prior, kl_weight, GradientTarget::Store(&mut g))?;
+            out.extend(Network::bayesian_names(i).into_iter().zip(g));
         }
         Ok((out, kl))
+    }
+
+    /// The Bayesian layers of a fused step with their index and noise keys.
+    fn bayesian_layers<'a>(
+        &'a self,
+        keys: &'a StepKeys,
+    ) -> impl Iterator<Item = (usize, &'a BayesLinear, LayerKeys)> + 'a {
+        self.layers.iter().zip(&keys.0).enumerate().filter_map(|(i, (layer, k))| match (layer, k) {
+            (NetLayer::Bayes(l), Some(k)) => Some((i, l, *k)),
+            _ => None,
+        })
     }
 }
