@@ -63,9 +63,9 @@ impl BayesLinear {
                     }
                     _ => self.weight_mu.as_tensor(),
                 };
-                let mean = x.matmul(&mean_weight.t()?)?.broadcast_add(self.bias_mu.as_tensor())?;
-                let var =
-                    x.sqr()?.matmul(&self.work.weight.as_tensor().t()?)?.broadcast_add(self.work.bias.as_tensor())?;
+                let mean = WeightProduct::apply(x, mean_weight, input_grad)?.broadcast_add(self.bias_mu.as_tensor())?;
+                let var = WeightProduct::apply(&x.sqr()?, self.work.weight.as_tensor(), input_grad)?
+                    .broadcast_add(self.work.bias.as_tensor())?;
                 let eps = noise.gaussian(&[x.dim(0)?, self.out_features()])?;
                 (mean + (var.sqrt()? * eps)?)?
             }
