@@ -61,6 +61,23 @@ impl AdamStep {
     }
 }
 
+/// Adam's fused pass over one variable on the CPU with its host moments and gradient values.
+fn host_update(var: &Var, m: &mut [f32], v: &mut [f32], g: &[f32], step: &AdamStep) -> Result<()> {
+    if g.len() != m.len() {
+        candle_core::bail!("a gradient of {} values for a variable of {}", g.len(), m.len());
+    }
+    values_mut(var.as_tensor(), |p| {
+        p.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(
+            |(((p, m), v), g)| {
+                widest(
+                    #[inline(always)]
+                    || step.apply_all(p, m, v, g),
+                )
+            },
+        )
+    })
+}
+
 impl Adam {
     pub fn new(vars: Vec<(String, Var)>) -> Result<Self> {
         let moments = vars
@@ -99,22 +116,7 @@ impl Adam {
             }
             let Some(g) = grads.get(var.as_tensor()) else { continue };
             match moments {
-                Moments::Host { m, v } => {
-                    values(g, |g| {
-                        values_mut(var.as_tensor(), |p| {
-                            p.par_chunks_mut(CHUNK)
-                                .zip(m.par_chunks_mut(CHUNK))
-                                .zip(v.par_chunks_mut(CHUNK))
-                                .zip(g.par_chunks(CHUNK))
-                                .for_each(|(((p, m), v), g)| {
-                                    widest(
-                                        #[inline(always)]
-                                        || step.apply_all(p, m, v, g),
-                                    )
-                                })
-                        })
-                    })??;
-                }
+                Moments::Host { m, v } => values(g, |g| host_update(var, m, v, g, step))??,
                 Moments::Device { m, v } => {
                     // Detached: the moments must not keep the autograd graph of every past step alive.
                     let g = g.detach();
@@ -127,6 +129,16 @@ impl Adam {
             }
         }
         Ok(())
+    }
+
+    /// Updates, with `step`, the variable `name` (on the CPU) from its gradient `g` given as values.
+    pub fn update_host(&mut self, name: &str, step: &AdamStep, g: &[f32]) -> Result<()> {
+        let k = self.vars.iter().position(|(n, _)| n == name);
+        let Some(k) = k else { candle_core::bail!("Adam holds no variable `{name}`") };
+        match &mut self.moments[k] {
+            Moments::Host { m, v } => host_update(&self.vars[k].1, m, v, g, step),
+            Moments::Device { .. } => candle_core::bail!("`{name}` is not on the CPU"),
+        }
     }
 
     /// The host moments `(m, v)` of the variable `name`, for a fused pass that updates it itself; `None` for a

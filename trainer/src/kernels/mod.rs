@@ -5,5 +5,6 @@
 
 pub mod isa;
 pub mod math;
+pub mod matmul;
 pub mod posterior;
 pub mod tensor_values;

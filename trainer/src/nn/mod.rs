@@ -2,15 +2,16 @@
 //! seeded noise that makes training reproducible.
 
 mod bayes_linear;
+mod fused_layers;
 mod fused_step;
 mod linear;
 mod network;
 mod noise;
 mod prior;
-mod product;
 
 pub use bayes_linear::{softplus, BayesLinear, WeightSample};
-pub use fused_step::{LayerKeys, StepKeys};
+pub use fused_layers::LayerKeys;
+pub use fused_step::{FusedPass, NamedGradient};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};
 pub use noise::Noise;

@@ -28,8 +28,13 @@ impl Noise {
     /// Standard-normal draws of the given shape (the runtime's bulk Box–Muller draws).
     pub fn gaussian(&mut self, shape: &[usize]) -> Result<Tensor> {
         let mut v = vec![0.0f32; shape.iter().product()];
-        self.rng.fill_gaussian(&mut v);
+        self.fill_gaussian(&mut v);
         Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// The draws of [`Noise::gaussian`], written into `out`.
+    pub fn fill_gaussian(&mut self, out: &mut [f32]) {
+        self.rng.fill_gaussian(out);
     }
 
     /// A key for the noise of one parameter tensor (see [`Noise::parameter_gaussian`]).
@@ -45,10 +50,14 @@ impl Noise {
 
     /// An inverted-dropout mask: 0 with probability `p`, else `1 / (1 - p)`.
     pub fn dropout_mask(&mut self, shape: &[usize], p: f32) -> Result<Tensor> {
-        let n: usize = shape.iter().product();
-        let keep = 1.0 / (1.0 - p);
-        let v: Vec<f32> = (0..n).map(|_| if self.rng.uniform() < p { 0.0 } else { keep }).collect();
+        let v = self.dropout_values(shape.iter().product(), p);
         Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// The values of [`Noise::dropout_mask`] for `n` elements.
+    pub fn dropout_values(&mut self, n: usize, p: f32) -> Vec<f32> {
+        let keep = 1.0 / (1.0 - p);
+        (0..n).map(|_| if self.rng.uniform() < p { 0.0 } else { keep }).collect()
     }
 
     /// A generator for non-tensor randomness (shuffles, initialisation).
