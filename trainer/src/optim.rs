@@ -67,14 +67,16 @@ fn host_update(var: &Var, m: &mut [f32], v: &mut [f32], g: &[f32], step: &AdamSt
         candle_core::bail!("a gradient of {} values for a variable of {}", g.len(), m.len());
     }
     values_mut(var.as_tensor(), |p| {
-        p.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(v.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(
-            |(((p, m), v), g)| {
+        p.par_chunks_mut(CHUNK)
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(((p, m), v), g)| {
                 widest(
                     #[inline(always)]
                     || step.apply_all(p, m, v, g),
                 )
-            },
-        )
+            })
     })
 }
 

@@ -1,13 +1,15 @@
 //! The fused CPU step computes what the composed candle ops compute: for every prior × gradient estimator ×
 //! pruning mask, the gradients of the loss (data term + weighted KL) with respect to every mu and rho equal
 //! candle autograd's gradients of the composed reference path from the same noise, to 1e-4 of the tensor's
-//! largest gradient, and the loss value equals the reference's to 1e-5 relative. A wrong chain-rule factor, a
-//! missing KL term, a sign or a different noise draw fails these.
+//! largest gradient, and the loss value equals the reference's to 1e-5 relative; the same holds for
+//! deterministic layers with dropout, every activation, weight decay and regression likelihoods. A wrong
+//! chain-rule factor, a missing KL term, a sign or a different noise draw fails these.
 
+use bnn_runtime::Activation;
 use bnn_runtime::SeededRng;
 use bnn_trainer::likelihood::{BatchTargets, Likelihood};
 use bnn_trainer::nn::{NetLayer, Network, Noise};
-use bnn_trainer::recipe::{Estimator, LikelihoodSpec, ModelSpec, PriorSpec};
+use bnn_trainer::recipe::{Estimator, LikelihoodSpec, ModelKind, ModelSpec, PriorSpec};
 use candle_core::{Device, Tensor};
 
 const KL_WEIGHT: f64 = 0.05;
@@ -125,6 +127,82 @@ fn the_fused_and_composed_steps_train_the_same_weights() {
                 // Adam's first step moves every weight by lr = 0.01 (or 0 where pruned): 1e-5 is 0.1% of it.
                 assert!((a - b).abs() < 1e-5, "{estimator:?}: {name}[{i}] {a} vs {b}");
             }
+        }
+    }
+}
+
+/// `got` equals `want` to 1e-4 of `want`'s largest magnitude.
+fn assert_close(case: &str, name: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{case}: `{name}` sizes");
+    let scale = want.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+    assert!(scale > 0.0, "{case}: `{name}` has gradients");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-4 * scale, "{case}: d loss / d {name}[{i}] = {g}, autograd says {w}");
+    }
+}
+
+#[test]
+fn deterministic_layers_dropout_activations_decay_and_regression_get_autograds_gradients() {
+    // A 3-5-4-2 MC-dropout network (dense layers, dropout after each hidden activation) with a Gaussian
+    // likelihood that learns its noise, or a heteroscedastic one, and weight decay on the dense weights.
+    let dev = Device::Cpu;
+    let mut rng = SeededRng::new(21);
+    let x: Vec<f32> = (0..6 * 3).map(|_| rng.gaussian()).collect();
+    let x = Tensor::from_vec(x, (6, 3), &dev).unwrap();
+    let decay = 0.3;
+    let prior = PriorSpec::Gaussian { sigma: 1.0 };
+    let activations = [Activation::Tanh, Activation::Sigmoid, Activation::Gelu, Activation::Identity, Activation::Relu];
+    for (k, activation) in activations.into_iter().enumerate() {
+        let heteroscedastic = k % 2 == 1;
+        let (spec, outputs) = if heteroscedastic {
+            (LikelihoodSpec::Heteroscedastic, 1)
+        } else {
+            (LikelihoodSpec::Gaussian { sigma: 0.5, learn: true }, 2)
+        };
+        let case = format!("{activation:?}, {spec:?}");
+        let model = ModelSpec {
+            kind: ModelKind::McDropout,
+            hidden: vec![5, 4],
+            activation,
+            dropout: 0.3,
+            ..Default::default()
+        };
+        let likelihood = Likelihood::new(spec, &dev).unwrap();
+        let y: Vec<f32> = (0..6 * outputs).map(|_| rng.gaussian()).collect();
+        let y = BatchTargets::Values(Tensor::from_vec(y, (6, outputs), &dev).unwrap());
+        let head = likelihood.head_width(outputs);
+        let net = Network::new(&model, 3, head, 4, &dev).unwrap();
+        let loss_of = |out: &Tensor| {
+            let penalty = (net.deterministic_squared_norm(&dev).unwrap() * decay).unwrap();
+            (likelihood.nll(out, &y).unwrap() + penalty).unwrap()
+        };
+
+        let (out, _) =
+            net.forward_train(&x, Estimator::LocalReparam, &prior, &mut Noise::for_step(2, 0, 1, &dev)).unwrap();
+        let loss = loss_of(&out);
+        let expected = loss.to_scalar::<f32>().unwrap();
+        let grads = loss.backward().unwrap();
+
+        let (out, pass) =
+            net.forward_fused(&x, Estimator::LocalReparam, &prior, &mut Noise::for_step(2, 0, 1, &dev)).unwrap();
+        let loss = loss_of(&out);
+        let value = loss.to_scalar::<f32>().unwrap();
+        assert!((value - expected).abs() <= 1e-5 * expected.abs(), "{case}: loss {value} vs {expected}");
+        let fused_grads = loss.backward().unwrap();
+        let (got, kl) = net.fused_gradients(&fused_grads, &pass, Estimator::LocalReparam, &prior, 1.0).unwrap();
+        assert_eq!(kl, 0.0, "{case}: no Bayesian layer, no KL");
+        let vars = net.named_vars();
+        assert_eq!(got.len(), vars.len(), "{case}: every variable has a fused gradient");
+        for ((name, g), (ref_name, var)) in got.iter().zip(&vars) {
+            assert_eq!(name, ref_name);
+            let want = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_close(&case, name, g, &want);
+        }
+        // The likelihood's own noise is differentiated by candle in both.
+        for (name, var) in likelihood.named_vars() {
+            let a = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let b = fused_grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_close(&case, &name, &b, &a);
         }
     }
 }

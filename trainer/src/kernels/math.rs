@@ -1,7 +1,9 @@
 //! Branch-free f32 `exp`, `ln` and `ln(1 + x)` for the fused Bayes-by-Backprop passes: plain arithmetic,
-//! compares and selects, so a loop over a parameter tensor vectorises (the platform's libm calls do not,
-//! and were about 15% of an unfused training epoch's profile). Accurate to a few units in the last place,
-//! far inside what the training passes need (their tests compare with candle's libm-based ops to 1e-5).
+//! fused multiply-adds, compares and selects, so a loop over a parameter tensor vectorises (the platform's
+//! libm calls do not, and were about 15% of an unfused training epoch's profile). Accurate to a few units in
+//! the last place, far inside what the training passes need (their tests compare with candle's libm-based
+//! ops to 1e-5). A fused multiply-add rounds once on every CPU (in hardware, or in libm's `fmaf` where the
+//! build has no FMA instruction), so the bits do not depend on the instruction set.
 
 /// `ln 2` in two parts: `k * LN2_HI` is exact for the exponents `k` that occur.
 const LN2_HI: f32 = 0.693_359_4;
@@ -19,15 +21,15 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     // x = k ln 2 + r, |r| <= ln 2 / 2.
     let t = xc * std::f32::consts::LOG2_E + ROUND;
     let k = t - ROUND;
-    let r = (xc - k * LN2_HI) - k * LN2_LO;
+    let r = k.mul_add(-LN2_LO, k.mul_add(-LN2_HI, xc));
     // Minimax polynomial (straight-line Horner steps, see `ln_positive`) for (e^r - 1 - r) / r^2 on [-ln 2 / 2, ln 2 / 2] (Cephes `expf`).
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let e_r = p * (r * r) + r + 1.0;
+    let p: f32 = 1.987_569_1e-4;
+    let p = p.mul_add(r, 1.398_199_9e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 1.666_666_5e-1);
+    let p = p.mul_add(r, 0.5);
+    let e_r = p.mul_add(r * r, r) + 1.0;
     // 2^k as two normal powers of two (k >= -150), so subnormal results round once.
     let k = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let half = k >> 1;
@@ -59,16 +61,16 @@ pub fn ln_positive(x: f32) -> f32 {
     let z = f * f;
     // Minimax polynomial for (ln(1 + f) - f + f^2 / 2) / f^3 on [sqrt(1/2) - 1, sqrt(2) - 1] (Cephes `logf`).
     // Straight-line Horner steps: a loop over the coefficients would stay a loop and keep callers from vectorising.
-    let p = 7.037_683_6e-2;
-    let p = p * f + -1.151_461e-1;
-    let p = p * f + 1.167_699_9e-1;
-    let p = p * f + -1.242_014_1e-1;
-    let p = p * f + 1.424_932_3e-1;
-    let p = p * f + -1.666_805_8e-1;
-    let p = p * f + 2.000_071_5e-1;
-    let p = p * f + -2.499_999_4e-1;
-    let p = p * f + 0.333_333_3;
-    let ln = f + (f * z * p - 0.5 * z + e * LN2_LO) + e * LN2_HI;
+    let p: f32 = 7.037_683_6e-2;
+    let p = p.mul_add(f, -1.151_461e-1);
+    let p = p.mul_add(f, 1.167_699_9e-1);
+    let p = p.mul_add(f, -1.242_014_1e-1);
+    let p = p.mul_add(f, 1.424_932_3e-1);
+    let p = p.mul_add(f, -1.666_805_8e-1);
+    let p = p.mul_add(f, 2.000_071_5e-1);
+    let p = p.mul_add(f, -2.499_999_4e-1);
+    let p = p.mul_add(f, 0.333_333_3);
+    let ln = e.mul_add(LN2_HI, f + (f * z).mul_add(p, (-0.5f32).mul_add(z, e * LN2_LO)));
     if x == 0.0 {
         f32::NEG_INFINITY
     } else if x == f32::INFINITY {
@@ -83,14 +85,17 @@ pub fn ln_positive(x: f32) -> f32 {
 /// `ln(1 + x)` for `0 <= x <= 1`, accurate in relative terms also for the tiniest `x` (where it is `x`).
 #[inline(always)]
 pub fn ln_1p_unit(x: f32) -> f32 {
+    ln_1p_and_reciprocal(x).0
+}
+
+/// `(ln(1 + x), 1 / (1 + x))` for `0 <= x <= 1`, from one division: the logarithm as [`ln_1p_unit`] gives it.
+#[inline(always)]
+pub fn ln_1p_and_reciprocal(x: f32) -> (f32, f32) {
     let u = 1.0 + x;
+    let inv = 1.0 / u;
     // ln(u) is exact for the rounded u; the first-order term corrects for the rounding of 1 + x.
-    let corrected = ln_positive(u) + (x - (u - 1.0)) / u;
-    if u == 1.0 {
-        x
-    } else {
-        corrected
-    }
+    let corrected = (x - (u - 1.0)).mul_add(inv, ln_positive(u));
+    (if u == 1.0 { x } else { corrected }, inv)
 }
 
 /// `(softplus(rho), sigmoid(rho))` = `(ln(1 + e^rho), 1 / (1 + e^-rho))`, the posterior standard deviation and
@@ -98,9 +103,8 @@ pub fn ln_1p_unit(x: f32) -> f32 {
 #[inline(always)]
 pub fn softplus_sigmoid(rho: f32) -> (f32, f32) {
     let e = exp_nonpositive(-rho.abs());
-    let l = ln_1p_unit(e);
+    let (l, inv) = ln_1p_and_reciprocal(e);
     let softplus = if rho > 0.0 { rho + l } else { l };
-    let inv = 1.0 / (1.0 + e);
     let sigmoid = if rho >= 0.0 { inv } else { e * inv };
     // NaN compares false both ways: keep it visible in the result.
     let nan = rho.is_nan();

@@ -86,7 +86,7 @@ pub fn product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool) {
 /// `out[j] = sum_i g[i, j]` over the rows of the row-major `rows × out.len()` matrix `g` (a bias's gradient).
 pub fn column_sums(g: &[f32], out: &mut [f32]) {
     let n = out.len();
-    assert!(n > 0 && g.len() % n == 0, "{} values are not rows of {n}", g.len());
+    assert!(n > 0 && g.len().is_multiple_of(n), "{} values are not rows of {n}", g.len());
     out.fill(0.0);
     for row in g.chunks_exact(n) {
         out.iter_mut().zip(row).for_each(|(o, v)| *o += v);

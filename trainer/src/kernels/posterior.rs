@@ -14,7 +14,7 @@
 //! reference path can make the very same noise as a tensor ([`noise_values`]).
 
 use super::isa::widest;
-use super::math::{exp_nonpositive, ln_1p_unit, ln_positive, softplus_sigmoid};
+use super::math::{exp_nonpositive, ln_1p_and_reciprocal, ln_positive, softplus_sigmoid};
 use crate::optim::AdamStep;
 use crate::recipe::PriorSpec;
 use bnn_runtime::SeededRng;
@@ -297,8 +297,8 @@ fn monte_carlo(mu: f32, rho: f32, eps: f32, data: Data, [c1, k1, c2, k2]: [f32; 
     // intermediate a normal number (a subnormal result costs a microcode assist for its whole vector, which
     // took a fifth of a training epoch's profile).
     let t = exp_nonpositive((-d.abs()).max(-80.0));
-    let ln_p = a.max(b) + ln_1p_unit(t);
-    let inv = 1.0 / (1.0 + t);
+    let (ln_1p_t, inv) = ln_1p_and_reciprocal(t);
+    let ln_p = a.max(b) + ln_1p_t;
     let r = if d >= 0.0 { inv } else { t * inv };
     let h = 2.0 * w * (r * k1 + (1.0 - r) * k2);
     let kl = -ln_positive(sigma) - 0.5 * eps * eps - ln_p;

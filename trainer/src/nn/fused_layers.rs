@@ -75,14 +75,22 @@ fn affine(x: &[f32], batch: usize, w: &Tensor, b: &Tensor, (out_f, in_f): (usize
     Ok(out)
 }
 
-/// The gradients of `x W^T + b` given `g = d loss / d out`: `(d W, d b, d x if input_grad)`.
+/// The data term's gradients of a dense layer `x W^T + b`.
+pub(crate) struct AffineGradients {
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    /// With respect to the input `x`, when asked for.
+    pub(crate) input: Option<Vec<f32>>,
+}
+
+/// The gradients of `x W^T + b` given `g = d loss / d out` (the input's only with `input_grad`).
 fn affine_backward(
     x: &[f32],
     g: &[f32],
     w: &Tensor,
     (out_f, in_f): (usize, usize),
     input_grad: bool,
-) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+) -> Result<AffineGradients> {
     let batch = g.len() / out_f;
     let mut grad_w = vec![0.0f32; out_f * in_f];
     product(&mut grad_w, Matrix::new(g, batch, out_f).t(), Matrix::new(x, batch, in_f), false);
@@ -95,7 +103,7 @@ fn affine_backward(
     } else {
         None
     };
-    Ok((grad_w, grad_b, grad_x))
+    Ok(AffineGradients { weight: grad_w, bias: grad_b, input: grad_x })
 }
 
 impl Linear {
@@ -104,13 +112,9 @@ impl Linear {
         affine(x, batch, self.weight.as_tensor(), self.bias.as_tensor(), (self.out_features(), self.in_features()))
     }
 
-    /// `(d W, d b, d x if input_grad)` of the data term, given its gradient `g` with respect to the output.
-    pub(crate) fn backward_host(
-        &self,
-        x: &[f32],
-        g: &[f32],
-        input_grad: bool,
-    ) -> Result<(Vec<f32>, Vec<f32>, Option<Vec<f32>>)> {
+    /// The data term's gradients (the input's only with `input_grad`), given its gradient `g` with respect
+    /// to the output.
+    pub(crate) fn backward_host(&self, x: &[f32], g: &[f32], input_grad: bool) -> Result<AffineGradients> {
         affine_backward(x, g, self.weight.as_tensor(), (self.out_features(), self.in_features()), input_grad)
     }
 }
@@ -201,26 +205,25 @@ impl BayesLinear {
     ) -> Result<(BayesGradients, Option<Vec<f32>>)> {
         let shape = (self.out_features(), self.in_features());
         let Some(m) = &record.moments else {
-            let (weight, bias, grad_x) = affine_backward(x, g, self.work.weight.as_tensor(), shape, input_grad)?;
+            let a = affine_backward(x, g, self.work.weight.as_tensor(), shape, input_grad)?;
             let grads = BayesGradients {
-                weight: TensorGradients { mean: weight, var: None },
-                bias: TensorGradients { mean: bias, var: None },
+                weight: TensorGradients { mean: a.weight, var: None },
+                bias: TensorGradients { mean: a.bias, var: None },
             };
-            return Ok((grads, grad_x));
+            return Ok((grads, a.input));
         };
         // out = mean + sqrt(var) eps: d out / d var = eps / (2 sqrt(var)).
         let g_var: Vec<f32> = g.iter().zip(m.eps.iter().zip(&m.std)).map(|(g, (e, s))| g * e / (2.0 * s)).collect();
-        let (mean_w, mean_b, grad_x) = affine_backward(x, g, self.mean_weight().as_tensor(), shape, input_grad)?;
-        let (var_w, var_b, grad_sq) =
-            affine_backward(&m.squared_input, &g_var, self.work.weight.as_tensor(), shape, input_grad)?;
+        let mean = affine_backward(x, g, self.mean_weight().as_tensor(), shape, input_grad)?;
+        let var = affine_backward(&m.squared_input, &g_var, self.work.weight.as_tensor(), shape, input_grad)?;
         // d loss / d x = (through the mean) + 2 x (through the squared input).
-        let grad_x = grad_x.zip(grad_sq).map(|(mut gx, gs)| {
+        let grad_x = mean.input.zip(var.input).map(|(mut gx, gs)| {
             gx.iter_mut().zip(gs.iter().zip(x)).for_each(|(o, (s, x))| *o += 2.0 * x * s);
             gx
         });
         let grads = BayesGradients {
-            weight: TensorGradients { mean: mean_w, var: Some(var_w) },
-            bias: TensorGradients { mean: mean_b, var: Some(var_b) },
+            weight: TensorGradients { mean: mean.weight, var: Some(var.weight) },
+            bias: TensorGradients { mean: mean.bias, var: Some(var.bias) },
         };
         Ok((grads, grad_x))
     }
@@ -280,13 +283,7 @@ impl BayesLinear {
 }
 
 /// Writes the forward tensor of one parameter tensor into `out` (see `kernels::posterior::forward_values`).
-fn write_forward_values(
-    mu: &Var,
-    rho: &Var,
-    mask: Option<&[f32]>,
-    usage: ForwardUse,
-    out: &Var,
-) -> Result<()> {
+fn write_forward_values(mu: &Var, rho: &Var, mask: Option<&[f32]>, usage: ForwardUse, out: &Var) -> Result<()> {
     values(mu.as_tensor(), |mu| {
         values(rho.as_tensor(), |rho| {
             values_mut(out.as_tensor(), |out| posterior::forward_values(mu, rho, mask, usage, out))

@@ -105,13 +105,11 @@ impl Network {
                     grad_x
                 }
                 (NetLayer::Linear(l), Record::Linear) => {
-                    let (weight, bias, grad_x) = l.backward_host(x, &g, input_grad)?;
-                    out[i] = DataGradients::Linear { weight, bias };
-                    grad_x
+                    let a = l.backward_host(x, &g, input_grad)?;
+                    out[i] = DataGradients::Linear { weight: a.weight, bias: a.bias };
+                    a.input
                 }
-                (NetLayer::Dropout(_), Record::Dropout(mask)) => {
-                    Some(g.iter().zip(mask).map(|(g, m)| g * m).collect())
-                }
+                (NetLayer::Dropout(_), Record::Dropout(mask)) => Some(g.iter().zip(mask).map(|(g, m)| g * m).collect()),
                 (NetLayer::Activation(_), Record::Activation(a)) => Some(activation_backward(*a, x, y, &g)),
                 _ => return Err(candle_core::Error::Msg("the fused pass does not match the network".into())),
             };
