@@ -285,8 +285,8 @@ impl Run {
         Ok((nll, loss))
     }
 
-    /// One optimisation step on the CPU: the fused passes of `nn::fused_step` for the Bayesian layers (their KL
-    /// term and its gradients included), candle's autograd for the rest.
+    /// One optimisation step on the CPU: the hand-written forward and backward passes of `nn::fused_step`
+    /// (the Bayesian layers' KL terms and their gradients included), candle's autograd for the likelihood.
     fn fused_step(
         &mut self,
         x: &Tensor,
@@ -296,7 +296,7 @@ impl Run {
         lr: f64,
     ) -> Result<StepValues> {
         let t = &self.recipe.training;
-        let (out, keys) = self.network.forward_fused(x, t.estimator, &self.recipe.prior, noise)?;
+        let (out, pass) = self.network.forward_fused(x, t.estimator, &self.recipe.prior, noise)?;
         let (nll, loss) = self.data_loss(&out, y)?;
         let data = loss.to_scalar::<f32>()? as f64;
         if !data.is_finite() {
@@ -304,7 +304,7 @@ impl Run {
         }
         let grads = loss.backward()?;
         let kl =
-            self.network.update_fused(&grads, &keys, t.estimator, &self.recipe.prior, kl_weight, &mut self.adam, lr)?;
+            self.network.update_fused(&grads, &pass, t.estimator, &self.recipe.prior, kl_weight, &mut self.adam, lr)?;
         let value = data + kl_weight * kl;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss { epoch: 0, step: 0, value });

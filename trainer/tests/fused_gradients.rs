@@ -60,10 +60,10 @@ fn check(prior: PriorSpec, estimator: Estimator, masked: bool) {
     let grads = loss.backward().unwrap();
 
     let fused = network(masked);
-    let (out, keys) = fused.forward_fused(&x, estimator, &prior, &mut Noise::for_step(3, 1, 2, &dev)).unwrap();
+    let (out, pass) = fused.forward_fused(&x, estimator, &prior, &mut Noise::for_step(3, 1, 2, &dev)).unwrap();
     let data = likelihood.nll(&out, &y).unwrap();
     let data_value = data.to_scalar::<f32>().unwrap() as f64;
-    let (got, kl) = fused.fused_gradients(&data.backward().unwrap(), &keys, estimator, &prior, KL_WEIGHT).unwrap();
+    let (got, kl) = fused.fused_gradients(&data.backward().unwrap(), &pass, estimator, &prior, KL_WEIGHT).unwrap();
     let loss = data_value + KL_WEIGHT * kl;
     assert!((loss - expected_loss).abs() <= 1e-5 * expected_loss.abs(), "{case}: loss {loss} vs {expected_loss}");
 
@@ -116,9 +116,9 @@ fn the_fused_and_composed_steps_train_the_same_weights() {
 
         let fused = network(true);
         let mut adam = Adam::new(fused.named_vars()).unwrap();
-        let (out, keys) = fused.forward_fused(&x, estimator, &prior, &mut Noise::for_step(1, 0, 0, &dev)).unwrap();
+        let (out, pass) = fused.forward_fused(&x, estimator, &prior, &mut Noise::for_step(1, 0, 0, &dev)).unwrap();
         let grads = likelihood.nll(&out, &y).unwrap().backward().unwrap();
-        fused.update_fused(&grads, &keys, estimator, &prior, KL_WEIGHT, &mut adam, 0.01).unwrap();
+        fused.update_fused(&grads, &pass, estimator, &prior, KL_WEIGHT, &mut adam, 0.01).unwrap();
 
         for ((name, a), (_, b)) in reference.named_vars().iter().zip(fused.named_vars().iter()) {
             let a = a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();

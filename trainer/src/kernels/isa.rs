@@ -1,7 +1,7 @@
 //! Runs a fused pass compiled for the widest x86-64 vector extension the CPU has (AVX-512F, else AVX2 with
 //! FMA), chosen at run time (the standard library detects it once and caches the answer); other CPUs run
-//! the portable build. The passes are plain arithmetic without fused multiply-adds (Rust never contracts
-//! `a * b + c`), so every build gives the same bits.
+//! the portable build. The passes never let the compiler contract `a * b + c` (Rust does not) and write
+//! their fused multiply-adds out (`mul_add`, rounded once everywhere), so every build gives the same bits.
 
 /// Calls `f`, inlined into a copy of this function compiled for the CPU's widest vectors.
 #[inline(always)]

@@ -3,7 +3,8 @@
 //!
 //! - [`forward_values`] makes the tensor the forward pass multiplies with: the variances `sigma^2` (local
 //!   reparameterization) or a weight sample `mu + sigma * eps` (weight sampling), pruned entries 0.
-//! - [`step`] takes the gradients of the loss with respect to those forward tensors (from candle's autograd),
+//! - [`step`] takes the gradients of the loss with respect to those forward tensors (from the step's
+//!   hand-written backward pass),
 //!   adds the KL term's own gradients (closed form for a Gaussian prior, the one-sample Monte-Carlo estimate for
 //!   the scale mixture), applies the chain rule through `sigma = softplus(rho)`, and hands each element's
 //!   gradients with respect to `mu` and `rho` to Adam (or to a test), returning the KL value.
@@ -294,8 +295,8 @@ fn monte_carlo(mu: f32, rho: f32, eps: f32, data: Data, [c1, k1, c2, k2]: [f32; 
     let (a, b) = (c1 - k1 * w2, c2 - k2 * w2);
     let d = a - b;
     // Beyond e^-80 the smaller component changes neither ln p nor r in f32; clamping there keeps every
-    // intermediate a normal number (a subnormal result costs a microcode assist for its whole vector, which
-    // took a fifth of a training epoch's profile).
+    // intermediate a normal number (a subnormal result can cost a microcode assist for its whole vector;
+    // see the `posterior_passes` bench in benches/README.md).
     let t = exp_nonpositive((-d.abs()).max(-80.0));
     let (ln_1p_t, inv) = ln_1p_and_reciprocal(t);
     let ln_p = a.max(b) + ln_1p_t;
