@@ -195,7 +195,12 @@ impl Run {
         let resumed_steps = self.partial.as_ref().map_or(0, |p| p.steps_done);
         bar.set_position((self.epochs_done * self.steps_per_epoch() + resumed_steps) as u64);
         while self.epochs_done < epochs {
-            let m = self.train_epoch(self.epochs_done, bar, checkpoint)?;
+            let epoch = self.epochs_done;
+            // The epoch runs on one of rayon's worker threads: the step's parallel products and passes then
+            // hand work to the other workers directly, instead of each being injected from outside the pool
+            // while this thread sleeps until it is done (that cost a third of a step on 2 cores;
+            // benches/README.md, session 10).
+            let m = rayon::scope(|_| self.train_epoch(epoch, bar, checkpoint))?;
             if m.epoch % self.report_every.max(1) == 0 || m.epoch == epochs {
                 let line = m.summary(is_classification(&self.split.train));
                 bar.suspend(|| eprintln!("{line}"));
