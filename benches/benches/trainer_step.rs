@@ -26,9 +26,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut noise = Noise::for_step(1, 0, step, &dev);
                 step += 1;
-                let (out, pass) = net.forward_fused(&x, estimator, &prior, &mut noise).unwrap();
-                let grads = lik.nll(&out, &y).unwrap().backward().unwrap();
-                net.update_fused(&grads, &pass, estimator, &prior, 1.0 / 60000.0, &mut adam, 1e-3).unwrap();
+                // On a rayon worker, as `bnn train` runs its epochs.
+                rayon::scope(|_| {
+                    let (out, pass) = net.forward_fused(&x, estimator, &prior, &mut noise).unwrap();
+                    let grads = lik.nll(&out, &y).unwrap().backward().unwrap();
+                    net.update_fused(&grads, &pass, estimator, &prior, 1.0 / 60000.0, &mut adam, 1e-3).unwrap();
+                })
             })
         });
     }
