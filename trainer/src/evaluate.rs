@@ -175,6 +175,52 @@ pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
     (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
+/// How well a score tells out-of-distribution inputs (the positives) from in-distribution ones (the
+/// negatives), a higher score meaning "more likely out of distribution".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OodDetection {
+    /// Area under the ROC curve ([`auroc`]).
+    pub auroc: f64,
+    /// Area under the precision-recall curve with the out-of-distribution inputs as the positive class, as
+    /// average precision: the precision at each distinct score, weighted by the recall it adds.
+    pub aupr: f64,
+    /// The share of in-distribution inputs flagged when the threshold flags 95% of the out-of-distribution
+    /// ones (FPR at 95% TPR; ties at the threshold count as flagged).
+    pub fpr_at_95_tpr: f64,
+}
+
+impl OodDetection {
+    /// The three metrics of `positives` (out of distribution) against `negatives`; NaN if either is empty.
+    pub fn new(positives: &[f64], negatives: &[f64]) -> Self {
+        if positives.is_empty() || negatives.is_empty() {
+            return Self { auroc: f64::NAN, aupr: f64::NAN, fpr_at_95_tpr: f64::NAN };
+        }
+        let mut all: Vec<(f64, bool)> =
+            positives.iter().map(|v| (*v, true)).chain(negatives.iter().map(|v| (*v, false))).collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let (p, n) = (positives.len() as f64, negatives.len() as f64);
+        let (mut tp, mut fp, mut aupr) = (0.0, 0.0, 0.0);
+        let mut fpr_at_95_tpr = 1.0;
+        let mut i = 0;
+        while i < all.len() {
+            // Every input with this score is flagged at once.
+            let mut j = i;
+            while j < all.len() && all[j].0 == all[i].0 {
+                j += 1;
+            }
+            let new_tp = all[i..j].iter().filter(|e| e.1).count() as f64;
+            tp += new_tp;
+            fp += (j - i) as f64 - new_tp;
+            aupr += new_tp / p * (tp / (tp + fp));
+            if tp / p >= 0.95 && fpr_at_95_tpr == 1.0 {
+                fpr_at_95_tpr = fp / n;
+            }
+            i = j;
+        }
+        Self { auroc: auroc(positives, negatives), aupr, fpr_at_95_tpr }
+    }
+}
+
 /// Rounds the timed predictions of [`interleaved_latencies`] are split into.
 pub const LATENCY_ROUNDS: usize = 15;
 
@@ -230,6 +276,27 @@ mod tests {
         assert!(expected_calibration_error(&conf, &calibrated, 15) < 1e-9);
         let overconfident = [true, false, true, false, true, false, true, false];
         assert!((expected_calibration_error(&conf, &overconfident, 15) - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ood_detection_metrics_match_their_definitions() {
+        // Separated: perfect on all three.
+        let d = OodDetection::new(&[3.0, 4.0], &[1.0, 2.0]);
+        assert_eq!((d.auroc, d.aupr, d.fpr_at_95_tpr), (1.0, 1.0, 0.0));
+        // One score for all: precision is the positives' share everywhere, and every negative is flagged.
+        let d = OodDetection::new(&[1.0; 3], &[1.0; 5]);
+        assert_eq!((d.auroc, d.aupr, d.fpr_at_95_tpr), (0.5, 3.0 / 8.0, 1.0));
+        // By hand, descending: 0.9 P, 0.8 P, 0.7 N, 0.4 P, 0.3 N. Average precision: (1 + 1 + 3/4) / 3;
+        // flagging all three positives needs threshold 0.4, which flags the negative at 0.7 too.
+        let d = OodDetection::new(&[0.9, 0.8, 0.4], &[0.7, 0.3]);
+        assert!((d.aupr - 11.0 / 12.0).abs() < 1e-12, "aupr {}", d.aupr);
+        assert_eq!(d.fpr_at_95_tpr, 0.5);
+        assert_eq!(d.auroc, auroc(&[0.9, 0.8, 0.4], &[0.7, 0.3]));
+        // 95% of 20 positives is 19: the lowest positive may stay unflagged.
+        let pos: Vec<f64> = (0..20).map(|i| if i == 0 { 0.0 } else { 10.0 + i as f64 }).collect();
+        let d = OodDetection::new(&pos, &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(d.fpr_at_95_tpr, 0.0);
+        assert!(OodDetection::new(&[], &[1.0]).aupr.is_nan());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! `bnn eval`: how good and how honest a model's uncertainty is. Classification: accuracy, NLL, Brier, ECE
-//! and a reliability diagram; a rotation shift study; out-of-distribution AUROC by entropy and by mutual
-//! information. 1-D regression: RMSE, NLL and a picture of the epistemic and total bands.
+//! and a reliability diagram; a rotation shift study; out-of-distribution AUROC, AUPR and FPR at 95% TPR by
+//! entropy and by mutual information. 1-D regression: RMSE, NLL and a picture of the epistemic and total bands.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
 use bnn_trainer::data::shift::{inverted, rotated, uniform_noise};
 use bnn_trainer::data::{self, Dataset, Targets};
-use bnn_trainer::evaluate::{auroc, evaluate_classifier, reliability_bins, ClassificationReport, ECE_BINS};
+use bnn_trainer::evaluate::{evaluate_classifier, reliability_bins, ClassificationReport, OodDetection, ECE_BINS};
 use bnn_trainer::plot::{line_chart, regression_bands, reliability_diagram, Series};
 use bnn_trainer::Recipe;
 use clap::Args;
@@ -140,8 +140,14 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
     let (_, id_preds) = evaluate_classifier(model, &base, options, a.threads)?;
     let id_entropy: Vec<f64> = id_preds.iter().map(|p| p.predictive_entropy as f64).collect();
     let id_mi: Vec<f64> = id_preds.iter().map(|p| p.mutual_information as f64).collect();
-    md += "\n## Out-of-distribution detection (AUROC)\n\n| OOD set | by predictive entropy | by mutual information |\n|---|---:|---:|\n";
-    let mut ood_csv = String::from("ood_set,auroc_entropy,auroc_mutual_information\n");
+    md += "\n## Out-of-distribution detection\n\nOut-of-distribution inputs are the positives; AUPR is average \
+           precision, FPR95 the share of test images flagged when 95% of the OOD inputs are.\n\n\
+           | OOD set | AUROC by entropy | AUROC by MI | AUPR by entropy | AUPR by MI | FPR95 by entropy | FPR95 by MI |\n\
+           |---|---:|---:|---:|---:|---:|---:|\n";
+    let mut ood_csv = String::from(
+        "ood_set,auroc_entropy,auroc_mutual_information,aupr_entropy,aupr_mutual_information,\
+         fpr95_entropy,fpr95_mutual_information\n",
+    );
     for (name, set) in [
         ("rotated 90°", rotated(&base, 90.0)),
         ("inverted", inverted(&base)),
@@ -150,9 +156,22 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         let (_, preds) = evaluate_classifier(model, &set, options, a.threads)?;
         let ent: Vec<f64> = preds.iter().map(|p| p.predictive_entropy as f64).collect();
         let mi: Vec<f64> = preds.iter().map(|p| p.mutual_information as f64).collect();
-        let (ae, am) = (auroc(&ent, &id_entropy), auroc(&mi, &id_mi));
-        writeln!(md, "| {name} | {ae:.4} | {am:.4} |")?;
-        writeln!(ood_csv, "{name},{ae:.6},{am:.6}")?;
+        let (e, m) = (OodDetection::new(&ent, &id_entropy), OodDetection::new(&mi, &id_mi));
+        writeln!(
+            md,
+            "| {name} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2}% | {:.2}% |",
+            e.auroc,
+            m.auroc,
+            e.aupr,
+            m.aupr,
+            100.0 * e.fpr_at_95_tpr,
+            100.0 * m.fpr_at_95_tpr
+        )?;
+        writeln!(
+            ood_csv,
+            "{name},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
+            e.auroc, m.auroc, e.aupr, m.aupr, e.fpr_at_95_tpr, m.fpr_at_95_tpr
+        )?;
     }
     std::fs::write(a.out_dir.join("ood.csv"), ood_csv)?;
     std::fs::write(a.out_dir.join("metrics.json"), serde_json::to_string_pretty(&report)?)?;
