@@ -11,11 +11,11 @@ stages=${*:-curve mnist-bbb mnist-reports sweep comparison}
 has() { [[ " $stages " == *" $1 "* ]]; }
 
 if has curve; then
-  $BNN train --recipe models/curve-bbb.toml --out models/curve-bbb.safetensors
+  $BNN train --force --recipe models/curve-bbb.toml --out models/curve-bbb.safetensors
   $BNN eval --model models/curve-bbb.safetensors --out-dir models/reports/curve-bbb
 fi
 if has mnist-bbb; then
-  $BNN train --recipe models/mnist-bbb.toml --data "$DATA" --out models/mnist-bbb.safetensors
+  $BNN train --force --recipe models/mnist-bbb.toml --data "$DATA" --out models/mnist-bbb.safetensors
 fi
 if has mnist-reports; then
   $BNN prune --in models/mnist-bbb.safetensors --out models/mnist-bbb-snr95-f16.safetensors \
@@ -29,7 +29,7 @@ if has sweep; then
 fi
 if has comparison; then
   for kind in mc-dropout deterministic; do
-    $BNN train --recipe models/mnist-$kind.toml --data "$DATA" --out runs/mnist-$kind.safetensors
+    $BNN train --force --recipe models/mnist-$kind.toml --data "$DATA" --out runs/mnist-$kind.safetensors
     $BNN eval --model runs/mnist-$kind.safetensors --data "$DATA" --out-dir models/reports/mnist-$kind
   done
 fi

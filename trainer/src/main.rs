@@ -50,6 +50,13 @@ fn main() -> anyhow::Result<()> {
     // profile, in 2 MB transparent huge pages).
     // SAFETY: a plain setter of a global option, called before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // A closed pipe ends the process quietly, as it does other command-line tools (`bnn info M | head -1`);
+    // Rust ignores SIGPIPE by default, and the next print would panic instead.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match Cli::parse().command {
         Command::Train(a) => cli::train::run(a),
         Command::Predict(a) => cli::predict::run(a),

@@ -37,7 +37,7 @@ fn train_predict_prune_and_eval_from_the_command_line() {
 
     let pruned = dir.join("p.safetensors");
     let (ok, out) =
-        bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.9", "--criterion", "snr"]);
+        bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.5", "--criterion", "snr"]);
     assert!(ok && out.contains("wrote"), "{out}");
     assert!(std::fs::metadata(&pruned).unwrap().len() < std::fs::metadata(&model).unwrap().len());
 
@@ -49,5 +49,124 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     assert!(!ok && out.contains("input has 2 features"), "{out}");
     let (ok, out) = bnn(&["predict", "--model", &p(&recipe), "--input", "1"]);
     assert!(!ok && out.contains("malformed"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A small trained model in a fresh directory, for the tests of mistakes below.
+fn trained(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("bnn-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let recipe = dir.join("r.toml");
+    std::fs::write(
+        &recipe,
+        "[data]\nsource = \"synthetic\"\nname = \"curve\"\ntrain_points = 64\ntest_points = 16\n\
+         [model]\nhidden = [8]\n[likelihood]\nkind = \"gaussian\"\nsigma = 0.2\n[training]\nepochs = 2\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let model = dir.join("m.safetensors");
+    let (ok, out) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&model)]);
+    assert!(ok, "{out}");
+    (dir, recipe, model)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn outputs_never_overwrite_inputs_or_a_checkpoint() {
+    let (dir, recipe, model) = trained("overwrite");
+    let original = std::fs::read(&model).unwrap();
+    let recipe_text = std::fs::read(&recipe).unwrap();
+
+    // The input itself, by the same path, through a symlink and through a hard link.
+    let link = dir.join("link.safetensors");
+    std::os::unix::fs::symlink(&model, &link).unwrap();
+    let hard = dir.join("hard.safetensors");
+    std::fs::hard_link(&model, &hard).unwrap();
+    for out in [&model, &link, &hard] {
+        let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(out), "--sparsity", "0.5"]);
+        assert!(!ok && text.contains("would destroy the input"), "{text}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), original, "the model is untouched");
+
+    let (ok, text) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&recipe), "--force"]);
+    assert!(!ok && text.contains("would destroy the input"), "{text}");
+    let (ok, text) =
+        bnn(&["train", "--recipe", s(&recipe), "--out", s(&dir.join("x.safetensors")), "--checkpoint", s(&recipe)]);
+    assert!(!ok && text.contains("would destroy the input"), "{text}");
+    assert_eq!(std::fs::read(&recipe).unwrap(), recipe_text, "the recipe is untouched");
+
+    let (ok, text) = bnn(&[
+        "import",
+        "--from",
+        "bayesian-torch",
+        "--state",
+        s(&model),
+        "--out",
+        s(&model),
+        "--arch",
+        "1-8-1",
+        "--task",
+        "regression:1:sigma=0.1",
+    ]);
+    assert!(!ok && text.contains("would destroy the input"), "{text}");
+
+    // A second training run to the same place finds the first one's checkpoint: refused unless asked.
+    let checkpoint = dir.join("m.ckpt");
+    let saved = std::fs::read(&checkpoint).unwrap();
+    let (ok, text) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&model)]);
+    assert!(!ok && text.contains("--resume") && text.contains("--force"), "{text}");
+    assert_eq!(std::fs::read(&checkpoint).unwrap(), saved, "the checkpoint is untouched");
+    let (ok, text) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&model), "--force"]);
+    assert!(ok, "{text}");
+
+    // Writing to a symlink writes its target and keeps the link.
+    let pruned = dir.join("pruned.safetensors");
+    std::fs::write(&pruned, b"placeholder").unwrap();
+    let pruned_link = dir.join("pruned-link.safetensors");
+    std::os::unix::fs::symlink(&pruned, &pruned_link).unwrap();
+    let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&pruned_link), "--sparsity", "0.5"]);
+    assert!(ok, "{text}");
+    assert!(std::fs::symlink_metadata(&pruned_link).unwrap().file_type().is_symlink());
+    assert!(std::fs::metadata(&pruned).unwrap().len() > 100, "the target got the model");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pruning_that_empties_a_layer_is_refused_unless_asked_for() {
+    let (dir, _, model) = trained("empty-layer");
+    let out = dir.join("p.safetensors");
+    let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&out), "--sparsity", "1.0"]);
+    assert!(!ok && text.contains("removes every weight of layer"), "{text}");
+    assert!(!out.exists(), "nothing written");
+    let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&out), "--sparsity", "1.0", "--allow-empty-layers"]);
+    assert!(ok && out.exists(), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn zero_counts_are_refused_and_a_closed_pipe_does_not_panic() {
+    let (dir, _, model) = trained("counts");
+    for args in [
+        vec!["eval", "--model", s(&model), "--out-dir", s(&dir), "--test-limit", "0"],
+        vec!["prune-sweep", "--model", s(&model), "--out-dir", s(&dir), "--test-limit", "0"],
+        vec!["prune-sweep", "--model", s(&model), "--out-dir", s(&dir), "--latency-reps", "0"],
+    ] {
+        let (ok, text) = bnn(&args);
+        assert!(!ok && text.contains("must be at least 1") && !text.contains("panicked"), "{args:?}: {text}");
+    }
+    // The reader goes away before `bnn` writes: the process ends without a panic message.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bnn"))
+        .args(["info", "--model", s(&model)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,9 +6,19 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` so that a crash at any moment leaves either the old file or the new one, never
 /// a partial file: the data goes to a temporary file in the same directory, is synced, and is renamed over
-/// `path` (an atomic replace on POSIX file systems).
+/// `path` (an atomic replace on POSIX file systems). A symlink at `path` is written through to its target
+/// (the link stays); a dangling one is an error.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let io = |e: std::io::Error| ModelError::Io { path: path.display().to_string(), message: e.to_string() };
+    // A symlink is written through: its target gets the new contents and the link stays a link.
+    let target;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            target = std::fs::canonicalize(path).map_err(io)?;
+            target.as_path()
+        }
+        _ => path,
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -35,6 +45,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_written_through_to_its_target() {
+        let dir = std::env::temp_dir().join(format!("bnn-atomic-link-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        let target = dir.join("real/m.safetensors");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.join("link.safetensors");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // A dangling link is an error, not a new file in its place.
+        let dangling = dir.join("dangling.safetensors");
+        std::os::unix::fs::symlink(dir.join("nowhere/x"), &dangling).unwrap();
+        assert!(write_atomically(&dangling, b"x").is_err());
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary_behind() {

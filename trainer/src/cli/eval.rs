@@ -28,7 +28,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 32)]
     samples: usize,
     /// Use only the first N test examples for the main metrics.
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_count)]
     test_limit: Option<usize>,
     /// Test images per rotation angle and per out-of-distribution set.
     #[arg(long, default_value_t = 2000)]

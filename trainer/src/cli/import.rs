@@ -35,6 +35,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(a: ImportArgs) -> anyhow::Result<()> {
+    super::refuse_overwriting(&a.out, &[("state dict", &a.state)])?;
     let spec = ImportSpec {
         source: a.source,
         arch: parse_arch(&a.arch)?,

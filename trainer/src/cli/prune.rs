@@ -32,16 +32,33 @@ pub struct PruneArgs {
     /// Data for fine-tuning: MNIST directory or CSV file [default: as the recipe says, or $BNN_MNIST_DIR].
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Write the model even if pruning removes every weight of a layer (its output then ignores its input).
+    #[arg(long)]
+    allow_empty_layers: bool,
 }
 
 pub fn run(a: PruneArgs) -> anyhow::Result<()> {
+    super::refuse_overwriting(&a.out, &[("input model", &a.input)])?;
+    let dtype = super::storage_dtype(&a.dtype)?;
+    let input_size = std::fs::metadata(&a.input)?.len();
     let model = Model::load(&a.input)?;
     let (mut pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
+    let emptied: Vec<String> =
+        report.kept_fraction.iter().filter(|(_, f)| *f == 0.0).map(|(i, _)| format!("layer {i}")).collect();
+    if !emptied.is_empty() && !a.allow_empty_layers {
+        anyhow::bail!(
+            "pruning {:.1}% by {} removes every weight of {}: that model's output would not depend on its input \
+             (nothing written; lower --sparsity, or pass --allow-empty-layers to write it anyway)",
+            100.0 * a.sparsity,
+            a.criterion.name(),
+            emptied.join(", ")
+        );
+    }
     if a.finetune_epochs > 0 {
         eprintln!("fine-tuning the surviving weights for {} epochs", a.finetune_epochs);
         pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::new(0))?;
     }
-    ModelWriter::new(&pruned).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
+    ModelWriter::new(&pruned).dtype(dtype).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
     eprintln!(
         "{} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",
@@ -51,7 +68,7 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         kept.join(", "),
         a.out.display(),
         std::fs::metadata(&a.out)?.len(),
-        std::fs::metadata(&a.input)?.len()
+        input_size
     );
     Ok(())
 }

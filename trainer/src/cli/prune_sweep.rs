@@ -37,13 +37,13 @@ pub struct SweepArgs {
     latency_samples: usize,
     /// Predictions timed per configuration, in rounds that visit every configuration in turn (the median
     /// over rounds is reported).
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = super::positive_count)]
     latency_reps: usize,
     /// Storage dtype of the pruned files.
     #[arg(long, default_value = "f16")]
     dtype: String,
     /// Use only the first N test images.
-    #[arg(long)]
+    #[arg(long, value_parser = super::positive_count)]
     test_limit: Option<usize>,
     #[arg(long, default_value_t = 2)]
     threads: usize,

@@ -30,12 +30,28 @@ pub struct TrainArgs {
     /// Continue from the checkpoint instead of starting over.
     #[arg(long)]
     resume: bool,
+    /// Start over even though the checkpoint exists, replacing it.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// `cpu`, or `cuda[:N]` with the `cuda` feature.
     #[arg(long, default_value = "cpu")]
     device: String,
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let checkpoint = a.checkpoint.clone().unwrap_or_else(|| a.out.with_extension("ckpt"));
+    let mut inputs = vec![("recipe", a.recipe.as_path())];
+    inputs.extend(a.data.as_deref().map(|d| ("data", d)));
+    super::refuse_overwriting(&checkpoint, &inputs)?;
+    inputs.push(("checkpoint", checkpoint.as_path()));
+    super::refuse_overwriting(&a.out, &inputs)?;
+    if checkpoint.exists() && !a.resume && !a.force {
+        anyhow::bail!(
+            "the checkpoint {} exists (a run's progress): pass --resume to continue it, or --force to start over \
+             and replace it",
+            checkpoint.display()
+        );
+    }
     let text = std::fs::read_to_string(&a.recipe).with_context(|| format!("reading {}", a.recipe.display()))?;
     let mut recipe = Recipe::from_toml(&text)?;
     if let Some(e) = a.epochs {
@@ -47,7 +63,6 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     run.recipe_source = Some(text);
     run.checkpoint_every = std::time::Duration::try_from_secs_f64(a.checkpoint_every)
         .map_err(|e| anyhow::anyhow!("--checkpoint-every {}: {e}", a.checkpoint_every))?;
-    let checkpoint = a.checkpoint.unwrap_or_else(|| a.out.with_extension("ckpt"));
     if a.resume {
         run.resume_from(&checkpoint).with_context(|| format!("resuming from {}", checkpoint.display()))?;
         eprintln!("resumed from {} after epoch {}", checkpoint.display(), run.epochs_done);
