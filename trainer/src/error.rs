@@ -8,6 +8,9 @@ use thiserror::Error;
 pub enum TrainError {
     #[error("invalid recipe: {0}")]
     Recipe(String),
+    /// A bad argument of a call (a command-line flag, for the `bnn` tool), not of the recipe.
+    #[error("invalid argument: {0}")]
+    Argument(String),
     #[error("data: {0}")]
     Data(String),
     #[error("i/o error on `{path}`: {message}")]

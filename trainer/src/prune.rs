@@ -49,7 +49,7 @@ pub struct PruneReport {
 pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usize, Vec<f64>)>> {
     let bayesian = model.layers().iter().any(|l| matches!(l, Layer::BayesianDense(_)));
     if criterion == Criterion::Snr && !bayesian {
-        return Err(TrainError::Recipe("SNR pruning needs Bayesian layers; this model has none".into()));
+        return Err(TrainError::Argument("SNR pruning needs Bayesian layers; this model has none".into()));
     }
     let mut rng = SeededRng::new(seed);
     let mut out = Vec::new();
@@ -85,7 +85,7 @@ pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usi
 /// Removes the `sparsity` fraction of lowest-scoring weights over all pruned layers at once.
 pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> Result<(Model, PruneReport)> {
     if !(0.0..=1.0).contains(&sparsity) {
-        return Err(TrainError::Recipe(format!("sparsity must lie in [0, 1], found {sparsity}")));
+        return Err(TrainError::Argument(format!("sparsity must lie in [0, 1], found {sparsity}")));
     }
     let scores = scores(model, criterion, seed)?;
     let mut all: Vec<f64> = scores.iter().flat_map(|(_, s)| s.iter().copied()).collect();

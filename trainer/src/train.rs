@@ -445,6 +445,12 @@ impl Run {
         if restored != vars.len() {
             return Err(bad(format!("holds {restored} of the network's {} variables", vars.len())));
         }
+        if info.epochs_done > self.recipe.training.epochs {
+            return Err(bad(format!(
+                "it has {} epochs done, more than the {} asked for; ask for at least that many",
+                info.epochs_done, self.recipe.training.epochs
+            )));
+        }
         self.adam.t = info.adam_steps;
         self.epochs_done = info.epochs_done;
         self.history = serde_json::from_str(&info.history_json).unwrap_or_default();

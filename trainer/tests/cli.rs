@@ -170,3 +170,27 @@ fn zero_counts_are_refused_and_a_closed_pipe_does_not_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn flag_mistakes_are_named_early_and_as_flags() {
+    let (dir, recipe, model) = trained("flags");
+    // The demo checks its flags before it trains.
+    let (ok, text) = bnn(&["demo", "--out-dir", s(&dir.join("demo")), "--sparsity", "1.5"]);
+    assert!(!ok && text.contains("--sparsity must lie in [0, 1]") && !text.contains("1/5"), "{text}");
+    // A bad flag is not called a bad recipe.
+    let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&dir.join("p.safetensors")), "--sparsity", "1.5"]);
+    assert!(!ok && text.contains("invalid argument") && !text.contains("invalid recipe"), "{text}");
+    // A data path for a synthetic recipe would be ignored: refused.
+    let (ok, text) =
+        bnn(&["train", "--recipe", s(&recipe), "--out", s(&dir.join("d.safetensors")), "--data", s(&recipe)]);
+    assert!(!ok && text.contains("synthetic"), "{text}");
+    // Resuming a 2-epoch checkpoint with --epochs 1 would quietly write the longer run: refused.
+    let (ok, text) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&model), "--resume", "--epochs", "1"]);
+    assert!(!ok && text.contains("2 epochs done"), "{text}");
+    // An output directory that cannot be made is named.
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let (ok, text) = bnn(&["eval", "--model", s(&model), "--out-dir", s(&blocker.join("sub"))]);
+    assert!(!ok && text.contains(s(&blocker.join("sub"))), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -56,7 +56,8 @@ fn killed_training_leaves_loadable_files_and_resume_reaches_the_uninterrupted_we
     assert!(bnn(&recipe, &reference, false).status().unwrap().success());
 
     let out = dir.join("killed.safetensors");
-    let checkpoint = dir.join("killed.safetensors.ckpt");
+    // `bnn train` checkpoints to OUT with the extension `ckpt`.
+    let checkpoint = dir.join("killed.ckpt");
     let mut kills = 0;
     for delay_ms in [700u64, 350, 900, 500, 1200, 650] {
         let mut child = bnn(&recipe, &out, checkpoint.exists()).spawn().unwrap();

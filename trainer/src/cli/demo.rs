@@ -2,6 +2,7 @@
 //! prune by signal-to-noise ratio, export a sparse f16 file, load it back, predict inside and far outside
 //! the data, and draw the picture.
 
+use anyhow::Context;
 use bnn_runtime::{Model, ModelWriter, PredictOptions, StorageDtype};
 use bnn_trainer::prune::{prune, Criterion};
 use bnn_trainer::{Recipe, Run};
@@ -24,7 +25,8 @@ pub struct DemoArgs {
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    std::fs::create_dir_all(&a.out_dir)?;
+    anyhow::ensure!((0.0..=1.0).contains(&a.sparsity), "--sparsity must lie in [0, 1], found {}", a.sparsity);
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let recipe = Recipe::from_toml(RECIPE)?;
     eprintln!(
         "1/5 training a Bayesian MLP on the 1-D curve (recipe models/curve-bbb.toml, {} epochs)",

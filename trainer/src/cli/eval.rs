@@ -38,7 +38,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.out_dir)?;
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let recipe_text = model.provenance().recipe.clone();
     let recipe = recipe_text.as_deref().map(Recipe::from_toml).transpose()?;

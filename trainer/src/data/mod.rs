@@ -71,6 +71,10 @@ pub fn load(spec: &DataSpec, data_dir: Option<&Path>, seed: u64) -> Result<Split
             let path = data_dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(path));
             csv::load_csv(&path, target, *test_fraction, seed)
         }
+        DataSpec::Synthetic { .. } if data_dir.is_some() => Err(TrainError::Argument(
+            "the recipe's data is synthetic (made from its seed): a data path would be ignored, so none is taken"
+                .into(),
+        )),
         DataSpec::Synthetic { name, train_points, test_points, .. } => Ok(Split {
             train: generate(*name, *train_points, seed),
             test: generate(*name, *test_points, seed.wrapping_add(0x5eed)),
