@@ -54,7 +54,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         (Some(text), _) => (parse_input(text)?, None),
         (None, Some(i)) => {
             let dir = bnn_trainer::data::mnist_dir(a.data.as_deref(), None)?;
-            let test = bnn_trainer::data::load_mnist(&dir, Some(1), Some(i + 1))?.test;
+            let test = bnn_trainer::data::load_mnist_test(&dir, Some(i + 1))?;
             anyhow::ensure!(i < test.len(), "the MNIST test set has {} images", test.len());
             let bnn_trainer::data::Targets::Classes { labels, .. } = &test.targets else { unreachable!() };
             (test.input(i).to_vec(), Some(labels[i]))

@@ -4,7 +4,7 @@
 //! other criteria at each sparsity, and which weights each pruned model keeps.
 
 use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions};
-use bnn_trainer::data::{load_mnist, mnist_dir, Targets};
+use bnn_trainer::data::{load_mnist_test, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
 use bnn_trainer::paired::PairedComparison;
 use bnn_trainer::plot::{histogram, line_chart, Series};
@@ -69,7 +69,7 @@ struct Row {
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir)?;
     let model = Model::load(&a.model)?;
-    let test = load_mnist(&mnist_dir(a.data.as_deref(), None)?, Some(1), a.test_limit)?.test;
+    let test = load_mnist_test(&mnist_dir(a.data.as_deref(), None)?, a.test_limit)?;
     let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the test set has no class labels") };
     let dtype = super::storage_dtype(&a.dtype)?;
     let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();

@@ -72,8 +72,13 @@ fn load_part(dir: &Path, images: &str, labels: &str, limit: Option<usize>) -> Re
 pub fn load_mnist(dir: &Path, train_limit: Option<usize>, test_limit: Option<usize>) -> Result<Split> {
     Ok(Split {
         train: load_part(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", train_limit)?,
-        test: load_part(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", test_limit)?,
+        test: load_mnist_test(dir, test_limit)?,
     })
+}
+
+/// Loads only the MNIST test set from `dir` (the training files need not be there).
+pub fn load_mnist_test(dir: &Path, limit: Option<usize>) -> Result<Dataset> {
+    load_part(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", limit)
 }
 
 #[cfg(test)]
@@ -103,6 +108,18 @@ mod tests {
             assert_eq!(read_idx(&dir.join(name)).unwrap(), (vec![2, 3], vec![1, 2, 3, 4, 5, 6]));
         }
         assert!(matches!(read_idx(&dir.join("short")), Err(TrainError::Data(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_test_set_loads_without_the_training_files() {
+        let dir = std::env::temp_dir().join(format!("bnn-mnist-test-only-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("t10k-images-idx3-ubyte"), idx(&[2, 2, 2], &[0, 255, 0, 0, 51, 0, 0, 0])).unwrap();
+        std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[2], &[7, 3])).unwrap();
+        let test = load_mnist_test(&dir, None).unwrap();
+        assert_eq!((test.len(), test.dim, test.input(1)[0]), (2, 4, 0.2));
+        assert!(load_mnist(&dir, None, None).is_err(), "the full load still needs the training files");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

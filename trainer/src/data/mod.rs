@@ -6,7 +6,7 @@ mod mnist;
 pub mod shift;
 mod synthetic;
 
-pub use mnist::{load_mnist, read_idx};
+pub use mnist::{load_mnist, load_mnist_test, read_idx};
 pub use synthetic::generate;
 
 use crate::error::{Result, TrainError};
