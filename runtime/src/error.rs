@@ -86,6 +86,9 @@ pub enum PredictError {
     #[error("invalid prediction options: {0}")]
     InvalidOptions(String),
     /// The network produced NaN or infinity (overflow inside the model).
-    #[error("the model produced a non-finite output")]
+    #[error(
+        "the model's computation overflowed (a non-finite value inside the network): the input is far outside \
+         what the model can represent, so there is no prediction to trust"
+    )]
     NonFiniteOutput,
 }

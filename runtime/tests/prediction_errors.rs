@@ -28,3 +28,24 @@ fn an_overflowing_network_reports_a_non_finite_output() {
     let m = Model::new(vec![layer], task, None, Provenance::default()).unwrap();
     assert_eq!(m.predict(&[3.0e38], &PredictOptions::default()), Err(PredictError::NonFiniteOutput));
 }
+
+#[test]
+fn huge_finite_inputs_overflow_into_an_error_not_a_confident_answer() {
+    // A 1-16-16-1 Bayesian MLP. Local reparameterization overflows f32 at 1e22 (its variance products
+    // x^2 sigma^2), weight sampling near f32::MAX (x w); ReLU would turn the resulting -inf and NaN into 0 and
+    // a confident prediction. Both must refuse instead, in the single-sample, block and batch paths alike; a
+    // large but representable input still predicts.
+    use bnn_runtime::{NoiseModel, Sampler};
+    let task = Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.1 } };
+    let m = common::bayesian_mlp(3, &[1, 16, 16, 1], task, 0.2);
+    for (sampler, huge) in [(Sampler::LocalReparam, [1.0e22, -1.0e30]), (Sampler::WeightSampling, [3.0e38, -3.0e38])] {
+        for samples in [1, 32, 100] {
+            let o = PredictOptions::default().sampler(sampler).samples(samples);
+            for x in huge {
+                assert_eq!(m.predict(&[x], &o), Err(PredictError::NonFiniteOutput), "{sampler:?}, S = {samples}, {x}");
+            }
+            assert!(m.predict(&[1.0e3], &o).is_ok(), "{sampler:?}, S = {samples}");
+            assert_eq!(m.predict_batch(&[0.5, huge[0]], &o).err(), Some(PredictError::NonFiniteOutput));
+        }
+    }
+}

@@ -19,15 +19,19 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Applies the function to every element of `x`.
+    /// Applies the function to every element of `x`. A non-finite input (an overflow, or NaN, in the layer
+    /// before) becomes NaN whatever the function: ReLU would turn `-inf` and NaN into 0 and tanh would turn
+    /// `inf` into 1, and the overflow would come out of the network as a confident answer. NaN reaches the
+    /// output instead, where the prediction fails with [`crate::PredictError::NonFiniteOutput`].
     pub fn apply(self, x: &mut [f32]) {
+        let keep = |v: f32, f: f32| if v.is_finite() { f } else { f32::NAN };
         match self {
-            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Tanh => x.iter_mut().for_each(|v| *v = crate::math::tanhf(*v)),
-            Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            Activation::Gelu => {
-                x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2)))
-            }
+            Activation::Relu => x.iter_mut().for_each(|v| *v = keep(*v, v.max(0.0))),
+            Activation::Tanh => x.iter_mut().for_each(|v| *v = keep(*v, crate::math::tanhf(*v))),
+            Activation::Sigmoid => x.iter_mut().for_each(|v| *v = keep(*v, sigmoid(*v))),
+            Activation::Gelu => x
+                .iter_mut()
+                .for_each(|v| *v = keep(*v, 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2)))),
             Activation::Identity => {}
         }
     }
@@ -68,6 +72,15 @@ mod tests {
         assert_eq!(g[0], 0.0);
         assert!((g[1] - 0.841_344_7).abs() < 1e-6);
         assert!((g[2] + (1.0 - 0.841_344_7)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn non_finite_inputs_stay_visible_as_nan() {
+        for a in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Gelu] {
+            let mut v = [f32::NEG_INFINITY, f32::INFINITY, f32::NAN, -1.0];
+            a.apply(&mut v);
+            assert!(v[..3].iter().all(|x| x.is_nan()) && v[3].is_finite(), "{a:?}: {v:?}");
+        }
     }
 
     #[test]
