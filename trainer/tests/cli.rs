@@ -30,7 +30,7 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     assert!(dir.join("m.ckpt").exists(), "a checkpoint is written");
 
     let (ok, out) = bnn(&["info", "--model", &p(&model)]);
-    assert!(ok && out.contains("Heteroscedastic"), "{out}");
+    assert!(ok && out.contains("heteroscedastic") && out.contains("dense F32, 100.00% kept"), "{out}");
 
     let (ok, out) = bnn(&["predict", "--model", &p(&model), "--input", "-0.5", "--samples", "64"]);
     assert!(ok && out.contains("epistemic var") && out.contains("samples used 64"), "{out}");
@@ -40,6 +40,18 @@ fn train_predict_prune_and_eval_from_the_command_line() {
         bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.5", "--criterion", "snr"]);
     assert!(ok && out.contains("wrote"), "{out}");
     assert!(std::fs::metadata(&pruned).unwrap().len() < std::fs::metadata(&model).unwrap().len());
+    // `info --json`: one object; the pruned file reads as f16 with about half its weights kept.
+    let (ok, out) = bnn(&["info", "--model", &p(&pruned), "--json"]);
+    assert!(ok, "{out}");
+    let info: serde_json::Value = serde_json::from_str(&out).expect("info --json prints JSON");
+    let first = &info["layers"][0];
+    assert_eq!((first["kind"].as_str(), first["dtype"].as_str()), (Some("bayesian_dense"), Some("F16")), "{out}");
+    assert!(matches!(first["layout"].as_str(), Some("dense" | "csr")), "{out}");
+    let kept: f64 = info["layers"].as_array().unwrap().iter().filter_map(|l| l["kept_fraction"].as_f64()).sum();
+    assert!(kept > 0.0 && kept < 3.0, "{out}");
+    let stored = first["parameters"].as_u64().unwrap() as f64;
+    let expected = 2.0 * (first["kept_fraction"].as_f64().unwrap() * 16.0 + 16.0);
+    assert!((stored - expected).abs() < 0.5, "parameters {stored} vs 2 (weights kept + biases) = {expected}");
 
     let (ok, out) = bnn(&["eval", "--model", &p(&model), "--out-dir", &p(&dir.join("eval")), "--samples", "50"]);
     assert!(ok && out.contains("test RMSE"), "{out}");
