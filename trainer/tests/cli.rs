@@ -35,6 +35,25 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     let (ok, out) = bnn(&["predict", "--model", &p(&model), "--input", "-0.5", "--samples", "64"]);
     assert!(ok && out.contains("epistemic var") && out.contains("samples used 64"), "{out}");
 
+    // Scriptable: `--json` and a file of inputs, one JSON line (or CSV row) each; input i uses seed + i.
+    let (ok, single) = bnn(&["predict", "--model", &p(&model), "--input", "0.3", "--seed", "6", "--json"]);
+    assert!(ok, "{single}");
+    let single: serde_json::Value = serde_json::from_str(single.trim()).unwrap();
+    let inputs = dir.join("inputs.csv");
+    std::fs::write(&inputs, "x\n-0.5\n0.3\n").unwrap();
+    let (ok, lines) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&inputs), "--seed", "5", "--json"]);
+    assert!(ok, "{lines}");
+    let records: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2, "{lines}");
+    assert_eq!((records[1]["index"].as_u64(), records[1]["kind"].as_str()), (Some(1), Some("regression")));
+    assert_eq!(records[1]["mean"], single["mean"], "input 1 with seed 5 + 1 is the single prediction with seed 6");
+    assert_eq!(records[1]["epistemic_variance"], single["epistemic_variance"]);
+    let (ok, csv) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&inputs)]);
+    assert!(ok && csv.lines().count() == 3 && csv.starts_with("index,samples_used,mean0,"), "{csv}");
+    std::fs::write(&inputs, "-0.5\nfoo\n").unwrap();
+    let (ok, out) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&inputs), "--json"]);
+    assert!(!ok && out.contains("\"error\"") && out.contains("1 of the inputs"), "{out}");
+
     let pruned = dir.join("p.safetensors");
     let (ok, out) =
         bnn(&["prune", "--in", &p(&model), "--out", &p(&pruned), "--sparsity", "0.5", "--criterion", "snr"]);

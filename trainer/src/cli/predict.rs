@@ -1,4 +1,9 @@
-//! `bnn predict`: one prediction with its uncertainty, from numbers on the command line or an MNIST test image.
+//! `bnn predict`: predictions with their uncertainty, from numbers on the command line, an MNIST test image or a
+//! CSV file of inputs (one per row); as text, or `--json`: one JSON object per line and input, with the fields
+//! of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
+//! `mutual_information`; regression: `mean`, `aleatoric_variance`, `epistemic_variance`, `total_variance`,
+//! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`, and `index` for `--inputs`). Without
+//! `--json`, `--inputs` writes CSV with the same names as columns.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
@@ -28,8 +33,15 @@ pub struct PredictArgs {
     #[arg(long)]
     model: PathBuf,
     /// Input features, comma-separated (raw, before normalisation).
-    #[arg(long, allow_hyphen_values = true, conflicts_with = "mnist_test")]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["mnist_test", "inputs"])]
     input: Option<String>,
+    /// A CSV file of inputs, one per row (a first row that is not numbers is taken as a header). Input `i`
+    /// (from 0) uses seed `--seed + i`.
+    #[arg(long, conflicts_with = "mnist_test")]
+    inputs: Option<PathBuf>,
+    /// One JSON object per line and input instead of text.
+    #[arg(long)]
+    json: bool,
     /// Use image N of the MNIST test set as input.
     #[arg(long)]
     mnist_test: Option<usize>,
@@ -50,6 +62,13 @@ pub struct PredictArgs {
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let mut options = PredictOptions::default().samples(a.samples).seed(a.seed).sampler(a.sampler.into());
+    if let Some(t) = a.tolerance {
+        options = options.adaptive(a.samples, t);
+    }
+    if let Some(path) = &a.inputs {
+        return predict_file(&model, path, &options, a.json);
+    }
     let (input, truth) = match (&a.input, a.mnist_test) {
         (Some(text), _) => (parse_input(text)?, None),
         (None, Some(i)) => {
@@ -59,17 +78,179 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
             let bnn_trainer::data::Targets::Classes { labels, .. } = &test.targets else { unreachable!() };
             (test.input(i).to_vec(), Some(labels[i]))
         }
-        (None, None) => anyhow::bail!("give --input V1,V2,... or --mnist-test N"),
+        (None, None) => anyhow::bail!("give --input V1,V2,... or --mnist-test N or --inputs FILE"),
     };
-    let mut options = PredictOptions::default().samples(a.samples).seed(a.seed).sampler(a.sampler.into());
-    if let Some(t) = a.tolerance {
-        options = options.adaptive(a.samples, t);
-    }
     let p = model.predict(&input, &options)?;
+    if a.json {
+        // Through the text, so that f32 values print as the shortest f32 decimals, as `--inputs` prints them.
+        let mut record: serde_json::Value = serde_json::from_str(&serde_json::to_string(&Record::new(&p, None))?)?;
+        if let Some(t) = truth {
+            record["true_label"] = t.into();
+        }
+        println!("{record}");
+        return Ok(());
+    }
     print!("{}", describe(&model, &p));
     if let Some(t) = truth {
         println!("true label       {t}");
     }
+    Ok(())
+}
+
+/// One prediction as `--json` and `--inputs` write it.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Record {
+    Classification {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        index: Option<usize>,
+        kind: &'static str,
+        class: usize,
+        probabilities: Vec<f32>,
+        predictive_entropy: f32,
+        expected_entropy: f32,
+        mutual_information: f32,
+        samples_used: usize,
+    },
+    Regression {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        index: Option<usize>,
+        kind: &'static str,
+        mean: Vec<f32>,
+        aleatoric_variance: Vec<f32>,
+        epistemic_variance: Vec<f32>,
+        total_variance: Vec<f32>,
+        lower: Vec<f32>,
+        upper: Vec<f32>,
+        interval_level: f32,
+        samples_used: usize,
+    },
+}
+
+impl Record {
+    fn new(p: &Prediction, index: Option<usize>) -> Self {
+        match p {
+            Prediction::Classification(c) => Record::Classification {
+                index,
+                kind: "classification",
+                class: c.class,
+                probabilities: c.probabilities.clone(),
+                predictive_entropy: c.predictive_entropy,
+                expected_entropy: c.expected_entropy,
+                mutual_information: c.mutual_information,
+                samples_used: c.samples_used,
+            },
+            Prediction::Regression(r) => Record::Regression {
+                index,
+                kind: "regression",
+                mean: r.mean.clone(),
+                aleatoric_variance: r.aleatoric_variance.clone(),
+                epistemic_variance: r.epistemic_variance.clone(),
+                total_variance: r.total_variance.clone(),
+                lower: r.lower.clone(),
+                upper: r.upper.clone(),
+                interval_level: r.interval_level,
+                samples_used: r.samples_used,
+            },
+        }
+    }
+
+    /// The CSV header for a model with `width` classes or outputs.
+    fn csv_header(model: &Model) -> String {
+        match model.task() {
+            bnn_runtime::Task::Classification { classes, .. } => {
+                let p: Vec<String> = (0..*classes).map(|k| format!("p{k}")).collect();
+                format!(
+                    "index,class,predictive_entropy,expected_entropy,mutual_information,samples_used,{}",
+                    p.join(",")
+                )
+            }
+            bnn_runtime::Task::Regression { outputs, .. } => {
+                let cols: Vec<String> = (0..*outputs)
+                    .flat_map(|k| {
+                        ["mean", "aleatoric_variance", "epistemic_variance", "total_variance", "lower", "upper"]
+                            .map(|c| format!("{c}{k}"))
+                    })
+                    .collect();
+                format!("index,samples_used,{}", cols.join(","))
+            }
+        }
+    }
+
+    fn csv_row(&self) -> String {
+        let join = |v: &[f32]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+        match self {
+            Record::Classification {
+                index,
+                class,
+                probabilities,
+                predictive_entropy,
+                expected_entropy,
+                mutual_information,
+                samples_used,
+                ..
+            } => format!(
+                "{},{class},{predictive_entropy},{expected_entropy},{mutual_information},{samples_used},{}",
+                index.unwrap_or(0),
+                join(probabilities)
+            ),
+            Record::Regression {
+                index,
+                mean,
+                aleatoric_variance,
+                epistemic_variance,
+                total_variance,
+                lower,
+                upper,
+                samples_used,
+                ..
+            } => {
+                let cols: Vec<String> = (0..mean.len())
+                    .map(|k| {
+                        let v = [mean, aleatoric_variance, epistemic_variance, total_variance, lower, upper];
+                        v.map(|c| c[k].to_string()).join(",")
+                    })
+                    .collect();
+                format!("{},{samples_used},{}", index.unwrap_or(0), cols.join(","))
+            }
+        }
+    }
+}
+
+/// Predicts every row of the CSV file at `path`, writing one JSON line (`json`) or CSV row per input to
+/// standard output; a row that cannot be predicted is reported (`{"index": i, "error": ...}`, or on standard
+/// error) and makes the command fail at the end.
+fn predict_file(model: &Model, path: &std::path::Path, options: &PredictOptions, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
+    if let Some((_, first)) = rows.peek() {
+        if parse_input(first).is_err() {
+            rows.next();
+        }
+    }
+    if !json {
+        println!("{}", Record::csv_header(model));
+    }
+    let mut predictor = bnn_runtime::Predictor::new(model);
+    let mut failed = 0;
+    for (i, (line, text)) in rows.enumerate() {
+        let result = parse_input(text)
+            .with_context(|| format!("{} line {}", path.display(), line + 1))
+            .and_then(|x| Ok(predictor.predict(&x, &(*options).seed(options.seed.wrapping_add(i as u64)))?));
+        match result {
+            Ok(p) if json => println!("{}", serde_json::to_string(&Record::new(&p, Some(i)))?),
+            Ok(p) => println!("{}", Record::new(&p, Some(i)).csv_row()),
+            Err(e) => {
+                failed += 1;
+                if json {
+                    println!("{}", serde_json::json!({ "index": i, "error": format!("{e:#}") }));
+                } else {
+                    eprintln!("input {i}: {e:#}");
+                }
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of the inputs could not be predicted");
     Ok(())
 }
 
