@@ -306,8 +306,8 @@ impl Recipe {
                 return bad(format!("likelihood.sigma must be > 0, found {sigma}"));
             }
         }
-        if !["f32", "f16", "bf16"].contains(&self.export.dtype.as_str()) {
-            return bad(format!("export.dtype must be f32, f16 or bf16, found `{}`", self.export.dtype));
+        if let Err(e) = self.export.dtype.parse::<bnn_runtime::StorageDtype>() {
+            return bad(format!("export.dtype: {e}"));
         }
         if let DataSpec::Csv { test_fraction, .. } = self.data {
             if !(0.0..1.0).contains(&test_fraction) {

@@ -1,7 +1,7 @@
 //! `bnn import`: a PyTorch state dict (bayesian-torch, blitz or torchbnn, saved as safetensors) to a bnn-edge
 //! model file.
 
-use bnn_runtime::{ModelWriter, NoiseModel, Task};
+use bnn_runtime::{Activation, ModelWriter, NoiseModel, StorageDtype, Task};
 use bnn_trainer::import::{import_state, ImportSpec, Source};
 use clap::Args;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ pub struct ImportArgs {
     arch: String,
     /// Activation between layers: relu, tanh, sigmoid, gelu or identity.
     #[arg(long, default_value = "relu")]
-    activation: String,
+    activation: Activation,
     /// classification:K, regression:K:sigma=S (fixed noise sd) or regression:K:heteroscedastic (the last layer
     /// gives K means then K raw scales, sd = softplus(raw) + 1e-6).
     #[arg(long)]
@@ -31,7 +31,7 @@ pub struct ImportArgs {
     out: PathBuf,
     /// Storage dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: StorageDtype,
 }
 
 pub fn run(a: ImportArgs) -> anyhow::Result<()> {
@@ -39,9 +39,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     let spec = ImportSpec {
         source: a.source,
         arch: parse_arch(&a.arch)?,
-        activation: serde_json::from_value(serde_json::json!(a.activation)).map_err(|_| {
-            anyhow::anyhow!("unknown activation `{}` (relu, tanh, sigmoid, gelu, identity)", a.activation)
-        })?,
+        activation: a.activation,
         task: parse_task(&a.task)?,
         layers: a.layers,
     };
@@ -50,7 +48,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     for note in &imported.notes {
         eprintln!("note: {note}");
     }
-    ModelWriter::new(&imported.model).dtype(super::storage_dtype(&a.dtype)?).write(&a.out)?;
+    ModelWriter::new(&imported.model).dtype(a.dtype).write(&a.out)?;
     eprintln!("imported {} ({}) -> {}", a.state.display(), a.source.name(), a.out.display());
     Ok(())
 }

@@ -60,13 +60,3 @@ pub fn device(name: &str) -> anyhow::Result<candle_core::Device> {
         other => anyhow::bail!("unknown device `{other}` (use cpu or cuda[:N])"),
     }
 }
-
-/// Parses the storage dtype names used by recipes and flags.
-pub fn storage_dtype(name: &str) -> anyhow::Result<bnn_runtime::StorageDtype> {
-    Ok(match name {
-        "f32" => bnn_runtime::StorageDtype::F32,
-        "f16" => bnn_runtime::StorageDtype::F16,
-        "bf16" => bnn_runtime::StorageDtype::Bf16,
-        other => anyhow::bail!("unknown dtype `{other}` (use f32, f16 or bf16)"),
-    })
-}

@@ -7,25 +7,8 @@
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum SamplerArg {
-    LocalReparam,
-    WeightSampling,
-    Mean,
-}
-
-impl From<SamplerArg> for Sampler {
-    fn from(s: SamplerArg) -> Self {
-        match s {
-            SamplerArg::LocalReparam => Sampler::LocalReparam,
-            SamplerArg::WeightSampling => Sampler::WeightSampling,
-            SamplerArg::Mean => Sampler::Mean,
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -54,15 +37,16 @@ pub struct PredictArgs {
     /// Stop early once the standard error of the mean is below this (at most --samples).
     #[arg(long)]
     tolerance: Option<f32>,
-    #[arg(long, value_enum, default_value = "local-reparam")]
-    sampler: SamplerArg,
+    /// local-reparam, weight-sampling or mean.
+    #[arg(long, default_value = "local-reparam")]
+    sampler: Sampler,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let mut options = PredictOptions::default().samples(a.samples).seed(a.seed).sampler(a.sampler.into());
+    let mut options = PredictOptions::default().samples(a.samples).seed(a.seed).sampler(a.sampler);
     if let Some(t) = a.tolerance {
         options = options.adaptive(a.samples, t);
     }

@@ -1,6 +1,6 @@
 //! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
 
-use bnn_runtime::{Model, ModelWriter};
+use bnn_runtime::{Model, ModelWriter, StorageDtype};
 use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
 use indicatif::ProgressBar;
@@ -21,7 +21,7 @@ pub struct PruneArgs {
     criterion: Criterion,
     /// Storage dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f16")]
-    dtype: String,
+    dtype: StorageDtype,
     /// Seed of the random criterion.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -39,7 +39,6 @@ pub struct PruneArgs {
 
 pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     super::refuse_overwriting(&a.out, &[("input model", &a.input)])?;
-    let dtype = super::storage_dtype(&a.dtype)?;
     let input_size = std::fs::metadata(&a.input)?.len();
     let model = Model::load(&a.input)?;
     let (mut pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
@@ -58,7 +57,7 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         eprintln!("fine-tuning the surviving weights for {} epochs", a.finetune_epochs);
         pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::new(0))?;
     }
-    ModelWriter::new(&pruned).dtype(dtype).write(&a.out)?;
+    ModelWriter::new(&pruned).dtype(a.dtype).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
     eprintln!(
         "{} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",

@@ -3,7 +3,7 @@
 //! log10 SNR of the unpruned model's weights, the paired comparison (exact McNemar test) of SNR with the
 //! other criteria at each sparsity, and which weights each pruned model keeps.
 
-use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions};
+use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions, StorageDtype};
 use bnn_trainer::data::{load_mnist_test, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
 use bnn_trainer::paired::PairedComparison;
@@ -41,7 +41,7 @@ pub struct SweepArgs {
     latency_reps: usize,
     /// Storage dtype of the pruned files.
     #[arg(long, default_value = "f16")]
-    dtype: String,
+    dtype: StorageDtype,
     /// Use only the first N test images.
     #[arg(long, value_parser = super::positive_count)]
     test_limit: Option<usize>,
@@ -71,7 +71,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.model)?;
     let test = load_mnist_test(&mnist_dir(a.data.as_deref(), None)?, a.test_limit)?;
     let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the test set has no class labels") };
-    let dtype = super::storage_dtype(&a.dtype)?;
+    let dtype = a.dtype;
     let dense_f32 = ModelWriter::new(&model).to_bytes()?.len();
     let mu = bayesian_weights(&model, BayesianDense::dense_weight_mu);
     let sigma = bayesian_weights(&model, BayesianDense::dense_weight_sigma);

@@ -58,7 +58,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         recipe.training.epochs = e;
     }
     recipe.validate()?;
-    let dtype = super::storage_dtype(&recipe.export.dtype)?;
+    let dtype: bnn_runtime::StorageDtype = recipe.export.dtype.parse()?;
     let mut run = Run::new(recipe, a.data.as_deref(), super::device(&a.device)?)?;
     run.recipe_source = Some(text);
     run.checkpoint_every = std::time::Duration::try_from_secs_f64(a.checkpoint_every)
