@@ -161,15 +161,9 @@ pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Sum of the positives' (average, 1-based) ranks.
     let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let average_rank = (i + j + 1) as f64 / 2.0;
-        rank_sum += average_rank * all[i..j].iter().filter(|e| e.1).count() as f64;
-        i = j;
+    for group in tie_groups(&all) {
+        let average_rank = (group.start + group.end + 1) as f64 / 2.0;
+        rank_sum += average_rank * all[group].iter().filter(|e| e.1).count() as f64;
     }
     let (p, n) = (positives.len() as f64, negatives.len() as f64);
     (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
@@ -201,24 +195,31 @@ impl OodDetection {
         let (p, n) = (positives.len() as f64, negatives.len() as f64);
         let (mut tp, mut fp, mut aupr) = (0.0, 0.0, 0.0);
         let mut fpr_at_95_tpr = 1.0;
-        let mut i = 0;
-        while i < all.len() {
-            // Every input with this score is flagged at once.
-            let mut j = i;
-            while j < all.len() && all[j].0 == all[i].0 {
-                j += 1;
-            }
-            let new_tp = all[i..j].iter().filter(|e| e.1).count() as f64;
+        // Every input with one score is flagged at once.
+        for group in tie_groups(&all) {
+            let size = group.len() as f64;
+            let new_tp = all[group].iter().filter(|e| e.1).count() as f64;
             tp += new_tp;
-            fp += (j - i) as f64 - new_tp;
+            fp += size - new_tp;
             aupr += new_tp / p * (tp / (tp + fp));
             if tp / p >= 0.95 && fpr_at_95_tpr == 1.0 {
                 fpr_at_95_tpr = fp / n;
             }
-            i = j;
         }
         Self { auroc: auroc(positives, negatives), aupr, fpr_at_95_tpr }
     }
+}
+
+/// The index ranges of equal scores in `sorted` (scores sorted either way), in order.
+fn tie_groups(sorted: &[(f64, bool)]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let start = i;
+        while i < sorted.len() && sorted[i].0 == sorted[start].0 {
+            i += 1;
+        }
+        (start < sorted.len()).then_some(start..i)
+    })
 }
 
 /// Rounds the timed predictions of [`interleaved_latencies`] are split into.

@@ -1,7 +1,7 @@
 //! The `bnn` binary end to end on a small synthetic recipe: train, info, predict, prune, eval; and clear
 //! errors for bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn bnn(args: &[&str]) -> (bool, String) {
@@ -12,20 +12,12 @@ fn bnn(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn train_predict_prune_and_eval_from_the_command_line() {
-    let dir = std::env::temp_dir().join(format!("bnn-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let recipe = dir.join("r.toml");
-    std::fs::write(
-        &recipe,
+    let (dir, recipe, model, out) = trained(
+        "main",
         "[data]\nsource = \"synthetic\"\nname = \"heteroscedastic\"\ntrain_points = 128\ntest_points = 32\n\
          [model]\nhidden = [16]\n[likelihood]\nkind = \"heteroscedastic\"\n[training]\nepochs = 3\nbatch_size = 32\n",
-    )
-    .unwrap();
-    let model = dir.join("m.safetensors");
+    );
     let p = |x: &Path| x.to_str().unwrap().to_string();
-
-    let (ok, out) = bnn(&["train", "--recipe", &p(&recipe), "--out", &p(&model)]);
-    assert!(ok, "{out}");
     assert!(out.contains("epoch   3"), "{out}");
     assert!(dir.join("m.ckpt").exists(), "a checkpoint is written");
 
@@ -83,21 +75,26 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A small trained model in a fresh directory, for the tests of mistakes below.
-fn trained(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+/// A model trained by `bnn train` from `recipe_text` in a fresh directory: (directory, recipe, model, output).
+fn trained(name: &str, recipe_text: &str) -> (PathBuf, PathBuf, PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("bnn-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let recipe = dir.join("r.toml");
-    std::fs::write(
-        &recipe,
-        "[data]\nsource = \"synthetic\"\nname = \"curve\"\ntrain_points = 64\ntest_points = 16\n\
-         [model]\nhidden = [8]\n[likelihood]\nkind = \"gaussian\"\nsigma = 0.2\n[training]\nepochs = 2\nbatch_size = 32\n",
-    )
-    .unwrap();
+    std::fs::write(&recipe, recipe_text).unwrap();
     let model = dir.join("m.safetensors");
     let (ok, out) = bnn(&["train", "--recipe", s(&recipe), "--out", s(&model)]);
     assert!(ok, "{out}");
+    (dir, recipe, model, out)
+}
+
+/// A small 1-D regression model, for the tests of mistakes below.
+fn small(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (dir, recipe, model, _) = trained(
+        name,
+        "[data]\nsource = \"synthetic\"\nname = \"curve\"\ntrain_points = 64\ntest_points = 16\n\
+         [model]\nhidden = [8]\n[likelihood]\nkind = \"gaussian\"\nsigma = 0.2\n[training]\nepochs = 2\nbatch_size = 32\n",
+    );
     (dir, recipe, model)
 }
 
@@ -107,7 +104,7 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn outputs_never_overwrite_inputs_or_a_checkpoint() {
-    let (dir, recipe, model) = trained("overwrite");
+    let (dir, recipe, model) = small("overwrite");
     let original = std::fs::read(&model).unwrap();
     let recipe_text = std::fs::read(&recipe).unwrap();
 
@@ -167,7 +164,7 @@ fn outputs_never_overwrite_inputs_or_a_checkpoint() {
 
 #[test]
 fn pruning_that_empties_a_layer_is_refused_unless_asked_for() {
-    let (dir, _, model) = trained("empty-layer");
+    let (dir, _, model) = small("empty-layer");
     let out = dir.join("p.safetensors");
     let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&out), "--sparsity", "1.0"]);
     assert!(!ok && text.contains("removes every weight of layer"), "{text}");
@@ -179,7 +176,7 @@ fn pruning_that_empties_a_layer_is_refused_unless_asked_for() {
 
 #[test]
 fn zero_counts_are_refused_and_a_closed_pipe_does_not_panic() {
-    let (dir, _, model) = trained("counts");
+    let (dir, _, model) = small("counts");
     for args in [
         vec!["eval", "--model", s(&model), "--out-dir", s(&dir), "--test-limit", "0"],
         vec!["prune-sweep", "--model", s(&model), "--out-dir", s(&dir), "--test-limit", "0"],
@@ -204,7 +201,7 @@ fn zero_counts_are_refused_and_a_closed_pipe_does_not_panic() {
 
 #[test]
 fn flag_mistakes_are_named_early_and_as_flags() {
-    let (dir, recipe, model) = trained("flags");
+    let (dir, recipe, model) = small("flags");
     // The demo checks its flags before it trains.
     let (ok, text) = bnn(&["demo", "--out-dir", s(&dir.join("demo")), "--sparsity", "1.5"]);
     assert!(!ok && text.contains("--sparsity must lie in [0, 1]") && !text.contains("1/5"), "{text}");
