@@ -67,6 +67,11 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     let (ok, out) = bnn(&["eval", "--model", &p(&model), "--out-dir", &p(&dir.join("eval")), "--samples", "50"]);
     assert!(ok && out.contains("test RMSE"), "{out}");
     assert!(dir.join("eval/regression.png").exists());
+    let (ok, out) =
+        bnn(&["eval", "--model", &p(&model), "--out-dir", &p(&dir.join("eval")), "--samples", "50", "--json"]);
+    let metrics: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(ok && metrics["test_rmse"].as_f64().is_some_and(|r| r > 0.0), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("eval/metrics.json")).unwrap().trim(), out.trim());
 
     let (ok, out) = bnn(&["predict", "--model", &p(&model), "--input", "1,2"]);
     assert!(!ok && out.contains("input has 2 features"), "{out}");

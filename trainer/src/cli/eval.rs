@@ -1,6 +1,8 @@
 //! `bnn eval`: how good and how honest a model's uncertainty is. Classification: accuracy, NLL, Brier, ECE
 //! and a reliability diagram; a rotation shift study; out-of-distribution AUROC, AUPR and FPR at 95% TPR by
 //! entropy and by mutual information. 1-D regression: RMSE, NLL and a picture of the epistemic and total bands.
+//! Markdown on standard output, or with `--json` the JSON object `metrics.json` holds (`ClassificationEval`,
+//! `RegressionEval`: their field names are the schema).
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
@@ -25,16 +27,19 @@ pub struct EvalArgs {
     #[arg(long)]
     out_dir: PathBuf,
     /// Monte-Carlo samples per prediction.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     samples: usize,
     /// Use only the first N test examples for the main metrics.
     #[arg(long, value_parser = super::positive_count)]
     test_limit: Option<usize>,
     /// Test images per rotation angle and per out-of-distribution set.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = super::positive_count)]
     shift_limit: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::positive_count)]
     threads: usize,
+    /// Print the metrics as one JSON object (what `metrics.json` holds) instead of Markdown.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -52,8 +57,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Task::Regression { .. } => {
             let report =
                 regression_picture(&model, &split.train, &split.test, &a.out_dir.join("regression.png"), a.samples)?;
-            print!("{report}");
-            std::fs::write(a.out_dir.join("regression.md"), report)?;
+            let json = serde_json::to_string_pretty(&report)?;
+            std::fs::write(a.out_dir.join("regression.md"), report.markdown())?;
+            std::fs::write(a.out_dir.join("metrics.json"), &json)?;
+            if a.json {
+                println!("{json}");
+            } else {
+                print!("{}", report.markdown());
+            }
             Ok(())
         }
     }
@@ -144,6 +155,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
            precision, FPR95 the share of test images flagged when 95% of the OOD inputs are.\n\n\
            | OOD set | AUROC by entropy | AUROC by MI | AUPR by entropy | AUPR by MI | FPR95 by entropy | FPR95 by MI |\n\
            |---|---:|---:|---:|---:|---:|---:|\n";
+    let mut ood = Vec::new();
     let mut ood_csv = String::from(
         "ood_set,auroc_entropy,auroc_mutual_information,aupr_entropy,aupr_mutual_information,\
          fpr95_entropy,fpr95_mutual_information\n",
@@ -172,12 +184,50 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
             "{name},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
             e.auroc, m.auroc, e.aupr, m.aupr, e.fpr_at_95_tpr, m.fpr_at_95_tpr
         )?;
+        ood.push(OodRow { set: name, by_entropy: e, by_mutual_information: m });
     }
     std::fs::write(a.out_dir.join("ood.csv"), ood_csv)?;
-    std::fs::write(a.out_dir.join("metrics.json"), serde_json::to_string_pretty(&report)?)?;
+    let all = ClassificationEval {
+        samples: a.samples,
+        test: &report,
+        rotation: rows.iter().map(|(angle, report)| RotationRow { angle: *angle, report }).collect(),
+        ood,
+    };
+    let json = serde_json::to_string_pretty(&all)?;
+    std::fs::write(a.out_dir.join("metrics.json"), &json)?;
     std::fs::write(a.out_dir.join("eval.md"), &md)?;
-    print!("{md}");
+    if a.json {
+        println!("{json}");
+    } else {
+        print!("{md}");
+    }
     Ok(())
+}
+
+/// The classification evaluation (`bnn eval --json` prints it; `metrics.json` holds it).
+#[derive(serde::Serialize)]
+struct ClassificationEval<'a> {
+    samples: usize,
+    /// On the (limited) test set.
+    test: &'a ClassificationReport,
+    /// On the first `--shift-limit` test images rotated by each angle.
+    rotation: Vec<RotationRow<'a>>,
+    /// Telling each out-of-distribution set from the test images, by predictive entropy and by mutual information.
+    ood: Vec<OodRow>,
+}
+
+#[derive(serde::Serialize)]
+struct RotationRow<'a> {
+    angle: f64,
+    #[serde(flatten)]
+    report: &'a ClassificationReport,
+}
+
+#[derive(serde::Serialize)]
+struct OodRow {
+    set: &'static str,
+    by_entropy: OodDetection,
+    by_mutual_information: OodDetection,
 }
 
 /// Draws data, predictive mean, epistemic and total ±2 sd bands of a 1-D regression model over twice the
@@ -189,7 +239,7 @@ pub fn regression_picture(
     test: &Dataset,
     path: &Path,
     samples: usize,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<RegressionEval> {
     anyhow::ensure!(model.input_dim() == 1, "the regression picture needs a model with one input");
     let Targets::Values { values, .. } = &train.targets else { anyhow::bail!("regression data expected") };
     let (lo, hi) =
@@ -235,11 +285,43 @@ pub fn regression_picture(
     }
     let n = ty.len().max(1) as f64;
     let (sd_in, sd_out) = (sd_in / n_in.max(1) as f64, sd_out / n_out.max(1) as f64);
-    Ok(format!(
-        "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {sd_in:.4} |\n| mean epistemic sd farther than half the data's width outside it | {sd_out:.4} |\n| ratio outside / inside | {:.1} |\n\nPicture: `{}`\n",
-        (se / n).sqrt(),
-        nll / n,
-        sd_out / sd_in,
-        path.display()
-    ))
+    Ok(RegressionEval {
+        test_rmse: (se / n).sqrt(),
+        test_nll: nll / n,
+        data_range: [lo, hi],
+        epistemic_sd_inside: sd_in,
+        epistemic_sd_outside: sd_out,
+        outside_over_inside: sd_out / sd_in,
+        picture: path.display().to_string(),
+    })
+}
+
+/// The 1-D regression evaluation (`bnn eval --json` prints it; `metrics.json` holds it).
+#[derive(serde::Serialize)]
+pub struct RegressionEval {
+    pub test_rmse: f64,
+    pub test_nll: f64,
+    /// The training inputs' range.
+    pub data_range: [f64; 2],
+    /// Mean epistemic standard deviation over that range.
+    pub epistemic_sd_inside: f64,
+    /// Mean epistemic standard deviation farther than half the range's width outside it.
+    pub epistemic_sd_outside: f64,
+    pub outside_over_inside: f64,
+    pub picture: String,
+}
+
+impl RegressionEval {
+    pub fn markdown(&self) -> String {
+        let [lo, hi] = self.data_range;
+        format!(
+            "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {:.4} |\n| mean epistemic sd farther than half the data's width outside it | {:.4} |\n| ratio outside / inside | {:.1} |\n\nPicture: `{}`\n",
+            self.test_rmse,
+            self.test_nll,
+            self.epistemic_sd_inside,
+            self.epistemic_sd_outside,
+            self.outside_over_inside,
+            self.picture
+        )
+    }
 }
