@@ -18,7 +18,7 @@ use candle_core::{Result, Tensor, Var};
 /// The noise keys one Bayesian layer's step drew: for the weight sample (weight sampling) or the Monte-Carlo
 /// KL's own weight sample (local reparameterization with a mixture prior), weights then biases.
 #[derive(Debug, Clone, Copy)]
-pub struct LayerKeys {
+pub(crate) struct LayerKeys {
     weight: Option<u64>,
     bias: Option<u64>,
 }

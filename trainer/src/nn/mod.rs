@@ -10,7 +10,6 @@ mod noise;
 mod prior;
 
 pub use bayes_linear::{softplus, BayesLinear, WeightSample};
-pub use fused_layers::LayerKeys;
 pub use fused_step::{FusedPass, NamedGradient};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};
