@@ -1,5 +1,6 @@
-//! The trainable network on candle: Bayesian and deterministic dense layers, priors and KL terms, and the
-//! seeded noise that makes training reproducible.
+//! The trainable network on candle: Bayesian and deterministic dense layers, priors and KL terms, the seeded
+//! noise that makes training reproducible, and the fused CPU training step (forward and backward passes by
+//! hand, `fused_step` over `fused_layers`).
 
 mod bayes_linear;
 mod fused_layers;
