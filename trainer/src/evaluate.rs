@@ -153,19 +153,33 @@ pub fn expected_calibration_error(confidence: &[f32], correct: &[bool], bins: us
         .sum()
 }
 
+/// `-ln N(y; mean, var)`: one output's negative log predictive density under a Gaussian.
+pub fn gaussian_nll(y: f64, mean: f64, var: f64) -> f64 {
+    0.5 * ((y - mean).powi(2) / var + var.ln() + (2.0 * std::f64::consts::PI).ln())
+}
+
 /// Area under the ROC curve for telling `positives` (say, out-of-distribution scores) from `negatives`: the
 /// probability that a random positive scores higher than a random negative, ties counting one half.
 pub fn auroc(positives: &[f64], negatives: &[f64]) -> f64 {
+    auroc_of_ranked(&ranked(positives, negatives), positives.len() as f64, negatives.len() as f64)
+}
+
+/// `positives` (labelled true) and `negatives` (false) in one list, by ascending score.
+fn ranked(positives: &[f64], negatives: &[f64]) -> Vec<(f64, bool)> {
     let mut all: Vec<(f64, bool)> =
         positives.iter().map(|v| (*v, true)).chain(negatives.iter().map(|v| (*v, false))).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    all
+}
+
+/// [`auroc`] of a [`ranked`] list of `p` positives and `n` negatives.
+fn auroc_of_ranked(ranked: &[(f64, bool)], p: f64, n: f64) -> f64 {
     // Sum of the positives' (average, 1-based) ranks.
     let mut rank_sum = 0.0;
-    for group in tie_groups(&all) {
+    for group in tie_groups(ranked) {
         let average_rank = (group.start + group.end + 1) as f64 / 2.0;
-        rank_sum += average_rank * all[group].iter().filter(|e| e.1).count() as f64;
+        rank_sum += average_rank * ranked[group].iter().filter(|e| e.1).count() as f64;
     }
-    let (p, n) = (positives.len() as f64, negatives.len() as f64);
     (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
@@ -189,14 +203,13 @@ impl OodDetection {
         if positives.is_empty() || negatives.is_empty() {
             return Self { auroc: f64::NAN, aupr: f64::NAN, fpr_at_95_tpr: f64::NAN };
         }
-        let mut all: Vec<(f64, bool)> =
-            positives.iter().map(|v| (*v, true)).chain(negatives.iter().map(|v| (*v, false))).collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let all = ranked(positives, negatives);
         let (p, n) = (positives.len() as f64, negatives.len() as f64);
         let (mut tp, mut fp, mut aupr) = (0.0, 0.0, 0.0);
         let mut fpr_at_95_tpr = 1.0;
-        // Every input with one score is flagged at once.
-        for group in tie_groups(&all) {
+        // Lowering the threshold from the highest score: every input with one score is flagged at once.
+        let groups: Vec<_> = tie_groups(&all).collect();
+        for group in groups.into_iter().rev() {
             let size = group.len() as f64;
             let new_tp = all[group].iter().filter(|e| e.1).count() as f64;
             tp += new_tp;
@@ -206,11 +219,11 @@ impl OodDetection {
                 fpr_at_95_tpr = fp / n;
             }
         }
-        Self { auroc: auroc(positives, negatives), aupr, fpr_at_95_tpr }
+        Self { auroc: auroc_of_ranked(&all, p, n), aupr, fpr_at_95_tpr }
     }
 }
 
-/// The index ranges of equal scores in `sorted` (scores sorted either way), in order.
+/// The index ranges of equal scores in `sorted` (scores sorted), in order.
 fn tie_groups(sorted: &[(f64, bool)]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -277,6 +290,14 @@ mod tests {
         assert!(expected_calibration_error(&conf, &calibrated, 15) < 1e-9);
         let overconfident = [true, false, true, false, true, false, true, false];
         assert!((expected_calibration_error(&conf, &overconfident, 15) - 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gaussian_nll_is_the_log_density() {
+        let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+        assert!((gaussian_nll(1.0, 1.0, 1.0) - half_ln_2pi).abs() < 1e-15);
+        // y two sd from the mean with var 4: ln 2 + 2 + half ln 2 pi.
+        assert!((gaussian_nll(5.0, 1.0, 4.0) - (2f64.ln() + 2.0 + half_ln_2pi)).abs() < 1e-12);
     }
 
     #[test]

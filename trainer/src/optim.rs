@@ -133,10 +133,14 @@ impl Adam {
         Ok(())
     }
 
+    /// The position of the variable `name`.
+    fn index(&self, name: &str) -> Option<usize> {
+        self.vars.iter().position(|(n, _)| n == name)
+    }
+
     /// Updates, with `step`, the variable `name` (on the CPU) from its gradient `g` given as values.
     pub fn update_host(&mut self, name: &str, step: &AdamStep, g: &[f32]) -> Result<()> {
-        let k = self.vars.iter().position(|(n, _)| n == name);
-        let Some(k) = k else { candle_core::bail!("Adam holds no variable `{name}`") };
+        let Some(k) = self.index(name) else { candle_core::bail!("Adam holds no variable `{name}`") };
         match &mut self.moments[k] {
             Moments::Host { m, v } => host_update(&self.vars[k].1, m, v, g, step),
             Moments::Device { .. } => candle_core::bail!("`{name}` is not on the CPU"),
@@ -146,7 +150,7 @@ impl Adam {
     /// The host moments `(m, v)` of the variable `name`, for a fused pass that updates it itself; `None` for a
     /// variable on another device or an unknown name.
     pub fn host_moments(&mut self, name: &str) -> Option<(&mut [f32], &mut [f32])> {
-        let k = self.vars.iter().position(|(n, _)| n == name)?;
+        let k = self.index(name)?;
         match &mut self.moments[k] {
             Moments::Host { m, v } => Some((m, v)),
             Moments::Device { .. } => None,
@@ -155,8 +159,7 @@ impl Adam {
 
     /// The moments `(m, v)` of two variables at once (a Bayesian tensor's mu and rho).
     pub fn host_moments_pair(&mut self, a: &str, b: &str) -> Option<[(&mut [f32], &mut [f32]); 2]> {
-        let ka = self.vars.iter().position(|(n, _)| n == a)?;
-        let kb = self.vars.iter().position(|(n, _)| n == b)?;
+        let (ka, kb) = (self.index(a)?, self.index(b)?);
         if ka == kb {
             return None;
         }

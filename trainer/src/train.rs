@@ -4,6 +4,7 @@
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::data::{self, Dataset, Split, Targets};
 use crate::error::{Result, TrainError};
+use crate::evaluate::gaussian_nll;
 use crate::likelihood::{BatchTargets, Likelihood};
 use crate::nn::{Network, Noise};
 use crate::optim::Adam;
@@ -363,10 +364,8 @@ impl Run {
                 }
                 (Targets::Values { values, outputs }, _, Some(r)) => {
                     for (k, y) in values[i * outputs..(i + 1) * outputs].iter().enumerate() {
-                        let sq = ((r.mean[k] - y) as f64).powi(2);
-                        let var = r.total_variance[k] as f64;
-                        metric += sq;
-                        nll += 0.5 * (sq / var + var.ln() + (2.0 * std::f64::consts::PI).ln());
+                        metric += ((r.mean[k] - y) as f64).powi(2);
+                        nll += gaussian_nll(*y as f64, r.mean[k] as f64, r.total_variance[k] as f64);
                     }
                 }
                 _ => return Err(TrainError::Data("the model's task does not match the test targets".into())),

@@ -8,7 +8,9 @@ use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
 use bnn_trainer::data::shift::{inverted, rotated, uniform_noise};
 use bnn_trainer::data::{self, Dataset, Targets};
-use bnn_trainer::evaluate::{evaluate_classifier, reliability_bins, ClassificationReport, OodDetection, ECE_BINS};
+use bnn_trainer::evaluate::{
+    evaluate_classifier, gaussian_nll, reliability_bins, ClassificationReport, OodDetection, ECE_BINS,
+};
 use bnn_trainer::plot::{line_chart, regression_bands, reliability_diagram, Series};
 use bnn_trainer::Recipe;
 use clap::Args;
@@ -57,15 +59,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         Task::Regression { .. } => {
             let report =
                 regression_picture(&model, &split.train, &split.test, &a.out_dir.join("regression.png"), a.samples)?;
-            let json = serde_json::to_string_pretty(&report)?;
-            std::fs::write(a.out_dir.join("regression.md"), report.markdown())?;
-            std::fs::write(a.out_dir.join("metrics.json"), &json)?;
-            if a.json {
-                println!("{json}");
-            } else {
-                print!("{}", report.markdown());
-            }
-            Ok(())
+            publish(&a, &report, &report.markdown(), "regression.md")
         }
     }
 }
@@ -193,13 +187,19 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         rotation: rows.iter().map(|(angle, report)| RotationRow { angle: *angle, report }).collect(),
         ood,
     };
-    let json = serde_json::to_string_pretty(&all)?;
+    publish(a, &all, &md, "eval.md")
+}
+
+/// Writes `metrics.json` and the Markdown report `md_name` into the output directory, and prints one of them
+/// (the JSON with `--json`).
+fn publish(a: &EvalArgs, metrics: &impl serde::Serialize, markdown: &str, md_name: &str) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(metrics)?;
     std::fs::write(a.out_dir.join("metrics.json"), &json)?;
-    std::fs::write(a.out_dir.join("eval.md"), &md)?;
+    std::fs::write(a.out_dir.join(md_name), markdown)?;
     if a.json {
         println!("{json}");
     } else {
-        print!("{md}");
+        print!("{markdown}");
     }
     Ok(())
 }
@@ -281,7 +281,7 @@ pub fn regression_picture(
         let r = p.as_regression().expect("regression model");
         let (m, v) = (r.mean[0] as f64, r.total_variance[0] as f64);
         se += (m - *y as f64).powi(2);
-        nll += 0.5 * ((2.0 * std::f64::consts::PI * v).ln() + (m - *y as f64).powi(2) / v);
+        nll += gaussian_nll(*y as f64, m, v);
     }
     let n = ty.len().max(1) as f64;
     let (sd_in, sd_out) = (sd_in / n_in.max(1) as f64, sd_out / n_out.max(1) as f64);

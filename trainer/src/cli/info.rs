@@ -130,7 +130,7 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
     let (layout, present, per_value, (i, o)) = match layer {
         Layer::Activation(a) => {
             info.kind = "activation";
-            info.detail = Some(format!("{a:?}").to_lowercase());
+            info.detail = Some(a.to_string());
             return info;
         }
         Layer::Dropout(d) => {

@@ -2,8 +2,8 @@
 //! CSV file of inputs (one per row); as text, or `--json`: one JSON object per line and input, with the fields
 //! of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
 //! `mutual_information`; regression: `mean`, `aleatoric_variance`, `epistemic_variance`, `total_variance`,
-//! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`, and `index` for `--inputs`). Without
-//! `--json`, `--inputs` writes CSV with the same names as columns.
+//! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`; `index` for `--inputs`, `true_label` for
+//! `--mnist-test`). Without `--json`, `--inputs` writes CSV with the same names as columns.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
@@ -66,12 +66,11 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     };
     let p = model.predict(&input, &options)?;
     if a.json {
-        // Through the text, so that f32 values print as the shortest f32 decimals, as `--inputs` prints them.
-        let mut record: serde_json::Value = serde_json::from_str(&serde_json::to_string(&Record::new(&p, None))?)?;
-        if let Some(t) = truth {
-            record["true_label"] = t.into();
+        let mut record = Record::new(&p, None);
+        if let Record::Classification { true_label, .. } = &mut record {
+            *true_label = truth;
         }
-        println!("{record}");
+        println!("{}", serde_json::to_string(&record)?);
         return Ok(());
     }
     print!("{}", describe(&model, &p));
@@ -95,6 +94,9 @@ enum Record {
         expected_entropy: f32,
         mutual_information: f32,
         samples_used: usize,
+        /// The MNIST test image's label (`--mnist-test`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        true_label: Option<u32>,
     },
     Regression {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +125,7 @@ impl Record {
                 expected_entropy: c.expected_entropy,
                 mutual_information: c.mutual_information,
                 samples_used: c.samples_used,
+                true_label: None,
             },
             Prediction::Regression(r) => Record::Regression {
                 index,
@@ -139,7 +142,7 @@ impl Record {
         }
     }
 
-    /// The CSV header for a model with `width` classes or outputs.
+    /// The CSV header for `model`'s classes or outputs.
     fn csv_header(model: &Model) -> String {
         match model.task() {
             bnn_runtime::Task::Classification { classes, .. } => {

@@ -155,13 +155,10 @@ impl BayesLinear {
         } else {
             LayerKeys { weight: None, bias: None }
         };
-        let usage = |key: Option<u64>| match estimator {
-            Estimator::LocalReparam => ForwardUse::Moments,
-            Estimator::WeightSampling => ForwardUse::Sample { key: key.unwrap_or_default() },
-        };
         let mask = self.host_mask.as_deref();
-        write_forward_values(&self.weight_mu, &self.weight_rho, mask, usage(keys.weight), &self.work.weight)?;
-        write_forward_values(&self.bias_mu, &self.bias_rho, None, usage(keys.bias), &self.work.bias)?;
+        let (weight_use, bias_use) = (forward_use(estimator, keys.weight), forward_use(estimator, keys.bias));
+        write_forward_values(&self.weight_mu, &self.weight_rho, mask, weight_use, &self.work.weight)?;
+        write_forward_values(&self.bias_mu, &self.bias_rho, None, bias_use, &self.work.bias)?;
         let shape = (self.out_features(), self.in_features());
         match estimator {
             Estimator::LocalReparam => {
@@ -261,15 +258,11 @@ impl BayesLinear {
                     GradientSink::Store { mu, rho }
                 }
             };
-            let usage = match estimator {
-                Estimator::LocalReparam => ForwardUse::Moments,
-                Estimator::WeightSampling => ForwardUse::Sample { key: key.unwrap_or_default() },
-            };
             let kl_key = if estimator == Estimator::LocalReparam { key } else { None };
             let inputs = StepInputs {
                 grad_mean: &grads.mean,
                 grad_var: grads.var.as_deref(),
-                usage,
+                usage: forward_use(estimator, key),
                 prior: *prior,
                 kl_key,
                 kl_weight: kl_weight as f32,
@@ -279,6 +272,14 @@ impl BayesLinear {
             })??;
         }
         Ok(kl)
+    }
+}
+
+/// How `estimator` uses a parameter tensor in the forward pass, with the tensor's noise key (weight sampling).
+fn forward_use(estimator: Estimator, key: Option<u64>) -> ForwardUse {
+    match estimator {
+        Estimator::LocalReparam => ForwardUse::Moments,
+        Estimator::WeightSampling => ForwardUse::Sample { key: key.unwrap_or_default() },
     }
 }
 
