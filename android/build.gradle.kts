@@ -38,14 +38,15 @@ android {
     }
 }
 
-// cargo-ndk (`cargo install cargo-ndk`) builds the release library for every ABI into build/rustJniLibs/<abi>/.
+// cargo-ndk (`cargo install cargo-ndk`) builds the library for every ABI into build/rustJniLibs/<abi>/ with the
+// workspace's size-optimised, stripped `mobile` profile (Cargo.toml).
 // The 16 KB page-size link flag comes from the workspace's .cargo/config.toml.
 val cargoNdk = tasks.register<Exec>("cargoNdk") {
     workingDir = workspaceDir
     val targets = abis.flatMap { listOf("-t", it) }
     commandLine(
         listOf("cargo", "ndk") + targets +
-            listOf("--platform", "24", "-o", jniLibsDir.get().asFile.path, "build", "--release", "-p", "bnn-android")
+            listOf("--platform", "24", "-o", jniLibsDir.get().asFile.path, "build", "--profile", "mobile", "-p", "bnn-android")
     )
 }
 
