@@ -52,7 +52,7 @@ pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
 pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 pub use model::Model;
-pub use names::UnknownName;
+pub use names::{Named, UnknownName};
 pub use normalization::Normalization;
 pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES, SAMPLE_BLOCK};
 pub use provenance::Provenance;

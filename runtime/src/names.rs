@@ -1,13 +1,12 @@
 //! The names of the runtime's choices as users type them (`f16`, `local-reparam`, `relu`): `FromStr` and
 //! `Display` for [`StorageDtype`], [`Sampler`] and [`Activation`], one table each, so that command lines,
-//! bindings and configuration files parse them the same way.
+//! bindings and configuration files parse them the same way. [`Named`] and [`impl_named!`](crate::impl_named)
+//! give other crates' choices (the trainer's pruning criteria) the same names and errors.
 
 use crate::format::StorageDtype;
 use crate::layers::Activation;
 use crate::prelude::*;
 use crate::sample::Sampler;
-use core::fmt;
-use core::str::FromStr;
 
 /// A name that is not one of a choice's names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,15 +17,20 @@ pub struct UnknownName {
     expected: String,
 }
 
-/// Each value with its name.
-trait Named: Sized + Copy + PartialEq + 'static {
+/// A choice whose every value has one name; [`impl_named!`](crate::impl_named) derives `FromStr` and `Display`
+/// from the table.
+pub trait Named: Sized + Copy + PartialEq + 'static {
+    /// What the choice is, for error messages ("dtype").
     const WHAT: &'static str;
+    /// Every value with its name.
     const NAMES: &'static [(Self, &'static str)];
 
+    /// The value's name.
     fn name(self) -> &'static str {
         Self::NAMES.iter().find(|(v, _)| *v == self).map(|(_, n)| *n).expect("every value is named")
     }
 
+    /// The value named `s`.
     fn parse_name(s: &str) -> Result<Self, UnknownName> {
         Self::NAMES.iter().find(|(_, n)| *n == s).map(|(v, _)| *v).ok_or_else(|| UnknownName {
             what: Self::WHAT,
@@ -62,26 +66,30 @@ impl Named for Activation {
     ];
 }
 
-macro_rules! by_name {
+/// `FromStr` (error [`UnknownName`]) and `Display` for types that implement [`Named`].
+#[macro_export]
+macro_rules! impl_named {
     ($($t:ty),*) => {$(
-        impl FromStr for $t {
-            type Err = UnknownName;
-            fn from_str(s: &str) -> Result<Self, UnknownName> {
-                <$t as Named>::parse_name(s)
+        impl ::core::str::FromStr for $t {
+            type Err = $crate::UnknownName;
+            fn from_str(s: &str) -> ::core::result::Result<Self, $crate::UnknownName> {
+                <$t as $crate::Named>::parse_name(s)
             }
         }
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
+        impl ::core::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str($crate::Named::name(*self))
             }
         }
     )*};
 }
-by_name!(StorageDtype, Sampler, Activation);
+crate::impl_named!(StorageDtype, Sampler, Activation);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::fmt;
+    use core::str::FromStr;
 
     fn round_trips<T: Named + FromStr<Err = UnknownName> + fmt::Display + fmt::Debug>() {
         for (v, n) in T::NAMES {

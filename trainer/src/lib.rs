@@ -16,10 +16,12 @@ pub mod nn;
 pub mod optim;
 pub mod paired;
 pub mod plot;
+pub mod progress;
 pub mod prune;
 pub mod recipe;
 pub mod train;
 
 pub use error::{Result, TrainError};
+pub use progress::{TrainPlan, TrainProgress};
 pub use recipe::Recipe;
 pub use train::{EpochMetrics, Run, TestMetrics};

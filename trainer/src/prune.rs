@@ -3,14 +3,14 @@
 //! the survivors sparsely. [`finetune`] retrains the survivors with the pattern fixed.
 
 use crate::error::{Result, TrainError};
+use crate::progress::TrainProgress;
 use crate::{Recipe, Run};
-use bnn_runtime::{BayesianDense, Dense, Layer, Model, SeededRng};
-use indicatif::ProgressBar;
+use bnn_runtime::{BayesianDense, Dense, Layer, Model, Named, SeededRng};
 use serde::Serialize;
 use std::path::Path;
 
 /// What ranks the weights; the lowest-ranked are removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
     /// |mu| / sigma (Bayesian layers only).
@@ -21,22 +21,20 @@ pub enum Criterion {
     Random,
 }
 
-impl Criterion {
-    /// The lowercase name `bnn prune --criterion` takes and reports print.
-    pub fn name(self) -> &'static str {
-        match self {
-            Criterion::Snr => "snr",
-            Criterion::Magnitude => "magnitude",
-            Criterion::Random => "random",
-        }
-    }
+/// The names `bnn prune --criterion` takes and reports print (`FromStr`, `Display`).
+impl Named for Criterion {
+    const WHAT: &'static str = "pruning criterion";
+    const NAMES: &'static [(Self, &'static str)] =
+        &[(Criterion::Snr, "snr"), (Criterion::Magnitude, "magnitude"), (Criterion::Random, "random")];
 }
+bnn_runtime::impl_named!(Criterion);
 
 /// What a pruning did, stored in the pruned model's provenance under `pruning`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneReport {
     pub criterion: Criterion,
-    /// Fraction of the candidate weights removed.
+    /// Fraction of the candidate weights removed (the asked sparsity, up to rounding, unless a layer's floor
+    /// kept more).
     pub sparsity: f64,
     /// Lowest score kept.
     pub threshold: f64,
@@ -84,8 +82,26 @@ pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usi
 
 /// Removes the `sparsity` fraction of lowest-scoring weights over all pruned layers at once.
 pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> Result<(Model, PruneReport)> {
+    prune_with_floor(model, sparsity, criterion, seed, 0.0)
+}
+
+/// As [`prune`], but every pruned layer keeps at least the `min_kept_fraction` of its weights that score
+/// highest (rounded up), even where the global threshold would remove more: the model then ends up less sparse
+/// than asked, and the report says how sparse it is.
+pub fn prune_with_floor(
+    model: &Model,
+    sparsity: f64,
+    criterion: Criterion,
+    seed: u64,
+    min_kept_fraction: f64,
+) -> Result<(Model, PruneReport)> {
     if !(0.0..=1.0).contains(&sparsity) {
         return Err(TrainError::Argument(format!("sparsity must lie in [0, 1], found {sparsity}")));
+    }
+    if !(0.0..=1.0).contains(&min_kept_fraction) {
+        return Err(TrainError::Argument(format!(
+            "the least kept fraction of a layer must lie in [0, 1], found {min_kept_fraction}"
+        )));
     }
     let scores = scores(model, criterion, seed)?;
     let mut all: Vec<f64> = scores.iter().flat_map(|(_, s)| s.iter().copied()).collect();
@@ -104,9 +120,9 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
         remove.saturating_sub(below)
     };
     let mut kept_fraction = Vec::new();
-    let mut layers = model.layers().to_vec();
+    let (mut removed, mut layers) = (0, model.layers().to_vec());
     for (index, s) in &scores {
-        let keep: Vec<bool> = s
+        let mut keep: Vec<bool> = s
             .iter()
             .map(|v| {
                 if *v == threshold && ties_to_drop > 0 {
@@ -117,7 +133,13 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
                 }
             })
             .collect();
-        kept_fraction.push((*index, keep.iter().filter(|k| **k).count() as f64 / keep.len() as f64));
+        let floor = (min_kept_fraction * s.len() as f64).ceil() as usize;
+        if keep.iter().filter(|k| **k).count() < floor {
+            keep = highest(s, floor);
+        }
+        let kept = keep.iter().filter(|k| **k).count();
+        removed += s.len() - kept;
+        kept_fraction.push((*index, kept as f64 / keep.len() as f64));
         let mask =
             |v: Vec<f32>| -> Vec<f32> { v.into_iter().zip(&keep).map(|(x, k)| if *k { x } else { 0.0 }).collect() };
         layers[*index] = match &layers[*index] {
@@ -135,6 +157,7 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
             other => other.clone(),
         };
     }
+    let sparsity = if n == 0 { 0.0 } else { removed as f64 / n as f64 };
     let report = PruneReport { criterion, sparsity, threshold, kept_fraction };
     let mut provenance = model.provenance().clone();
     provenance.extra.insert("pruning".into(), serde_json::to_value(&report).unwrap_or_default());
@@ -142,11 +165,20 @@ pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> R
     Ok((pruned.sparsified(), report))
 }
 
+/// The `k` highest of `scores` (earlier positions first among equals), never an already-pruned weight.
+fn highest(scores: &[f64], k: usize) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] > f64::NEG_INFINITY).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+    let mut keep = vec![false; scores.len()];
+    order.into_iter().take(k).for_each(|i| keep[i] = true);
+    keep
+}
+
 /// Retrains a pruned model's surviving weights for `epochs` epochs with the pruning pattern fixed, using the
 /// recipe stored in its provenance at that recipe's final learning rate (no further decay). `data` as for
 /// training (MNIST directory or CSV file; default as the recipe says, or `$BNN_MNIST_DIR`). The result is
 /// stored sparsely and records `finetune_epochs` in its provenance.
-pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, bar: &ProgressBar) -> Result<Model> {
+pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, progress: &mut dyn TrainProgress) -> Result<Model> {
     let text = pruned
         .provenance()
         .recipe
@@ -159,7 +191,7 @@ pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, bar: &Progre
     t.epochs = epochs;
     let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
     run.recipe_source = Some(text);
-    run.train(None, bar)?;
+    run.train(None, progress)?;
     let mut provenance = pruned.provenance().clone();
     provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
     Ok(run.export()?.with_provenance(provenance).sparsified())
@@ -202,11 +234,36 @@ mod tests {
     }
 
     #[test]
-    fn each_criterion_is_named_as_the_command_line_takes_it() {
-        use clap::ValueEnum;
-        for c in Criterion::value_variants() {
-            assert_eq!(Some(c.name()), c.to_possible_value().as_ref().map(|v| v.get_name()));
+    fn each_criterion_is_named_as_reports_and_the_command_line_name_it() {
+        for (c, name) in Criterion::NAMES {
+            assert_eq!(c.to_string(), *name);
+            assert_eq!(name.parse::<Criterion>(), Ok(*c));
+            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::json!(name));
         }
+        assert!("snr ".parse::<Criterion>().unwrap_err().to_string().contains("snr, magnitude, random"));
+    }
+
+    #[test]
+    fn a_floor_keeps_each_layers_best_weights_where_the_global_threshold_would_empty_it() {
+        // Layer 0's SNRs (0.1..0.4) all lie below layer 1's (10..40): 50% global pruning empties layer 0.
+        let small = BayesianDense::new(2, 2, vec![0.1, 0.2, 0.3, 0.4], vec![1.0; 4], vec![0.0; 2], vec![0.1; 2]);
+        let large = BayesianDense::new(2, 2, vec![10., 20., 30., 40.], vec![1.0; 4], vec![0.0; 2], vec![0.1; 2]);
+        let m = Model::new(
+            vec![Layer::BayesianDense(small), Layer::BayesianDense(large)],
+            Task::Classification { classes: 2, labels: vec![] },
+            None,
+            Provenance::default(),
+        )
+        .unwrap();
+        let (_, plain) = prune(&m, 0.5, Criterion::Snr, 0).unwrap();
+        assert_eq!(plain.kept_fraction, vec![(0, 0.0), (1, 1.0)]);
+        let (floored, report) = prune_with_floor(&m, 0.5, Criterion::Snr, 0, 0.3).unwrap();
+        // ceil(0.3 * 4) = 2 weights of layer 0 stay, its two highest; layer 1 is untouched by the floor.
+        assert_eq!(report.kept_fraction, vec![(0, 0.5), (1, 1.0)]);
+        assert_eq!(report.sparsity, 2.0 / 8.0);
+        let Layer::BayesianDense(l) = &floored.layers()[0] else { panic!() };
+        assert_eq!(l.dense_weight_mu(), vec![0.0, 0.0, 0.3, 0.4]);
+        assert!(prune_with_floor(&m, 0.5, Criterion::Snr, 0, 1.5).is_err());
     }
 
     #[test]

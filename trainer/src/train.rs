@@ -8,10 +8,10 @@ use crate::evaluate::gaussian_nll;
 use crate::likelihood::{BatchTargets, Likelihood};
 use crate::nn::{Network, Noise};
 use crate::optim::Adam;
+use crate::progress::{TrainPlan, TrainProgress};
 use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
 use bnn_runtime::{Model, Normalization, PredictOptions, Provenance};
 use candle_core::{Device, Tensor, D};
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -61,8 +61,6 @@ pub struct Run {
     pub history: Vec<EpochMetrics>,
     /// Text of the recipe file, stored in the exported model's provenance.
     pub recipe_source: Option<String>,
-    /// Print the metrics of every n-th epoch (and of the last).
-    pub report_every: usize,
     /// With a checkpoint file, also write one inside an epoch once this much time has passed since the last.
     pub checkpoint_every: Duration,
     /// Where the current epoch stands, when a checkpoint was written (or resumed) inside it.
@@ -123,7 +121,6 @@ impl Run {
             epochs_done: 0,
             history: vec![],
             recipe_source: None,
-            report_every: 1,
             checkpoint_every: Duration::from_secs(300),
             partial: None,
         })
@@ -188,37 +185,43 @@ impl Run {
         Ok((x, y))
     }
 
-    /// Runs the remaining epochs, printing one line of metrics per epoch through `bar` and, when `checkpoint`
-    /// is given, writing a checkpoint after each epoch and inside an epoch every [`Run::checkpoint_every`].
-    pub fn train(&mut self, checkpoint: Option<&Path>, bar: &ProgressBar) -> Result<()> {
+    /// Runs the remaining epochs, reporting each step and epoch to `progress` and, when `checkpoint` is given,
+    /// writing a checkpoint after each epoch and inside an epoch every [`Run::checkpoint_every`].
+    pub fn train(&mut self, checkpoint: Option<&Path>, progress: &mut dyn TrainProgress) -> Result<()> {
         let epochs = self.recipe.training.epochs;
-        bar.set_length((epochs * self.steps_per_epoch()) as u64);
         let resumed_steps = self.partial.as_ref().map_or(0, |p| p.steps_done);
-        bar.set_position((self.epochs_done * self.steps_per_epoch() + resumed_steps) as u64);
+        progress.begin(&TrainPlan {
+            epochs,
+            steps_per_epoch: self.steps_per_epoch(),
+            steps_done: self.epochs_done * self.steps_per_epoch() + resumed_steps,
+            classification: is_classification(&self.split.train),
+        });
         while self.epochs_done < epochs {
             let epoch = self.epochs_done;
             // The epoch runs on one of rayon's worker threads: the step's parallel products and passes then
             // hand work to the other workers directly, instead of each being injected from outside the pool
             // while this thread sleeps until it is done (that cost a third of a step on 2 cores;
             // benches/README.md, session 10).
-            let m = rayon::scope(|_| self.train_epoch(epoch, bar, checkpoint))?;
-            if m.epoch % self.report_every.max(1) == 0 || m.epoch == epochs {
-                let line = m.summary(is_classification(&self.split.train));
-                bar.suspend(|| eprintln!("{line}"));
-            }
+            let m = rayon::scope(|_| self.train_epoch(epoch, &mut *progress, checkpoint))?;
+            progress.epoch(&m);
             self.history.push(m);
             self.epochs_done += 1;
             if let Some(path) = checkpoint {
                 self.save_checkpoint(path)?;
             }
         }
-        bar.finish_and_clear();
+        progress.end();
         Ok(())
     }
 
     /// One epoch of minibatch steps (from where a resumed checkpoint left it), then the test metrics; with
     /// `checkpoint`, a checkpoint inside the epoch every [`Run::checkpoint_every`].
-    pub fn train_epoch(&mut self, epoch: usize, bar: &ProgressBar, checkpoint: Option<&Path>) -> Result<EpochMetrics> {
+    pub fn train_epoch(
+        &mut self,
+        epoch: usize,
+        progress: &mut dyn TrainProgress,
+        checkpoint: Option<&Path>,
+    ) -> Result<EpochMetrics> {
         let start = Instant::now();
         let mut last_checkpoint = start;
         let t = self.recipe.training.clone();
@@ -247,8 +250,7 @@ impl Run {
             p.loss_sum += s.loss;
             p.metric_sum += batch_metric(&s.out, &y)?;
             p.steps_done = step + 1;
-            bar.inc(1);
-            bar.set_message(format!("loss {:.4}", p.loss_sum / p.steps_done as f64));
+            progress.step(p.loss_sum / p.steps_done as f64);
             if let Some(path) = checkpoint.filter(|_| last_checkpoint.elapsed() >= self.checkpoint_every) {
                 if p.steps_done < steps {
                     let now = p.seconds + start.elapsed().as_secs_f64();

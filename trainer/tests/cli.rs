@@ -10,6 +10,21 @@ fn bnn(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A NumPy `.npy` file (format 1.0) of `data` with the given dtype, order and shape.
+fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+    let order = if fortran { "True" } else { "False" };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 #[test]
 fn train_predict_prune_and_eval_from_the_command_line() {
     let (dir, recipe, model, out) = trained(
@@ -45,6 +60,26 @@ fn train_predict_prune_and_eval_from_the_command_line() {
     std::fs::write(&inputs, "-0.5\nfoo\n").unwrap();
     let (ok, out) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&inputs), "--json"]);
     assert!(!ok && out.contains("\"error\"") && out.contains("1 of the inputs"), "{out}");
+    // The same inputs as a NumPy array, float32 or float64, give the same predictions.
+    let array = dir.join("inputs.npy");
+    let f4: Vec<u8> = [-0.5f32, 0.3].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f8: Vec<u8> = [-0.5f64, 0.3].iter().flat_map(|v| v.to_le_bytes()).collect();
+    for bytes in [npy("<f4", false, "(2, 1)", &f4), npy("<f8", false, "(2, 1)", &f8)] {
+        std::fs::write(&array, bytes).unwrap();
+        let (ok, out) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&array), "--seed", "5", "--json"]);
+        let from_npy: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(ok && from_npy == records, "{out}");
+    }
+    for (bytes, says) in [
+        (npy("<f4", true, "(2, 1)", &f4), "Fortran order"),
+        (npy("<i4", false, "(2, 1)", &f4), "float32"),
+        (npy("<f4", false, "(2, 1, 1)", &f4), "shape"),
+        (npy("<f4", false, "(4000000000, 1000000)", &f4), "does not fit"),
+    ] {
+        std::fs::write(&array, bytes).unwrap();
+        let (ok, out) = bnn(&["predict", "--model", &p(&model), "--inputs", &p(&array)]);
+        assert!(!ok && out.contains(says) && !out.contains("panicked"), "{out}");
+    }
 
     let pruned = dir.join("p.safetensors");
     let (ok, out) =
@@ -176,6 +211,17 @@ fn pruning_that_empties_a_layer_is_refused_unless_asked_for() {
     assert!(!out.exists(), "nothing written");
     let (ok, text) = bnn(&["prune", "--in", s(&model), "--out", s(&out), "--sparsity", "1.0", "--allow-empty-layers"]);
     assert!(ok && out.exists(), "{text}");
+    // A floor per layer keeps each layer's best weights instead, and the report says how sparse the model is.
+    let floored = dir.join("floored.safetensors");
+    let args = ["prune", "--in", s(&model), "--out", s(&floored), "--sparsity", "1.0", "--min-kept-fraction", "0.1"];
+    let (ok, text) = bnn(&args);
+    assert!(ok && !text.contains("pruning at 100.0%"), "{text}");
+    let (ok, info) = bnn(&["info", "--model", s(&floored), "--json"]);
+    let layers = serde_json::from_str::<serde_json::Value>(&info).unwrap()["layers"].clone();
+    for layer in layers.as_array().unwrap().iter().filter(|l| l["kind"] == "bayesian_dense") {
+        let kept = layer["kept_fraction"].as_f64().unwrap();
+        assert!(ok && (0.1..0.2).contains(&kept), "{layer}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -4,7 +4,6 @@
 use bnn_runtime::{Model, PredictOptions};
 use bnn_trainer::{Recipe, Run};
 use candle_core::Device;
-use indicatif::ProgressBar;
 
 #[test]
 fn epistemic_uncertainty_grows_several_fold_away_from_the_training_data() {
@@ -27,7 +26,7 @@ learning_rate = 0.005
     )
     .unwrap();
     let mut run = Run::new(recipe, None, Device::Cpu).unwrap();
-    run.train(None, &ProgressBar::hidden()).unwrap();
+    run.train(None, &mut ()).unwrap();
     let model: Model = run.export().unwrap();
     let sd = |x: f32| {
         let p = model.predict(&[x], &PredictOptions::default().samples(2000).seed(1)).unwrap();

@@ -5,7 +5,6 @@
 use bnn_runtime::ModelWriter;
 use bnn_trainer::{Recipe, Run, TrainError};
 use candle_core::Device;
-use indicatif::ProgressBar;
 
 fn recipe(seed: u64, epochs: usize, extra: &str) -> Recipe {
     Recipe::from_toml(&format!(
@@ -41,7 +40,7 @@ fn model_bytes(run: &Run) -> Vec<u8> {
 
 fn train(r: Recipe) -> Run {
     let mut run = Run::new(r, None, Device::Cpu).unwrap();
-    run.train(None, &ProgressBar::hidden()).unwrap();
+    run.train(None, &mut ()).unwrap();
     run
 }
 
@@ -65,13 +64,13 @@ fn resuming_from_a_checkpoint_reaches_the_uninterrupted_weights() {
     let uninterrupted = model_bytes(&train(recipe(5, 4, "")));
 
     let mut first = Run::new(recipe(5, 2, ""), None, Device::Cpu).unwrap();
-    first.train(Some(&ckpt), &ProgressBar::hidden()).unwrap();
+    first.train(Some(&ckpt), &mut ()).unwrap();
     drop(first); // the "killed" process
 
     let mut resumed = Run::new(recipe(5, 4, ""), None, Device::Cpu).unwrap();
     resumed.resume_from(&ckpt).unwrap();
     assert_eq!(resumed.epochs_done, 2);
-    resumed.train(Some(&ckpt), &ProgressBar::hidden()).unwrap();
+    resumed.train(Some(&ckpt), &mut ()).unwrap();
     assert_eq!(resumed.history.len(), 4);
     assert_eq!(model_bytes(&resumed), uninterrupted);
 
@@ -102,7 +101,7 @@ learning_rate = 1e30
     )
     .unwrap();
     let mut run = Run::new(r, None, Device::Cpu).unwrap();
-    let err = run.train(None, &ProgressBar::hidden()).unwrap_err();
+    let err = run.train(None, &mut ()).unwrap_err();
     assert!(matches!(err, TrainError::NonFiniteLoss { epoch: 0, .. }), "{err}");
     assert!(err.to_string().contains("epoch 0, step"), "{err}");
 }

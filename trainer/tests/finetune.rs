@@ -4,7 +4,6 @@ use bnn_runtime::{Layer, Model};
 use bnn_trainer::prune::{prune, Criterion};
 use bnn_trainer::{Recipe, Run};
 use candle_core::Device;
-use indicatif::ProgressBar;
 
 const RECIPE: &str = r#"
 [data]
@@ -34,11 +33,11 @@ fn weights(m: &Model) -> Vec<(Vec<f32>, Vec<f32>)> {
 #[test]
 fn fine_tuning_keeps_pruned_weights_absent_and_changes_the_survivors() {
     let mut run = Run::new(Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
-    run.train(None, &ProgressBar::hidden()).unwrap();
+    run.train(None, &mut ()).unwrap();
     let (pruned, _) = prune(&run.export().unwrap(), 0.8, Criterion::Snr, 0).unwrap();
 
     let mut tune = Run::from_model(&pruned, Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
-    tune.train(None, &ProgressBar::hidden()).unwrap();
+    tune.train(None, &mut ()).unwrap();
     let tuned = tune.export().unwrap();
     let mut changed = 0;
     for ((mu0, s0), (mu1, s1)) in weights(&pruned).into_iter().zip(weights(&tuned)) {

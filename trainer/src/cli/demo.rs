@@ -7,7 +7,6 @@ use bnn_runtime::{Model, ModelWriter, PredictOptions, StorageDtype};
 use bnn_trainer::prune::{prune, Criterion};
 use bnn_trainer::{Recipe, Run};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -34,10 +33,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     );
     let mut run = Run::new(recipe, None, candle_core::Device::Cpu)?;
     run.recipe_source = Some(RECIPE.to_string());
-    run.report_every = 100;
-    let bar =
-        ProgressBar::new(0).with_style(ProgressStyle::with_template("    [{bar:40}] {pos}/{len} steps {per_sec}")?);
-    run.train(None, &bar)?;
+    run.train(None, &mut super::progress::TrainBar::new("    [{bar:40}] {pos}/{len} steps {per_sec}", 100)?)?;
     let model = run.export()?;
     let dense_path = a.out_dir.join("curve-bbb.safetensors");
     ModelWriter::new(&model).write(&dense_path)?;
@@ -60,14 +56,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let loaded = Model::load(&pruned_path)?;
     for x in [0.25f32, 0.75, 1.25] {
         let p = loaded.predict(&[x], &PredictOptions::default().samples(256).seed(1))?;
-        println!("x = {x}:\n{}", super::predict::describe(&loaded, &p));
+        println!("x = {x}:\n{}", super::report::describe(&loaded, &p));
     }
 
     eprintln!("5/5 drawing the predictive distribution");
     let picture = a.out_dir.join("curve.png");
     // The run's own copy of the data is normalised; the runtime model takes raw inputs.
     let raw = bnn_trainer::data::load(&run.recipe.data, None, run.recipe.training.seed)?;
-    println!("{}", super::eval::regression_picture(&loaded, &raw.train, &raw.test, &picture, 256)?.markdown());
+    println!("{}", super::report::regression_picture(&loaded, &raw.train, &raw.test, &picture, 256)?.markdown());
     eprintln!("done in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// The library that wrote the state dict.
-    #[arg(long = "from", value_enum)]
+    /// The library that wrote the state dict: bayesian-torch, blitz or torchbnn.
+    #[arg(long = "from")]
     source: Source,
     /// The state dict, saved with `safetensors.torch.save_file(model.state_dict(), ...)`.
     #[arg(long)]
@@ -49,7 +49,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     ModelWriter::new(&imported.model).dtype(a.dtype).write(&a.out)?;
-    eprintln!("imported {} ({}) -> {}", a.state.display(), a.source.name(), a.out.display());
+    eprintln!("imported {} ({}) -> {}", a.state.display(), a.source, a.out.display());
     Ok(())
 }
 

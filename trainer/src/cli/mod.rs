@@ -5,8 +5,10 @@ pub mod eval;
 pub mod import;
 pub mod info;
 pub mod predict;
+pub mod progress;
 pub mod prune;
 pub mod prune_sweep;
+pub mod report;
 pub mod train;
 
 /// Refuses to write `out` when it is one of `inputs` (the same file through any path, hard link or symlink):

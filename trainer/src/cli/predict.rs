@@ -1,5 +1,5 @@
 //! `bnn predict`: predictions with their uncertainty, from numbers on the command line, an MNIST test image or a
-//! CSV file of inputs (one per row); as text, or `--json`: one JSON object per line and input, with the fields
+//! file of inputs (CSV or `.npy`, one per row); as text, or `--json`: one JSON object per line and input, with the fields
 //! of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
 //! `mutual_information`; regression: `mean`, `aleatoric_variance`, `epistemic_variance`, `total_variance`,
 //! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`; `index` for `--inputs`, `true_label` for
@@ -8,7 +8,7 @@
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -18,8 +18,8 @@ pub struct PredictArgs {
     /// Input features, comma-separated (raw, before normalisation).
     #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["mnist_test", "inputs"])]
     input: Option<String>,
-    /// A CSV file of inputs, one per row (a first row that is not numbers is taken as a header). Input `i`
-    /// (from 0) uses seed `--seed + i`.
+    /// A file of inputs, one per row: CSV (a first row that is not numbers is taken as a header) or a NumPy
+    /// `.npy` array (float32 or float64, one input per row). Input `i` (from 0) uses seed `--seed + i`.
     #[arg(long, conflicts_with = "mnist_test")]
     inputs: Option<PathBuf>,
     /// One JSON object per line and input instead of text.
@@ -73,7 +73,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&record)?);
         return Ok(());
     }
-    print!("{}", describe(&model, &p));
+    print!("{}", super::report::describe(&model, &p));
     if let Some(t) = truth {
         println!("true label       {t}");
     }
@@ -204,26 +204,19 @@ impl Record {
     }
 }
 
-/// Predicts every row of the CSV file at `path`, writing one JSON line (`json`) or CSV row per input to
-/// standard output; a row that cannot be predicted is reported (`{"index": i, "error": ...}`, or on standard
-/// error) and makes the command fail at the end.
-fn predict_file(model: &Model, path: &std::path::Path, options: &PredictOptions, json: bool) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
-    if let Some((_, first)) = rows.peek() {
-        if parse_input(first).is_err() {
-            rows.next();
-        }
-    }
+/// Predicts every input of the file at `path` ([`read_inputs`]), writing one JSON line (`json`) or CSV row per
+/// input to standard output; an input that cannot be predicted is reported (`{"index": i, "error": ...}`, or on
+/// standard error) and makes the command fail at the end.
+fn predict_file(model: &Model, path: &Path, options: &PredictOptions, json: bool) -> anyhow::Result<()> {
+    let inputs = read_inputs(path)?;
     if !json {
         println!("{}", Record::csv_header(model));
     }
     let mut predictor = bnn_runtime::Predictor::new(model);
     let mut failed = 0;
-    for (i, (line, text)) in rows.enumerate() {
-        let result = parse_input(text)
-            .with_context(|| format!("{} line {}", path.display(), line + 1))
-            .and_then(|x| Ok(predictor.predict(&x, &(*options).seed(options.seed.wrapping_add(i as u64)))?));
+    for (i, input) in inputs.into_iter().enumerate() {
+        let result =
+            input.and_then(|x| Ok(predictor.predict(&x, &(*options).seed(options.seed.wrapping_add(i as u64)))?));
         match result {
             Ok(p) if json => println!("{}", serde_json::to_string(&Record::new(&p, Some(i)))?),
             Ok(p) => println!("{}", Record::new(&p, Some(i)).csv_row()),
@@ -241,48 +234,53 @@ fn predict_file(model: &Model, path: &std::path::Path, options: &PredictOptions,
     Ok(())
 }
 
-fn parse_input(text: &str) -> anyhow::Result<Vec<f32>> {
-    text.split(',').map(|s| s.trim().parse::<f32>().with_context(|| format!("`{s}` is not a number"))).collect()
+/// The inputs of a file: the rows of a NumPy `.npy` array (float32 or float64, C order; 2-D with one input per
+/// row, or 1-D for one input), or else the lines of a CSV file (a first line that is not numbers is a header;
+/// each line parses on its own, so one bad line fails only its input).
+fn read_inputs(path: &Path) -> anyhow::Result<Vec<anyhow::Result<Vec<f32>>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.starts_with(b"\x93NUMPY") {
+        let rows = npy_rows(&bytes).with_context(|| format!("reading the .npy array {}", path.display()))?;
+        return Ok(rows.into_iter().map(Ok).collect());
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is neither CSV text nor .npy", path.display()))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
+    if lines.peek().is_some_and(|(_, first)| parse_input(first).is_err()) {
+        lines.next();
+    }
+    Ok(lines
+        .map(|(line, text)| parse_input(text).with_context(|| format!("{} line {}", path.display(), line + 1)))
+        .collect())
 }
 
-/// A readable report of a prediction.
-pub fn describe(model: &Model, p: &Prediction) -> String {
-    match p {
-        Prediction::Classification(c) => {
-            let labels = match model.task() {
-                bnn_runtime::Task::Classification { labels, .. } => labels.clone(),
-                _ => vec![],
-            };
-            let name = |k: usize| labels.get(k).cloned().unwrap_or_else(|| k.to_string());
-            let mut ranked: Vec<usize> = (0..c.probabilities.len()).collect();
-            ranked.sort_by(|a, b| c.probabilities[*b].total_cmp(&c.probabilities[*a]));
-            let top: Vec<String> =
-                ranked.iter().take(3).map(|k| format!("{}: {:.4}", name(*k), c.probabilities[*k])).collect();
-            format!(
-                "class            {}\nprobabilities    {}\npredictive entropy (total)      {:.4} nats\nexpected entropy (aleatoric)    {:.4} nats\nmutual information (epistemic)  {:.4} nats\nsamples used     {}\n",
-                name(c.class),
-                top.join(", "),
-                c.predictive_entropy,
-                c.expected_entropy,
-                c.mutual_information,
-                c.samples_used
-            )
-        }
-        Prediction::Regression(r) => {
-            let mut s = String::new();
-            for k in 0..r.mean.len() {
-                s += &format!(
-                    "output {k}: mean {:.4}  aleatoric var {:.5}  epistemic var {:.5}  total var {:.5}  {:.0}% interval [{:.4}, {:.4}]\n",
-                    r.mean[k],
-                    r.aleatoric_variance[k],
-                    r.epistemic_variance[k],
-                    r.total_variance[k],
-                    100.0 * r.interval_level,
-                    r.lower[k],
-                    r.upper[k]
-                );
-            }
-            s + &format!("samples used {}\n", r.samples_used)
-        }
-    }
+/// The rows of a `.npy` array of floats.
+fn npy_rows(bytes: &[u8]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let npy = npyz::NpyFile::new(bytes)?;
+    anyhow::ensure!(npy.order() == npyz::Order::C, "the array is in Fortran order; save it in C order");
+    let (rows, width) = match *npy.shape() {
+        [n] => (1, n),
+        [rows, width] => (rows, width),
+        ref shape => anyhow::bail!("the array has shape {shape:?}; inputs need one row each (2-D) or one input (1-D)"),
+    };
+    let dtype = npy.dtype().descr();
+    let item = match dtype.as_str() {
+        "'<f4'" => 4,
+        "'<f8'" => 8,
+        _ => anyhow::bail!("the array holds {dtype}; float32 (<f4) or float64 (<f8) inputs are read"),
+    };
+    anyhow::ensure!(width > 0, "the array's rows are empty");
+    // The header's shape must fit the file before any memory is reserved for it.
+    let values = rows.checked_mul(width).filter(|n| n.saturating_mul(item) <= bytes.len() as u64);
+    anyhow::ensure!(
+        values.is_some(),
+        "the header's shape {rows}×{width} does not fit the file's {} bytes",
+        bytes.len()
+    );
+    let flat: Vec<f32> =
+        if item == 4 { npy.into_vec::<f32>()? } else { npy.into_vec::<f64>()?.into_iter().map(|v| v as f32).collect() };
+    Ok(flat.chunks(width as usize).map(<[f32]>::to_vec).collect())
+}
+
+fn parse_input(text: &str) -> anyhow::Result<Vec<f32>> {
+    text.split(',').map(|s| s.trim().parse::<f32>().with_context(|| format!("`{s}` is not a number"))).collect()
 }

@@ -1,9 +1,8 @@
 //! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
 
-use bnn_runtime::{Model, ModelWriter, StorageDtype};
-use bnn_trainer::prune::{finetune, prune, Criterion};
+use bnn_runtime::{Model, ModelWriter, Named, StorageDtype};
+use bnn_trainer::prune::{finetune, prune_with_floor, Criterion};
 use clap::Args;
-use indicatif::ProgressBar;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -17,7 +16,8 @@ pub struct PruneArgs {
     /// Fraction of weights to remove, in [0, 1].
     #[arg(long)]
     sparsity: f64,
-    #[arg(long, value_enum, default_value = "snr")]
+    /// What ranks the weights: snr (|mu| / sigma), magnitude (|mu|) or random.
+    #[arg(long, default_value = "snr")]
     criterion: Criterion,
     /// Storage dtype: f32, f16 or bf16.
     #[arg(long, default_value = "f16")]
@@ -32,6 +32,10 @@ pub struct PruneArgs {
     /// Data for fine-tuning: MNIST directory or CSV file [default: as the recipe says, or $BNN_MNIST_DIR].
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Keep at least this fraction of every layer's weights (its highest-ranked ones), even where the global
+    /// threshold would remove more; the model then ends up less sparse than --sparsity, as the report says.
+    #[arg(long, default_value_t = 0.0)]
+    min_kept_fraction: f64,
     /// Write the model even if pruning removes every weight of a layer (its output then ignores its input).
     #[arg(long)]
     allow_empty_layers: bool,
@@ -41,13 +45,14 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     super::refuse_overwriting(&a.out, &[("input model", &a.input)])?;
     let input_size = std::fs::metadata(&a.input)?.len();
     let model = Model::load(&a.input)?;
-    let (mut pruned, report) = prune(&model, a.sparsity, a.criterion, a.seed)?;
+    let (mut pruned, report) = prune_with_floor(&model, a.sparsity, a.criterion, a.seed, a.min_kept_fraction)?;
     let emptied: Vec<String> =
         report.kept_fraction.iter().filter(|(_, f)| *f == 0.0).map(|(i, _)| format!("layer {i}")).collect();
     if !emptied.is_empty() && !a.allow_empty_layers {
         anyhow::bail!(
             "pruning {:.1}% by {} removes every weight of {}: that model's output would not depend on its input \
-             (nothing written; lower --sparsity, or pass --allow-empty-layers to write it anyway)",
+             (nothing written; lower --sparsity, set --min-kept-fraction, or pass --allow-empty-layers to write it \
+             anyway)",
             100.0 * a.sparsity,
             a.criterion.name(),
             emptied.join(", ")
@@ -55,14 +60,14 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     }
     if a.finetune_epochs > 0 {
         eprintln!("fine-tuning the surviving weights for {} epochs", a.finetune_epochs);
-        pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::new(0))?;
+        pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &mut super::progress::TrainBar::standard()?)?;
     }
     ModelWriter::new(&pruned).dtype(a.dtype).write(&a.out)?;
     let kept: Vec<String> = report.kept_fraction.iter().map(|(i, f)| format!("layer {i}: {:.2}%", 100.0 * f)).collect();
     eprintln!(
         "{} pruning at {:.1}%: threshold {:.4e}; kept {}; wrote {} ({} bytes, was {} bytes)",
         a.criterion.name(),
-        100.0 * a.sparsity,
+        100.0 * report.sparsity,
         report.threshold,
         kept.join(", "),
         a.out.display(),

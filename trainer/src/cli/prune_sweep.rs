@@ -3,7 +3,7 @@
 //! log10 SNR of the unpruned model's weights, the paired comparison (exact McNemar test) of SNR with the
 //! other criteria at each sparsity, and which weights each pruned model keeps.
 
-use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, PredictOptions, StorageDtype};
+use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, Named, PredictOptions, StorageDtype};
 use bnn_trainer::data::{load_mnist_test, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
 use bnn_trainer::paired::PairedComparison;
@@ -27,7 +27,8 @@ pub struct SweepArgs {
     out_dir: PathBuf,
     #[arg(long, value_delimiter = ',', default_value = "0,0.5,0.75,0.9,0.95,0.98,0.99")]
     sparsities: Vec<f64>,
-    #[arg(long, value_delimiter = ',', value_enum, default_value = "snr,magnitude,random")]
+    /// Criteria to compare: snr, magnitude, random.
+    #[arg(long, value_delimiter = ',', default_value = "snr,magnitude,random")]
     criteria: Vec<Criterion>,
     /// Monte-Carlo samples for the test metrics.
     #[arg(long, default_value_t = 10)]
@@ -88,7 +89,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             bar.set_message(format!("{} {:.0}%", criterion.name(), 100.0 * sparsity));
             let (mut pruned, _) = prune(&model, sparsity, criterion, 7)?;
             if a.finetune_epochs > 0 && sparsity > 0.0 {
-                pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &ProgressBar::hidden())?;
+                pruned = finetune(&pruned, a.finetune_epochs, a.data.as_deref(), &mut ())?;
             }
             let bytes = ModelWriter::new(&pruned).dtype(dtype).to_bytes()?;
             let loaded = Model::from_bytes(&bytes)?;

@@ -4,7 +4,6 @@ use anyhow::Context;
 use bnn_runtime::ModelWriter;
 use bnn_trainer::{Recipe, Run};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -73,11 +72,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         run.split.test.len(),
         run.split.train.dim
     );
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} steps, {per_sec}, {msg}, eta {eta}")?
-            .progress_chars("=> "),
-    );
-    run.train(Some(&checkpoint), &bar)?;
+    run.train(Some(&checkpoint), &mut super::progress::TrainBar::standard()?)?;
     let model = run.export()?;
     ModelWriter::new(&model).dtype(dtype).write(&a.out)?;
     let size = std::fs::metadata(&a.out)?.len();

@@ -44,6 +44,19 @@ impl Dataset {
     pub fn input(&self, i: usize) -> &[f32] {
         &self.inputs[i * self.dim..(i + 1) * self.dim]
     }
+    /// The first `n` examples (all of them if there are fewer).
+    pub fn first(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        let targets = match &self.targets {
+            Targets::Classes { labels, classes } => {
+                Targets::Classes { labels: labels[..n].to_vec(), classes: *classes }
+            }
+            Targets::Values { values, outputs } => {
+                Targets::Values { values: values[..n * outputs].to_vec(), outputs: *outputs }
+            }
+        };
+        Dataset { inputs: self.inputs[..n * self.dim].to_vec(), dim: self.dim, targets }
+    }
     /// Width of the targets: classes, or regression outputs.
     pub fn target_width(&self) -> usize {
         match &self.targets {

@@ -72,7 +72,7 @@ pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportE
         }
     }
     let mut provenance =
-        Provenance { producer: Some(format!("bnn import --from {}", spec.source.name())), ..Default::default() };
+        Provenance { producer: Some(format!("bnn import --from {}", spec.source)), ..Default::default() };
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     provenance.extra.insert("imported_modules".into(), serde_json::json!(names));
     let model = Model::new(layers, spec.task.clone(), None, provenance)?;

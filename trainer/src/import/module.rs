@@ -4,7 +4,7 @@
 use super::source::{Role, Source};
 use super::state::Parameter;
 use super::ImportError;
-use bnn_runtime::{BayesianDense, Dense, Layer};
+use bnn_runtime::{BayesianDense, Dense, Layer, Named};
 use std::collections::BTreeMap;
 
 /// The parameters of one module, by role.

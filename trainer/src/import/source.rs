@@ -12,18 +12,23 @@
 //!
 //! Plain `nn.Linear` layers (`weight`, `bias`) are read for every source as deterministic layers.
 
-use clap::ValueEnum;
+use bnn_runtime::Named;
 
 /// A library whose `state_dict` can be imported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    #[value(name = "bayesian-torch")]
     BayesianTorch,
-    #[value(name = "blitz")]
     Blitz,
-    #[value(name = "torchbnn")]
     Torchbnn,
 }
+
+/// The names `bnn import --from` takes (`FromStr`, `Display`).
+impl Named for Source {
+    const WHAT: &'static str = "library";
+    const NAMES: &'static [(Self, &'static str)] =
+        &[(Source::BayesianTorch, "bayesian-torch"), (Source::Blitz, "blitz"), (Source::Torchbnn, "torchbnn")];
+}
+bnn_runtime::impl_named!(Source);
 
 /// What one parameter of a linear layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,14 +50,6 @@ pub enum Role {
 }
 
 impl Source {
-    pub fn name(self) -> &'static str {
-        match self {
-            Source::BayesianTorch => "bayesian-torch",
-            Source::Blitz => "blitz",
-            Source::Torchbnn => "torchbnn",
-        }
-    }
-
     /// Every parameter suffix of this library's Bayesian linear layer and of `nn.Linear`, with its role. The
     /// first entry of a role is the name an error message asks for when it is missing.
     fn table(self) -> &'static [(&'static str, Role)] {

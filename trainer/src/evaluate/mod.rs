@@ -1,5 +1,9 @@
 //! Evaluating a runtime model on a dataset: accuracy, NLL, Brier score, expected calibration error,
-//! mean predictive entropy and mutual information; and the single-input latency of a prediction.
+//! mean predictive entropy and mutual information; out-of-distribution detection metrics; and the single-input
+//! latency of a prediction. The studies `bnn eval` runs are in [`shift`] and [`regression`].
+
+pub mod regression;
+pub mod shift;
 
 use crate::data::{Dataset, Targets};
 use crate::error::{Result, TrainError};
