@@ -85,6 +85,13 @@ int main(int argc, char **argv) {
     CHECK(bnn_classify(classifier, input, dim, &options, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
           "NaN input is an invalid argument");
     input[3] = 0.0f;
+    /* Finite but huge pixels overflow inside the network: an error, not a confident answer. */
+    float *huge = malloc(dim * sizeof(float));
+    for (size_t i = 0; i < dim; i++) huge[i] = 1e30f;
+    CHECK(bnn_classify(classifier, huge, dim, &options, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "an overflowing input is an invalid argument");
+    CHECK(contains(bnn_last_error(), "overflowed"), "the overflow message says so");
+    free(huge);
     BnnOptions no_samples = options;
     no_samples.samples = 0;
     CHECK(bnn_classify(classifier, input, dim, &no_samples, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
@@ -134,6 +141,9 @@ int main(int argc, char **argv) {
     print_bits(lower);
     print_bits(upper);
     printf("\n");
+    float far = 1e30f;
+    CHECK(bnn_regress(regression, &far, 1, &reg_options, &r) == BNN_ERROR_INVALID_ARGUMENT,
+          "regression far outside what the model represents is an invalid argument");
     CHECK(bnn_classify(regression, &x, 1, NULL, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
           "classify on a regression model is an invalid argument");
     BnnRegression missing = r;

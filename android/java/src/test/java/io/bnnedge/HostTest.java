@@ -101,6 +101,9 @@ public final class HostTest {
         float[] nan = ok.clone();
         nan[5] = Float.NaN;
         expect(IllegalArgumentException.class, "NaN input", () -> model.predict(nan));
+        float[] huge = new float[model.getInputDim()];
+        java.util.Arrays.fill(huge, 1e30f);
+        expect(IllegalArgumentException.class, "an input that overflows the network", () -> model.predict(huge));
         expect(IllegalArgumentException.class, "zero samples", () -> model.predict(ok, PredictOptions.builder().samples(0).build()));
         expect(IllegalArgumentException.class, "negative adaptive max", () -> model.predict(ok, PredictOptions.builder().adaptive(-1, 0.1f).build()));
         expect(IllegalArgumentException.class, "interval level 1.5", () -> model.predict(ok, PredictOptions.builder().intervalLevel(1.5f).build()));
@@ -117,6 +120,8 @@ public final class HostTest {
             RegressionResult r = regression.regress(new float[] {0.5f}, PredictOptions.builder().samples(64).build());
             check(r.getTotalVariance()[0] == r.getAleatoricVariance()[0] + r.getEpistemicVariance()[0],
                     "total = aleatoric + epistemic through JNI");
+            expect(IllegalArgumentException.class, "a regression input that overflows the network",
+                    () -> regression.regress(new float[] {1e30f}, PredictOptions.DEFAULT));
         }
     }
 
