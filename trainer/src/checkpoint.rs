@@ -1,5 +1,6 @@
 //! Training checkpoints: every variable and the optimiser state in one safetensors file, with the epoch,
-//! the step count and the recipe in its metadata. Written atomically, so a crash leaves the previous one.
+//! the step count and the recipe in its metadata, and the model file of the best validation epoch so far as a
+//! byte tensor. Written atomically, so a crash leaves the previous one.
 
 use crate::error::{Result, TrainError};
 use bnn_runtime::format::write_atomically;
@@ -22,7 +23,12 @@ pub struct CheckpointInfo {
     pub history_json: String,
     /// The progress of an epoch interrupted by this checkpoint, as JSON (`None`: written between epochs).
     pub partial_epoch_json: Option<String>,
+    /// The model file (runtime format) of the epoch with the lowest validation NLL so far, if any.
+    pub best_model: Option<Vec<u8>>,
 }
+
+/// The name of the byte tensor holding [`CheckpointInfo::best_model`].
+const BEST_MODEL: &str = "bnn.checkpoint.best_model";
 
 /// Writes `tensors` (f32) and `info` to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], info: &CheckpointInfo) -> Result<()> {
@@ -36,6 +42,10 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], info: &CheckpointInfo) ->
         .map(|(n, shape, bytes)| {
             Ok((n.as_str(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| err(path, e))?))
         })
+        .chain(info.best_model.as_ref().map(|bytes| {
+            let view = TensorView::new(Dtype::U8, vec![bytes.len()], bytes).map_err(|e| err(path, e))?;
+            Ok((BEST_MODEL, view))
+        }))
         .collect::<Result<Vec<_>>>()?;
     let mut meta = HashMap::from([
         ("bnn.checkpoint.epochs_done".to_string(), info.epochs_done.to_string()),
@@ -58,15 +68,20 @@ pub fn load(path: &Path, device: &Device) -> Result<(Vec<(String, Tensor)>, Chec
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| err(path, e))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| meta.get(k).cloned().ok_or_else(|| err(path, format!("missing metadata `{k}`")));
-    let info = CheckpointInfo {
+    let mut info = CheckpointInfo {
         epochs_done: get("bnn.checkpoint.epochs_done")?.parse().map_err(|e| err(path, e))?,
         adam_steps: get("bnn.checkpoint.adam_steps")?.parse().map_err(|e| err(path, e))?,
         recipe_json: get("bnn.checkpoint.recipe")?,
         history_json: get("bnn.checkpoint.history")?,
         partial_epoch_json: meta.get("bnn.checkpoint.partial_epoch").cloned(),
+        best_model: None,
     };
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
+        if name == BEST_MODEL && view.dtype() == Dtype::U8 {
+            info.best_model = Some(view.data().to_vec());
+            continue;
+        }
         if view.dtype() != Dtype::F32 {
             return Err(err(path, format!("tensor `{name}` is not f32")));
         }

@@ -218,8 +218,14 @@ pub struct TrainingSpec {
     /// weights (the gradient is `weight_decay * w`, as with PyTorch's `weight_decay`).
     pub weight_decay: f64,
     pub seed: u64,
-    /// Monte-Carlo samples for the per-epoch test metrics.
+    /// Monte-Carlo samples for the per-epoch test (and validation) metrics.
     pub eval_samples: usize,
+    /// Hold out this many training examples (a seeded draw) as a validation set: every epoch reports its
+    /// metrics, and the exported model is the epoch with the lowest validation NLL. The test set never chooses
+    /// anything. 0: no validation set; the last epoch is exported.
+    pub validation: usize,
+    /// With a validation set: stop once this many epochs have passed without a lower validation NLL (0: never).
+    pub patience: usize,
 }
 
 impl Default for TrainingSpec {
@@ -236,6 +242,8 @@ impl Default for TrainingSpec {
             weight_decay: 0.0,
             seed: 1,
             eval_samples: 10,
+            validation: 0,
+            patience: 0,
         }
     }
 }
@@ -279,6 +287,9 @@ impl Recipe {
         }
         if !(t.kl_scale >= 0.0 && t.weight_decay >= 0.0) {
             return bad("training.kl_scale and training.weight_decay must be >= 0".into());
+        }
+        if t.patience > 0 && t.validation == 0 {
+            return bad("training.patience needs a validation set (training.validation > 0)".into());
         }
         if self.model.hidden.contains(&0) {
             return bad("model.hidden widths must be > 0".into());

@@ -10,7 +10,7 @@ use crate::nn::{Network, Noise};
 use crate::optim::Adam;
 use crate::progress::{TrainPlan, TrainProgress};
 use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
-use bnn_runtime::{Model, Normalization, PredictOptions, Provenance};
+use bnn_runtime::{Model, ModelWriter, Normalization, PredictOptions, Provenance};
 use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Seed offset of the evaluation noise, so evaluation never reuses a training stream.
 const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
+/// Mixed into the training seed to draw the validation set.
+const VALIDATION_SEED_KEY: u64 = 0x0a11_da7e;
 
 /// What one epoch measured. Losses are per training example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,9 @@ pub struct EpochMetrics {
     /// Accuracy (classification) or RMSE (regression) of the training minibatches' own samples.
     pub train_metric: f64,
     pub test: TestMetrics,
+    /// On the validation set held out of the training set (`training.validation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<TestMetrics>,
     /// Wall-clock seconds of the epoch, test evaluation included.
     pub seconds: f64,
     /// Wall-clock seconds of the optimisation steps alone (what other trainers' epoch times measure).
@@ -59,6 +64,10 @@ pub struct Run {
     pub device: Device,
     pub epochs_done: usize,
     pub history: Vec<EpochMetrics>,
+    /// The training examples held out for validation (`training.validation`), normalised like the rest.
+    pub validation: Option<Dataset>,
+    /// The model of the epoch with the lowest validation NLL so far.
+    best: Option<BestEpoch>,
     /// Text of the recipe file, stored in the exported model's provenance.
     pub recipe_source: Option<String>,
     /// With a checkpoint file, also write one inside an epoch once this much time has passed since the last.
@@ -79,6 +88,15 @@ struct PartialEpoch {
     seconds: f64,
 }
 
+/// The epoch a validation set chose, and its model.
+#[derive(Debug, Clone)]
+struct BestEpoch {
+    /// 1-based, as in [`EpochMetrics::epoch`].
+    epoch: usize,
+    nll: f64,
+    model: Model,
+}
+
 fn is_classification(d: &Dataset) -> bool {
     matches!(d.targets, Targets::Classes { .. })
 }
@@ -96,6 +114,18 @@ impl Run {
                 "a Gaussian likelihood needs regression targets, the data has classes".into(),
             ));
         }
+        let held = recipe.training.validation;
+        if held > 0 && held >= split.train.len() {
+            return Err(TrainError::Recipe(format!(
+                "training.validation = {held} leaves nothing to train on ({} training examples)",
+                split.train.len()
+            )));
+        }
+        let mut validation = (held > 0).then(|| {
+            let (rest, held_out) = split.train.hold_out(held, seed ^ VALIDATION_SEED_KEY);
+            split.train = rest;
+            held_out
+        });
         if split.train.is_empty() {
             return Err(TrainError::Data("the training set is empty".into()));
         }
@@ -103,6 +133,7 @@ impl Run {
         if let Some(n) = &normalization {
             data::normalize(&mut split.train, n);
             data::normalize(&mut split.test, n);
+            validation.iter_mut().for_each(|v| data::normalize(v, n));
         }
         let likelihood = Likelihood::new(recipe.likelihood, &device)?;
         let head = likelihood.head_width(split.train.target_width());
@@ -120,6 +151,8 @@ impl Run {
             device,
             epochs_done: 0,
             history: vec![],
+            validation,
+            best: None,
             recipe_source: None,
             checkpoint_every: Duration::from_secs(300),
             partial: None,
@@ -196,7 +229,7 @@ impl Run {
             steps_done: self.epochs_done * self.steps_per_epoch() + resumed_steps,
             classification: is_classification(&self.split.train),
         });
-        while self.epochs_done < epochs {
+        while self.epochs_done < epochs && !self.patience_exhausted() {
             let epoch = self.epochs_done;
             // The epoch runs on one of rayon's worker threads: the step's parallel products and passes then
             // hand work to the other workers directly, instead of each being injected from outside the pool
@@ -204,8 +237,13 @@ impl Run {
             // benches/README.md, session 10).
             let m = rayon::scope(|_| self.train_epoch(epoch, &mut *progress, checkpoint))?;
             progress.epoch(&m);
+            let improved = m.validation.as_ref().is_some_and(|v| self.best.as_ref().is_none_or(|b| v.nll < b.nll));
+            let nll = m.validation.as_ref().map(|v| v.nll);
             self.history.push(m);
             self.epochs_done += 1;
+            if let (true, Some(nll)) = (improved, nll) {
+                self.best = Some(BestEpoch { epoch: self.epochs_done, nll, model: self.export_current()? });
+            }
             if let Some(path) = checkpoint {
                 self.save_checkpoint(path)?;
             }
@@ -268,6 +306,7 @@ impl Run {
         };
         let train_seconds = p.seconds + start.elapsed().as_secs_f64();
         let test = self.evaluate(&self.split.test, t.eval_samples, epoch)?;
+        let validation = self.validation.as_ref().map(|v| self.evaluate(v, t.eval_samples, epoch)).transpose()?;
         Ok(EpochMetrics {
             epoch: epoch + 1,
             elbo: -loss_sum / steps as f64,
@@ -275,6 +314,7 @@ impl Run {
             kl: kl_last,
             train_metric,
             test,
+            validation,
             seconds: p.seconds + start.elapsed().as_secs_f64(),
             train_seconds,
         })
@@ -377,8 +417,26 @@ impl Run {
         Ok(TestMetrics { metric, nll: nll / n as f64, samples })
     }
 
-    /// The trained network as a validated runtime model, with normalisation and provenance.
+    /// Whether `training.patience` epochs have passed since the best validation NLL.
+    fn patience_exhausted(&self) -> bool {
+        let patience = self.recipe.training.patience;
+        patience > 0 && self.best.as_ref().is_some_and(|b| self.epochs_done >= b.epoch + patience)
+    }
+
+    /// The model to ship, a validated runtime model with normalisation and provenance: with a validation set the
+    /// epoch of lowest validation NLL (its provenance says which, under `selected_epoch`), else the network as
+    /// it stands.
     pub fn export(&self) -> Result<Model> {
+        let Some(best) = &self.best else { return self.export_current() };
+        let mut provenance = best.model.provenance().clone();
+        provenance.extra.insert("epochs".into(), serde_json::json!(self.epochs_done));
+        provenance.extra.insert("selected_epoch".into(), serde_json::json!(best.epoch));
+        provenance.extra.insert("selected_by".into(), serde_json::json!("lowest validation NLL"));
+        Ok(best.model.clone().with_provenance(provenance))
+    }
+
+    /// The network as it stands, as a validated runtime model with normalisation and provenance.
+    fn export_current(&self) -> Result<Model> {
         let layers = self.network.to_runtime_layers()?;
         let task = self.likelihood.task(self.split.train.target_width())?;
         let mut provenance = Provenance {
@@ -409,6 +467,7 @@ impl Run {
             recipe_json: self.recipe_json(),
             history_json: serde_json::to_string(&self.history).unwrap_or_default(),
             partial_epoch_json: self.partial.as_ref().and_then(|p| serde_json::to_string(p).ok()),
+            best_model: self.best.as_ref().map(|b| ModelWriter::new(&b.model).to_bytes()).transpose()?,
         };
         checkpoint::save(path, &tensors, &info)
     }
@@ -455,6 +514,19 @@ impl Run {
         self.adam.t = info.adam_steps;
         self.epochs_done = info.epochs_done;
         self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
+        self.best = match &info.best_model {
+            // The best epoch is the first with the lowest validation NLL, as training chose it.
+            Some(bytes) => {
+                let chosen = self.history.iter().filter_map(|m| Some((m.epoch, m.validation.as_ref()?.nll))).fold(
+                    None,
+                    |b: Option<(usize, f64)>, (e, nll)| if b.is_some_and(|b| b.1 <= nll) { b } else { Some((e, nll)) },
+                );
+                let (epoch, nll) = chosen.ok_or_else(|| bad("a best model but no validation metrics".into()))?;
+                let model = Model::from_bytes(bytes).map_err(|e| bad(format!("its best model: {e}")))?;
+                Some(BestEpoch { epoch, nll, model })
+            }
+            None => None,
+        };
         self.partial = match &info.partial_epoch_json {
             Some(json) => Some(serde_json::from_str(json).map_err(|e| bad(format!("its epoch progress: {e}")))?),
             None => None,
@@ -498,8 +570,13 @@ impl EpochMetrics {
                 format!("test rmse {:.4} (S={})", self.test.metric, self.test.samples),
             )
         };
+        let validation = match &self.validation {
+            Some(v) if classification => format!("  val acc {:.2}% nll {:.4}", 100.0 * v.metric, v.nll),
+            Some(v) => format!("  val rmse {:.4} nll {:.4}", v.metric, v.nll),
+            None => String::new(),
+        };
         format!(
-            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}  {test}  test nll {:.4}  {:.1}s (steps {:.1}s)",
+            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}{validation}  {test}  test nll {:.4}  {:.1}s (steps {:.1}s)",
             self.epoch, self.elbo, self.nll, self.kl, self.test.nll, self.seconds, self.train_seconds
         )
     }

@@ -77,5 +77,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     ModelWriter::new(&model).dtype(dtype).write(&a.out)?;
     let size = std::fs::metadata(&a.out)?.len();
     eprintln!("wrote {} ({size} bytes, {})", a.out.display(), run.recipe.export.dtype);
+    if let Some(epoch) = model.provenance().extra.get("selected_epoch") {
+        eprintln!("  the weights of epoch {epoch} of {}: the lowest validation NLL", run.epochs_done);
+    }
     Ok(())
 }

@@ -46,16 +46,32 @@ impl Dataset {
     }
     /// The first `n` examples (all of them if there are fewer).
     pub fn first(&self, n: usize) -> Dataset {
-        let n = n.min(self.len());
+        self.select(&(0..n.min(self.len())).collect::<Vec<_>>())
+    }
+    /// The examples `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Dataset {
+        let mut inputs = Vec::with_capacity(idx.len() * self.dim);
+        idx.iter().for_each(|&i| inputs.extend_from_slice(self.input(i)));
         let targets = match &self.targets {
             Targets::Classes { labels, classes } => {
-                Targets::Classes { labels: labels[..n].to_vec(), classes: *classes }
+                Targets::Classes { labels: idx.iter().map(|&i| labels[i]).collect(), classes: *classes }
             }
-            Targets::Values { values, outputs } => {
-                Targets::Values { values: values[..n * outputs].to_vec(), outputs: *outputs }
-            }
+            Targets::Values { values, outputs } => Targets::Values {
+                values: idx.iter().flat_map(|&i| values[i * outputs..(i + 1) * outputs].iter().copied()).collect(),
+                outputs: *outputs,
+            },
         };
-        Dataset { inputs: self.inputs[..n * self.dim].to_vec(), dim: self.dim, targets }
+        Dataset { inputs, dim: self.dim, targets }
+    }
+    /// Splits off `n` examples drawn with `seed` (e.g. a validation set): returns (the rest, the drawn ones),
+    /// each in the original order.
+    pub fn hold_out(&self, n: usize, seed: u64) -> (Dataset, Dataset) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        shuffle(&mut order, seed);
+        let (held, rest) = order.split_at_mut(n.min(self.len()));
+        held.sort_unstable();
+        rest.sort_unstable();
+        (self.select(rest), self.select(held))
     }
     /// Width of the targets: classes, or regression outputs.
     pub fn target_width(&self) -> usize {
@@ -185,6 +201,30 @@ pub fn normalize(data: &mut Dataset, n: &Normalization) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_out_set_is_a_seeded_disjoint_draw_and_the_rest_keeps_its_order() {
+        let data = Dataset {
+            inputs: (0..20).map(|v| v as f32).collect(),
+            dim: 2,
+            targets: Targets::Classes { labels: (0..10).collect(), classes: 10 },
+        };
+        let (rest, held) = data.hold_out(3, 7);
+        let labels = |d: &Dataset| match &d.targets {
+            Targets::Classes { labels, .. } => labels.clone(),
+            _ => unreachable!(),
+        };
+        let (r, h) = (labels(&rest), labels(&held));
+        assert_eq!((r.len(), h.len()), (7, 3));
+        assert!(r.windows(2).all(|w| w[0] < w[1]) && h.windows(2).all(|w| w[0] < w[1]));
+        let mut all = [r.clone(), h.clone()].concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..10).collect::<Vec<u32>>());
+        // Inputs travel with their labels; the draw depends on the seed alone.
+        assert_eq!(held.input(0), &[2.0 * h[0] as f32, 2.0 * h[0] as f32 + 1.0]);
+        assert_eq!(labels(&data.hold_out(3, 7).1), h);
+        assert_ne!(labels(&data.hold_out(3, 8).1), h);
+    }
 
     #[test]
     fn per_feature_normalization_gives_zero_mean_unit_variance_on_train() {
