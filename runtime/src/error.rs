@@ -64,6 +64,9 @@ pub enum ModelError {
     /// The input normalisation is invalid (wrong length, non-positive or non-finite std, ...).
     #[error("invalid input normalization: {0}")]
     InvalidNormalization(String),
+    /// The calibration block is out of range, or calibrates a model that is not a classifier.
+    #[error("invalid calibration: {0}")]
+    InvalidCalibration(String),
     /// Reading or writing a file failed.
     #[error("i/o error on `{path}`: {message}")]
     Io { path: String, message: String },

@@ -27,6 +27,7 @@
 extern crate alloc;
 
 mod aligned;
+mod calibration;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod cpu;
 mod error;
@@ -48,6 +49,7 @@ mod sample;
 mod task;
 mod uncertainty;
 
+pub use calibration::{aps_score, aps_set, temperature_scaled, Calibration, CalibrationSplit, ConformalLevel};
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
 pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};

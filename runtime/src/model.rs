@@ -1,5 +1,6 @@
 //! [`Model`]: a validated Bayesian network in memory — layers, task, input normalisation and provenance.
 
+use crate::calibration::Calibration;
 use crate::error::ModelError;
 use crate::format::names;
 use crate::layers::{Layer, WeightLayout};
@@ -17,6 +18,7 @@ pub struct Model {
     task: Task,
     normalization: Option<Normalization>,
     provenance: Provenance,
+    calibration: Option<Calibration>,
     input_dim: usize,
     max_width: usize,
 }
@@ -61,13 +63,30 @@ impl Model {
         if let Some(n) = &normalization {
             n.validate(input_dim).map_err(ModelError::InvalidNormalization)?;
         }
-        Ok(Self { layers, task, normalization, provenance, input_dim, max_width })
+        Ok(Self { layers, task, normalization, provenance, calibration: None, input_dim, max_width })
     }
 
     /// The same model with pruned weights (mean and standard deviation both 0) left out of storage, so
     /// prediction runs sparse kernels. `Mean` results are bit-identical; sampled ones agree to float rounding.
     pub fn sparsified(&self) -> Model {
         Model { layers: self.layers.iter().map(Layer::sparsified).collect(), ..self.clone() }
+    }
+
+    /// The same model with `calibration` (or none), checked: it must be in range and the model a classifier.
+    pub fn with_calibration(mut self, calibration: Option<Calibration>) -> Result<Self, ModelError> {
+        if let Some(c) = &calibration {
+            c.validate().map_err(ModelError::InvalidCalibration)?;
+            if !matches!(self.task, Task::Classification { .. }) {
+                return Err(ModelError::InvalidCalibration("only classifiers can be calibrated".into()));
+            }
+        }
+        self.calibration = calibration;
+        Ok(self)
+    }
+
+    /// What a calibration split taught this classifier, if it was calibrated (`bnn calibrate`).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     /// The same model with other provenance.

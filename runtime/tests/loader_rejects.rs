@@ -192,6 +192,42 @@ fn an_invalid_normalization_is_rejected() {
 }
 
 #[test]
+fn an_invalid_calibration_is_rejected_and_a_valid_one_round_trips() {
+    let good = json!({
+        "temperature": 1.5,
+        "sets": [{"level": 0.9, "threshold": 0.8}, {"level": 0.99, "threshold": 0.97}],
+        "abstain_below": 0.7,
+        "split": {"examples": 100, "seed": 3, "source": "held out"}
+    });
+    let calibrated = edit_description(&valid(), |d| d["calibration"] = good.clone());
+    let m = Model::from_bytes(&calibrated).unwrap();
+    assert_eq!(m.calibration().map(|c| (c.temperature, c.sets.len())), Some((1.5, 2)));
+    assert_eq!(Model::from_bytes(&common::to_bytes(&m)).unwrap(), m, "written back, read again: the same model");
+    let with = |key: &str, value: serde_json::Value| {
+        let mut c = good.clone();
+        c[key] = value;
+        edit_description(&valid(), |d| d["calibration"] = c.clone())
+    };
+    for bad in [
+        with("temperature", json!(0.0)),
+        with("temperature", json!(-1.0)),
+        with("abstain_below", json!(1.5)),
+        with("sets", json!([{"level": 1.0, "threshold": 0.9}])),
+        with("sets", json!([{"level": 0.9, "threshold": 0.95}, {"level": 0.95, "threshold": 0.9}])),
+        with("sets", json!([{"level": 0.95, "threshold": 0.9}, {"level": 0.9, "threshold": 0.95}])),
+        with("surprise", json!(1)),
+        edit_description(&valid(), |d| d["calibration"] = json!({"temperature": 1.0})),
+    ] {
+        assert!(matches!(err(&bad), ModelError::InvalidCalibration(_)), "{:?}", err(&bad));
+    }
+    // Only a classifier can be calibrated.
+    let task = Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.1 } };
+    let regression = common::to_bytes(&common::bayesian_mlp(1, &[4, 5, 1], task, 0.2));
+    let bad = edit_description(&regression, |d| d["calibration"] = good.clone());
+    assert!(matches!(err(&bad), ModelError::InvalidCalibration(m) if m.contains("classifiers")));
+}
+
+#[test]
 fn a_model_without_a_dense_layer_is_rejected() {
     let bytes = rewrite(
         &edit_description(&valid(), |d| d["layers"] = json!([{"kind": "activation", "function": "relu"}])),

@@ -1,6 +1,7 @@
 //! The JSON model description stored under the `bnn.model` metadata key, and its typed parsing.
 
 use super::MODEL_KEY;
+use crate::calibration::Calibration;
 use crate::error::ModelError;
 use crate::layers::{Activation, Layer, WeightLayout};
 use crate::normalization::Normalization;
@@ -84,6 +85,8 @@ pub(crate) struct DescriptionOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub normalization: Option<&'a Normalization>,
     pub provenance: &'a Provenance,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// The whole description, as read.
@@ -92,6 +95,7 @@ pub(crate) struct Description {
     pub task: Task,
     pub normalization: Option<Normalization>,
     pub provenance: Provenance,
+    pub calibration: Option<Calibration>,
 }
 
 fn invalid(message: impl Into<String>) -> ModelError {
@@ -126,5 +130,9 @@ pub(crate) fn parse(json: &str) -> Result<Description, ModelError> {
         None | Some(Value::Null) => Provenance::default(),
         Some(v) => Provenance::deserialize(v).map_err(|e| invalid(format!("provenance: {e}")))?,
     };
-    Ok(Description { layers, task, normalization, provenance })
+    let calibration = match root.get("calibration") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(Calibration::deserialize(v).map_err(|e| ModelError::InvalidCalibration(e.to_string()))?),
+    };
+    Ok(Description { layers, task, normalization, provenance, calibration })
 }

@@ -67,7 +67,8 @@ impl Model {
                 LayerDescription::Activation { function } => Layer::Activation(function),
             });
         }
-        Model::new(layers, description.task, description.normalization, description.provenance)
+        Model::new(layers, description.task, description.normalization, description.provenance)?
+            .with_calibration(description.calibration)
     }
 
     /// Reads and validates a model file. See [`Model::from_bytes`].

@@ -56,6 +56,7 @@ impl<'a> ModelWriter<'a> {
             task: model.task(),
             normalization: model.normalization(),
             provenance: model.provenance(),
+            calibration: model.calibration(),
         };
         let json = serde_json::to_string(&description)
             .map_err(|e| ModelError::InvalidDescription { key: MODEL_KEY, message: e.to_string() })?;

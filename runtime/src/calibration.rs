@@ -1,0 +1,257 @@
+//! [`Calibration`]: what a calibration split, held apart from training and test, taught a classifier — a
+//! temperature for its Monte-Carlo mean probabilities, split-conformal thresholds for adaptive prediction sets
+//! (APS, Romano et al. 2020) at the levels asked for, and a confidence below which an app should abstain — and
+//! how one prediction uses them. The fitting lives in the trainer (`bnn calibrate`); the score and the set are
+//! defined once, here, so that fitting and prediction agree to the bit.
+
+use crate::math::{exp, ln};
+use crate::prelude::*;
+use crate::uncertainty::ClassificationPrediction;
+use serde::{Deserialize, Serialize};
+
+/// A conformal level and its threshold on the APS score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConformalLevel {
+    /// The nominal coverage, in (0, 1): the set holds the true class with at least this probability (over
+    /// calibration and test draws, when they are exchangeable).
+    pub level: f32,
+    /// The APS score threshold: the set is the most probable classes up to the first whose cumulative
+    /// calibrated probability reaches it.
+    pub threshold: f32,
+}
+
+/// Where the calibration examples came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSplit {
+    /// How many examples.
+    pub examples: usize,
+    /// The seed that drew them.
+    pub seed: u64,
+    /// In words: which data, and whether training saw it.
+    pub source: String,
+}
+
+/// A classifier's calibration (see the module documentation). Built by the trainer, stored in the model file
+/// (`FORMAT.md`, "Calibration"), validated by [`Calibration::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Divides the log of each Monte-Carlo mean probability before renormalising: `p_k^(1/T) / sum_j p_j^(1/T)`
+    /// (temperature scaling of the predictive distribution; T > 1 softens, T < 1 sharpens).
+    pub temperature: f32,
+    /// Conformal levels, increasing, with non-decreasing thresholds (so the sets are nested).
+    #[serde(default)]
+    pub sets: Vec<ConformalLevel>,
+    /// Abstain when the largest calibrated probability is below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abstain_below: Option<f32>,
+    pub split: CalibrationSplit,
+}
+
+impl Calibration {
+    /// Checks the ranges: a finite temperature > 0; levels in (0, 1), increasing; thresholds finite in [0, 1],
+    /// non-decreasing; an abstention threshold in [0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return Err(format!("temperature must be finite and > 0, found {}", self.temperature));
+        }
+        for (i, s) in self.sets.iter().enumerate() {
+            if !(s.level > 0.0 && s.level < 1.0) {
+                return Err(format!("set {i}: level must lie in (0, 1), found {}", s.level));
+            }
+            if !(0.0..=1.0).contains(&s.threshold) {
+                return Err(format!("set {i}: threshold must lie in [0, 1], found {}", s.threshold));
+            }
+            if let Some(prev) = i.checked_sub(1).map(|j| self.sets[j]) {
+                if s.level <= prev.level || s.threshold < prev.threshold {
+                    return Err(format!(
+                        "set {i}: levels must increase and thresholds must not decrease (nested sets)"
+                    ));
+                }
+            }
+        }
+        if let Some(t) = self.abstain_below {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(format!("abstain_below must lie in [0, 1], found {t}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The prediction's probabilities at the calibrated temperature, written into `out` (same length).
+    pub fn calibrated_into(&self, p: &ClassificationPrediction, out: &mut [f32]) {
+        temperature_scaled(&p.probabilities, self.temperature, out);
+    }
+
+    /// The prediction's probabilities at the calibrated temperature.
+    pub fn calibrated(&self, p: &ClassificationPrediction) -> Vec<f32> {
+        let mut out = vec![0.0; p.probabilities.len()];
+        self.calibrated_into(p, &mut out);
+        out
+    }
+
+    /// The stored threshold of `level` (compared exactly: ask for a level the model stores).
+    pub fn threshold(&self, level: f32) -> Option<f32> {
+        self.sets.iter().find(|s| s.level == level).map(|s| s.threshold)
+    }
+
+    /// The conformal prediction set of `p` at a stored `level`: class indices, most probable first; `None` if the
+    /// model stores no such level.
+    pub fn prediction_set(&self, p: &ClassificationPrediction, level: f32) -> Option<Vec<usize>> {
+        let threshold = self.threshold(level)?;
+        Some(aps_set(&self.calibrated(p), threshold))
+    }
+
+    /// Whether an app should abstain on `p` (false when no abstention threshold is stored).
+    pub fn abstains(&self, p: &ClassificationPrediction) -> bool {
+        let Some(t) = self.abstain_below else { return false };
+        let calibrated = self.calibrated(p);
+        calibrated.iter().copied().fold(0.0f32, f32::max) < t
+    }
+}
+
+/// `p_k^(1/T) / sum_j p_j^(1/T)` into `out`, computed in f64 from the logs (a zero probability stays zero).
+pub fn temperature_scaled(probabilities: &[f32], temperature: f32, out: &mut [f32]) {
+    let inv = 1.0 / temperature as f64;
+    let max = probabilities.iter().copied().fold(0.0f32, f32::max) as f64;
+    let scaled = |p: f32| if p > 0.0 { exp(inv * (ln(p as f64) - ln(max))) } else { 0.0 };
+    let total: f64 = probabilities.iter().map(|p| scaled(*p)).sum();
+    for (o, p) in out.iter_mut().zip(probabilities) {
+        *o = (scaled(*p) / total) as f32;
+    }
+}
+
+/// The classes in decreasing probability (the lower index first among equals).
+fn ranked(probabilities: &[f32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]).then(a.cmp(b)));
+    order
+}
+
+/// The APS conformity score of `class`: the total probability of the classes ranked before it and of itself
+/// (deterministic APS, without the randomised last class).
+pub fn aps_score(probabilities: &[f32], class: usize) -> f32 {
+    let mut total = 0.0f64;
+    for k in ranked(probabilities) {
+        total += probabilities[k] as f64;
+        if k == class {
+            break;
+        }
+    }
+    total as f32
+}
+
+/// The APS set at `threshold`: the most probable classes up to and including the first at which the cumulative
+/// probability (summed as [`aps_score`] sums it) reaches the threshold — so a class is in the set exactly when
+/// its score is at most the threshold, or it is the class that crosses it.
+pub fn aps_set(probabilities: &[f32], threshold: f32) -> Vec<usize> {
+    let mut set = Vec::new();
+    let mut total = 0.0f64;
+    for k in ranked(probabilities) {
+        set.push(k);
+        total += probabilities[k] as f64;
+        if total as f32 >= threshold {
+            break;
+        }
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(probabilities: Vec<f32>) -> ClassificationPrediction {
+        ClassificationPrediction {
+            probabilities,
+            class: 0,
+            predictive_entropy: 0.0,
+            expected_entropy: 0.0,
+            mutual_information: 0.0,
+            samples_used: 1,
+        }
+    }
+
+    fn calibration(temperature: f32) -> Calibration {
+        Calibration {
+            temperature,
+            sets: vec![
+                ConformalLevel { level: 0.9, threshold: 0.8 },
+                ConformalLevel { level: 0.95, threshold: 0.95 },
+            ],
+            abstain_below: Some(0.6),
+            split: CalibrationSplit { examples: 10, seed: 1, source: "test".into() },
+        }
+    }
+
+    #[test]
+    fn temperature_one_keeps_the_probabilities_and_others_match_the_softmax_of_scaled_logs() {
+        let p = [0.7f32, 0.2, 0.1, 0.0];
+        let mut out = [0.0; 4];
+        temperature_scaled(&p, 1.0, &mut out);
+        for (a, b) in out.iter().zip(p) {
+            assert!((a - b).abs() < 1e-7);
+        }
+        temperature_scaled(&p, 2.0, &mut out);
+        let roots: Vec<f64> = p.iter().map(|v| (*v as f64).sqrt()).collect();
+        let total: f64 = roots.iter().sum();
+        for (a, r) in out.iter().zip(&roots) {
+            assert!((*a as f64 - r / total).abs() < 1e-7, "{out:?}");
+        }
+        assert_eq!(out[3], 0.0);
+    }
+
+    #[test]
+    fn a_class_is_in_the_set_exactly_when_its_score_is_within_the_threshold_or_it_crosses_it() {
+        let p = [0.1f32, 0.5, 0.3, 0.1];
+        assert_eq!(aps_score(&p, 1), 0.5);
+        assert!((aps_score(&p, 2) - 0.8).abs() < 1e-7);
+        assert!((aps_score(&p, 3) - 1.0).abs() < 1e-6, "ties: the lower index ranks first");
+        assert_eq!(aps_set(&p, 0.5), vec![1]);
+        assert_eq!(aps_set(&p, 0.6), vec![1, 2]);
+        assert_eq!(aps_set(&p, 0.85), vec![1, 2, 0]);
+        assert_eq!(aps_set(&p, 1.0).len(), 4);
+        for t in [0.0f32, 0.3, 0.5, 0.7, 0.9, 1.0] {
+            let set = aps_set(&p, t);
+            for k in 0..4 {
+                let inside = set.contains(&k);
+                assert_eq!(inside, aps_score(&p, k) <= t || set.last() == Some(&k), "t {t}, class {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn sets_are_nested_in_the_level_and_abstention_reads_the_calibrated_confidence() {
+        let c = calibration(1.0);
+        let p = prediction(vec![0.55, 0.3, 0.1, 0.05]);
+        let (low, high) = (c.prediction_set(&p, 0.9).unwrap(), c.prediction_set(&p, 0.95).unwrap());
+        assert!(low.iter().all(|k| high.contains(k)) && low.len() < high.len(), "{low:?} {high:?}");
+        assert_eq!(c.prediction_set(&p, 0.5), None, "only stored levels");
+        assert!(c.abstains(&p), "0.55 < 0.6");
+        assert!(!calibration(0.5).abstains(&p), "sharpened: 0.55² / sum > 0.6");
+    }
+
+    #[test]
+    fn validation_rejects_what_cannot_be_a_calibration() {
+        assert!(calibration(1.0).validate().is_ok());
+        for bad in [
+            Calibration { temperature: 0.0, ..calibration(1.0) },
+            Calibration { temperature: f32::NAN, ..calibration(1.0) },
+            Calibration { abstain_below: Some(1.5), ..calibration(1.0) },
+            Calibration { sets: vec![ConformalLevel { level: 1.0, threshold: 0.9 }], ..calibration(1.0) },
+            Calibration { sets: vec![ConformalLevel { level: 0.9, threshold: f32::NAN }], ..calibration(1.0) },
+            Calibration {
+                sets: vec![ConformalLevel { level: 0.95, threshold: 0.9 }, ConformalLevel { level: 0.9, threshold: 0.95 }],
+                ..calibration(1.0)
+            },
+            Calibration {
+                sets: vec![ConformalLevel { level: 0.9, threshold: 0.95 }, ConformalLevel { level: 0.95, threshold: 0.9 }],
+                ..calibration(1.0)
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}
