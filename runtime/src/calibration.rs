@@ -16,8 +16,8 @@ pub struct ConformalLevel {
     /// The nominal coverage, in (0, 1): the set holds the true class with at least this probability (over
     /// calibration and test draws, when they are exchangeable).
     pub level: f32,
-    /// The APS score threshold: the set is the most probable classes up to the first whose cumulative
-    /// calibrated probability reaches it.
+    /// The APS score threshold: the set is the most probable classes while their cumulative calibrated
+    /// probability stays within it ([`aps_set`]).
     pub threshold: f32,
 }
 
@@ -143,18 +143,20 @@ pub fn aps_score(probabilities: &[f32], class: usize) -> f32 {
     total as f32
 }
 
-/// The APS set at `threshold`: the most probable classes up to and including the first at which the cumulative
-/// probability (summed as [`aps_score`] sums it) reaches the threshold — so a class is in the set exactly when
-/// its score is at most the threshold, or it is the class that crosses it.
+/// The APS set at `threshold`: every class whose [`aps_score`] is at most the threshold, most probable first —
+/// the most probable classes while their cumulative probability stays within the threshold. Membership is
+/// exactly "score ≤ threshold", which is what gives split-conformal sets their coverage in [level, level +
+/// 1/(n+1)]. The set is empty when even the most probable class alone exceeds the threshold: no class is
+/// plausible enough at that level (an app should treat it as "abstain").
 pub fn aps_set(probabilities: &[f32], threshold: f32) -> Vec<usize> {
     let mut set = Vec::new();
     let mut total = 0.0f64;
     for k in ranked(probabilities) {
-        set.push(k);
         total += probabilities[k] as f64;
-        if total as f32 >= threshold {
+        if total as f32 > threshold {
             break;
         }
+        set.push(k);
     }
     set
 }
@@ -177,10 +179,7 @@ mod tests {
     fn calibration(temperature: f32) -> Calibration {
         Calibration {
             temperature,
-            sets: vec![
-                ConformalLevel { level: 0.9, threshold: 0.8 },
-                ConformalLevel { level: 0.95, threshold: 0.95 },
-            ],
+            sets: vec![ConformalLevel { level: 0.9, threshold: 0.8 }, ConformalLevel { level: 0.95, threshold: 0.95 }],
             abstain_below: Some(0.6),
             split: CalibrationSplit { examples: 10, seed: 1, source: "test".into() },
         }
@@ -204,20 +203,19 @@ mod tests {
     }
 
     #[test]
-    fn a_class_is_in_the_set_exactly_when_its_score_is_within_the_threshold_or_it_crosses_it() {
+    fn a_class_is_in_the_set_exactly_when_its_score_is_within_the_threshold() {
         let p = [0.1f32, 0.5, 0.3, 0.1];
         assert_eq!(aps_score(&p, 1), 0.5);
         assert!((aps_score(&p, 2) - 0.8).abs() < 1e-7);
         assert!((aps_score(&p, 3) - 1.0).abs() < 1e-6, "ties: the lower index ranks first");
+        assert_eq!(aps_set(&p, 0.4), Vec::<usize>::new(), "not even the top class: empty");
         assert_eq!(aps_set(&p, 0.5), vec![1]);
-        assert_eq!(aps_set(&p, 0.6), vec![1, 2]);
-        assert_eq!(aps_set(&p, 0.85), vec![1, 2, 0]);
+        assert_eq!(aps_set(&p, 0.85), vec![1, 2]);
         assert_eq!(aps_set(&p, 1.0).len(), 4);
-        for t in [0.0f32, 0.3, 0.5, 0.7, 0.9, 1.0] {
+        for t in [0.0f32, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0] {
             let set = aps_set(&p, t);
             for k in 0..4 {
-                let inside = set.contains(&k);
-                assert_eq!(inside, aps_score(&p, k) <= t || set.last() == Some(&k), "t {t}, class {k}");
+                assert_eq!(set.contains(&k), aps_score(&p, k) <= t, "t {t}, class {k}");
             }
         }
     }
@@ -226,6 +224,7 @@ mod tests {
     fn sets_are_nested_in_the_level_and_abstention_reads_the_calibrated_confidence() {
         let c = calibration(1.0);
         let p = prediction(vec![0.55, 0.3, 0.1, 0.05]);
+        // Thresholds 0.8 and 0.95: {0} (0.55; 0.85 > 0.8) and {0, 1, 2} (0.95).
         let (low, high) = (c.prediction_set(&p, 0.9).unwrap(), c.prediction_set(&p, 0.95).unwrap());
         assert!(low.iter().all(|k| high.contains(k)) && low.len() < high.len(), "{low:?} {high:?}");
         assert_eq!(c.prediction_set(&p, 0.5), None, "only stored levels");
@@ -243,11 +242,17 @@ mod tests {
             Calibration { sets: vec![ConformalLevel { level: 1.0, threshold: 0.9 }], ..calibration(1.0) },
             Calibration { sets: vec![ConformalLevel { level: 0.9, threshold: f32::NAN }], ..calibration(1.0) },
             Calibration {
-                sets: vec![ConformalLevel { level: 0.95, threshold: 0.9 }, ConformalLevel { level: 0.9, threshold: 0.95 }],
+                sets: vec![
+                    ConformalLevel { level: 0.95, threshold: 0.9 },
+                    ConformalLevel { level: 0.9, threshold: 0.95 },
+                ],
                 ..calibration(1.0)
             },
             Calibration {
-                sets: vec![ConformalLevel { level: 0.9, threshold: 0.95 }, ConformalLevel { level: 0.95, threshold: 0.9 }],
+                sets: vec![
+                    ConformalLevel { level: 0.9, threshold: 0.95 },
+                    ConformalLevel { level: 0.95, threshold: 0.9 },
+                ],
                 ..calibration(1.0)
             },
         ] {

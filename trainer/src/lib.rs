@@ -5,6 +5,7 @@
 //! Blundell KL weighting, local reparameterization or weight sampling, deterministic and MC-dropout
 //! networks for comparison, recipes, checkpoints with resume, and export through bnn-runtime's writer.
 
+pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
 mod error;

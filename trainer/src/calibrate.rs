@@ -1,0 +1,245 @@
+//! Fitting a classifier's [`Calibration`] on examples held apart from training and test: the temperature that
+//! minimises the NLL of the calibrated Monte-Carlo mean probabilities, the split-conformal APS threshold of each
+//! level, and the confidence below which to abstain so that a target share of inputs is still answered.
+//! The score and the sets are the runtime's ([`bnn_runtime::aps_score`], [`bnn_runtime::aps_set`]).
+
+use crate::error::{Result, TrainError};
+use bnn_runtime::{
+    aps_score, temperature_scaled, Calibration, CalibrationSplit, ClassificationPrediction, ConformalLevel,
+};
+
+/// Probabilities below this count as this in the NLL (as the evaluation's NLL does).
+const MIN_PROBABILITY: f64 = 1e-12;
+
+/// Mean `-ln p_T(y)` at temperature `t`.
+fn nll_at(probabilities: &[&[f32]], labels: &[u32], t: f32) -> f64 {
+    let mut scaled = Vec::new();
+    let total: f64 = probabilities
+        .iter()
+        .zip(labels)
+        .map(|(p, y)| {
+            scaled.resize(p.len(), 0.0);
+            temperature_scaled(p, t, &mut scaled);
+            -(scaled[*y as usize] as f64).max(MIN_PROBABILITY).ln()
+        })
+        .sum();
+    total / labels.len().max(1) as f64
+}
+
+/// The temperature in [e^-5, e^5] with the lowest NLL. The NLL is convex in 1/T (a log-sum-exp of functions
+/// linear in it), hence unimodal in ln T: a golden-section search finds the minimum.
+pub fn fit_temperature(probabilities: &[&[f32]], labels: &[u32]) -> f32 {
+    let f = |u: f64| nll_at(probabilities, labels, u.exp() as f32);
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut a, mut b) = (-5.0f64, 5.0f64);
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..80 {
+        if fc <= fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - g * (b - a);
+            fc = f(c);
+        } else {
+            (a, c, fc) = (c, d, fd);
+            d = a + g * (b - a);
+            fd = f(d);
+        }
+    }
+    ((a + b) / 2.0).exp() as f32
+}
+
+/// The split-conformal threshold of `scores` at `level`: the ⌈(n + 1)·level⌉-th smallest score, or 1 (every
+/// class) when that rank exceeds n. With exchangeable calibration and test examples the set holds the true class
+/// with probability at least `level`, and (for scores without ties) at most `level + 1 / (n + 1)`.
+pub fn conformal_threshold(scores: &[f32], level: f32) -> f32 {
+    let n = scores.len();
+    // The level as the decimal it was written as (0.9, not 0.899999976 from f32), so that an exact product
+    // such as 10 · 0.9 does not round up to the next rank.
+    let level: f64 = level.to_string().parse().unwrap_or(level as f64);
+    let rank = ((n as f64 + 1.0) * level).ceil() as usize;
+    if rank == 0 || rank > n {
+        return if rank == 0 { 0.0 } else { 1.0 };
+    }
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    sorted[rank - 1].min(1.0)
+}
+
+/// The largest confidence threshold that still answers at least `coverage` of the examples (those with
+/// confidence at or above it).
+pub fn abstain_threshold(confidence: &[f32], coverage: f32) -> f32 {
+    let mut sorted = confidence.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let keep = ((coverage as f64 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(keep - 1).copied().unwrap_or(0.0)
+}
+
+/// What to fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationRequest {
+    /// Conformal levels, each in (0, 1).
+    pub levels: Vec<f32>,
+    /// The share of inputs to keep answering, in (0, 1]; `None`: no abstention threshold.
+    pub abstain_coverage: Option<f32>,
+    pub split: CalibrationSplit,
+}
+
+/// Fits the calibration of `predictions` (Monte-Carlo predictions of the calibration examples) with true
+/// `labels`: temperature first, then the conformal thresholds and the abstention threshold on the calibrated
+/// probabilities.
+pub fn fit(
+    predictions: &[ClassificationPrediction],
+    labels: &[u32],
+    request: &CalibrationRequest,
+) -> Result<Calibration> {
+    if predictions.is_empty() || predictions.len() != labels.len() {
+        return Err(TrainError::Argument(format!(
+            "calibration needs as many labels as predictions, and at least one: {} predictions, {} labels",
+            predictions.len(),
+            labels.len()
+        )));
+    }
+    let mut levels = request.levels.clone();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        return Err(TrainError::Argument(format!("a conformal level must lie in (0, 1), found {l}")));
+    }
+    if let Some(c) = request.abstain_coverage.filter(|c| !(*c > 0.0 && *c <= 1.0)) {
+        return Err(TrainError::Argument(format!("the abstention coverage must lie in (0, 1], found {c}")));
+    }
+    let raw: Vec<&[f32]> = predictions.iter().map(|p| p.probabilities.as_slice()).collect();
+    let temperature = fit_temperature(&raw, labels);
+    let calibrated: Vec<Vec<f32>> = raw
+        .iter()
+        .map(|p| {
+            let mut out = vec![0.0; p.len()];
+            temperature_scaled(p, temperature, &mut out);
+            out
+        })
+        .collect();
+    let scores: Vec<f32> = calibrated.iter().zip(labels).map(|(p, y)| aps_score(p, *y as usize)).collect();
+    let sets =
+        levels.iter().map(|&level| ConformalLevel { level, threshold: conformal_threshold(&scores, level) }).collect();
+    let confidence: Vec<f32> = calibrated.iter().map(|p| p.iter().copied().fold(0.0, f32::max)).collect();
+    let calibration = Calibration {
+        temperature,
+        sets,
+        abstain_below: request.abstain_coverage.map(|c| abstain_threshold(&confidence, c)),
+        split: request.split.clone(),
+    };
+    calibration.validate().map_err(TrainError::Argument)?;
+    Ok(calibration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bnn_runtime::{aps_set, SeededRng};
+
+    fn softmax(z: &[f64], scale: f64) -> Vec<f32> {
+        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| ((v - m) * scale).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.iter().map(|v| (v / s) as f32).collect()
+    }
+
+    /// `n` examples of `k` classes: logits z ~ N(0, 2²), the label drawn from softmax(z), and the model's
+    /// probabilities softmax(scale · z) — over-confident by exactly the temperature `scale`.
+    fn examples(n: usize, k: usize, scale: f64, rng: &mut SeededRng) -> (Vec<Vec<f32>>, Vec<u32>) {
+        let (mut probabilities, mut labels) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for _ in 0..n {
+            let z: Vec<f64> = (0..k).map(|_| 2.0 * rng.gaussian() as f64).collect();
+            let truth = softmax(&z, 1.0);
+            let u = rng.uniform();
+            let mut cumulative = 0.0;
+            let y = truth.iter().position(|p| {
+                cumulative += p;
+                u < cumulative
+            });
+            labels.push(y.unwrap_or(k - 1) as u32);
+            probabilities.push(softmax(&z, scale));
+        }
+        (probabilities, labels)
+    }
+
+    #[test]
+    fn temperature_scaling_recovers_a_known_temperature() {
+        let mut rng = SeededRng::new(4);
+        for (scale, temperature) in [(2.0, 2.0), (1.0, 1.0), (0.5, 0.5)] {
+            let (p, y) = examples(20_000, 5, scale, &mut rng);
+            let refs: Vec<&[f32]> = p.iter().map(Vec::as_slice).collect();
+            let fitted = fit_temperature(&refs, &y);
+            assert!((fitted / temperature as f32 - 1.0).abs() < 0.05, "{fitted} vs {temperature}");
+        }
+    }
+
+    #[test]
+    fn split_conformal_sets_cover_at_least_the_level_and_at_most_one_calibration_example_more() {
+        // Calibrated probabilities (scale 1): over many calibration draws the mean coverage lies in
+        // [level, level + 1/(n+1)] up to Monte-Carlo error.
+        let (n, tests, draws) = (100, 400, 300);
+        let mut rng = SeededRng::new(9);
+        for level in [0.8f32, 0.9] {
+            let mut coverage = Vec::with_capacity(draws);
+            for _ in 0..draws {
+                let (cal_p, cal_y) = examples(n, 4, 1.0, &mut rng);
+                let scores: Vec<f32> = cal_p.iter().zip(&cal_y).map(|(p, y)| aps_score(p, *y as usize)).collect();
+                let q = conformal_threshold(&scores, level);
+                let (test_p, test_y) = examples(tests, 4, 1.0, &mut rng);
+                let hits = test_p.iter().zip(&test_y).filter(|(p, y)| aps_set(p, q).contains(&(**y as usize))).count();
+                coverage.push(hits as f64 / tests as f64);
+            }
+            let mean = coverage.iter().sum::<f64>() / draws as f64;
+            let sd = (coverage.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (draws - 1) as f64).sqrt();
+            let se = sd / (draws as f64).sqrt();
+            let upper = level as f64 + 1.0 / (n as f64 + 1.0);
+            assert!(mean >= level as f64 - 3.0 * se, "level {level}: mean coverage {mean} ± {se}");
+            assert!(mean <= upper + 3.0 * se, "level {level}: mean coverage {mean} ± {se} above {upper}");
+        }
+    }
+
+    #[test]
+    fn thresholds_and_sets_grow_with_the_level_and_abstention_keeps_the_asked_share() {
+        let mut rng = SeededRng::new(2);
+        let (p, y) = examples(500, 6, 1.5, &mut rng);
+        let preds: Vec<ClassificationPrediction> = p
+            .into_iter()
+            .map(|probabilities| ClassificationPrediction {
+                class: 0,
+                probabilities,
+                predictive_entropy: 0.0,
+                expected_entropy: 0.0,
+                mutual_information: 0.0,
+                samples_used: 1,
+            })
+            .collect();
+        let request = CalibrationRequest {
+            levels: vec![0.99, 0.9, 0.95],
+            abstain_coverage: Some(0.8),
+            split: CalibrationSplit { examples: 500, seed: 2, source: "synthetic".into() },
+        };
+        let c = fit(&preds, &y, &request).unwrap();
+        assert!((c.temperature - 1.5).abs() < 0.2, "{}", c.temperature);
+        let levels: Vec<f32> = c.sets.iter().map(|s| s.level).collect();
+        assert_eq!(levels, [0.9, 0.95, 0.99]);
+        for p in &preds {
+            let sets: Vec<Vec<usize>> = levels.iter().map(|l| c.prediction_set(p, *l).unwrap()).collect();
+            assert!(sets.windows(2).all(|w| w[0].iter().all(|k| w[1].contains(k))), "nested");
+        }
+        let answered = preds.iter().filter(|p| !c.abstains(p)).count();
+        assert!(answered >= 400, "{answered} of 500 answered at coverage 0.8");
+        assert!(fit(&preds, &y[..10], &request).is_err());
+        assert!(fit(&preds, &y, &CalibrationRequest { levels: vec![1.0], ..request.clone() }).is_err());
+    }
+
+    #[test]
+    fn the_conformal_rank_is_the_ceiling_of_n_plus_one_times_the_level() {
+        let scores = [0.5f32, 0.1, 0.9, 0.3];
+        assert_eq!(conformal_threshold(&scores, 0.5), 0.5); // ⌈5 · 0.5⌉ = 3: the 3rd smallest
+        assert_eq!(conformal_threshold(&scores, 0.6), 0.5); // 5 · 0.6 = 3 exactly, not 3.0000001 (f32)
+        assert_eq!(conformal_threshold(&scores, 0.7), 0.9); // ⌈3.5⌉ = 4
+        assert_eq!(conformal_threshold(&scores, 0.9), 1.0); // rank 5 > n: every class
+        assert_eq!(abstain_threshold(&[0.9, 0.5, 0.7, 0.6], 0.5), 0.7);
+    }
+}
