@@ -36,6 +36,8 @@ enum Command {
     Prune(cli::prune::PruneArgs),
     /// The pruning benchmark: error, NLL, ECE, size and latency over sparsities and criteria.
     PruneSweep(cli::prune_sweep::SweepArgs),
+    /// Fit a classifier's calibration (temperature, conformal sets, abstention) on its held-out validation set.
+    Calibrate(cli::calibrate::CalibrateArgs),
     /// Import a PyTorch Bayesian network (bayesian-torch, blitz or torchbnn state dict saved as safetensors).
     Import(cli::import::ImportArgs),
 }
@@ -66,5 +68,6 @@ fn main() -> anyhow::Result<()> {
         Command::Prune(a) => cli::prune::run(a),
         Command::PruneSweep(a) => cli::prune_sweep::run(a),
         Command::Import(a) => cli::import::run(a),
+        Command::Calibrate(a) => cli::calibrate::run(a),
     }
 }

@@ -101,31 +101,38 @@ fn is_classification(d: &Dataset) -> bool {
     matches!(d.targets, Targets::Classes { .. })
 }
 
+/// The data a recipe trains on, as loaded (before normalisation): the training and test sets, and the
+/// validation set drawn out of the training set (`training.validation`, a draw keyed by the seed — the same
+/// examples every time, so that `bnn calibrate` finds the examples training never saw).
+pub fn recipe_data(recipe: &Recipe, data_dir: Option<&Path>) -> Result<(Split, Option<Dataset>)> {
+    let seed = recipe.training.seed;
+    let mut split = data::load(&recipe.data, data_dir, seed)?;
+    if recipe.likelihood == LikelihoodSpec::Categorical {
+        split = Split { train: split.train.into_classes()?, test: split.test.into_classes()? };
+    } else if is_classification(&split.train) {
+        return Err(TrainError::Recipe("a Gaussian likelihood needs regression targets, the data has classes".into()));
+    }
+    let held = recipe.training.validation;
+    if held > 0 && held >= split.train.len() {
+        return Err(TrainError::Recipe(format!(
+            "training.validation = {held} leaves nothing to train on ({} training examples)",
+            split.train.len()
+        )));
+    }
+    let validation = (held > 0).then(|| {
+        let (rest, held_out) = split.train.hold_out(held, seed ^ VALIDATION_SEED_KEY);
+        split.train = rest;
+        held_out
+    });
+    Ok((split, validation))
+}
+
 impl Run {
     /// Loads and normalises the data and builds a freshly initialised network.
     pub fn new(recipe: Recipe, data_dir: Option<&Path>, device: Device) -> Result<Run> {
         recipe.validate()?;
         let seed = recipe.training.seed;
-        let mut split = data::load(&recipe.data, data_dir, seed)?;
-        if recipe.likelihood == LikelihoodSpec::Categorical {
-            split = Split { train: split.train.into_classes()?, test: split.test.into_classes()? };
-        } else if is_classification(&split.train) {
-            return Err(TrainError::Recipe(
-                "a Gaussian likelihood needs regression targets, the data has classes".into(),
-            ));
-        }
-        let held = recipe.training.validation;
-        if held > 0 && held >= split.train.len() {
-            return Err(TrainError::Recipe(format!(
-                "training.validation = {held} leaves nothing to train on ({} training examples)",
-                split.train.len()
-            )));
-        }
-        let mut validation = (held > 0).then(|| {
-            let (rest, held_out) = split.train.hold_out(held, seed ^ VALIDATION_SEED_KEY);
-            split.train = rest;
-            held_out
-        });
+        let (mut split, mut validation) = recipe_data(&recipe, data_dir)?;
         if split.train.is_empty() {
             return Err(TrainError::Data("the training set is empty".into()));
         }

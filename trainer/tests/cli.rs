@@ -273,3 +273,42 @@ fn flag_mistakes_are_named_early_and_as_flags() {
     assert!(!ok && text.contains(s(&blocker.join("sub"))), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
+    let classifier = |validation: usize| {
+        format!(
+            "[data]\nsource = \"synthetic\"\nname = \"two_moons\"\ntrain_points = 400\ntest_points = 200\n\
+             [model]\nhidden = [16]\n[training]\nepochs = 5\nbatch_size = 32\nlearning_rate = 0.01\nvalidation = {validation}\n"
+        )
+    };
+    // Without a validation set every training example was seen: refused.
+    let (dir, _, unseen, _) = trained("calibrate-none", &classifier(0));
+    let (ok, text) = bnn(&["calibrate", "--model", s(&unseen), "--out", s(&dir.join("c.safetensors"))]);
+    assert!(!ok && text.contains("training.validation"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (dir, _, model, _) = trained("calibrate", &classifier(150));
+    let out = dir.join("calibrated.safetensors");
+    let args =
+        ["calibrate", "--model", s(&model), "--out", s(&out), "--levels", "0.8,0.95", "--abstain-coverage", "0.9"];
+    let (ok, text) = bnn(&args);
+    assert!(ok && text.contains("150 held-out validation examples") && text.contains("temperature"), "{text}");
+    let (ok, json) =
+        bnn(&["eval", "--model", s(&out), "--out-dir", s(&dir.join("eval")), "--json", "--shift-limit", "4"]);
+    assert!(ok, "{json}");
+    let eval: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let decisions = &eval["decisions"];
+    let levels: Vec<f64> = decisions["sets"].as_array().unwrap().iter().map(|s| s["level"].as_f64().unwrap()).collect();
+    assert_eq!(levels.len(), 2, "{decisions}");
+    let coverage = |i: usize| decisions["sets"][i]["coverage"].as_f64().unwrap();
+    assert!(coverage(0) <= coverage(1), "nested sets cover more at the higher level: {decisions}");
+    let answered = decisions["abstention"]["coverage"].as_f64().unwrap();
+    assert!((0.7..=1.0).contains(&answered), "{decisions}");
+    assert!(dir.join("eval/risk_coverage.png").exists());
+    // The uncalibrated model's evaluation has no decisions.
+    let (_, plain) =
+        bnn(&["eval", "--model", s(&model), "--out-dir", s(&dir.join("plain")), "--json", "--shift-limit", "4"]);
+    assert!(serde_json::from_str::<serde_json::Value>(&plain).unwrap().get("decisions").is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -7,6 +7,7 @@
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
 use bnn_trainer::data::{self, Dataset, Targets};
+use bnn_trainer::evaluate::decisions::{decision_report, risk_coverage, DecisionReport};
 use bnn_trainer::evaluate::shift::{shift_study, ShiftStudy};
 use bnn_trainer::evaluate::{evaluate_classifier, reliability_bins, ClassificationReport, ECE_BINS};
 use bnn_trainer::plot::{line_chart, reliability_diagram, Series};
@@ -90,6 +91,28 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         report.mean_predictive_entropy,
         report.mean_mutual_information
     );
+    let decisions = match model.calibration() {
+        Some(c) => {
+            let report = decision_report(&preds, labels, c);
+            md += &decisions_markdown(&report);
+            let raw: Vec<f32> = preds.iter().map(|p| p.probabilities[p.class]).collect();
+            let calibrated: Vec<f32> =
+                preds.iter().map(|p| c.calibrated(p).into_iter().fold(0.0f32, f32::max)).collect();
+            let curve = |name: &str, confidence: &[f32]| Series {
+                name: name.into(),
+                points: risk_coverage(confidence, &correct),
+            };
+            line_chart(
+                &a.out_dir.join("risk_coverage.png"),
+                "Selective prediction: error among the most confident inputs",
+                "coverage (share answered)",
+                "risk (error among the answered)",
+                &[curve("calibrated confidence", &calibrated), curve("raw confidence", &raw)],
+            )?;
+            Some(report)
+        }
+        None => None,
+    };
     let shift = shift_study(model, &test.first(a.shift_limit), options, a.threads)?;
 
     let mut csv = String::from("angle,accuracy,ece,mean_entropy,mean_mutual_information\n");
@@ -157,7 +180,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         )?;
     }
     std::fs::write(a.out_dir.join("ood.csv"), ood_csv)?;
-    publish(a, &ClassificationEval { samples: a.samples, test: &report, shift: &shift }, &md, "eval.md")
+    publish(a, &ClassificationEval { samples: a.samples, test: &report, decisions, shift: &shift }, &md, "eval.md")
 }
 
 /// Writes `metrics.json` and the Markdown report `md_name` into the output directory, and prints one of them
@@ -182,6 +205,42 @@ struct ClassificationEval<'a> {
     samples: usize,
     /// On the (limited) test set.
     test: &'a ClassificationReport,
+    /// With a calibrated model: its conformal sets, temperature and abstention on the test set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decisions: Option<DecisionReport>,
     #[serde(flatten)]
     shift: &'a ShiftStudy,
+}
+
+/// The Markdown section of a calibrated model's decisions.
+fn decisions_markdown(r: &DecisionReport) -> String {
+    let mut md = format!(
+        "\n## Decisions (calibrated model)\n\nTemperature {:.4}: ECE {:.2}% before, {:.2}% after. Risk–coverage: AURC \
+         {:.5}, error among the 80% most confident {:.2}% (`risk_coverage.png`).\n\n\
+         | level | coverage | mean set size | empty sets | singletons |\n|---:|---:|---:|---:|---:|\n",
+        r.temperature,
+        100.0 * r.ece_before,
+        100.0 * r.ece_after,
+        r.aurc,
+        100.0 * r.selective_risk_at_80
+    );
+    for s in &r.sets {
+        md += &format!(
+            "| {:.0}% | {:.2}% | {:.3} | {:.2}% | {:.2}% |\n",
+            100.0 * s.level,
+            100.0 * s.coverage,
+            s.mean_size,
+            100.0 * s.empty,
+            100.0 * s.singleton
+        );
+    }
+    if let Some(x) = &r.abstention {
+        md += &format!(
+            "\nAbstaining below confidence {:.4} answers {:.2}% of the test images with {:.2}% error among them.\n",
+            x.threshold,
+            100.0 * x.coverage,
+            100.0 * x.selective_risk
+        );
+    }
+    md
 }

@@ -1,5 +1,6 @@
 //! The `bnn` subcommands, one file each.
 
+pub mod calibrate;
 pub mod demo;
 pub mod eval;
 pub mod import;

@@ -1,7 +1,8 @@
 //! Evaluating a runtime model on a dataset: accuracy, NLL, Brier score, expected calibration error,
 //! mean predictive entropy and mutual information; out-of-distribution detection metrics; and the single-input
-//! latency of a prediction. The studies `bnn eval` runs are in [`shift`] and [`regression`].
+//! latency of a prediction. The studies `bnn eval` runs are in [`shift`], [`regression`] and [`decisions`].
 
+pub mod decisions;
 pub mod regression;
 pub mod shift;
 

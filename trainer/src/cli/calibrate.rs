@@ -1,0 +1,104 @@
+//! `bnn calibrate`: fit a classifier's calibration on examples training never saw — the validation set its
+//! recipe held out (`training.validation`) — and write the calibrated model: temperature, conformal prediction
+//! sets at the asked levels, an abstention threshold. The test set is never used.
+
+use anyhow::Context;
+use bnn_runtime::{CalibrationSplit, Model, ModelWriter, PredictOptions, StorageDtype, Task};
+use bnn_trainer::calibrate::{fit, CalibrationRequest};
+use bnn_trainer::data::Targets;
+use bnn_trainer::evaluate::predict_all;
+use bnn_trainer::train::recipe_data;
+use bnn_trainer::Recipe;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// The trained classifier.
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to write the calibrated model.
+    #[arg(long)]
+    out: PathBuf,
+    /// MNIST directory or CSV file, as for training [default: as the recipe says, or $BNN_MNIST_DIR].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Conformal levels (nominal coverages), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.9,0.95,0.99")]
+    levels: Vec<f32>,
+    /// Abstain below the confidence that still answers this share of the calibration examples.
+    #[arg(long)]
+    abstain_coverage: Option<f32>,
+    /// Monte-Carlo samples per prediction.
+    #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
+    samples: usize,
+    /// Use at most this many of the calibration examples.
+    #[arg(long, value_parser = super::positive_count)]
+    examples: Option<usize>,
+    /// Storage dtype of the written model: f32, f16 or bf16 [default: the input's].
+    #[arg(long)]
+    dtype: Option<StorageDtype>,
+    #[arg(long, default_value_t = 2, value_parser = super::positive_count)]
+    threads: usize,
+}
+
+pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
+    super::refuse_overwriting(&a.out, &[("input model", &a.model)])?;
+    let bytes = std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
+    let model = Model::from_bytes(&bytes).with_context(|| format!("loading {}", a.model.display()))?;
+    anyhow::ensure!(matches!(model.task(), Task::Classification { .. }), "only classifiers can be calibrated");
+    let text =
+        model.provenance().recipe.clone().context("the model's provenance holds no recipe: its data is unknown")?;
+    let recipe = Recipe::from_toml(&text)?;
+    let (_, validation) = recipe_data(&recipe, a.data.as_deref())?;
+    let held = validation.with_context(|| {
+        "the model's recipe held out no validation set (training.validation = 0): every training example was \
+         seen in training, so conformal guarantees would not hold; retrain with training.validation > 0"
+    })?;
+    let held = held.first(a.examples.unwrap_or(usize::MAX));
+    let Targets::Classes { labels, .. } = &held.targets else { anyhow::bail!("the calibration data has no classes") };
+    eprintln!("calibrating on {} held-out validation examples, S = {}", held.len(), a.samples);
+    let options = PredictOptions::default().samples(a.samples).seed(recipe.training.seed);
+    let predictions = predict_all(&model, &held, &options, a.threads)?;
+    let request = CalibrationRequest {
+        levels: a.levels.clone(),
+        abstain_coverage: a.abstain_coverage,
+        split: CalibrationSplit {
+            examples: held.len(),
+            seed: recipe.training.seed,
+            source: format!(
+                "the recipe's validation set: {} training examples held out of training (seeded draw)",
+                recipe.training.validation
+            ),
+        },
+    };
+    let calibration = fit(&predictions, labels, &request)?;
+    let summary: Vec<String> =
+        calibration.sets.iter().map(|s| format!("{:.0}%: {:.4}", 100.0 * s.level, s.threshold)).collect();
+    eprintln!("temperature {:.4}; set thresholds {}", calibration.temperature, summary.join(", "));
+    if let Some(t) = calibration.abstain_below {
+        eprintln!("abstain below confidence {t:.4}");
+    }
+    let calibrated = model.with_calibration(Some(calibration))?;
+    let dtype = match a.dtype {
+        Some(d) => d,
+        None => stored_dtype(&bytes)?,
+    };
+    ModelWriter::new(&calibrated).dtype(dtype).write(&a.out)?;
+    eprintln!("wrote {} ({} bytes, {dtype})", a.out.display(), std::fs::metadata(&a.out)?.len());
+    Ok(())
+}
+
+/// The dtype the model file stores its values in (the writer stores every value tensor in one dtype; the
+/// index tensors of sparse layers are integers).
+fn stored_dtype(bytes: &[u8]) -> anyhow::Result<StorageDtype> {
+    let file = safetensors::SafeTensors::deserialize(bytes)?;
+    let dtypes: Vec<safetensors::Dtype> = file.tensors().iter().map(|(_, view)| view.dtype()).collect();
+    Ok(if dtypes.contains(&safetensors::Dtype::F16) {
+        StorageDtype::F16
+    } else if dtypes.contains(&safetensors::Dtype::BF16) {
+        StorageDtype::Bf16
+    } else {
+        StorageDtype::F32
+    })
+}

@@ -1,0 +1,128 @@
+//! How well a calibrated classifier's decisions hold up on labelled data: the empirical coverage and size of
+//! its conformal prediction sets at each stored level, calibration before and after its temperature, and
+//! selective prediction — the risk–coverage curve of answering only the most confident inputs, its area
+//! (AURC), the risk at 80% coverage, and what the stored abstention threshold does.
+
+use super::{expected_calibration_error, ECE_BINS};
+use bnn_runtime::{aps_set, Calibration, ClassificationPrediction};
+use serde::Serialize;
+
+/// One conformal level on the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetCoverage {
+    pub level: f32,
+    /// Share of examples whose set holds the true class.
+    pub coverage: f64,
+    pub mean_size: f64,
+    /// Share of empty sets (no class plausible at this level).
+    pub empty: f64,
+    /// Share of sets with exactly one class.
+    pub singleton: f64,
+}
+
+/// What the stored abstention threshold does on the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Abstention {
+    pub threshold: f32,
+    /// Share of examples answered (confidence at or above the threshold).
+    pub coverage: f64,
+    /// Error among the answered.
+    pub selective_risk: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionReport {
+    pub temperature: f32,
+    pub ece_before: f64,
+    pub ece_after: f64,
+    pub sets: Vec<SetCoverage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abstention: Option<Abstention>,
+    /// Area under the risk–coverage curve (calibrated confidence ranks the inputs).
+    pub aurc: f64,
+    /// Error among the 80% most confident inputs.
+    pub selective_risk_at_80: f64,
+}
+
+/// `(coverage, risk)` after each input, answering the most confident first: coverage k/n and the error among
+/// those k.
+pub fn risk_coverage(confidence: &[f32], correct: &[bool]) -> Vec<(f64, f64)> {
+    let mut order: Vec<usize> = (0..confidence.len()).collect();
+    order.sort_by(|a, b| confidence[*b].total_cmp(&confidence[*a]).then(a.cmp(b)));
+    let n = order.len() as f64;
+    let mut errors = 0usize;
+    order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| {
+            errors += !correct[i] as usize;
+            ((k + 1) as f64 / n, errors as f64 / (k + 1) as f64)
+        })
+        .collect()
+}
+
+/// Scores `calibration` on predictions with true `labels`.
+pub fn decision_report(
+    predictions: &[ClassificationPrediction],
+    labels: &[u32],
+    calibration: &Calibration,
+) -> DecisionReport {
+    let calibrated: Vec<Vec<f32>> = predictions.iter().map(|p| calibration.calibrated(p)).collect();
+    let top = |p: &[f32]| p.iter().copied().fold(0.0f32, f32::max);
+    let correct: Vec<bool> = predictions.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
+    let raw_confidence: Vec<f32> = predictions.iter().map(|p| top(&p.probabilities)).collect();
+    let confidence: Vec<f32> = calibrated.iter().map(|p| top(p)).collect();
+    let n = predictions.len().max(1) as f64;
+    let sets = calibration
+        .sets
+        .iter()
+        .map(|s| {
+            let (mut hits, mut size, mut empty, mut single) = (0, 0, 0, 0);
+            for (p, y) in calibrated.iter().zip(labels) {
+                let set = aps_set(p, s.threshold);
+                hits += set.contains(&(*y as usize)) as usize;
+                size += set.len();
+                empty += set.is_empty() as usize;
+                single += (set.len() == 1) as usize;
+            }
+            let share = |k: usize| k as f64 / n;
+            SetCoverage {
+                level: s.level,
+                coverage: share(hits),
+                mean_size: share(size),
+                empty: share(empty),
+                singleton: share(single),
+            }
+        })
+        .collect();
+    let abstention = calibration.abstain_below.map(|t| {
+        let answered: Vec<bool> = confidence.iter().map(|c| *c >= t).collect();
+        let kept = answered.iter().filter(|a| **a).count();
+        let wrong = answered.iter().zip(&correct).filter(|(a, c)| **a && !**c).count();
+        Abstention { threshold: t, coverage: kept as f64 / n, selective_risk: wrong as f64 / kept.max(1) as f64 }
+    });
+    let curve = risk_coverage(&confidence, &correct);
+    let aurc = curve.iter().map(|(_, r)| r).sum::<f64>() / curve.len().max(1) as f64;
+    let at_80 = curve.iter().find(|(c, _)| *c >= 0.8).map_or(f64::NAN, |(_, r)| *r);
+    DecisionReport {
+        temperature: calibration.temperature,
+        ece_before: expected_calibration_error(&raw_confidence, &correct, ECE_BINS),
+        ece_after: expected_calibration_error(&confidence, &correct, ECE_BINS),
+        sets,
+        abstention,
+        aurc,
+        selective_risk_at_80: at_80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_risk_coverage_curve_answers_the_most_confident_first() {
+        let curve = risk_coverage(&[0.9, 0.6, 0.99, 0.7], &[true, false, true, false]);
+        assert_eq!(curve, vec![(0.25, 0.0), (0.5, 0.0), (0.75, 1.0 / 3.0), (1.0, 0.5)]);
+    }
+}
