@@ -72,6 +72,17 @@ typedef struct BnnClassification {
   uint32_t samples_used;
 } BnnClassification;
 
+// The scalars of a calibrated classifier's decision (`bnn_decide`); the set and the calibrated probabilities go
+// to the caller's buffers.
+typedef struct BnnDecision {
+  // Classes written to `set`, most probable first; 0: no class is plausible at this level.
+  uint32_t set_size;
+  // 1: abstain (the largest calibrated probability is below the model's threshold); 0: answer.
+  int32_t abstain;
+  // The largest calibrated probability.
+  float confidence;
+} BnnDecision;
+
 // Caller-owned output buffers of a regression, each `outputs` floats long, and the scalars the call fills in.
 typedef struct BnnRegression {
   float *mean;
@@ -146,6 +157,30 @@ int32_t bnn_classify(const struct BnnModel *model,
                      float *probabilities,
                      size_t probabilities_len,
                      struct BnnClassification *out);
+
+// 1 if the model carries a calibration (`bnn calibrate`: temperature, conformal levels, abstention), 0 if not,
+// -1 for a null handle.
+//
+// # Safety
+// `model` is null or a live handle.
+int32_t bnn_model_is_calibrated(const struct BnnModel *model);
+
+// A calibrated classifier's decision on `probabilities` (the `classes` probabilities `bnn_classify` wrote):
+// the conformal prediction set at `level` (one of the levels the model stores) into `set` (room for
+// `set_capacity` class indices, at least `classes`), the calibrated probabilities into `calibrated` (may be
+// null; else `classes` floats), and the scalars into `out`. An uncalibrated model, a level it does not store
+// or a wrong length is `BNN_ERROR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `model` is null or a live handle; the pointers are null or valid for their lengths and do not overlap.
+int32_t bnn_decide(const struct BnnModel *model,
+                   const float *probabilities,
+                   size_t classes,
+                   float level,
+                   float *calibrated,
+                   uint32_t *set,
+                   size_t set_capacity,
+                   struct BnnDecision *out);
 
 // Predicts one input of a regression model into the buffers of `out` (see `BnnRegression`). `options` may be
 // null (defaults). Safe to call from several threads at once on one handle.

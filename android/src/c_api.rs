@@ -5,7 +5,7 @@
 //! message for [`bnn_last_error`]. Pointers to inputs and outputs are only read or written within the call.
 
 use crate::options::NativeOptions;
-use crate::{BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
+use crate::{decide, BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
 use bnn_runtime::Prediction;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -60,6 +60,19 @@ pub struct BnnClassification {
     /// Predictive minus expected entropy: the epistemic part (mutual information).
     pub mutual_information: f32,
     pub samples_used: u32,
+}
+
+/// The scalars of a calibrated classifier's decision (`bnn_decide`); the set and the calibrated probabilities go
+/// to the caller's buffers.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BnnDecision {
+    /// Classes written to `set`, most probable first; 0: no class is plausible at this level.
+    pub set_size: u32,
+    /// 1: abstain (the largest calibrated probability is below the model's threshold); 0: answer.
+    pub abstain: i32,
+    /// The largest calibrated probability.
+    pub confidence: f32,
 }
 
 /// Caller-owned output buffers of a regression, each `outputs` floats long, and the scalars the call fills in.
@@ -280,6 +293,64 @@ pub unsafe extern "C" fn bnn_classify(
             expected_entropy: c.expected_entropy,
             mutual_information: c.mutual_information,
             samples_used: c.samples_used as u32,
+        };
+        Ok(())
+    })
+}
+
+/// 1 if the model carries a calibration (`bnn calibrate`: temperature, conformal levels, abstention), 0 if not,
+/// -1 for a null handle.
+///
+/// # Safety
+/// `model` is null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn bnn_model_is_calibrated(model: *const BnnModel) -> i32 {
+    // SAFETY: forwarded caller contract.
+    guarded(|_| -1, || Ok(unsafe { BnnModel::borrow(model) }?.model().calibration().is_some() as i32))
+}
+
+/// A calibrated classifier's decision on `probabilities` (the `classes` probabilities `bnn_classify` wrote):
+/// the conformal prediction set at `level` (one of the levels the model stores) into `set` (room for
+/// `set_capacity` class indices, at least `classes`), the calibrated probabilities into `calibrated` (may be
+/// null; else `classes` floats), and the scalars into `out`. An uncalibrated model, a level it does not store
+/// or a wrong length is `BNN_ERROR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `model` is null or a live handle; the pointers are null or valid for their lengths and do not overlap.
+#[no_mangle]
+pub unsafe extern "C" fn bnn_decide(
+    model: *const BnnModel,
+    probabilities: *const f32,
+    classes: usize,
+    level: f32,
+    calibrated: *mut f32,
+    set: *mut u32,
+    set_capacity: usize,
+    out: *mut BnnDecision,
+) -> i32 {
+    status(|| {
+        // SAFETY (whole block): forwarded caller contract on every pointer.
+        let handle = unsafe { BnnModel::borrow(model) }?;
+        let probabilities = unsafe { input_slice(probabilities, classes, "probabilities") }?;
+        if set.is_null() || set_capacity < classes {
+            return Err(BindingError::InvalidArgument(format!(
+                "`set` must have room for {classes} class indices (capacity {set_capacity})"
+            )));
+        }
+        let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
+        let decision = decide(handle, probabilities, level)?;
+        if !calibrated.is_null() {
+            unsafe { output_slice(calibrated, classes, "calibrated") }?.copy_from_slice(&decision.calibrated);
+        }
+        // SAFETY: non-null (checked above) and valid for `set_capacity` >= `classes` >= set length elements.
+        let set_out = unsafe { std::slice::from_raw_parts_mut(set, set_capacity) };
+        for (slot, class) in set_out.iter_mut().zip(&decision.set) {
+            *slot = *class as u32;
+        }
+        *out = BnnDecision {
+            set_size: decision.set.len() as u32,
+            abstain: decision.abstain as i32,
+            confidence: decision.confidence,
         };
         Ok(())
     })

@@ -7,7 +7,7 @@
 
 use crate::handle::BnnModel;
 use crate::packed::{pack_prediction, packed_len};
-use crate::{BindingError, ErrorKind, NativeOptions};
+use crate::{decide, BindingError, ErrorKind, NativeOptions};
 use jni::errors::ErrorPolicy;
 use jni::objects::{JByteArray, JClass, JFloatArray, JIntArray, JString};
 use jni::strings::JNIString;
@@ -112,7 +112,8 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_free<'local>(
 }
 
 /// `static native int[] describe(long handle)`: `{inputDim, task (0 classification, 1 regression), outputDim,
-/// recordLength}` where `recordLength` is the length of one packed prediction (see `packed.rs`).
+/// recordLength, calibrated (0 or 1)}` where `recordLength` is the length of one packed prediction (see
+/// `packed.rs`).
 #[no_mangle]
 pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
     mut env: EnvUnowned<'local>,
@@ -124,8 +125,13 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
         let model = handle.model();
         let int =
             |n: usize| jint::try_from(n).map_err(|_| BindingError::InvalidArgument(format!("dimension {n} too large")));
-        let values =
-            [int(model.input_dim())?, handle.task_code(), int(handle.output_dim())?, int(packed_len(model.task()))?];
+        let values = [
+            int(model.input_dim())?,
+            handle.task_code(),
+            int(handle.output_dim())?,
+            int(packed_len(model.task()))?,
+            model.calibration().is_some() as jint,
+        ];
         let array = JIntArray::new(env, values.len())?;
         array.set_region(env, 0, &values)?;
         Ok(array)
@@ -171,6 +177,36 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_predict<'local>(
         for prediction in &predictions {
             pack_prediction(prediction, &mut packed);
         }
+        let array = JFloatArray::new(env, packed.len())?;
+        array.set_region(env, 0, &packed)?;
+        Ok(array)
+    })
+    .resolve::<ThrowTyped>()
+}
+
+/// `static native float[] decide(long handle, float[] probabilities, float level)`: a calibrated classifier's
+/// decision, packed as `{abstain (0 or 1), confidence, setSize, set_0 .. set_{setSize-1}, calibrated_0 ..
+/// calibrated_{classes-1}}` (class indices are exact in f32).
+#[no_mangle]
+pub extern "system" fn Java_io_bnnedge_NativeBridge_decide<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    probabilities: JFloatArray<'local>,
+    level: jfloat,
+) -> JFloatArray<'local> {
+    env.with_env(|env| -> Result<JFloatArray<'local>, BindingError> {
+        let handle = handle_ref(handle)?;
+        if probabilities.is_null() {
+            return Err(BindingError::InvalidArgument("probabilities are null".into()));
+        }
+        let mut values = vec![0.0f32; probabilities.len(env)?];
+        probabilities.get_region(env, 0, &mut values)?;
+        let d = decide(handle, &values, level)?;
+        let mut packed = Vec::with_capacity(3 + d.set.len() + d.calibrated.len());
+        packed.extend([d.abstain as u8 as f32, d.confidence, d.set.len() as f32]);
+        packed.extend(d.set.iter().map(|k| *k as f32));
+        packed.extend_from_slice(&d.calibrated);
         let array = JFloatArray::new(env, packed.len())?;
         array.set_region(env, 0, &packed)?;
         Ok(array)

@@ -1,6 +1,6 @@
 //! The C ABI from C: builds `tests/c/bnn_test.c` with gcc against `include/bnn.h` and the freshly built
-//! `libbnn_android.so`, runs it on two shipped models, and checks that its predictions are the runtime's own, bit
-//! for bit (the C program checks the error paths itself).
+//! `libbnn_android.so`, runs it on two shipped models and a calibrated copy of the classifier, and checks that its
+//! predictions and decisions are the runtime's own, bit for bit (the C program checks the error paths itself).
 
 mod common;
 
@@ -33,7 +33,10 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     let regression = common::shipped_model("curve-bbb.safetensors");
     // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
     // have left an older copy of the library that would win over the rpath: name only the fresh one.
-    let stdout = common::run(Command::new(&exe).env("LD_LIBRARY_PATH", &library).arg(&classifier).arg(&regression));
+    let calibrated = common::calibrated_classifier();
+    let stdout = common::run(
+        Command::new(&exe).env("LD_LIBRARY_PATH", &library).arg(&classifier).arg(&regression).arg(&calibrated),
+    );
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
 
     let model = Model::load(&classifier).unwrap();
@@ -63,4 +66,21 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
         r.upper[0],
     ];
     assert_eq!(values, expected);
+
+    // The decision of the calibrated model is the runtime's calibration applied to its probabilities.
+    let model = Model::load(&calibrated).unwrap();
+    let p = model.predict(&input, &PredictOptions::default().samples(24).seed(11)).unwrap();
+    let probabilities = &p.as_classification().unwrap().probabilities;
+    let c = model.calibration().unwrap();
+    let set = c.prediction_set(probabilities, 0.9).unwrap();
+    let line = &lines[2];
+    assert_eq!(line[0], "decide");
+    assert_eq!(line[1], if c.abstains(probabilities) { "1" } else { "0" });
+    assert_eq!(line[2].parse::<usize>().unwrap(), set.len());
+    let printed: Vec<usize> = line[3..3 + set.len()].iter().map(|t| t.parse().unwrap()).collect();
+    assert_eq!(printed, set);
+    let scaled = c.calibrated(probabilities);
+    assert_eq!(bits(line[3 + set.len()]), bnn_runtime::confidence(&scaled));
+    let printed: Vec<f32> = line[4 + set.len()..].iter().map(|t| bits(t)).collect();
+    assert_eq!(printed, scaled);
 }

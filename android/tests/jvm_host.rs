@@ -83,6 +83,21 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
     let expectations = work.join("expectations.txt");
     std::fs::write(&expectations, lines.join("\n")).unwrap();
 
+    // A calibrated classifier's decision at level 0.9 on one input (16 samples, seed 42), as the runtime's
+    // calibration makes it: `inputs | abstain confidence setSize set.. calibrated..` (the JNI packing).
+    let calibrated = common::calibrated_classifier();
+    let model = Model::load(&calibrated).unwrap();
+    let input = inputs(model.input_dim(), 5);
+    let p = model.predict(&input, &PredictOptions::default().samples(16).seed(42)).unwrap();
+    let probabilities = &p.as_classification().unwrap().probabilities;
+    let c = model.calibration().unwrap();
+    let (set, scaled) = (c.prediction_set(probabilities, 0.9).unwrap(), c.calibrated(probabilities));
+    let mut packed = vec![c.abstains(probabilities) as u8 as f32, bnn_runtime::confidence(&scaled), set.len() as f32];
+    packed.extend(set.iter().map(|k| *k as f32));
+    packed.extend_from_slice(&scaled);
+    let decision = work.join("decision.txt");
+    std::fs::write(&decision, format!("{} | {}", hex(&input), hex(&packed))).unwrap();
+
     let java_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/src");
     let sources: Vec<_> = ["main/java/io/bnnedge", "test/java/io/bnnedge"]
         .iter()
@@ -97,7 +112,9 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
             .arg("-cp")
             .arg(&classes)
             .arg("io.bnnedge.HostTest")
-            .arg(&expectations),
+            .arg(&expectations)
+            .arg(&calibrated)
+            .arg(&decision),
     );
     println!("{stdout}");
     assert!(stdout.contains("checks passed"), "{stdout}");

@@ -6,7 +6,6 @@
 
 use crate::math::{exp, ln};
 use crate::prelude::*;
-use crate::uncertainty::ClassificationPrediction;
 use serde::{Deserialize, Serialize};
 
 /// A conformal level and its threshold on the APS score.
@@ -80,15 +79,10 @@ impl Calibration {
         Ok(())
     }
 
-    /// The prediction's probabilities at the calibrated temperature, written into `out` (same length).
-    pub fn calibrated_into(&self, p: &ClassificationPrediction, out: &mut [f32]) {
-        temperature_scaled(&p.probabilities, self.temperature, out);
-    }
-
-    /// The prediction's probabilities at the calibrated temperature.
-    pub fn calibrated(&self, p: &ClassificationPrediction) -> Vec<f32> {
-        let mut out = vec![0.0; p.probabilities.len()];
-        self.calibrated_into(p, &mut out);
+    /// A prediction's probabilities ([`ClassificationPrediction::probabilities`]) at the calibrated temperature.
+    pub fn calibrated(&self, probabilities: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; probabilities.len()];
+        temperature_scaled(probabilities, self.temperature, &mut out);
         out
     }
 
@@ -97,19 +91,23 @@ impl Calibration {
         self.sets.iter().find(|s| s.level == level).map(|s| s.threshold)
     }
 
-    /// The conformal prediction set of `p` at a stored `level`: class indices, most probable first; `None` if the
-    /// model stores no such level.
-    pub fn prediction_set(&self, p: &ClassificationPrediction, level: f32) -> Option<Vec<usize>> {
+    /// The conformal prediction set of a prediction's probabilities at a stored `level`: class indices, most
+    /// probable first (possibly empty, see [`aps_set`]); `None` if the model stores no such level.
+    pub fn prediction_set(&self, probabilities: &[f32], level: f32) -> Option<Vec<usize>> {
         let threshold = self.threshold(level)?;
-        Some(aps_set(&self.calibrated(p), threshold))
+        Some(aps_set(&self.calibrated(probabilities), threshold))
     }
 
-    /// Whether an app should abstain on `p` (false when no abstention threshold is stored).
-    pub fn abstains(&self, p: &ClassificationPrediction) -> bool {
+    /// Whether an app should abstain on a prediction's probabilities (false when no threshold is stored).
+    pub fn abstains(&self, probabilities: &[f32]) -> bool {
         let Some(t) = self.abstain_below else { return false };
-        let calibrated = self.calibrated(p);
-        calibrated.iter().copied().fold(0.0f32, f32::max) < t
+        confidence(&self.calibrated(probabilities)) < t
     }
+}
+
+/// The largest probability.
+pub fn confidence(probabilities: &[f32]) -> f32 {
+    probabilities.iter().copied().fold(0.0f32, f32::max)
 }
 
 /// `p_k^(1/T) / sum_j p_j^(1/T)` into `out`, computed in f64 from the logs (a zero probability stays zero).
@@ -165,17 +163,6 @@ pub fn aps_set(probabilities: &[f32], threshold: f32) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn prediction(probabilities: Vec<f32>) -> ClassificationPrediction {
-        ClassificationPrediction {
-            probabilities,
-            class: 0,
-            predictive_entropy: 0.0,
-            expected_entropy: 0.0,
-            mutual_information: 0.0,
-            samples_used: 1,
-        }
-    }
-
     fn calibration(temperature: f32) -> Calibration {
         Calibration {
             temperature,
@@ -223,13 +210,13 @@ mod tests {
     #[test]
     fn sets_are_nested_in_the_level_and_abstention_reads_the_calibrated_confidence() {
         let c = calibration(1.0);
-        let p = prediction(vec![0.55, 0.3, 0.1, 0.05]);
+        let p = &[0.55f32, 0.3, 0.1, 0.05];
         // Thresholds 0.8 and 0.95: {0} (0.55; 0.85 > 0.8) and {0, 1, 2} (0.95).
-        let (low, high) = (c.prediction_set(&p, 0.9).unwrap(), c.prediction_set(&p, 0.95).unwrap());
+        let (low, high) = (c.prediction_set(p, 0.9).unwrap(), c.prediction_set(p, 0.95).unwrap());
         assert!(low.iter().all(|k| high.contains(k)) && low.len() < high.len(), "{low:?} {high:?}");
-        assert_eq!(c.prediction_set(&p, 0.5), None, "only stored levels");
-        assert!(c.abstains(&p), "0.55 < 0.6");
-        assert!(!calibration(0.5).abstains(&p), "sharpened: 0.55² / sum > 0.6");
+        assert_eq!(c.prediction_set(p, 0.5), None, "only stored levels");
+        assert!(c.abstains(p), "0.55 < 0.6");
+        assert!(!calibration(0.5).abstains(p), "sharpened: 0.55² / sum > 0.6");
     }
 
     #[test]

@@ -49,7 +49,9 @@ mod sample;
 mod task;
 mod uncertainty;
 
-pub use calibration::{aps_score, aps_set, temperature_scaled, Calibration, CalibrationSplit, ConformalLevel};
+pub use calibration::{
+    aps_score, aps_set, confidence, temperature_scaled, Calibration, CalibrationSplit, ConformalLevel,
+};
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
 pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};

@@ -121,7 +121,7 @@ pub fn fit(
     let scores: Vec<f32> = calibrated.iter().zip(labels).map(|(p, y)| aps_score(p, *y as usize)).collect();
     let sets =
         levels.iter().map(|&level| ConformalLevel { level, threshold: conformal_threshold(&scores, level) }).collect();
-    let confidence: Vec<f32> = calibrated.iter().map(|p| p.iter().copied().fold(0.0, f32::max)).collect();
+    let confidence: Vec<f32> = calibrated.iter().map(|p| bnn_runtime::confidence(p)).collect();
     let calibration = Calibration {
         temperature,
         sets,
@@ -224,10 +224,11 @@ mod tests {
         let levels: Vec<f32> = c.sets.iter().map(|s| s.level).collect();
         assert_eq!(levels, [0.9, 0.95, 0.99]);
         for p in &preds {
-            let sets: Vec<Vec<usize>> = levels.iter().map(|l| c.prediction_set(p, *l).unwrap()).collect();
+            let sets: Vec<Vec<usize>> =
+                levels.iter().map(|l| c.prediction_set(&p.probabilities, *l).unwrap()).collect();
             assert!(sets.windows(2).all(|w| w[0].iter().all(|k| w[1].contains(k))), "nested");
         }
-        let answered = preds.iter().filter(|p| !c.abstains(p)).count();
+        let answered = preds.iter().filter(|p| !c.abstains(&p.probabilities)).count();
         assert!(answered >= 400, "{answered} of 500 answered at coverage 0.8");
         assert!(fit(&preds, &y[..10], &request).is_err());
         assert!(fit(&preds, &y, &CalibrationRequest { levels: vec![1.0], ..request.clone() }).is_err());

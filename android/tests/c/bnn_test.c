@@ -1,5 +1,5 @@
 /* C host test of include/bnn.h, built with gcc by android/tests/c_host.rs.
- * Usage: bnn_test CLASSIFIER.safetensors REGRESSION.safetensors
+ * Usage: bnn_test CLASSIFIER.safetensors REGRESSION.safetensors CALIBRATED-CLASSIFIER.safetensors
  * Checks the error paths itself (exit 1 on failure) and prints the predictions as hexadecimal float bits on
  * stdout for the Rust test to compare with the runtime's own:
  *   classify <class> <samples_used> <mutual_information> <expected_entropy> <p_0> ... <p_k-1>
@@ -46,8 +46,8 @@ static int contains(const char *haystack, const char *needle) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER\n", argv[0]);
         return 2;
     }
 
@@ -149,6 +149,37 @@ int main(int argc, char **argv) {
     BnnRegression missing = r;
     missing.upper = NULL;
     CHECK(bnn_regress(regression, &x, 1, NULL, &missing) == BNN_ERROR_INVALID_ARGUMENT, "null output buffer");
+
+    /* A calibrated classifier: its decision on the same input and options as the classification above. */
+    BnnModel *calibrated = bnn_model_load_path(argv[3]);
+    CHECK(calibrated != NULL, "load calibrated classifier");
+    if (calibrated == NULL) return 1;
+    CHECK(bnn_model_is_calibrated(calibrated) == 1 && bnn_model_is_calibrated(classifier) == 0,
+          "calibrated or not");
+    CHECK(bnn_model_is_calibrated(NULL) == -1, "null handle: -1");
+    for (size_t i = 0; i < dim; i++) input[i] = (float)(i % 17) / 17.0f; /* the error checks changed it */
+    CHECK(bnn_classify(calibrated, input, dim, &options, probabilities, classes, &c) == BNN_OK, "classify calibrated");
+    float *scaled = malloc(classes * sizeof(float));
+    uint32_t *set = malloc(classes * sizeof(uint32_t));
+    BnnDecision d;
+    CHECK(bnn_decide(calibrated, probabilities, classes, 0.9f, scaled, set, classes, &d) == BNN_OK, "decide");
+    printf("decide %d %u", d.abstain, d.set_size);
+    for (uint32_t k = 0; k < d.set_size; k++) printf(" %u", set[k]);
+    print_bits(d.confidence);
+    for (size_t k = 0; k < classes; k++) print_bits(scaled[k]);
+    printf("\n");
+    CHECK(bnn_decide(calibrated, probabilities, classes, 0.9f, NULL, set, classes, &d) == BNN_OK,
+          "the calibrated probabilities are optional");
+    CHECK(bnn_decide(classifier, probabilities, classes, 0.9f, NULL, set, classes, &d) == BNN_ERROR_INVALID_ARGUMENT,
+          "an uncalibrated model cannot decide");
+    CHECK(contains(bnn_last_error(), "not calibrated"), "the message says so");
+    CHECK(bnn_decide(calibrated, probabilities, classes, 0.5f, NULL, set, classes, &d) == BNN_ERROR_INVALID_ARGUMENT,
+          "a level the model does not store");
+    CHECK(bnn_decide(calibrated, probabilities, classes, 0.9f, NULL, set, classes - 1, &d) == BNN_ERROR_INVALID_ARGUMENT,
+          "a set buffer without room for every class");
+    free(scaled);
+    free(set);
+    bnn_model_free(calibrated);
 
     bnn_model_free(regression);
     bnn_model_free(classifier);

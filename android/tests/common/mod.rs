@@ -16,6 +16,23 @@ pub fn shipped_model(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models").join(name).canonicalize().expect("shipped model")
 }
 
+/// The shipped f16 classifier with a fixed calibration (temperature 1.7, conformal levels 0.9 and 0.99,
+/// abstention below 0.95), written once per test binary into its temporary directory.
+pub fn calibrated_classifier() -> PathBuf {
+    use bnn_runtime::{Calibration, CalibrationSplit, ConformalLevel, Model, ModelWriter, StorageDtype};
+    let model = Model::load(shipped_model("mnist-bbb-snr95-f16.safetensors")).unwrap();
+    let calibration = Calibration {
+        temperature: 1.7,
+        sets: vec![ConformalLevel { level: 0.9, threshold: 0.9 }, ConformalLevel { level: 0.99, threshold: 0.999 }],
+        abstain_below: Some(0.95),
+        split: CalibrationSplit { examples: 1000, seed: 1, source: "a test fixture".into() },
+    };
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrated-classifier.safetensors");
+    let model = model.with_calibration(Some(calibration)).unwrap();
+    ModelWriter::new(&model).dtype(StorageDtype::F16).write(&path).unwrap();
+    path
+}
+
 /// Runs a command, failing the test with its output if it does not succeed.
 pub fn run(command: &mut std::process::Command) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));

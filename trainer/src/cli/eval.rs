@@ -97,7 +97,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
             md += &decisions_markdown(&report);
             let raw: Vec<f32> = preds.iter().map(|p| p.probabilities[p.class]).collect();
             let calibrated: Vec<f32> =
-                preds.iter().map(|p| c.calibrated(p).into_iter().fold(0.0f32, f32::max)).collect();
+                preds.iter().map(|p| bnn_runtime::confidence(&c.calibrated(&p.probabilities))).collect();
             let curve = |name: &str, confidence: &[f32]| Series {
                 name: name.into(),
                 points: risk_coverage(confidence, &correct),

@@ -4,7 +4,7 @@
 //! (AURC), the risk at 80% coverage, and what the stored abstention threshold does.
 
 use super::{expected_calibration_error, ECE_BINS};
-use bnn_runtime::{aps_set, Calibration, ClassificationPrediction};
+use bnn_runtime::{aps_set, confidence, Calibration, ClassificationPrediction};
 use serde::Serialize;
 
 /// One conformal level on the data.
@@ -68,11 +68,10 @@ pub fn decision_report(
     labels: &[u32],
     calibration: &Calibration,
 ) -> DecisionReport {
-    let calibrated: Vec<Vec<f32>> = predictions.iter().map(|p| calibration.calibrated(p)).collect();
-    let top = |p: &[f32]| p.iter().copied().fold(0.0f32, f32::max);
+    let calibrated: Vec<Vec<f32>> = predictions.iter().map(|p| calibration.calibrated(&p.probabilities)).collect();
     let correct: Vec<bool> = predictions.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
-    let raw_confidence: Vec<f32> = predictions.iter().map(|p| top(&p.probabilities)).collect();
-    let confidence: Vec<f32> = calibrated.iter().map(|p| top(p)).collect();
+    let raw_confidence: Vec<f32> = predictions.iter().map(|p| confidence(&p.probabilities)).collect();
+    let confidence: Vec<f32> = calibrated.iter().map(|p| confidence(p)).collect();
     let n = predictions.len().max(1) as f64;
     let sets = calibration
         .sets

@@ -33,6 +33,7 @@ public final class BayesianModel implements AutoCloseable {
     private final Task task;
     private final int outputDim;
     private final int recordLength;
+    private final boolean calibrated;
 
     private BayesianModel(long handle) {
         this.handle = handle;
@@ -41,6 +42,7 @@ public final class BayesianModel implements AutoCloseable {
         this.task = Task.values()[d[1]];
         this.outputDim = d[2];
         this.recordLength = d[3];
+        this.calibrated = d[4] == 1;
     }
 
     /** Loads a model from the bytes of a model file (copied; the array may be reused afterwards). */
@@ -122,6 +124,37 @@ public final class BayesianModel implements AutoCloseable {
     public RegressionResult regress(float[] input, PredictOptions options) {
         requireTask(Task.REGRESSION);
         return predict(input, options).asRegression();
+    }
+
+    /** Whether the model carries a calibration ({@code bnn calibrate}): temperature, conformal levels, abstention. */
+    public boolean isCalibrated() { return calibrated; }
+
+    /**
+     * What a calibrated classifier's result means for the app: the conformal prediction set at {@code level} (one
+     * of the levels the model stores, e.g. 0.95f), the calibrated probabilities, and whether to abstain.
+     * {@link IllegalArgumentException} if the model is not calibrated or does not store the level.
+     */
+    public Decision decide(ClassificationResult result, float level) {
+        if (result == null) {
+            throw new IllegalArgumentException("result is null");
+        }
+        float[] packed;
+        lock.readLock().lock();
+        try {
+            if (handle == 0) {
+                throw new IllegalStateException("the model is closed");
+            }
+            packed = NativeBridge.decide(handle, result.getProbabilities(), level);
+        } finally {
+            lock.readLock().unlock();
+        }
+        int setSize = (int) packed[2];
+        int[] set = new int[setSize];
+        for (int i = 0; i < setSize; i++) {
+            set[i] = (int) packed[3 + i];
+        }
+        float[] probabilities = Arrays.copyOfRange(packed, 3 + setSize, packed.length);
+        return new Decision(packed[0] == 1f, packed[1], set, probabilities);
     }
 
     public boolean isClosed() {

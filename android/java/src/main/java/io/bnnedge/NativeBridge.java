@@ -19,7 +19,7 @@ final class NativeBridge {
 
     static native void free(long handle);
 
-    /** {inputDim, task (0 classification, 1 regression), outputDim, recordLength}. */
+    /** {inputDim, task (0 classification, 1 regression), outputDim, recordLength, calibrated (0 or 1)}. */
     static native int[] describe(long handle);
 
     /**
@@ -30,4 +30,10 @@ final class NativeBridge {
      */
     static native float[] predict(long handle, float[] inputs, long seed, int samples, int adaptiveMax,
                                   float tolerance, int sampler, float intervalLevel);
+
+    /**
+     * A calibrated classifier's decision on a classification's probabilities at a stored conformal level, packed
+     * {abstain (0 or 1), confidence, setSize, set_0..set_{setSize-1}, calibrated_0..calibrated_{k-1}}.
+     */
+    static native float[] decide(long handle, float[] probabilities, float level);
 }

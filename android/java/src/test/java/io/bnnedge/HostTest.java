@@ -38,6 +38,7 @@ public final class HostTest {
         errorsArriveAsTheDocumentedExceptions(classification.modelPath, regression.modelPath);
         concurrentPredictionsEqualSerialOnes(classification);
         closingWhilePredictingIsSafe(classification);
+        calibratedDecisionsEqualTheRuntimes(classification.modelPath, args[1], Paths.get(args[2]));
         System.out.println("HostTest: " + checks + " checks passed");
     }
 
@@ -242,6 +243,35 @@ public final class HostTest {
             cases.add(c);
         }
         return cases;
+    }
+
+    /** A calibrated classifier's decision through JNI equals the Rust runtime's, bit for bit; misuse throws. */
+    private static void calibratedDecisionsEqualTheRuntimes(String uncalibratedPath, String calibratedPath,
+                                                           Path expectation) throws Exception {
+        String[] halves = Files.readAllLines(expectation, StandardCharsets.UTF_8).get(0).split(" \\| ");
+        float[] input = floats(halves[0].split(" "), 0);
+        float[] expected = floats(halves[1].split(" "), 0);
+        try (BayesianModel model = BayesianModel.fromFile(new java.io.File(calibratedPath));
+             BayesianModel plain = BayesianModel.fromFile(new java.io.File(uncalibratedPath))) {
+            check(model.isCalibrated() && !plain.isCalibrated(), "isCalibrated");
+            ClassificationResult r = model.classify(input, PredictOptions.builder().samples(16).seed(42).build());
+            Decision d = model.decide(r, 0.9f);
+            int[] set = d.getPredictionSet();
+            float[] calibrated = d.getCalibratedProbabilities();
+            float[] packed = new float[3 + set.length + calibrated.length];
+            packed[0] = d.shouldAbstain() ? 1f : 0f;
+            packed[1] = d.getConfidence();
+            packed[2] = set.length;
+            for (int i = 0; i < set.length; i++) {
+                packed[3 + i] = set[i];
+            }
+            System.arraycopy(calibrated, 0, packed, 3 + set.length, calibrated.length);
+            check(Arrays2.equalBits(packed, expected), "decision equals the Rust runtime's: " + d);
+            expect(IllegalArgumentException.class, "a level the model does not store", () -> model.decide(r, 0.5f));
+            ClassificationResult q = plain.classify(input, PredictOptions.DEFAULT);
+            expect(IllegalArgumentException.class, "an uncalibrated model", () -> plain.decide(q, 0.9f));
+            expect(IllegalArgumentException.class, "a null result", () -> model.decide(null, 0.9f));
+        }
     }
 
     private static float bits(String hex) {
