@@ -62,6 +62,23 @@ fn handle_ref<'a>(handle: jlong) -> Result<&'a BnnModel, BindingError> {
     unsafe { BnnModel::borrow(handle as *const BnnModel) }
 }
 
+/// The values of a Java `float[]` (`what` names it when it is null).
+fn read_floats(env: &mut Env<'_>, array: &JFloatArray<'_>, what: &str) -> Result<Vec<f32>, BindingError> {
+    if array.is_null() {
+        return Err(BindingError::InvalidArgument(format!("{what} are null")));
+    }
+    let mut values = vec![0.0f32; array.len(env)?];
+    array.get_region(env, 0, &mut values)?;
+    Ok(values)
+}
+
+/// A new Java `float[]` holding `values`.
+fn float_array<'local>(env: &mut Env<'local>, values: &[f32]) -> Result<JFloatArray<'local>, BindingError> {
+    let array = JFloatArray::new(env, values.len())?;
+    array.set_region(env, 0, values)?;
+    Ok(array)
+}
+
 /// `static native long loadBytes(byte[] bytes) throws IOException`
 #[no_mangle]
 pub extern "system" fn Java_io_bnnedge_NativeBridge_loadBytes<'local>(
@@ -158,9 +175,7 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_predict<'local>(
 ) -> JFloatArray<'local> {
     env.with_env(|env| -> Result<JFloatArray<'local>, BindingError> {
         let model = handle_ref(handle)?.model();
-        if inputs.is_null() {
-            return Err(BindingError::InvalidArgument("inputs are null".into()));
-        }
+        let values = read_floats(env, &inputs, "inputs")?;
         let options = NativeOptions {
             samples: samples.into(),
             adaptive_max: adaptive_max.into(),
@@ -170,16 +185,12 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_predict<'local>(
             interval_level,
         }
         .to_predict_options()?;
-        let mut values = vec![0.0f32; inputs.len(env)?];
-        inputs.get_region(env, 0, &mut values)?;
         let predictions = model.predict_batch(&values, &options)?;
         let mut packed = Vec::with_capacity(predictions.len() * packed_len(model.task()));
         for prediction in &predictions {
             pack_prediction(prediction, &mut packed);
         }
-        let array = JFloatArray::new(env, packed.len())?;
-        array.set_region(env, 0, &packed)?;
-        Ok(array)
+        float_array(env, &packed)
     })
     .resolve::<ThrowTyped>()
 }
@@ -197,19 +208,12 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_decide<'local>(
 ) -> JFloatArray<'local> {
     env.with_env(|env| -> Result<JFloatArray<'local>, BindingError> {
         let handle = handle_ref(handle)?;
-        if probabilities.is_null() {
-            return Err(BindingError::InvalidArgument("probabilities are null".into()));
-        }
-        let mut values = vec![0.0f32; probabilities.len(env)?];
-        probabilities.get_region(env, 0, &mut values)?;
-        let d = decide(handle, &values, level)?;
+        let d = decide(handle, &read_floats(env, &probabilities, "probabilities")?, level)?;
         let mut packed = Vec::with_capacity(3 + d.set.len() + d.calibrated.len());
         packed.extend([d.abstain as u8 as f32, d.confidence, d.set.len() as f32]);
         packed.extend(d.set.iter().map(|k| *k as f32));
         packed.extend_from_slice(&d.calibrated);
-        let array = JFloatArray::new(env, packed.len())?;
-        array.set_region(env, 0, &packed)?;
-        Ok(array)
+        float_array(env, &packed)
     })
     .resolve::<ThrowTyped>()
 }
