@@ -306,6 +306,10 @@ fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
     let answered = decisions["abstention"]["coverage"].as_f64().unwrap();
     assert!((0.7..=1.0).contains(&answered), "{decisions}");
     assert!(dir.join("eval/risk_coverage.png").exists());
+    // And how its sets treat each out-of-distribution set, per level.
+    for row in eval["ood"].as_array().unwrap() {
+        assert_eq!(row["conformal"].as_array().map(Vec::len), Some(2), "{row}");
+    }
     // The uncalibrated model's evaluation has no decisions.
     let (_, plain) =
         bnn(&["eval", "--model", s(&model), "--out-dir", s(&dir.join("plain")), "--json", "--shift-limit", "4"]);

@@ -180,6 +180,23 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         )?;
     }
     std::fs::write(a.out_dir.join("ood.csv"), ood_csv)?;
+    if shift.ood.iter().any(|row| !row.conformal.is_empty()) {
+        md += "\nConformal sets on the out-of-distribution inputs (a singleton is a confident answer about an input \
+               that has none):\n\n| OOD set | level | singletons | empty sets | mean size |\n|---|---:|---:|---:|---:|\n";
+        for row in &shift.ood {
+            for s in &row.conformal {
+                writeln!(
+                    md,
+                    "| {} | {:.0}% | {:.2}% | {:.2}% | {:.3} |",
+                    row.set,
+                    100.0 * s.level,
+                    100.0 * s.singleton,
+                    100.0 * s.empty,
+                    s.mean_size
+                )?;
+            }
+        }
+    }
     publish(a, &ClassificationEval { samples: a.samples, test: &report, decisions, shift: &shift }, &md, "eval.md")
 }
 

@@ -6,7 +6,7 @@ use super::{evaluate_classifier, ClassificationReport, OodDetection};
 use crate::data::shift::{inverted, rotated, uniform_noise};
 use crate::data::Dataset;
 use crate::error::Result;
-use bnn_runtime::{Model, PredictOptions};
+use bnn_runtime::{aps_set, ClassificationPrediction, Model, PredictOptions};
 use serde::Serialize;
 
 /// The rotation angles of the study, in degrees.
@@ -29,6 +29,19 @@ pub struct OodRow {
     pub set: &'static str,
     pub by_entropy: OodDetection,
     pub by_mutual_information: OodDetection,
+    /// With a calibrated model: how its conformal sets treat these inputs, per stored level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conformal: Vec<OodSets>,
+}
+
+/// A calibrated model's conformal sets on out-of-distribution inputs at one level: a singleton is a confident
+/// answer about an input that has none (the lower the better).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OodSets {
+    pub level: f32,
+    pub singleton: f64,
+    pub empty: f64,
+    pub mean_size: f64,
 }
 
 /// The whole study.
@@ -40,6 +53,26 @@ pub struct ShiftStudy {
     pub ood: Vec<OodRow>,
 }
 
+/// The size statistics of a calibrated model's conformal sets on `preds`, per stored level (none if uncalibrated).
+fn conformal_sets(model: &Model, preds: &[ClassificationPrediction]) -> Vec<OodSets> {
+    let Some(c) = model.calibration() else { return vec![] };
+    let n = preds.len().max(1) as f64;
+    c.sets
+        .iter()
+        .map(|s| {
+            let sizes: Vec<usize> =
+                preds.iter().map(|p| aps_set(&c.calibrated(&p.probabilities), s.threshold).len()).collect();
+            let share = |f: fn(usize) -> bool| sizes.iter().filter(|k| f(**k)).count() as f64 / n;
+            OodSets {
+                level: s.level,
+                singleton: share(|k| k == 1),
+                empty: share(|k| k == 0),
+                mean_size: sizes.iter().sum::<usize>() as f64 / n,
+            }
+        })
+        .collect()
+}
+
 /// Runs the study on the labelled images `base` (square, pixels in [0, 1]).
 pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, threads: usize) -> Result<ShiftStudy> {
     let mut rotation = Vec::with_capacity(ROTATION_ANGLES.len());
@@ -47,22 +80,24 @@ pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, thre
         let (report, _) = evaluate_classifier(model, &rotated(base, angle), options, threads)?;
         rotation.push(RotationRow { angle, report });
     }
-    let scores = |set: &Dataset| -> Result<(Vec<f64>, Vec<f64>)> {
+    let scores = |set: &Dataset| -> Result<(Vec<f64>, Vec<f64>, Vec<OodSets>)> {
         let (_, preds) = evaluate_classifier(model, set, options, threads)?;
-        Ok(preds.iter().map(|p| (p.predictive_entropy as f64, p.mutual_information as f64)).unzip())
+        let (entropy, mi) = preds.iter().map(|p| (p.predictive_entropy as f64, p.mutual_information as f64)).unzip();
+        Ok((entropy, mi, conformal_sets(model, &preds)))
     };
-    let (id_entropy, id_mi) = scores(base)?;
+    let (id_entropy, id_mi, _) = scores(base)?;
     let mut ood = Vec::with_capacity(3);
     for (set, data) in [
         ("rotated 90°", rotated(base, 90.0)),
         ("inverted", inverted(base)),
         ("uniform noise", uniform_noise(base.len(), base.dim, NOISE_SEED)),
     ] {
-        let (entropy, mi) = scores(&data)?;
+        let (entropy, mi, conformal) = scores(&data)?;
         ood.push(OodRow {
             set,
             by_entropy: OodDetection::new(&entropy, &id_entropy),
             by_mutual_information: OodDetection::new(&mi, &id_mi),
+            conformal,
         });
     }
     Ok(ShiftStudy { rotation, ood })
