@@ -310,6 +310,21 @@ fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
     for row in eval["ood"].as_array().unwrap() {
         assert_eq!(row["conformal"].as_array().map(Vec::len), Some(2), "{row}");
     }
+    // `predict --level` gives the decision of each input; an uncalibrated model or an unstored level is refused.
+    let inputs = dir.join("xs.csv");
+    std::fs::write(&inputs, "0.1,0.2\n1.5,-0.4\n").unwrap();
+    let (ok, lines) = bnn(&["predict", "--model", s(&out), "--inputs", s(&inputs), "--level", "0.95", "--json"]);
+    assert!(ok, "{lines}");
+    for line in lines.lines() {
+        let d = &serde_json::from_str::<serde_json::Value>(line).unwrap()["decision"];
+        assert!(d["prediction_set"].is_array() && d["abstain"].is_boolean() && d["level"] == 0.95, "{line}");
+    }
+    let (ok, csv) = bnn(&["predict", "--model", s(&out), "--inputs", s(&inputs), "--level", "0.8"]);
+    assert!(ok && csv.lines().next().unwrap().ends_with(",set,abstain"), "{csv}");
+    let (ok, text) = bnn(&["predict", "--model", s(&out), "--input", "0.1,0.2", "--level", "0.5"]);
+    assert!(!ok && text.contains("not stored"), "{text}");
+    let (ok, text) = bnn(&["predict", "--model", s(&model), "--input", "0.1,0.2", "--level", "0.95"]);
+    assert!(!ok && text.contains("not calibrated"), "{text}");
     // The uncalibrated model's evaluation has no decisions.
     let (_, plain) =
         bnn(&["eval", "--model", s(&model), "--out-dir", s(&dir.join("plain")), "--json", "--shift-limit", "4"]);

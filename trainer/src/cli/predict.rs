@@ -1,9 +1,10 @@
 //! `bnn predict`: predictions with their uncertainty, from numbers on the command line, an MNIST test image or a
-//! file of inputs (CSV or `.npy`, one per row); as text, or `--json`: one JSON object per line and input, with the fields
-//! of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
+//! file of inputs (CSV or `.npy`, one per row); as text, or `--json`: one JSON object per line and input, with
+//! the fields of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
 //! `mutual_information`; regression: `mean`, `aleatoric_variance`, `epistemic_variance`, `total_variance`,
 //! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`; `index` for `--inputs`, `true_label` for
-//! `--mnist-test`). Without `--json`, `--inputs` writes CSV with the same names as columns.
+//! `--mnist-test`; `decision` with `--level` on a calibrated classifier: `level`, `prediction_set`, `confidence`,
+//! `abstain`). Without `--json`, `--inputs` writes CSV with the same names as columns.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
@@ -42,6 +43,10 @@ pub struct PredictArgs {
     sampler: Sampler,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// With a calibrated classifier (`bnn calibrate`): also give the conformal prediction set at this stored
+    /// level and whether to abstain (JSON field `decision`; CSV columns `set`, `abstain`).
+    #[arg(long)]
+    level: Option<f32>,
 }
 
 pub fn run(a: PredictArgs) -> anyhow::Result<()> {
@@ -50,8 +55,11 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     if let Some(t) = a.tolerance {
         options = options.adaptive(a.samples, t);
     }
+    if let (Some(level), None) = (a.level, model.calibration()) {
+        anyhow::bail!("--level {level}: the model is not calibrated (calibrate it with `bnn calibrate`)");
+    }
     if let Some(path) = &a.inputs {
-        return predict_file(&model, path, &options, a.json);
+        return predict_file(&model, path, &options, a.json, a.level);
     }
     let (input, truth) = match (&a.input, a.mnist_test) {
         (Some(text), _) => (parse_input(text)?, None),
@@ -65,8 +73,9 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --input V1,V2,... or --mnist-test N or --inputs FILE"),
     };
     let p = model.predict(&input, &options)?;
+    let decision = DecisionRecord::new(&model, &p, a.level)?;
     if a.json {
-        let mut record = Record::new(&p, None);
+        let mut record = Record::new(&p, None, decision);
         if let Record::Classification { true_label, .. } = &mut record {
             *true_label = truth;
         }
@@ -74,6 +83,14 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", super::report::describe(&model, &p));
+    if let Some(d) = &decision {
+        println!(
+            "{:.0}% set         {:?}{}",
+            100.0 * d.level,
+            d.prediction_set,
+            if d.abstain { "  (abstain: calibrated confidence below the model's threshold)" } else { "" }
+        );
+    }
     if let Some(t) = truth {
         println!("true label       {t}");
     }
@@ -97,6 +114,9 @@ enum Record {
         /// The MNIST test image's label (`--mnist-test`).
         #[serde(skip_serializing_if = "Option::is_none")]
         true_label: Option<u32>,
+        /// With `--level`: the calibrated model's decision.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decision: Option<DecisionRecord>,
     },
     Regression {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,8 +133,34 @@ enum Record {
     },
 }
 
+/// A calibrated classifier's decision on one prediction (`--level`).
+#[derive(serde::Serialize)]
+struct DecisionRecord {
+    level: f32,
+    /// The conformal set: classes, most probable first (empty: none plausible at this level).
+    prediction_set: Vec<usize>,
+    /// The largest calibrated probability.
+    confidence: f32,
+    abstain: bool,
+}
+
+impl DecisionRecord {
+    /// The decision at `level` on a classification (`None` without a level or for a regression).
+    fn new(model: &Model, p: &Prediction, level: Option<f32>) -> anyhow::Result<Option<Self>> {
+        let (Some(level), Some(c), Some(calibration)) = (level, p.as_classification(), model.calibration()) else {
+            return Ok(None);
+        };
+        let stored: Vec<f32> = calibration.sets.iter().map(|s| s.level).collect();
+        let prediction_set = calibration
+            .prediction_set(&c.probabilities, level)
+            .with_context(|| format!("--level {level} is not stored; the model stores {stored:?}"))?;
+        let confidence = bnn_runtime::confidence(&calibration.calibrated(&c.probabilities));
+        Ok(Some(DecisionRecord { level, prediction_set, confidence, abstain: calibration.abstains(&c.probabilities) }))
+    }
+}
+
 impl Record {
-    fn new(p: &Prediction, index: Option<usize>) -> Self {
+    fn new(p: &Prediction, index: Option<usize>, decision: Option<DecisionRecord>) -> Self {
         match p {
             Prediction::Classification(c) => Record::Classification {
                 index,
@@ -126,6 +172,7 @@ impl Record {
                 mutual_information: c.mutual_information,
                 samples_used: c.samples_used,
                 true_label: None,
+                decision,
             },
             Prediction::Regression(r) => Record::Regression {
                 index,
@@ -142,14 +189,15 @@ impl Record {
         }
     }
 
-    /// The CSV header for `model`'s classes or outputs.
-    fn csv_header(model: &Model) -> String {
+    /// The CSV header for `model`'s classes or outputs (`decision`: with the `set` and `abstain` columns).
+    fn csv_header(model: &Model, decision: bool) -> String {
         match model.task() {
             bnn_runtime::Task::Classification { classes, .. } => {
                 let p: Vec<String> = (0..*classes).map(|k| format!("p{k}")).collect();
                 format!(
-                    "index,class,predictive_entropy,expected_entropy,mutual_information,samples_used,{}",
-                    p.join(",")
+                    "index,class,predictive_entropy,expected_entropy,mutual_information,samples_used,{}{}",
+                    p.join(","),
+                    if decision { ",set,abstain" } else { "" }
                 )
             }
             bnn_runtime::Task::Regression { outputs, .. } => {
@@ -175,12 +223,20 @@ impl Record {
                 expected_entropy,
                 mutual_information,
                 samples_used,
+                decision,
                 ..
-            } => format!(
-                "{},{class},{predictive_entropy},{expected_entropy},{mutual_information},{samples_used},{}",
-                index.unwrap_or(0),
-                join(probabilities)
-            ),
+            } => {
+                // The set's classes separated by spaces, in one column.
+                let decision = decision.as_ref().map_or(String::new(), |d| {
+                    let set: Vec<String> = d.prediction_set.iter().map(usize::to_string).collect();
+                    format!(",{},{}", set.join(" "), d.abstain as u8)
+                });
+                format!(
+                    "{},{class},{predictive_entropy},{expected_entropy},{mutual_information},{samples_used},{}{decision}",
+                    index.unwrap_or(0),
+                    join(probabilities)
+                )
+            }
             Record::Regression {
                 index,
                 mean,
@@ -207,19 +263,28 @@ impl Record {
 /// Predicts every input of the file at `path` ([`read_inputs`]), writing one JSON line (`json`) or CSV row per
 /// input to standard output; an input that cannot be predicted is reported (`{"index": i, "error": ...}`, or on
 /// standard error) and makes the command fail at the end.
-fn predict_file(model: &Model, path: &Path, options: &PredictOptions, json: bool) -> anyhow::Result<()> {
+fn predict_file(
+    model: &Model,
+    path: &Path,
+    options: &PredictOptions,
+    json: bool,
+    level: Option<f32>,
+) -> anyhow::Result<()> {
     let inputs = read_inputs(path)?;
     if !json {
-        println!("{}", Record::csv_header(model));
+        println!("{}", Record::csv_header(model, level.is_some()));
     }
     let mut predictor = bnn_runtime::Predictor::new(model);
     let mut failed = 0;
     for (i, input) in inputs.into_iter().enumerate() {
-        let result =
-            input.and_then(|x| Ok(predictor.predict(&x, &(*options).seed(options.seed.wrapping_add(i as u64)))?));
+        let result = input.and_then(|x| {
+            let p = predictor.predict(&x, &(*options).seed(options.seed.wrapping_add(i as u64)))?;
+            let decision = DecisionRecord::new(model, &p, level)?;
+            Ok(Record::new(&p, Some(i), decision))
+        });
         match result {
-            Ok(p) if json => println!("{}", serde_json::to_string(&Record::new(&p, Some(i)))?),
-            Ok(p) => println!("{}", Record::new(&p, Some(i)).csv_row()),
+            Ok(record) if json => println!("{}", serde_json::to_string(&record)?),
+            Ok(record) => println!("{}", record.csv_row()),
             Err(e) => {
                 failed += 1;
                 if json {
