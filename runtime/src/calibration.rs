@@ -128,33 +128,53 @@ fn ranked(probabilities: &[f32]) -> Vec<usize> {
     order
 }
 
-/// The APS conformity score of `class`: the total probability of the classes ranked before it and of itself
-/// (deterministic APS, without the randomised last class).
-pub fn aps_score(probabilities: &[f32], class: usize) -> f32 {
-    let mut total = 0.0f64;
-    for k in ranked(probabilities) {
-        total += probabilities[k] as f64;
-        if k == class {
-            break;
-        }
+/// The APS tie-breaker `u` in [0, 1) of a prediction: SplitMix64 over the bits of its probabilities, top 24
+/// bits. It plays the role of randomised APS's uniform draw — spreading the scores of confident predictions,
+/// which would otherwise all sit at 1 — while keeping every decision a reproducible function of the prediction
+/// (split-conformal coverage holds for any fixed score function).
+pub fn tie_breaker(probabilities: &[f32]) -> f64 {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for p in probabilities {
+        state ^= p.to_bits() as u64;
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        state = z ^ (z >> 31);
     }
-    total as f32
+    (state >> 40) as f64 / (1u64 << 24) as f64
 }
 
-/// The APS set at `threshold`: every class whose [`aps_score`] is at most the threshold, most probable first —
-/// the most probable classes while their cumulative probability stays within the threshold. Membership is
-/// exactly "score ≤ threshold", which is what gives split-conformal sets their coverage in [level, level +
-/// 1/(n+1)]. The set is empty when even the most probable class alone exceeds the threshold: no class is
-/// plausible enough at that level (an app should treat it as "abstain").
-pub fn aps_set(probabilities: &[f32], threshold: f32) -> Vec<usize> {
-    let mut set = Vec::new();
-    let mut total = 0.0f64;
+/// The APS conformity score of `class` (randomised APS, Romano et al. 2020): the total probability of the
+/// classes ranked before it, plus `u` times its own, with `u` the prediction's [`tie_breaker`].
+pub fn aps_score(probabilities: &[f32], class: usize) -> f32 {
+    let u = tie_breaker(probabilities);
+    let mut before = 0.0f64;
     for k in ranked(probabilities) {
-        total += probabilities[k] as f64;
-        if total as f32 > threshold {
+        if k == class {
+            return (before + u * probabilities[k] as f64) as f32;
+        }
+        before += probabilities[k] as f64;
+    }
+    1.0
+}
+
+/// The APS set at `threshold`: every class whose [`aps_score`] is at most the threshold, most probable first.
+/// Along the ranking the scores never decrease (`before_k + u p_k <= before_k + p_k + u p_(k+1)`), so the set is
+/// the longest prefix within the threshold. Membership is exactly "score ≤ threshold", which gives
+/// split-conformal sets their coverage in [level, level + 1/(n+1)]. The set is empty when even the most
+/// probable class scores above the threshold: nothing is plausible enough at that level (an app should treat it
+/// as "abstain").
+pub fn aps_set(probabilities: &[f32], threshold: f32) -> Vec<usize> {
+    let u = tie_breaker(probabilities);
+    let mut set = Vec::new();
+    let mut before = 0.0f64;
+    for k in ranked(probabilities) {
+        if (before + u * probabilities[k] as f64) as f32 > threshold {
             break;
         }
         set.push(k);
+        before += probabilities[k] as f64;
     }
     set
 }
@@ -192,14 +212,18 @@ mod tests {
     #[test]
     fn a_class_is_in_the_set_exactly_when_its_score_is_within_the_threshold() {
         let p = [0.1f32, 0.5, 0.3, 0.1];
-        assert_eq!(aps_score(&p, 1), 0.5);
-        assert!((aps_score(&p, 2) - 0.8).abs() < 1e-7);
-        assert!((aps_score(&p, 3) - 1.0).abs() < 1e-6, "ties: the lower index ranks first");
-        assert_eq!(aps_set(&p, 0.4), Vec::<usize>::new(), "not even the top class: empty");
-        assert_eq!(aps_set(&p, 0.5), vec![1]);
-        assert_eq!(aps_set(&p, 0.85), vec![1, 2]);
+        let u = tie_breaker(&p);
+        assert!((0.0..1.0).contains(&u));
+        let close = |a: f32, b: f64| (a as f64 - b).abs() < 1e-6;
+        assert!(close(aps_score(&p, 1), u * 0.5));
+        assert!(close(aps_score(&p, 2), 0.5 + u * 0.3));
+        assert!(
+            close(aps_score(&p, 0), 0.8 + u * 0.1) && close(aps_score(&p, 3), 0.9 + u * 0.1),
+            "ties: lower index first"
+        );
+        assert_eq!(aps_set(&p, 0.0), Vec::<usize>::new(), "not even the top class: empty");
         assert_eq!(aps_set(&p, 1.0).len(), 4);
-        for t in [0.0f32, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0] {
+        for t in [0.0f32, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0] {
             let set = aps_set(&p, t);
             for k in 0..4 {
                 assert_eq!(set.contains(&k), aps_score(&p, k) <= t, "t {t}, class {k}");
@@ -211,9 +235,10 @@ mod tests {
     fn sets_are_nested_in_the_level_and_abstention_reads_the_calibrated_confidence() {
         let c = calibration(1.0);
         let p = &[0.55f32, 0.3, 0.1, 0.05];
-        // Thresholds 0.8 and 0.95: {0} (0.55; 0.85 > 0.8) and {0, 1, 2} (0.95).
+        // Thresholds 0.8 and 0.95: the scores are 0.55u, 0.55 + 0.3u, 0.85 + 0.1u, 0.95 + 0.05u.
         let (low, high) = (c.prediction_set(p, 0.9).unwrap(), c.prediction_set(p, 0.95).unwrap());
-        assert!(low.iter().all(|k| high.contains(k)) && low.len() < high.len(), "{low:?} {high:?}");
+        assert!(low.iter().all(|k| high.contains(k)) && low.len() <= high.len(), "{low:?} {high:?}");
+        assert!(high.len() >= 2 && high.len() <= 3, "{high:?}");
         assert_eq!(c.prediction_set(p, 0.5), None, "only stored levels");
         assert!(c.abstains(p), "0.55 < 0.6");
         assert!(!calibration(0.5).abstains(p), "sharpened: 0.55² / sum > 0.6");

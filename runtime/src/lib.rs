@@ -50,7 +50,7 @@ mod task;
 mod uncertainty;
 
 pub use calibration::{
-    aps_score, aps_set, confidence, temperature_scaled, Calibration, CalibrationSplit, ConformalLevel,
+    aps_score, aps_set, confidence, temperature_scaled, tie_breaker, Calibration, CalibrationSplit, ConformalLevel,
 };
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};

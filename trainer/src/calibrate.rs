@@ -99,6 +99,9 @@ pub fn fit(
             labels.len()
         )));
     }
+    if let Some((p, y)) = predictions.iter().zip(labels).find(|(p, y)| **y as usize >= p.probabilities.len()) {
+        return Err(TrainError::Argument(format!("label {y} is not one of the {} classes", p.probabilities.len())));
+    }
     let mut levels = request.levels.clone();
     levels.sort_by(f32::total_cmp);
     levels.dedup();
