@@ -114,7 +114,8 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
             .arg("io.bnnedge.HostTest")
             .arg(&expectations)
             .arg(&calibrated)
-            .arg(&decision),
+            .arg(&decision)
+            .arg(common::shipped_model("mnist-bbb.safetensors")),
     );
     println!("{stdout}");
     assert!(stdout.contains("checks passed"), "{stdout}");

@@ -32,6 +32,19 @@ pub struct CalibrationSplit {
     pub source: String,
 }
 
+/// What a calibrated classifier's probabilities mean for an app ([`Calibration::decide`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The probabilities at the calibrated temperature.
+    pub calibrated: Vec<f32>,
+    /// The conformal set at the asked level: classes, most probable first (empty: none plausible).
+    pub set: Vec<usize>,
+    /// The largest calibrated probability.
+    pub confidence: f32,
+    /// Below the abstention threshold (false when none is stored).
+    pub abstain: bool,
+}
+
 /// A classifier's calibration (see the module documentation). Built by the trainer, stored in the model file
 /// (`FORMAT.md`, "Calibration"), validated by [`Calibration::validate`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +109,20 @@ impl Calibration {
     pub fn prediction_set(&self, probabilities: &[f32], level: f32) -> Option<Vec<usize>> {
         let threshold = self.threshold(level)?;
         Some(aps_set(&self.calibrated(probabilities), threshold))
+    }
+
+    /// The whole decision on a prediction's probabilities at a stored `level` (`None` if the level is not
+    /// stored), calibrating once.
+    pub fn decide(&self, probabilities: &[f32], level: f32) -> Option<Decision> {
+        let threshold = self.threshold(level)?;
+        let calibrated = self.calibrated(probabilities);
+        let confidence = confidence(&calibrated);
+        Some(Decision {
+            set: aps_set(&calibrated, threshold),
+            confidence,
+            abstain: self.abstain_below.is_some_and(|t| confidence < t),
+            calibrated,
+        })
     }
 
     /// Whether an app should abstain on a prediction's probabilities (false when no threshold is stored).

@@ -51,6 +51,7 @@ mod uncertainty;
 
 pub use calibration::{
     aps_score, aps_set, confidence, temperature_scaled, tie_breaker, Calibration, CalibrationSplit, ConformalLevel,
+    Decision,
 };
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};

@@ -151,11 +151,10 @@ impl DecisionRecord {
             return Ok(None);
         };
         let stored: Vec<f32> = calibration.sets.iter().map(|s| s.level).collect();
-        let prediction_set = calibration
-            .prediction_set(&c.probabilities, level)
+        let d = calibration
+            .decide(&c.probabilities, level)
             .with_context(|| format!("--level {level} is not stored; the model stores {stored:?}"))?;
-        let confidence = bnn_runtime::confidence(&calibration.calibrated(&c.probabilities));
-        Ok(Some(DecisionRecord { level, prediction_set, confidence, abstain: calibration.abstains(&c.probabilities) }))
+        Ok(Some(DecisionRecord { level, prediction_set: d.set, confidence: d.confidence, abstain: d.abstain }))
     }
 }
 

@@ -38,7 +38,7 @@ public final class HostTest {
         errorsArriveAsTheDocumentedExceptions(classification.modelPath, regression.modelPath);
         concurrentPredictionsEqualSerialOnes(classification);
         closingWhilePredictingIsSafe(classification);
-        calibratedDecisionsEqualTheRuntimes(classification.modelPath, args[1], Paths.get(args[2]));
+        calibratedDecisionsEqualTheRuntimes(args[3], args[1], Paths.get(args[2]));
         System.out.println("HostTest: " + checks + " checks passed");
     }
 
