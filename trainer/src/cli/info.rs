@@ -1,6 +1,6 @@
 //! `bnn info`: what a model file holds: task, inputs, and per layer its kind, shape, storage layout (dense or
 //! CSR), the dtype of its values, the fraction of weights kept, its parameter count and its bytes in the
-//! file; then normalisation and provenance. `--json` prints the same as one JSON object (fields below).
+//! file; then normalisation, calibration and provenance. `--json` prints the same as one JSON object (fields below).
 
 use bnn_runtime::{Layer, Model, WeightLayout};
 use clap::Args;
@@ -26,6 +26,9 @@ struct Info {
     inputs: usize,
     layers: Vec<LayerInfo>,
     normalized: bool,
+    /// The calibration block (`bnn calibrate`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calibration: Option<bnn_runtime::Calibration>,
     provenance: serde_json::Value,
 }
 
@@ -75,6 +78,7 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
         inputs: model.input_dim(),
         layers,
         normalized: model.normalization().is_some(),
+        calibration: model.calibration().cloned(),
         provenance,
     };
     if a.json {
@@ -100,6 +104,17 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
         println!("{text}");
     }
     println!("normalized {}", info.normalized);
+    if let Some(c) = &info.calibration {
+        let sets: Vec<String> = c.sets.iter().map(|s| format!("{}: {:.4}", s.level, s.threshold)).collect();
+        let abstain = c.abstain_below.map_or(String::new(), |t| format!("; abstain below {t:.4}"));
+        println!(
+            "calibrated temperature {:.4}; set thresholds {}{abstain}; on {} examples ({})",
+            c.temperature,
+            sets.join(", "),
+            c.split.examples,
+            c.split.source
+        );
+    }
     println!("provenance {}", info.provenance);
     Ok(())
 }
