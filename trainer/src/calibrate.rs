@@ -74,13 +74,44 @@ pub fn abstain_threshold(confidence: &[f32], coverage: f32) -> f32 {
     sorted.get(keep - 1).copied().unwrap_or(0.0)
 }
 
+/// The lowest confidence threshold at which the answered calibration examples (confidence at or above it, the
+/// most confident first) have an error rate of at most `risk`; 1 if not even the most confident is right. An
+/// estimate on the calibration split, without a finite-sample guarantee.
+pub fn abstain_threshold_for_risk(confidence: &[f32], correct: &[bool], risk: f32) -> f32 {
+    let mut order: Vec<usize> = (0..confidence.len()).collect();
+    order.sort_by(|a, b| confidence[*b].total_cmp(&confidence[*a]));
+    let (mut errors, mut threshold) = (0usize, 1.0f32);
+    for (k, &i) in order.iter().enumerate() {
+        errors += !correct[i] as usize;
+        if errors as f64 <= risk as f64 * (k + 1) as f64 {
+            threshold = confidence[i];
+        }
+    }
+    threshold
+}
+
+/// When an app should abstain: answer a target share of inputs, or keep the error among the answered at a
+/// target rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AbstainTarget {
+    /// The share of inputs to keep answering, in (0, 1].
+    Coverage(f32),
+    /// The largest error rate among the answered, in [0, 1).
+    Risk(f32),
+}
+
+/// The index of the largest value (the first among equals), as the runtime picks a prediction's class.
+fn argmax(p: &[f32]) -> usize {
+    p.iter().enumerate().fold(0, |best, (k, v)| if *v > p[best] { k } else { best })
+}
+
 /// What to fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CalibrationRequest {
     /// Conformal levels, each in (0, 1).
     pub levels: Vec<f32>,
-    /// The share of inputs to keep answering, in (0, 1]; `None`: no abstention threshold.
-    pub abstain_coverage: Option<f32>,
+    /// `None`: no abstention threshold.
+    pub abstain: Option<AbstainTarget>,
     pub split: CalibrationSplit,
 }
 
@@ -108,8 +139,14 @@ pub fn fit(
     if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
         return Err(TrainError::Argument(format!("a conformal level must lie in (0, 1), found {l}")));
     }
-    if let Some(c) = request.abstain_coverage.filter(|c| !(*c > 0.0 && *c <= 1.0)) {
-        return Err(TrainError::Argument(format!("the abstention coverage must lie in (0, 1], found {c}")));
+    match request.abstain {
+        Some(AbstainTarget::Coverage(c)) if !(c > 0.0 && c <= 1.0) => {
+            return Err(TrainError::Argument(format!("the abstention coverage must lie in (0, 1], found {c}")))
+        }
+        Some(AbstainTarget::Risk(r)) if !(0.0..1.0).contains(&r) => {
+            return Err(TrainError::Argument(format!("the abstention risk must lie in [0, 1), found {r}")))
+        }
+        _ => {}
     }
     let raw: Vec<&[f32]> = predictions.iter().map(|p| p.probabilities.as_slice()).collect();
     let temperature = fit_temperature(&raw, labels);
@@ -128,7 +165,13 @@ pub fn fit(
     let calibration = Calibration {
         temperature,
         sets,
-        abstain_below: request.abstain_coverage.map(|c| abstain_threshold(&confidence, c)),
+        abstain_below: request.abstain.map(|target| match target {
+            AbstainTarget::Coverage(c) => abstain_threshold(&confidence, c),
+            AbstainTarget::Risk(r) => {
+                let correct: Vec<bool> = calibrated.iter().zip(labels).map(|(p, y)| argmax(p) == *y as usize).collect();
+                abstain_threshold_for_risk(&confidence, &correct, r)
+            }
+        }),
         split: request.split.clone(),
     };
     calibration.validate().map_err(TrainError::Argument)?;
@@ -219,7 +262,7 @@ mod tests {
             .collect();
         let request = CalibrationRequest {
             levels: vec![0.99, 0.9, 0.95],
-            abstain_coverage: Some(0.8),
+            abstain: Some(AbstainTarget::Coverage(0.8)),
             split: CalibrationSplit { examples: 500, seed: 2, source: "synthetic".into() },
         };
         let c = fit(&preds, &y, &request).unwrap();
@@ -245,5 +288,11 @@ mod tests {
         assert_eq!(conformal_threshold(&scores, 0.7), 0.9); // ⌈3.5⌉ = 4
         assert_eq!(conformal_threshold(&scores, 0.9), 1.0); // rank 5 > n: every class
         assert_eq!(abstain_threshold(&[0.9, 0.5, 0.7, 0.6], 0.5), 0.7);
+        // By risk: most confident first 0.9 ✓, 0.7 ✗, 0.6 ✓, 0.5 ✓ — errors 0/1, 1/2, 1/3, 1/4.
+        let (confidence, correct) = ([0.9f32, 0.5, 0.7, 0.6], [true, true, false, true]);
+        assert_eq!(abstain_threshold_for_risk(&confidence, &correct, 0.3), 0.5);
+        assert_eq!(abstain_threshold_for_risk(&confidence, &correct, 0.25), 0.5);
+        assert_eq!(abstain_threshold_for_risk(&confidence, &correct, 0.2), 0.9);
+        assert_eq!(abstain_threshold_for_risk(&confidence, &[false, true, true, true], 0.0), 1.0);
     }
 }

@@ -294,6 +294,9 @@ fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
         ["calibrate", "--model", s(&model), "--out", s(&out), "--levels", "0.8,0.95", "--abstain-coverage", "0.9"];
     let (ok, text) = bnn(&args);
     assert!(ok && text.contains("150 held-out validation examples") && text.contains("temperature"), "{text}");
+    let by_risk = dir.join("by-risk.safetensors");
+    let (ok, text) = bnn(&["calibrate", "--model", s(&model), "--out", s(&by_risk), "--abstain-risk", "0.02"]);
+    assert!(ok && text.contains("abstain below confidence"), "{text}");
     let (ok, info) = bnn(&["info", "--model", s(&out)]);
     assert!(ok && info.contains("calibrated temperature") && info.contains("0.8: "), "{info}");
     let (ok, json) =

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use bnn_runtime::{CalibrationSplit, Model, ModelWriter, PredictOptions, StorageDtype, Task};
-use bnn_trainer::calibrate::{fit, CalibrationRequest};
+use bnn_trainer::calibrate::{fit, AbstainTarget, CalibrationRequest};
 use bnn_trainer::data::Targets;
 use bnn_trainer::evaluate::predict_all;
 use bnn_trainer::train::recipe_data;
@@ -27,8 +27,12 @@ pub struct CalibrateArgs {
     #[arg(long, value_delimiter = ',', default_value = "0.9,0.95,0.99")]
     levels: Vec<f32>,
     /// Abstain below the confidence that still answers this share of the calibration examples.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "abstain_risk")]
     abstain_coverage: Option<f32>,
+    /// Abstain below the lowest confidence at which the answered calibration examples err at most this often
+    /// (an estimate on the calibration split, without a finite-sample guarantee).
+    #[arg(long)]
+    abstain_risk: Option<f32>,
     /// Monte-Carlo samples per prediction.
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     samples: usize,
@@ -62,7 +66,11 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let predictions = predict_all(&model, &held, &options, a.threads)?;
     let request = CalibrationRequest {
         levels: a.levels.clone(),
-        abstain_coverage: a.abstain_coverage,
+        abstain: match (a.abstain_coverage, a.abstain_risk) {
+            (Some(c), _) => Some(AbstainTarget::Coverage(c)),
+            (None, Some(r)) => Some(AbstainTarget::Risk(r)),
+            (None, None) => None,
+        },
         split: CalibrationSplit {
             examples: held.len(),
             seed: recipe.training.seed,
