@@ -182,6 +182,20 @@ int32_t bnn_decide(const struct BnnModel *model,
                    size_t set_capacity,
                    struct BnnDecision *out);
 
+// A calibrated regression model's conformal interval at `level` (one the model stores): from the `outputs`
+// means and total variances `bnn_regress` wrote, the bounds into `lower` and `upper` (`outputs` floats each).
+// An uncalibrated model, a level it does not store or a wrong length is `BNN_ERROR_INVALID_ARGUMENT`.
+//
+// # Safety
+// `model` is null or a live handle; the pointers are null or valid for `outputs` floats and do not overlap.
+int32_t bnn_conformal_interval(const struct BnnModel *model,
+                               const float *mean,
+                               const float *total_variance,
+                               size_t outputs,
+                               float level,
+                               float *lower,
+                               float *upper);
+
 // Predicts one input of a regression model into the buffers of `out` (see `BnnRegression`). `options` may be
 // null (defaults). Safe to call from several threads at once on one handle.
 //

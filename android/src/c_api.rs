@@ -5,7 +5,7 @@
 //! message for [`bnn_last_error`]. Pointers to inputs and outputs are only read or written within the call.
 
 use crate::options::NativeOptions;
-use crate::{decide, BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
+use crate::{conformal_interval, decide, BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
 use bnn_runtime::Prediction;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
@@ -352,6 +352,34 @@ pub unsafe extern "C" fn bnn_decide(
             abstain: decision.abstain as i32,
             confidence: decision.confidence,
         };
+        Ok(())
+    })
+}
+
+/// A calibrated regression model's conformal interval at `level` (one the model stores): from the `outputs`
+/// means and total variances `bnn_regress` wrote, the bounds into `lower` and `upper` (`outputs` floats each).
+/// An uncalibrated model, a level it does not store or a wrong length is `BNN_ERROR_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `model` is null or a live handle; the pointers are null or valid for `outputs` floats and do not overlap.
+#[no_mangle]
+pub unsafe extern "C" fn bnn_conformal_interval(
+    model: *const BnnModel,
+    mean: *const f32,
+    total_variance: *const f32,
+    outputs: usize,
+    level: f32,
+    lower: *mut f32,
+    upper: *mut f32,
+) -> i32 {
+    status(|| {
+        // SAFETY (whole block): forwarded caller contract on every pointer.
+        let handle = unsafe { BnnModel::borrow(model) }?;
+        let mean = unsafe { input_slice(mean, outputs, "mean") }?;
+        let total_variance = unsafe { input_slice(total_variance, outputs, "total_variance") }?;
+        let (l, u) = conformal_interval(handle, mean, total_variance, level)?;
+        unsafe { output_slice(lower, outputs, "lower") }?.copy_from_slice(&l);
+        unsafe { output_slice(upper, outputs, "upper") }?.copy_from_slice(&u);
         Ok(())
     })
 }

@@ -7,7 +7,7 @@
 
 use crate::handle::BnnModel;
 use crate::packed::{pack_prediction, packed_len};
-use crate::{decide, BindingError, ErrorKind, NativeOptions};
+use crate::{conformal_interval, decide, BindingError, ErrorKind, NativeOptions};
 use jni::errors::ErrorPolicy;
 use jni::objects::{JByteArray, JClass, JFloatArray, JIntArray, JString};
 use jni::strings::JNIString;
@@ -214,6 +214,27 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_decide<'local>(
         packed.extend(d.set.iter().map(|k| *k as f32));
         packed.extend_from_slice(&d.calibrated);
         float_array(env, &packed)
+    })
+    .resolve::<ThrowTyped>()
+}
+
+/// `static native float[] conformalInterval(long handle, float[] mean, float[] totalVariance, float level)`: a
+/// calibrated regression model's conformal interval, packed as `{lower_0 .. lower_{k-1}, upper_0 .. upper_{k-1}}`.
+#[no_mangle]
+pub extern "system" fn Java_io_bnnedge_NativeBridge_conformalInterval<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    mean: JFloatArray<'local>,
+    total_variance: JFloatArray<'local>,
+    level: jfloat,
+) -> JFloatArray<'local> {
+    env.with_env(|env| -> Result<JFloatArray<'local>, BindingError> {
+        let handle = handle_ref(handle)?;
+        let mean = read_floats(env, &mean, "means")?;
+        let total_variance = read_floats(env, &total_variance, "variances")?;
+        let (lower, upper) = conformal_interval(handle, &mean, &total_variance, level)?;
+        float_array(env, &[lower, upper].concat())
     })
     .resolve::<ThrowTyped>()
 }

@@ -17,7 +17,7 @@ pub mod jni_api;
 mod options;
 mod packed;
 
-pub use decision::decide;
+pub use decision::{conformal_interval, decide};
 pub use error::{BindingError, ErrorKind};
 pub use options::{
     NativeOptions, BNN_MAX_SAMPLES, BNN_SAMPLER_LOCAL_REPARAM, BNN_SAMPLER_MEAN, BNN_SAMPLER_WEIGHT_SAMPLING,

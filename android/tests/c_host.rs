@@ -34,10 +34,13 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     let regression = common::shipped_model("curve-bbb.safetensors");
     // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
     // have left an older copy of the library that would win over the rpath: name only the fresh one.
-    let calibrated = common::calibrated_classifier();
-    let stdout = common::run(
-        Command::new(&exe).env("LD_LIBRARY_PATH", &library).arg(&classifier).arg(&regression).arg(&calibrated),
-    );
+    let (calibrated, calibrated_regression) = (common::calibrated_classifier(), common::calibrated_regression());
+    let stdout = common::run(Command::new(&exe).env("LD_LIBRARY_PATH", &library).args([
+        &classifier,
+        &regression,
+        &calibrated,
+        &calibrated_regression,
+    ]));
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
 
     let model = Model::load(&classifier).unwrap();
@@ -84,4 +87,13 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     assert_eq!(bits(line[3 + set.len()]), bnn_runtime::confidence(&scaled));
     let printed: Vec<f32> = line[4 + set.len()..].iter().map(|t| bits(t)).collect();
     assert_eq!(printed, scaled);
+
+    // The conformal interval of the calibrated regression model is the runtime's.
+    let model = Model::load(&calibrated_regression).unwrap();
+    let p = model.predict(&[0.25], &PredictOptions::default().samples(64).seed(5).interval_level(0.9)).unwrap();
+    let r = p.as_regression().unwrap();
+    let (lower, upper) = model.calibration().unwrap().interval(&r.mean, &r.total_variance, 0.9).unwrap();
+    let line = &lines[3];
+    assert_eq!(line[0], "interval");
+    assert_eq!((bits(line[1]), bits(line[2])), (lower[0], upper[0]));
 }

@@ -95,8 +95,17 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
     let mut packed = vec![c.abstains(probabilities) as u8 as f32, bnn_runtime::confidence(&scaled), set.len() as f32];
     packed.extend(set.iter().map(|k| *k as f32));
     packed.extend_from_slice(&scaled);
+    // And a calibrated regression model's conformal interval at level 0.9 around its prediction of x = 0.3
+    // (64 samples, seed 9): `x | lower upper`.
+    let calibrated_regression = common::calibrated_regression();
+    let model = Model::load(&calibrated_regression).unwrap();
+    let p = model.predict(&[0.3], &PredictOptions::default().samples(64).seed(9)).unwrap();
+    let r = p.as_regression().unwrap();
+    let (lower, upper) = model.calibration().unwrap().interval(&r.mean, &r.total_variance, 0.9).unwrap();
     let decision = work.join("decision.txt");
-    std::fs::write(&decision, format!("{} | {}", hex(&input), hex(&packed))).unwrap();
+    let lines =
+        [format!("{} | {}", hex(&input), hex(&packed)), format!("{} | {}", hex(&[0.3]), hex(&[lower, upper].concat()))];
+    std::fs::write(&decision, lines.join("\n")).unwrap();
 
     let java_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("java/src");
     let sources: Vec<_> = ["main/java/io/bnnedge", "test/java/io/bnnedge"]
@@ -115,7 +124,8 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
             .arg(&expectations)
             .arg(&calibrated)
             .arg(&decision)
-            .arg(common::shipped_model("mnist-bbb.safetensors")),
+            .arg(common::shipped_model("mnist-bbb.safetensors"))
+            .arg(&calibrated_regression),
     );
     println!("{stdout}");
     assert!(stdout.contains("checks passed"), "{stdout}");

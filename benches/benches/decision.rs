@@ -18,6 +18,7 @@ fn bench(c: &mut Criterion) {
         temperature: 0.85,
         sets: vec![ConformalLevel { level: 0.95, threshold: 0.95 }],
         abstain_below: Some(0.85),
+        intervals: vec![],
         split: CalibrationSplit { examples: 1, seed: 1, source: "bench".into() },
     };
     let mut group = c.benchmark_group("decision");

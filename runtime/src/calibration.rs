@@ -1,7 +1,8 @@
-//! [`Calibration`]: what a calibration split, held apart from training and test, taught a classifier — a
-//! temperature for its Monte-Carlo mean probabilities, split-conformal thresholds for adaptive prediction sets
-//! (APS, Romano et al. 2020) at the levels asked for, and a confidence below which an app should abstain — and
-//! how one prediction uses them. The fitting lives in the trainer (`bnn calibrate`); the score and the set are
+//! [`Calibration`]: what a calibration split, held apart from training and test, taught a model — for a
+//! classifier a temperature for its Monte-Carlo mean probabilities, split-conformal thresholds for adaptive
+//! prediction sets (APS, Romano et al. 2020) at the levels asked for, and a confidence below which an app should
+//! abstain; for a regression model split-conformal intervals scaled by the predicted total standard deviation —
+//! and how one prediction uses them. The fitting lives in the trainer (`bnn calibrate`); the score and the set are
 //! defined once, here, so that fitting and prediction agree to the bit.
 
 use crate::math::{exp, ln};
@@ -59,12 +60,18 @@ pub struct Calibration {
     /// Abstain when the largest calibrated probability is below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abstain_below: Option<f32>,
+    /// Regression: conformal levels, increasing, with non-decreasing thresholds `q`; the interval of output `k`
+    /// is `mean_k ± q · sqrt(total_variance_k)` (the threshold is the normalised residual
+    /// `max_k |y_k - mean_k| / sd_k` the level covers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<ConformalLevel>,
     pub split: CalibrationSplit,
 }
 
 impl Calibration {
-    /// Checks the ranges: a finite temperature > 0; levels in (0, 1), increasing; thresholds finite in [0, 1],
-    /// non-decreasing; an abstention threshold in [0, 1].
+    /// Checks the ranges: a finite temperature > 0; levels in (0, 1), increasing; set thresholds in [0, 1] and
+    /// interval thresholds finite and >= 0, non-decreasing; an abstention threshold in [0, 1]. Whether the
+    /// calibration fits the model's task is [`Calibration::validate_for`].
     pub fn validate(&self) -> Result<(), String> {
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(format!("temperature must be finite and > 0, found {}", self.temperature));
@@ -89,7 +96,41 @@ impl Calibration {
                 return Err(format!("abstain_below must lie in [0, 1], found {t}"));
             }
         }
+        for (i, s) in self.intervals.iter().enumerate() {
+            if !(s.level > 0.0 && s.level < 1.0 && s.threshold >= 0.0 && s.threshold.is_finite()) {
+                return Err(format!("interval {i}: level must lie in (0, 1) and threshold be finite and >= 0"));
+            }
+            if i > 0 && (s.level <= self.intervals[i - 1].level || s.threshold < self.intervals[i - 1].threshold) {
+                return Err(format!("interval {i}: levels must increase and thresholds must not decrease"));
+            }
+        }
         Ok(())
+    }
+
+    /// Checks that the calibration is one of `classifier`'s kind: sets, temperature and abstention for a
+    /// classifier; intervals only (temperature 1) for a regression model.
+    pub fn validate_for(&self, classifier: bool) -> Result<(), String> {
+        self.validate()?;
+        match classifier {
+            true if !self.intervals.is_empty() => Err("a classifier's calibration has no intervals".into()),
+            false if !self.sets.is_empty() || self.abstain_below.is_some() || self.temperature != 1.0 => {
+                Err("a regression model's calibration holds intervals only (temperature 1, no sets, no abstention)"
+                    .into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The conformal interval of a regression prediction at a stored `level`: `(lower, upper)` per output, the
+    /// mean ± the level's threshold times the predicted total standard deviation; `None` if the level is not
+    /// stored.
+    pub fn interval(&self, mean: &[f32], total_variance: &[f32], level: f32) -> Option<(Vec<f32>, Vec<f32>)> {
+        let q = self.intervals.iter().find(|s| s.level == level)?.threshold;
+        let half: Vec<f32> = total_variance.iter().map(|v| q * crate::math::sqrtf(*v)).collect();
+        Some((
+            mean.iter().zip(&half).map(|(m, h)| m - h).collect(),
+            mean.iter().zip(&half).map(|(m, h)| m + h).collect(),
+        ))
     }
 
     /// A prediction's probabilities ([`ClassificationPrediction::probabilities`]) at the calibrated temperature.
@@ -215,6 +256,7 @@ mod tests {
             temperature,
             sets: vec![ConformalLevel { level: 0.9, threshold: 0.8 }, ConformalLevel { level: 0.95, threshold: 0.95 }],
             abstain_below: Some(0.6),
+            intervals: vec![],
             split: CalibrationSplit { examples: 10, seed: 1, source: "test".into() },
         }
     }
@@ -269,6 +311,26 @@ mod tests {
         assert_eq!(c.prediction_set(p, 0.5), None, "only stored levels");
         assert!(c.abstains(p), "0.55 < 0.6");
         assert!(!calibration(0.5).abstains(p), "sharpened: 0.55² / sum > 0.6");
+    }
+
+    #[test]
+    fn a_regression_interval_is_the_mean_plus_minus_the_threshold_times_the_total_sd() {
+        let c = Calibration {
+            temperature: 1.0,
+            sets: vec![],
+            abstain_below: None,
+            intervals: vec![
+                ConformalLevel { level: 0.9, threshold: 1.5 },
+                ConformalLevel { level: 0.95, threshold: 2.0 },
+            ],
+            split: CalibrationSplit { examples: 10, seed: 1, source: "test".into() },
+        };
+        assert!(c.validate_for(false).is_ok() && c.validate_for(true).is_err());
+        assert_eq!(c.interval(&[1.0, -2.0], &[4.0, 0.25], 0.9), Some((vec![-2.0, -2.75], vec![4.0, -1.25])));
+        assert_eq!(c.interval(&[1.0], &[4.0], 0.5), None);
+        assert!(calibration(1.0).validate_for(false).is_err(), "sets on a regression model");
+        let shrinking = Calibration { intervals: vec![c.intervals[1], c.intervals[0]], ..c.clone() };
+        assert!(shrinking.validate().is_err());
     }
 
     #[test]

@@ -72,19 +72,18 @@ impl Model {
         Model { layers: self.layers.iter().map(Layer::sparsified).collect(), ..self.clone() }
     }
 
-    /// The same model with `calibration` (or none), checked: it must be in range and the model a classifier.
+    /// The same model with `calibration` (or none), checked: in range, and of the model's kind (classifier or
+    /// regression).
     pub fn with_calibration(mut self, calibration: Option<Calibration>) -> Result<Self, ModelError> {
         if let Some(c) = &calibration {
-            c.validate().map_err(ModelError::InvalidCalibration)?;
-            if !matches!(self.task, Task::Classification { .. }) {
-                return Err(ModelError::InvalidCalibration("only classifiers can be calibrated".into()));
-            }
+            let classifier = matches!(self.task, Task::Classification { .. });
+            c.validate_for(classifier).map_err(ModelError::InvalidCalibration)?;
         }
         self.calibration = calibration;
         Ok(self)
     }
 
-    /// What a calibration split taught this classifier, if it was calibrated (`bnn calibrate`).
+    /// What a calibration split taught this model, if it was calibrated (`bnn calibrate`).
     pub fn calibration(&self) -> Option<&Calibration> {
         self.calibration.as_ref()
     }

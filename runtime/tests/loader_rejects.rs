@@ -220,11 +220,17 @@ fn an_invalid_calibration_is_rejected_and_a_valid_one_round_trips() {
     ] {
         assert!(matches!(err(&bad), ModelError::InvalidCalibration(_)), "{:?}", err(&bad));
     }
-    // Only a classifier can be calibrated.
+    // A regression model's calibration holds intervals only, and a classifier's none.
     let task = Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.1 } };
     let regression = common::to_bytes(&common::bayesian_mlp(1, &[4, 5, 1], task, 0.2));
     let bad = edit_description(&regression, |d| d["calibration"] = good.clone());
-    assert!(matches!(err(&bad), ModelError::InvalidCalibration(m) if m.contains("classifiers")));
+    assert!(matches!(err(&bad), ModelError::InvalidCalibration(m) if m.contains("intervals only")));
+    let intervals = json!({"temperature": 1.0, "intervals": [{"level": 0.9, "threshold": 1.7}],
+                           "split": {"examples": 50, "seed": 1, "source": "held out"}});
+    let ok = edit_description(&regression, |d| d["calibration"] = intervals.clone());
+    assert_eq!(Model::from_bytes(&ok).unwrap().calibration().map(|c| c.intervals.len()), Some(1));
+    let bad = edit_description(&valid(), |d| d["calibration"] = intervals.clone());
+    assert!(matches!(err(&bad), ModelError::InvalidCalibration(m) if m.contains("no intervals")));
 }
 
 #[test]

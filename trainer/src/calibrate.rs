@@ -1,11 +1,14 @@
-//! Fitting a classifier's [`Calibration`] on examples held apart from training and test: the temperature that
-//! minimises the NLL of the calibrated Monte-Carlo mean probabilities, the split-conformal APS threshold of each
-//! level, and the confidence below which to abstain so that a target share of inputs is still answered.
-//! The score and the sets are the runtime's ([`bnn_runtime::aps_score`], [`bnn_runtime::aps_set`]).
+//! Fitting a model's [`Calibration`] on examples held apart from training and test. A classifier: the
+//! temperature that minimises the NLL of the calibrated Monte-Carlo mean probabilities, the split-conformal APS
+//! threshold of each level, and the confidence below which to abstain (for a target coverage or risk); the
+//! score and the sets are the runtime's ([`bnn_runtime::aps_score`], [`bnn_runtime::aps_set`]). A regression
+//! model ([`fit_regression`]): the split-conformal threshold of each level on the normalised residual
+//! `max_k |y_k - mean_k| / sd_k`, so that `mean ± threshold · sd` covers all outputs at once.
 
 use crate::error::{Result, TrainError};
 use bnn_runtime::{
     aps_score, temperature_scaled, Calibration, CalibrationSplit, ClassificationPrediction, ConformalLevel,
+    RegressionPrediction,
 };
 
 /// Probabilities below this count as this in the NLL (as the evaluation's NLL does).
@@ -52,17 +55,75 @@ pub fn fit_temperature(probabilities: &[&[f32]], labels: &[u32]) -> f32 {
 /// class) when that rank exceeds n. With exchangeable calibration and test examples the set holds the true class
 /// with probability at least `level`, and (for scores without ties) at most `level + 1 / (n + 1)`.
 pub fn conformal_threshold(scores: &[f32], level: f32) -> f32 {
+    conformal_quantile(scores, level).map_or(1.0, |q| q.min(1.0))
+}
+
+/// The ⌈(n + 1)·level⌉-th smallest of `scores`, or `None` when that rank exceeds n (too few examples for the
+/// level: only an infinite threshold would do).
+fn conformal_quantile(scores: &[f32], level: f32) -> Option<f32> {
     let n = scores.len();
     // The level as the decimal it was written as (0.9, not 0.899999976 from f32), so that an exact product
     // such as 10 · 0.9 does not round up to the next rank.
     let level: f64 = level.to_string().parse().unwrap_or(level as f64);
     let rank = ((n as f64 + 1.0) * level).ceil() as usize;
-    if rank == 0 || rank > n {
-        return if rank == 0 { 0.0 } else { 1.0 };
+    if rank > n {
+        return None;
     }
     let mut sorted = scores.to_vec();
     sorted.sort_by(f32::total_cmp);
-    sorted[rank - 1].min(1.0)
+    Some(sorted[rank.max(1) - 1])
+}
+
+/// The conformal levels asked for, sorted and without repeats; each in (0, 1).
+fn checked_levels(levels: &[f32]) -> Result<Vec<f32>> {
+    let mut levels = levels.to_vec();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    match levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
+        Some(l) => Err(TrainError::Argument(format!("a conformal level must lie in (0, 1), found {l}"))),
+        None => Ok(levels),
+    }
+}
+
+/// Fits a regression model's conformal intervals: `predictions` of the calibration examples, `targets` their
+/// values (`outputs` per example, one after another).
+pub fn fit_regression(
+    predictions: &[RegressionPrediction],
+    targets: &[f32],
+    levels: &[f32],
+    split: CalibrationSplit,
+) -> Result<Calibration> {
+    let outputs = predictions.first().map_or(0, |p| p.mean.len());
+    if predictions.is_empty() || targets.len() != predictions.len() * outputs {
+        return Err(TrainError::Argument(format!(
+            "calibration needs {outputs} targets per prediction and at least one prediction: {} predictions, {} \
+             targets",
+            predictions.len(),
+            targets.len()
+        )));
+    }
+    let scores: Vec<f32> = predictions
+        .iter()
+        .zip(targets.chunks(outputs))
+        .map(|(p, y)| {
+            let residual = |k: usize| ((y[k] - p.mean[k]) as f64).abs() / (p.total_variance[k] as f64).sqrt();
+            (0..outputs).map(residual).fold(0.0f64, f64::max) as f32
+        })
+        .collect();
+    let mut intervals = Vec::new();
+    for level in checked_levels(levels)? {
+        let threshold = conformal_quantile(&scores, level).ok_or_else(|| {
+            TrainError::Argument(format!(
+                "{} calibration examples are too few for a {level} interval (it needs at least {})",
+                scores.len(),
+                ((1.0 / (1.0 - level as f64)).ceil() as usize).saturating_sub(1)
+            ))
+        })?;
+        intervals.push(ConformalLevel { level, threshold });
+    }
+    let calibration = Calibration { temperature: 1.0, sets: vec![], abstain_below: None, intervals, split };
+    calibration.validate_for(false).map_err(TrainError::Argument)?;
+    Ok(calibration)
 }
 
 /// The largest confidence threshold that still answers at least `coverage` of the examples (those with
@@ -133,12 +194,7 @@ pub fn fit(
     if let Some((p, y)) = predictions.iter().zip(labels).find(|(p, y)| **y as usize >= p.probabilities.len()) {
         return Err(TrainError::Argument(format!("label {y} is not one of the {} classes", p.probabilities.len())));
     }
-    let mut levels = request.levels.clone();
-    levels.sort_by(f32::total_cmp);
-    levels.dedup();
-    if let Some(l) = levels.iter().find(|l| !(**l > 0.0 && **l < 1.0)) {
-        return Err(TrainError::Argument(format!("a conformal level must lie in (0, 1), found {l}")));
-    }
+    let levels = checked_levels(&request.levels)?;
     match request.abstain {
         Some(AbstainTarget::Coverage(c)) if !(c > 0.0 && c <= 1.0) => {
             return Err(TrainError::Argument(format!("the abstention coverage must lie in (0, 1], found {c}")))
@@ -172,6 +228,7 @@ pub fn fit(
                 abstain_threshold_for_risk(&confidence, &correct, r)
             }
         }),
+        intervals: vec![],
         split: request.split.clone(),
     };
     calibration.validate().map_err(TrainError::Argument)?;
@@ -278,6 +335,36 @@ mod tests {
         assert!(answered >= 400, "{answered} of 500 answered at coverage 0.8");
         assert!(fit(&preds, &y[..10], &request).is_err());
         assert!(fit(&preds, &y, &CalibrationRequest { levels: vec![1.0], ..request.clone() }).is_err());
+    }
+
+    #[test]
+    fn regression_thresholds_are_the_normal_quantiles_when_the_predicted_sd_is_right() {
+        // y = mean + sd · ε with ε ~ N(0, 1) and the predicted total sd right: |ε| has its 90% and 95% quantiles
+        // at 1.6449 and 1.9600.
+        let mut rng = SeededRng::new(5);
+        let (mut predictions, mut targets) = (vec![], vec![]);
+        for i in 0..20_000 {
+            let (mean, sd) = (i as f32 * 0.001, 0.5 + (i % 7) as f32);
+            targets.push(mean + sd * rng.gaussian());
+            predictions.push(RegressionPrediction {
+                mean: vec![mean],
+                aleatoric_variance: vec![sd * sd],
+                epistemic_variance: vec![0.0],
+                total_variance: vec![sd * sd],
+                lower: vec![0.0],
+                upper: vec![0.0],
+                interval_level: 0.95,
+                samples_used: 1,
+            });
+        }
+        let split = CalibrationSplit { examples: 20_000, seed: 5, source: "synthetic".into() };
+        let c = fit_regression(&predictions, &targets, &[0.95, 0.9], split.clone()).unwrap();
+        let q: Vec<f32> = c.intervals.iter().map(|s| s.threshold).collect();
+        assert!((q[0] - 1.6449).abs() < 0.05 && (q[1] - 1.96).abs() < 0.05, "{q:?}");
+        assert_eq!((c.intervals[0].level, c.temperature, c.sets.len()), (0.9, 1.0, 0));
+        // 10 examples cannot give a 95% interval: ⌈11 · 0.95⌉ = 11 > 10.
+        let err = fit_regression(&predictions[..10], &targets[..10], &[0.95], split).unwrap_err().to_string();
+        assert!(err.contains("too few"), "{err}");
     }
 
     #[test]

@@ -336,3 +336,30 @@ fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
     assert!(serde_json::from_str::<serde_json::Value>(&plain).unwrap().get("decisions").is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_regression_model_is_calibrated_into_conformal_intervals() {
+    let (dir, _, model, _) = trained(
+        "calibrate-regression",
+        "[data]\nsource = \"synthetic\"\nname = \"curve\"\ntrain_points = 300\ntest_points = 200\n\
+         [model]\nhidden = [16]\n[likelihood]\nkind = \"gaussian\"\nsigma = 0.2\n\
+         [training]\nepochs = 3\nbatch_size = 32\nvalidation = 100\n",
+    );
+    let out = dir.join("calibrated.safetensors");
+    let (ok, text) = bnn(&["calibrate", "--model", s(&model), "--out", s(&out), "--levels", "0.8,0.9"]);
+    assert!(ok && text.contains("interval thresholds"), "{text}");
+    let (ok, text) =
+        bnn(&["calibrate", "--model", s(&model), "--out", s(&dir.join("x.safetensors")), "--abstain-coverage", "0.9"]);
+    assert!(!ok && text.contains("classifiers"), "{text}");
+    let (ok, json) = bnn(&["eval", "--model", s(&out), "--out-dir", s(&dir.join("eval")), "--json"]);
+    assert!(ok, "{json}");
+    let conformal = serde_json::from_str::<serde_json::Value>(&json).unwrap()["conformal"].clone();
+    let coverage = |i: usize| conformal[i]["coverage"].as_f64().unwrap();
+    let width = |i: usize| conformal[i]["mean_width"].as_f64().unwrap();
+    // 200 test points: the coverage of an 80% interval is 0.8 ± 0.03 (binomial sd), here within ±0.12.
+    assert!((0.68..=0.95).contains(&coverage(0)) && coverage(0) <= coverage(1) && width(0) < width(1), "{conformal}");
+    let (ok, line) = bnn(&["predict", "--model", s(&out), "--input", "0.25", "--level", "0.9", "--json"]);
+    let d = serde_json::from_str::<serde_json::Value>(line.trim()).unwrap()["decision"].clone();
+    assert!(ok && d["lower"][0].as_f64() < d["upper"][0].as_f64(), "{line}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

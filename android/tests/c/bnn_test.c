@@ -1,5 +1,6 @@
 /* C host test of include/bnn.h, built with gcc by android/tests/c_host.rs.
  * Usage: bnn_test CLASSIFIER.safetensors REGRESSION.safetensors CALIBRATED-CLASSIFIER.safetensors
+ *                 CALIBRATED-REGRESSION.safetensors
  * Checks the error paths itself (exit 1 on failure) and prints the predictions as hexadecimal float bits on
  * stdout for the Rust test to compare with the runtime's own:
  *   classify <class> <samples_used> <mutual_information> <expected_entropy> <p_0> ... <p_k-1>
@@ -46,8 +47,8 @@ static int contains(const char *haystack, const char *needle) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER CALIBRATED-REGRESSION\n", argv[0]);
         return 2;
     }
 
@@ -180,6 +181,25 @@ int main(int argc, char **argv) {
     free(scaled);
     free(set);
     bnn_model_free(calibrated);
+
+    /* A calibrated regression model: the conformal interval around the prediction of x = 0.25. */
+    BnnModel *calibrated_regression = bnn_model_load_path(argv[4]);
+    CHECK(calibrated_regression != NULL, "load calibrated regression model");
+    if (calibrated_regression == NULL) return 1;
+    CHECK(bnn_regress(calibrated_regression, &x, 1, &reg_options, &r) == BNN_OK, "regress calibrated");
+    float interval_lower, interval_upper;
+    CHECK(bnn_conformal_interval(calibrated_regression, &mean, &total, 1, 0.9f, &interval_lower, &interval_upper)
+              == BNN_OK, "conformal interval");
+    CHECK(interval_lower < mean && mean < interval_upper, "the interval contains the mean");
+    printf("interval");
+    print_bits(interval_lower);
+    print_bits(interval_upper);
+    printf("\n");
+    CHECK(bnn_conformal_interval(regression, &mean, &total, 1, 0.9f, &interval_lower, &interval_upper)
+              == BNN_ERROR_INVALID_ARGUMENT, "an uncalibrated regression model has no interval");
+    CHECK(bnn_conformal_interval(calibrated_regression, &mean, &total, 1, 0.5f, &interval_lower, &interval_upper)
+              == BNN_ERROR_INVALID_ARGUMENT, "a level the model does not store");
+    bnn_model_free(calibrated_regression);
 
     bnn_model_free(regression);
     bnn_model_free(classifier);

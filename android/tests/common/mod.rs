@@ -25,11 +25,28 @@ pub fn calibrated_classifier() -> PathBuf {
         temperature: 1.7,
         sets: vec![ConformalLevel { level: 0.9, threshold: 0.9 }, ConformalLevel { level: 0.99, threshold: 0.999 }],
         abstain_below: Some(0.95),
+        intervals: vec![],
         split: CalibrationSplit { examples: 1000, seed: 1, source: "a test fixture".into() },
     };
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrated-classifier.safetensors");
     let model = model.with_calibration(Some(calibration)).unwrap();
     ModelWriter::new(&model).dtype(StorageDtype::F16).write(&path).unwrap();
+    path
+}
+
+/// The shipped curve regression model with conformal intervals (level 0.9: mean ± 1.5 sd; 0.99: ± 2.8 sd).
+pub fn calibrated_regression() -> PathBuf {
+    use bnn_runtime::{Calibration, CalibrationSplit, ConformalLevel, Model, ModelWriter};
+    let model = Model::load(shipped_model("curve-bbb.safetensors")).unwrap();
+    let calibration = Calibration {
+        temperature: 1.0,
+        sets: vec![],
+        abstain_below: None,
+        intervals: vec![ConformalLevel { level: 0.9, threshold: 1.5 }, ConformalLevel { level: 0.99, threshold: 2.8 }],
+        split: CalibrationSplit { examples: 1000, seed: 1, source: "a test fixture".into() },
+    };
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrated-regression.safetensors");
+    ModelWriter::new(&model.with_calibration(Some(calibration)).unwrap()).write(&path).unwrap();
     path
 }
 

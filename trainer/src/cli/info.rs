@@ -105,10 +105,11 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     }
     println!("normalized {}", info.normalized);
     if let Some(c) = &info.calibration {
-        let sets: Vec<String> = c.sets.iter().map(|s| format!("{}: {:.4}", s.level, s.threshold)).collect();
+        let sets: Vec<String> =
+            c.sets.iter().chain(&c.intervals).map(|s| format!("{}: {:.4}", s.level, s.threshold)).collect();
         let abstain = c.abstain_below.map_or(String::new(), |t| format!("; abstain below {t:.4}"));
         println!(
-            "calibrated temperature {:.4}; set thresholds {}{abstain}; on {} examples ({})",
+            "calibrated temperature {:.4}; thresholds (sets: APS score; intervals: sd) {}{abstain}; on {} examples ({})",
             c.temperature,
             sets.join(", "),
             c.split.examples,

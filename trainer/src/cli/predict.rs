@@ -3,8 +3,8 @@
 //! the fields of [`Record`] (classification: `class`, `probabilities`, `predictive_entropy`, `expected_entropy`,
 //! `mutual_information`; regression: `mean`, `aleatoric_variance`, `epistemic_variance`, `total_variance`,
 //! `lower`, `upper`, `interval_level`; both: `kind`, `samples_used`; `index` for `--inputs`, `true_label` for
-//! `--mnist-test`; `decision` with `--level` on a calibrated classifier: `level`, `prediction_set`, `confidence`,
-//! `abstain`). Without `--json`, `--inputs` writes CSV with the same names as columns.
+//! `--mnist-test`; `decision` with `--level` on a calibrated model: `level` and, for a classifier,
+//! `prediction_set`, `confidence`, `abstain`, for a regression model the conformal interval `lower`, `upper`). Without `--json`, `--inputs` writes CSV with the same names as columns.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Prediction, Sampler};
@@ -43,8 +43,9 @@ pub struct PredictArgs {
     sampler: Sampler,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// With a calibrated classifier (`bnn calibrate`): also give the conformal prediction set at this stored
-    /// level and whether to abstain (JSON field `decision`; CSV columns `set`, `abstain`).
+    /// With a calibrated model (`bnn calibrate`): also give, at this stored level, a classifier's conformal
+    /// prediction set and whether to abstain (JSON field `decision`; CSV columns `set`, `abstain`), or a
+    /// regression model's conformal interval (`decision.lower`/`upper`; CSV `conformal_lower{k}`, `conformal_upper{k}`).
     #[arg(long)]
     level: Option<f32>,
 }
@@ -83,13 +84,18 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     print!("{}", super::report::describe(&model, &p));
-    if let Some(d) = &decision {
-        println!(
-            "{:.0}% set         {:?}{}",
-            100.0 * d.level,
-            d.prediction_set,
-            if d.abstain { "  (abstain: calibrated confidence below the model's threshold)" } else { "" }
-        );
+    match &decision {
+        Some(DecisionRecord { level, prediction_set: Some(set), abstain, .. }) => println!(
+            "{:.0}% set         {set:?}{}",
+            100.0 * level,
+            if *abstain == Some(true) { "  (abstain: calibrated confidence below the model's threshold)" } else { "" }
+        ),
+        Some(DecisionRecord { level, lower: Some(lower), upper: Some(upper), .. }) => {
+            for (k, (l, u)) in lower.iter().zip(upper).enumerate() {
+                println!("output {k}: {:.0}% conformal interval [{l:.4}, {u:.4}]", 100.0 * level);
+            }
+        }
+        _ => {}
     }
     if let Some(t) = truth {
         println!("true label       {t}");
@@ -130,31 +136,50 @@ enum Record {
         upper: Vec<f32>,
         interval_level: f32,
         samples_used: usize,
+        /// With `--level`: the calibrated model's conformal interval.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decision: Option<DecisionRecord>,
     },
 }
 
-/// A calibrated classifier's decision on one prediction (`--level`).
-#[derive(serde::Serialize)]
+/// A calibrated model's decision on one prediction (`--level`): a classifier's conformal set and abstention, or a
+/// regression model's conformal interval.
+#[derive(Default, serde::Serialize)]
 struct DecisionRecord {
     level: f32,
     /// The conformal set: classes, most probable first (empty: none plausible at this level).
-    prediction_set: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prediction_set: Option<Vec<usize>>,
     /// The largest calibrated probability.
-    confidence: f32,
-    abstain: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    abstain: Option<bool>,
+    /// The conformal interval of each output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lower: Option<Vec<f32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upper: Option<Vec<f32>>,
 }
 
 impl DecisionRecord {
-    /// The decision at `level` on a classification (`None` without a level or for a regression).
+    /// The decision at `level` (`None` without a level).
     fn new(model: &Model, p: &Prediction, level: Option<f32>) -> anyhow::Result<Option<Self>> {
-        let (Some(level), Some(c), Some(calibration)) = (level, p.as_classification(), model.calibration()) else {
-            return Ok(None);
-        };
-        let stored: Vec<f32> = calibration.sets.iter().map(|s| s.level).collect();
-        let d = calibration
-            .decide(&c.probabilities, level)
-            .with_context(|| format!("--level {level} is not stored; the model stores {stored:?}"))?;
-        Ok(Some(DecisionRecord { level, prediction_set: d.set, confidence: d.confidence, abstain: d.abstain }))
+        let (Some(level), Some(calibration)) = (level, model.calibration()) else { return Ok(None) };
+        let stored: Vec<f32> = calibration.sets.iter().chain(&calibration.intervals).map(|s| s.level).collect();
+        let not_stored = || format!("--level {level} is not stored; the model stores {stored:?}");
+        Ok(Some(match p {
+            Prediction::Classification(c) => {
+                let d = calibration.decide(&c.probabilities, level).with_context(not_stored)?;
+                let (prediction_set, confidence, abstain) = (Some(d.set), Some(d.confidence), Some(d.abstain));
+                DecisionRecord { level, prediction_set, confidence, abstain, ..Default::default() }
+            }
+            Prediction::Regression(r) => {
+                let (lower, upper) =
+                    calibration.interval(&r.mean, &r.total_variance, level).with_context(not_stored)?;
+                DecisionRecord { level, lower: Some(lower), upper: Some(upper), ..Default::default() }
+            }
+        }))
     }
 }
 
@@ -184,11 +209,13 @@ impl Record {
                 upper: r.upper.clone(),
                 interval_level: r.interval_level,
                 samples_used: r.samples_used,
+                decision,
             },
         }
     }
 
-    /// The CSV header for `model`'s classes or outputs (`decision`: with the `set` and `abstain` columns).
+    /// The CSV header for `model`'s classes or outputs (`decision`: with the `set` and `abstain` columns, or the
+    /// conformal interval's `conformal_lower{k}` and `conformal_upper{k}`).
     fn csv_header(model: &Model, decision: bool) -> String {
         match model.task() {
             bnn_runtime::Task::Classification { classes, .. } => {
@@ -206,7 +233,13 @@ impl Record {
                             .map(|c| format!("{c}{k}"))
                     })
                     .collect();
-                format!("index,samples_used,{}", cols.join(","))
+                let conformal: Vec<String> =
+                    (0..*outputs).map(|k| format!(",conformal_lower{k},conformal_upper{k}")).collect();
+                format!(
+                    "index,samples_used,{}{}",
+                    cols.join(","),
+                    if decision { conformal.concat() } else { String::new() }
+                )
             }
         }
     }
@@ -227,8 +260,8 @@ impl Record {
             } => {
                 // The set's classes separated by spaces, in one column.
                 let decision = decision.as_ref().map_or(String::new(), |d| {
-                    let set: Vec<String> = d.prediction_set.iter().map(usize::to_string).collect();
-                    format!(",{},{}", set.join(" "), d.abstain as u8)
+                    let set: Vec<String> = d.prediction_set.iter().flatten().map(usize::to_string).collect();
+                    format!(",{},{}", set.join(" "), d.abstain.unwrap_or(false) as u8)
                 });
                 format!(
                     "{},{class},{predictive_entropy},{expected_entropy},{mutual_information},{samples_used},{}{decision}",
@@ -245,6 +278,7 @@ impl Record {
                 lower,
                 upper,
                 samples_used,
+                decision,
                 ..
             } => {
                 let cols: Vec<String> = (0..mean.len())
@@ -253,7 +287,13 @@ impl Record {
                         v.map(|c| c[k].to_string()).join(",")
                     })
                     .collect();
-                format!("{},{samples_used},{}", index.unwrap_or(0), cols.join(","))
+                let conformal = decision
+                    .as_ref()
+                    .and_then(|d| d.lower.as_ref().zip(d.upper.as_ref()))
+                    .map_or(String::new(), |(lower, upper)| {
+                        lower.iter().zip(upper).map(|(l, u)| format!(",{l},{u}")).collect::<String>()
+                    });
+                format!("{},{samples_used},{}{conformal}", index.unwrap_or(0), cols.join(","))
             }
         }
     }

@@ -82,8 +82,20 @@ impl RegressionEval {
     pub fn markdown(&self) -> String {
         let m = &self.metrics;
         let [lo, hi] = m.data_range;
+        let conformal: String = m
+            .conformal
+            .iter()
+            .map(|c| {
+                format!(
+                    "| conformal interval at {:.0}%: coverage, mean width | {:.2}%, {:.4} |\n",
+                    100.0 * c.level,
+                    100.0 * c.coverage,
+                    c.mean_width
+                )
+            })
+            .collect();
         format!(
-            "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {:.4} |\n| mean epistemic sd farther than half the data's width outside it | {:.4} |\n| ratio outside / inside | {:.1} |\n\nPicture: `{}`\n",
+            "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {:.4} |\n| mean epistemic sd farther than half the data's width outside it | {:.4} |\n| ratio outside / inside | {:.1} |\n{conformal}\nPicture: `{}`\n",
             m.test_rmse,
             m.test_nll,
             m.epistemic_sd_inside,

@@ -23,6 +23,19 @@ pub struct RegressionMetrics {
     /// Mean epistemic standard deviation farther than half the range's width outside it.
     pub epistemic_sd_outside: f64,
     pub outside_over_inside: f64,
+    /// With a calibrated model: its conformal intervals on the test set, per stored level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conformal: Vec<IntervalCoverage>,
+}
+
+/// A calibrated regression model's conformal interval at one level on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntervalCoverage {
+    pub level: f32,
+    /// Share of test examples whose every output lies inside its interval.
+    pub coverage: f64,
+    /// Mean width of the intervals (over examples and outputs).
+    pub mean_width: f64,
 }
 
 /// The curves of the picture, as (x, value) or (x, lower, upper) points.
@@ -88,12 +101,29 @@ pub fn regression_study(
         }
     }
     let (mut se, mut nll) = (0.0, 0.0);
+    let calibration = model.calibration();
+    let levels = calibration.map_or(&[][..], |c| c.intervals.as_slice());
+    let (mut covered, mut width) = (vec![0usize; levels.len()], vec![0.0f64; levels.len()]);
     for (i, y) in test_y.iter().enumerate() {
         let r = regression(model, test.input(i), &options.seed(i as u64))?;
         let (m, v) = (r.mean[0] as f64, r.total_variance[0] as f64);
         se += (m - *y as f64).powi(2);
         nll += gaussian_nll(*y as f64, m, v);
+        for (j, (s, c)) in levels.iter().zip(std::iter::repeat(calibration).flatten()).enumerate() {
+            let (lower, upper) = c.interval(&r.mean, &r.total_variance, s.level).expect("a stored level");
+            covered[j] += (lower[0] <= *y && *y <= upper[0]) as usize;
+            width[j] += (upper[0] - lower[0]) as f64;
+        }
     }
+    let conformal = levels
+        .iter()
+        .enumerate()
+        .map(|(j, s)| IntervalCoverage {
+            level: s.level,
+            coverage: covered[j] as f64 / test_y.len().max(1) as f64,
+            mean_width: width[j] / test_y.len().max(1) as f64,
+        })
+        .collect();
     let n = test_y.len().max(1) as f64;
     let (sd_in, sd_out) = (sd_in / n_in.max(1) as f64, sd_out / n_out.max(1) as f64);
     let metrics = RegressionMetrics {
@@ -103,6 +133,7 @@ pub fn regression_study(
         epistemic_sd_inside: sd_in,
         epistemic_sd_outside: sd_out,
         outside_over_inside: sd_out / sd_in,
+        conformal,
     };
     Ok((metrics, curves))
 }

@@ -157,6 +157,29 @@ public final class BayesianModel implements AutoCloseable {
         return new Decision(packed[0] == 1f, packed[1], set, probabilities);
     }
 
+    /**
+     * A calibrated regression model's conformal interval at {@code level} (one it stores): {lower, upper}, each
+     * one value per output, holding the true values with that probability for inputs like its calibration data.
+     * {@link IllegalArgumentException} if the model is not calibrated or does not store the level.
+     */
+    public float[][] conformalInterval(RegressionResult result, float level) {
+        if (result == null) {
+            throw new IllegalArgumentException("result is null");
+        }
+        float[] packed;
+        lock.readLock().lock();
+        try {
+            if (handle == 0) {
+                throw new IllegalStateException("the model is closed");
+            }
+            packed = NativeBridge.conformalInterval(handle, result.getMean(), result.getTotalVariance(), level);
+        } finally {
+            lock.readLock().unlock();
+        }
+        int k = packed.length / 2;
+        return new float[][] {Arrays.copyOfRange(packed, 0, k), Arrays.copyOfRange(packed, k, 2 * k)};
+    }
+
     public boolean isClosed() {
         lock.readLock().lock();
         try {

@@ -36,4 +36,7 @@ final class NativeBridge {
      * {abstain (0 or 1), confidence, setSize, set_0..set_{setSize-1}, calibrated_0..calibrated_{k-1}}.
      */
     static native float[] decide(long handle, float[] probabilities, float level);
+
+    /** A calibrated regression model's conformal interval at a stored level, packed {lower.., upper..}. */
+    static native float[] conformalInterval(long handle, float[] mean, float[] totalVariance, float level);
 }

@@ -39,6 +39,7 @@ public final class HostTest {
         concurrentPredictionsEqualSerialOnes(classification);
         closingWhilePredictingIsSafe(classification);
         calibratedDecisionsEqualTheRuntimes(args[3], args[1], Paths.get(args[2]));
+        conformalIntervalsEqualTheRuntimes(args[4], regression.modelPath, Paths.get(args[2]));
         System.out.println("HostTest: " + checks + " checks passed");
     }
 
@@ -271,6 +272,25 @@ public final class HostTest {
             ClassificationResult q = plain.classify(input, PredictOptions.DEFAULT);
             expect(IllegalArgumentException.class, "an uncalibrated model", () -> plain.decide(q, 0.9f));
             expect(IllegalArgumentException.class, "a null result", () -> model.decide(null, 0.9f));
+        }
+    }
+
+    /** A calibrated regression model's conformal interval through JNI equals the Rust runtime's, bit for bit. */
+    private static void conformalIntervalsEqualTheRuntimes(String calibratedPath, String uncalibratedPath,
+                                                          Path expectation) throws Exception {
+        String[] halves = Files.readAllLines(expectation, StandardCharsets.UTF_8).get(1).split(" \\| ");
+        float[] input = floats(halves[0].split(" "), 0);
+        float[] expected = floats(halves[1].split(" "), 0);
+        try (BayesianModel model = BayesianModel.fromFile(new java.io.File(calibratedPath));
+             BayesianModel plain = BayesianModel.fromFile(new java.io.File(uncalibratedPath))) {
+            RegressionResult r = model.regress(input, PredictOptions.builder().samples(64).seed(9).build());
+            float[][] interval = model.conformalInterval(r, 0.9f);
+            check(Arrays2.equalBits(new float[] {interval[0][0], interval[1][0]}, expected),
+                    "conformal interval equals the Rust runtime's");
+            expect(IllegalArgumentException.class, "a level the model does not store",
+                    () -> model.conformalInterval(r, 0.5f));
+            RegressionResult q = plain.regress(input, PredictOptions.DEFAULT);
+            expect(IllegalArgumentException.class, "an uncalibrated regression model", () -> plain.conformalInterval(q, 0.9f));
         }
     }
 
