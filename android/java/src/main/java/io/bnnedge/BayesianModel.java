@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.LongFunction;
 
 /**
  * A Bayesian neural network loaded from a bnn-edge {@code .safetensors} file, predicting with Monte-Carlo
@@ -138,16 +139,7 @@ public final class BayesianModel implements AutoCloseable {
         if (result == null) {
             throw new IllegalArgumentException("result is null");
         }
-        float[] packed;
-        lock.readLock().lock();
-        try {
-            if (handle == 0) {
-                throw new IllegalStateException("the model is closed");
-            }
-            packed = NativeBridge.decide(handle, result.getProbabilities(), level);
-        } finally {
-            lock.readLock().unlock();
-        }
+        float[] packed = withHandle(h -> NativeBridge.decide(h, result.getProbabilities(), level));
         int setSize = (int) packed[2];
         int[] set = new int[setSize];
         for (int i = 0; i < setSize; i++) {
@@ -166,16 +158,8 @@ public final class BayesianModel implements AutoCloseable {
         if (result == null) {
             throw new IllegalArgumentException("result is null");
         }
-        float[] packed;
-        lock.readLock().lock();
-        try {
-            if (handle == 0) {
-                throw new IllegalStateException("the model is closed");
-            }
-            packed = NativeBridge.conformalInterval(handle, result.getMean(), result.getTotalVariance(), level);
-        } finally {
-            lock.readLock().unlock();
-        }
+        float[] packed = withHandle(
+                h -> NativeBridge.conformalInterval(h, result.getMean(), result.getTotalVariance(), level));
         int k = packed.length / 2;
         return new float[][] {Arrays.copyOfRange(packed, 0, k), Arrays.copyOfRange(packed, k, 2 * k)};
     }
@@ -213,14 +197,19 @@ public final class BayesianModel implements AutoCloseable {
         if (options == null) {
             throw new IllegalArgumentException("options are null");
         }
+        return withHandle(h -> NativeBridge.predict(h, inputs, options.getSeed(), options.getSamples(),
+                options.getAdaptiveMax(), options.getTolerance(), options.getSampler().ordinal(),
+                options.getIntervalLevel()));
+    }
+
+    /** Runs a native call on the open handle under the read lock, so that {@link #close()} waits for it. */
+    private <T> T withHandle(LongFunction<T> call) {
         lock.readLock().lock();
         try {
             if (handle == 0) {
                 throw new IllegalStateException("the model is closed");
             }
-            return NativeBridge.predict(handle, inputs, options.getSeed(), options.getSamples(),
-                    options.getAdaptiveMax(), options.getTolerance(), options.getSampler().ordinal(),
-                    options.getIntervalLevel());
+            return call.apply(handle);
         } finally {
             lock.readLock().unlock();
         }
