@@ -76,35 +76,13 @@ impl Calibration {
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return Err(format!("temperature must be finite and > 0, found {}", self.temperature));
         }
-        for (i, s) in self.sets.iter().enumerate() {
-            if !(s.level > 0.0 && s.level < 1.0) {
-                return Err(format!("set {i}: level must lie in (0, 1), found {}", s.level));
-            }
-            if !(0.0..=1.0).contains(&s.threshold) {
-                return Err(format!("set {i}: threshold must lie in [0, 1], found {}", s.threshold));
-            }
-            if let Some(prev) = i.checked_sub(1).map(|j| self.sets[j]) {
-                if s.level <= prev.level || s.threshold < prev.threshold {
-                    return Err(format!(
-                        "set {i}: levels must increase and thresholds must not decrease (nested sets)"
-                    ));
-                }
-            }
-        }
+        check_levels("set", &self.sets, "[0, 1]", |t| (0.0..=1.0).contains(&t))?;
         if let Some(t) = self.abstain_below {
             if !(0.0..=1.0).contains(&t) {
                 return Err(format!("abstain_below must lie in [0, 1], found {t}"));
             }
         }
-        for (i, s) in self.intervals.iter().enumerate() {
-            if !(s.level > 0.0 && s.level < 1.0 && s.threshold >= 0.0 && s.threshold.is_finite()) {
-                return Err(format!("interval {i}: level must lie in (0, 1) and threshold be finite and >= 0"));
-            }
-            if i > 0 && (s.level <= self.intervals[i - 1].level || s.threshold < self.intervals[i - 1].threshold) {
-                return Err(format!("interval {i}: levels must increase and thresholds must not decrease"));
-            }
-        }
-        Ok(())
+        check_levels("interval", &self.intervals, "[0, inf)", |t| t >= 0.0 && t.is_finite())
     }
 
     /// Checks that the calibration is one of `classifier`'s kind: sets, temperature and abstention for a
@@ -125,7 +103,7 @@ impl Calibration {
     /// mean ± the level's threshold times the predicted total standard deviation; `None` if the level is not
     /// stored.
     pub fn interval(&self, mean: &[f32], total_variance: &[f32], level: f32) -> Option<(Vec<f32>, Vec<f32>)> {
-        let q = self.intervals.iter().find(|s| s.level == level)?.threshold;
+        let q = stored(&self.intervals, level)?;
         let half: Vec<f32> = total_variance.iter().map(|v| q * crate::math::sqrtf(*v)).collect();
         Some((
             mean.iter().zip(&half).map(|(m, h)| m - h).collect(),
@@ -140,9 +118,9 @@ impl Calibration {
         out
     }
 
-    /// The stored threshold of `level` (compared exactly: ask for a level the model stores).
+    /// The stored set threshold of `level` (compared exactly: ask for a level the model stores).
     pub fn threshold(&self, level: f32) -> Option<f32> {
-        self.sets.iter().find(|s| s.level == level).map(|s| s.threshold)
+        stored(&self.sets, level)
     }
 
     /// The conformal prediction set of a prediction's probabilities at a stored `level`: class indices, most
@@ -173,6 +151,33 @@ impl Calibration {
     }
 }
 
+/// The threshold of `level` among `levels` (compared exactly).
+fn stored(levels: &[ConformalLevel], level: f32) -> Option<f32> {
+    levels.iter().find(|s| s.level == level).map(|s| s.threshold)
+}
+
+/// Checks one list of conformal levels: each level in (0, 1), each threshold within `range` (`in_range`), levels
+/// increasing and thresholds not decreasing, so that the sets or intervals are nested.
+fn check_levels(
+    what: &str,
+    levels: &[ConformalLevel],
+    range: &str,
+    in_range: impl Fn(f32) -> bool,
+) -> Result<(), String> {
+    for (i, s) in levels.iter().enumerate() {
+        if !(s.level > 0.0 && s.level < 1.0) {
+            return Err(format!("{what} {i}: level must lie in (0, 1), found {}", s.level));
+        }
+        if !in_range(s.threshold) {
+            return Err(format!("{what} {i}: threshold must lie in {range}, found {}", s.threshold));
+        }
+        if i > 0 && (s.level <= levels[i - 1].level || s.threshold < levels[i - 1].threshold) {
+            return Err(format!("{what} {i}: levels must increase and thresholds must not decrease (nested)"));
+        }
+    }
+    Ok(())
+}
+
 /// The largest probability.
 pub fn confidence(probabilities: &[f32]) -> f32 {
     probabilities.iter().copied().fold(0.0f32, f32::max)
@@ -181,8 +186,8 @@ pub fn confidence(probabilities: &[f32]) -> f32 {
 /// `p_k^(1/T) / sum_j p_j^(1/T)` into `out`, computed in f64 from the logs (a zero probability stays zero).
 pub fn temperature_scaled(probabilities: &[f32], temperature: f32, out: &mut [f32]) {
     let inv = 1.0 / temperature as f64;
-    let max = probabilities.iter().copied().fold(0.0f32, f32::max) as f64;
-    let scaled = |p: f32| if p > 0.0 { exp(inv * (ln(p as f64) - ln(max))) } else { 0.0 };
+    let ln_max = ln(confidence(probabilities) as f64);
+    let scaled = |p: f32| if p > 0.0 { exp(inv * (ln(p as f64) - ln_max)) } else { 0.0 };
     let total: f64 = probabilities.iter().map(|p| scaled(*p)).sum();
     for (o, p) in out.iter_mut().zip(probabilities) {
         *o = (scaled(*p) / total) as f32;
