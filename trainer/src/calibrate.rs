@@ -161,11 +161,6 @@ pub enum AbstainTarget {
     Risk(f32),
 }
 
-/// The index of the largest value (the first among equals), as the runtime picks a prediction's class.
-fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().fold(0, |best, (k, v)| if *v > p[best] { k } else { best })
-}
-
 /// What to fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CalibrationRequest {
@@ -224,7 +219,8 @@ pub fn fit(
         abstain_below: request.abstain.map(|target| match target {
             AbstainTarget::Coverage(c) => abstain_threshold(&confidence, c),
             AbstainTarget::Risk(r) => {
-                let correct: Vec<bool> = calibrated.iter().zip(labels).map(|(p, y)| argmax(p) == *y as usize).collect();
+                // Temperature scaling keeps the order of the classes: the calibrated top class is the prediction's.
+                let correct: Vec<bool> = predictions.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
                 abstain_threshold_for_risk(&confidence, &correct, r)
             }
         }),

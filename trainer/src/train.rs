@@ -66,8 +66,8 @@ pub struct Run {
     pub history: Vec<EpochMetrics>,
     /// The training examples held out for validation (`training.validation`), normalised like the rest.
     pub validation: Option<Dataset>,
-    /// The model of the epoch with the lowest validation NLL so far.
-    best: Option<BestEpoch>,
+    /// The model of [`Run::best_epoch`], exported when that epoch ended.
+    best_model: Option<Model>,
     /// Text of the recipe file, stored in the exported model's provenance.
     pub recipe_source: Option<String>,
     /// With a checkpoint file, also write one inside an epoch once this much time has passed since the last.
@@ -86,15 +86,6 @@ struct PartialEpoch {
     loss_sum: f64,
     metric_sum: f64,
     seconds: f64,
-}
-
-/// The epoch a validation set chose, and its model.
-#[derive(Debug, Clone)]
-struct BestEpoch {
-    /// 1-based, as in [`EpochMetrics::epoch`].
-    epoch: usize,
-    nll: f64,
-    model: Model,
 }
 
 fn is_classification(d: &Dataset) -> bool {
@@ -159,7 +150,7 @@ impl Run {
             epochs_done: 0,
             history: vec![],
             validation,
-            best: None,
+            best_model: None,
             recipe_source: None,
             checkpoint_every: Duration::from_secs(300),
             partial: None,
@@ -244,12 +235,10 @@ impl Run {
             // benches/README.md, session 10).
             let m = rayon::scope(|_| self.train_epoch(epoch, &mut *progress, checkpoint))?;
             progress.epoch(&m);
-            let improved = m.validation.as_ref().is_some_and(|v| self.best.as_ref().is_none_or(|b| v.nll < b.nll));
-            let nll = m.validation.as_ref().map(|v| v.nll);
             self.history.push(m);
             self.epochs_done += 1;
-            if let (true, Some(nll)) = (improved, nll) {
-                self.best = Some(BestEpoch { epoch: self.epochs_done, nll, model: self.export_current()? });
+            if self.best_epoch() == Some(self.epochs_done) {
+                self.best_model = Some(self.export_current()?);
             }
             if let Some(path) = checkpoint {
                 self.save_checkpoint(path)?;
@@ -424,22 +413,34 @@ impl Run {
         Ok(TestMetrics { metric, nll: nll / n as f64, samples })
     }
 
+    /// The epoch (1-based, as in [`EpochMetrics::epoch`]) with the lowest validation NLL so far, the first among
+    /// equals; `None` without a validation set.
+    fn best_epoch(&self) -> Option<usize> {
+        let validated = self.history.iter().filter_map(|m| Some((m.epoch, m.validation.as_ref()?.nll)));
+        validated
+            .fold(None, |best: Option<(usize, f64)>, (e, nll)| match best {
+                Some((_, b)) if b <= nll => best,
+                _ => Some((e, nll)),
+            })
+            .map(|(e, _)| e)
+    }
+
     /// Whether `training.patience` epochs have passed since the best validation NLL.
     fn patience_exhausted(&self) -> bool {
         let patience = self.recipe.training.patience;
-        patience > 0 && self.best.as_ref().is_some_and(|b| self.epochs_done >= b.epoch + patience)
+        patience > 0 && self.best_epoch().is_some_and(|b| self.epochs_done >= b + patience)
     }
 
     /// The model to ship, a validated runtime model with normalisation and provenance: with a validation set the
     /// epoch of lowest validation NLL (its provenance says which, under `selected_epoch`), else the network as
     /// it stands.
     pub fn export(&self) -> Result<Model> {
-        let Some(best) = &self.best else { return self.export_current() };
-        let mut provenance = best.model.provenance().clone();
+        let (Some(model), Some(epoch)) = (&self.best_model, self.best_epoch()) else { return self.export_current() };
+        let mut provenance = model.provenance().clone();
         provenance.extra.insert("epochs".into(), serde_json::json!(self.epochs_done));
-        provenance.extra.insert("selected_epoch".into(), serde_json::json!(best.epoch));
+        provenance.extra.insert("selected_epoch".into(), serde_json::json!(epoch));
         provenance.extra.insert("selected_by".into(), serde_json::json!("lowest validation NLL"));
-        Ok(best.model.clone().with_provenance(provenance))
+        Ok(model.clone().with_provenance(provenance))
     }
 
     /// The network as it stands, as a validated runtime model with normalisation and provenance.
@@ -474,7 +475,7 @@ impl Run {
             recipe_json: self.recipe_json(),
             history_json: serde_json::to_string(&self.history).unwrap_or_default(),
             partial_epoch_json: self.partial.as_ref().and_then(|p| serde_json::to_string(p).ok()),
-            best_model: self.best.as_ref().map(|b| ModelWriter::new(&b.model).to_bytes()).transpose()?,
+            best_model: self.best_model.as_ref().map(|m| ModelWriter::new(m).to_bytes()).transpose()?,
         };
         checkpoint::save(path, &tensors, &info)
     }
@@ -521,17 +522,9 @@ impl Run {
         self.adam.t = info.adam_steps;
         self.epochs_done = info.epochs_done;
         self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
-        self.best = match &info.best_model {
-            // The best epoch is the first with the lowest validation NLL, as training chose it.
-            Some(bytes) => {
-                let chosen = self.history.iter().filter_map(|m| Some((m.epoch, m.validation.as_ref()?.nll))).fold(
-                    None,
-                    |b: Option<(usize, f64)>, (e, nll)| if b.is_some_and(|b| b.1 <= nll) { b } else { Some((e, nll)) },
-                );
-                let (epoch, nll) = chosen.ok_or_else(|| bad("a best model but no validation metrics".into()))?;
-                let model = Model::from_bytes(bytes).map_err(|e| bad(format!("its best model: {e}")))?;
-                Some(BestEpoch { epoch, nll, model })
-            }
+        self.best_model = match &info.best_model {
+            Some(_) if self.best_epoch().is_none() => return Err(bad("a best model but no validation metrics".into())),
+            Some(bytes) => Some(Model::from_bytes(bytes).map_err(|e| bad(format!("its best model: {e}")))?),
             None => None,
         };
         self.partial = match &info.partial_epoch_json {

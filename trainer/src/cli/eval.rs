@@ -245,7 +245,7 @@ fn decisions_markdown(r: &DecisionReport) -> String {
         md += &format!(
             "| {:.0}% | {:.2}% | {:.3} | {:.2}% | {:.2}% |\n",
             100.0 * s.level,
-            100.0 * s.coverage,
+            100.0 * s.coverage.unwrap_or(f64::NAN),
             s.mean_size,
             100.0 * s.empty,
             100.0 * s.singleton

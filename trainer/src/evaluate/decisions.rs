@@ -7,12 +7,13 @@ use super::{expected_calibration_error, ECE_BINS};
 use bnn_runtime::{aps_set, confidence, Calibration, ClassificationPrediction};
 use serde::Serialize;
 
-/// One conformal level on the data.
+/// The conformal sets of one level on a set of inputs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SetCoverage {
     pub level: f32,
-    /// Share of examples whose set holds the true class.
-    pub coverage: f64,
+    /// Share of examples whose set holds the true class (absent for inputs without labels, e.g. OOD sets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<f64>,
     pub mean_size: f64,
     /// Share of empty sets (no class plausible at this level).
     pub empty: f64,
@@ -62,6 +63,33 @@ pub fn risk_coverage(confidence: &[f32], correct: &[bool]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The conformal sets of every stored level on `calibrated` probabilities (each input's, calibrated), with their
+/// coverage of `labels` when there are labels.
+pub fn set_coverage(calibrated: &[Vec<f32>], labels: Option<&[u32]>, calibration: &Calibration) -> Vec<SetCoverage> {
+    let share = |k: usize| k as f64 / calibrated.len().max(1) as f64;
+    calibration
+        .sets
+        .iter()
+        .map(|s| {
+            let (mut hits, mut size, mut empty, mut single) = (0, 0, 0, 0);
+            for (i, p) in calibrated.iter().enumerate() {
+                let set = aps_set(p, s.threshold);
+                hits += labels.is_some_and(|y| set.contains(&(y[i] as usize))) as usize;
+                size += set.len();
+                empty += set.is_empty() as usize;
+                single += (set.len() == 1) as usize;
+            }
+            SetCoverage {
+                level: s.level,
+                coverage: labels.map(|_| share(hits)),
+                mean_size: share(size),
+                empty: share(empty),
+                singleton: share(single),
+            }
+        })
+        .collect()
+}
+
 /// Scores `calibration` on predictions with true `labels`.
 pub fn decision_report(
     predictions: &[ClassificationPrediction],
@@ -73,28 +101,7 @@ pub fn decision_report(
     let raw_confidence: Vec<f32> = predictions.iter().map(|p| confidence(&p.probabilities)).collect();
     let confidence: Vec<f32> = calibrated.iter().map(|p| confidence(p)).collect();
     let n = predictions.len().max(1) as f64;
-    let sets = calibration
-        .sets
-        .iter()
-        .map(|s| {
-            let (mut hits, mut size, mut empty, mut single) = (0, 0, 0, 0);
-            for (p, y) in calibrated.iter().zip(labels) {
-                let set = aps_set(p, s.threshold);
-                hits += set.contains(&(*y as usize)) as usize;
-                size += set.len();
-                empty += set.is_empty() as usize;
-                single += (set.len() == 1) as usize;
-            }
-            let share = |k: usize| k as f64 / n;
-            SetCoverage {
-                level: s.level,
-                coverage: share(hits),
-                mean_size: share(size),
-                empty: share(empty),
-                singleton: share(single),
-            }
-        })
-        .collect();
+    let sets = set_coverage(&calibrated, Some(labels), calibration);
     let abstention = calibration.abstain_below.map(|t| {
         let answered: Vec<bool> = confidence.iter().map(|c| *c >= t).collect();
         let kept = answered.iter().filter(|a| **a).count();

@@ -109,10 +109,12 @@ pub fn regression_study(
         let (m, v) = (r.mean[0] as f64, r.total_variance[0] as f64);
         se += (m - *y as f64).powi(2);
         nll += gaussian_nll(*y as f64, m, v);
-        for (j, (s, c)) in levels.iter().zip(std::iter::repeat(calibration).flatten()).enumerate() {
-            let (lower, upper) = c.interval(&r.mean, &r.total_variance, s.level).expect("a stored level");
-            covered[j] += (lower[0] <= *y && *y <= upper[0]) as usize;
-            width[j] += (upper[0] - lower[0]) as f64;
+        if let Some(c) = calibration {
+            for (j, s) in levels.iter().enumerate() {
+                let (lower, upper) = c.interval(&r.mean, &r.total_variance, s.level).expect("a stored level");
+                covered[j] += (lower[0] <= *y && *y <= upper[0]) as usize;
+                width[j] += (upper[0] - lower[0]) as f64;
+            }
         }
     }
     let conformal = levels

@@ -2,11 +2,12 @@
 //! and how well predictive entropy and mutual information tell out-of-distribution sets (rotated 90°, inverted,
 //! uniform noise) from the test images.
 
+use super::decisions::{set_coverage, SetCoverage};
 use super::{evaluate_classifier, ClassificationReport, OodDetection};
 use crate::data::shift::{inverted, rotated, uniform_noise};
 use crate::data::Dataset;
 use crate::error::Result;
-use bnn_runtime::{aps_set, ClassificationPrediction, Model, PredictOptions};
+use bnn_runtime::{ClassificationPrediction, Model, PredictOptions};
 use serde::Serialize;
 
 /// The rotation angles of the study, in degrees.
@@ -29,19 +30,10 @@ pub struct OodRow {
     pub set: &'static str,
     pub by_entropy: OodDetection,
     pub by_mutual_information: OodDetection,
-    /// With a calibrated model: how its conformal sets treat these inputs, per stored level.
+    /// With a calibrated model: how its conformal sets treat these inputs, per stored level (a singleton is a
+    /// confident answer about an input that has none: the lower the better).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conformal: Vec<OodSets>,
-}
-
-/// A calibrated model's conformal sets on out-of-distribution inputs at one level: a singleton is a confident
-/// answer about an input that has none (the lower the better).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OodSets {
-    pub level: f32,
-    pub singleton: f64,
-    pub empty: f64,
-    pub mean_size: f64,
+    pub conformal: Vec<SetCoverage>,
 }
 
 /// The whole study.
@@ -53,24 +45,11 @@ pub struct ShiftStudy {
     pub ood: Vec<OodRow>,
 }
 
-/// The size statistics of a calibrated model's conformal sets on `preds`, per stored level (none if uncalibrated).
-fn conformal_sets(model: &Model, preds: &[ClassificationPrediction]) -> Vec<OodSets> {
+/// How a calibrated model's conformal sets treat `preds`, per stored level (none if uncalibrated).
+fn conformal_sets(model: &Model, preds: &[ClassificationPrediction]) -> Vec<SetCoverage> {
     let Some(c) = model.calibration() else { return vec![] };
-    let n = preds.len().max(1) as f64;
-    c.sets
-        .iter()
-        .map(|s| {
-            let sizes: Vec<usize> =
-                preds.iter().map(|p| aps_set(&c.calibrated(&p.probabilities), s.threshold).len()).collect();
-            let share = |f: fn(usize) -> bool| sizes.iter().filter(|k| f(**k)).count() as f64 / n;
-            OodSets {
-                level: s.level,
-                singleton: share(|k| k == 1),
-                empty: share(|k| k == 0),
-                mean_size: sizes.iter().sum::<usize>() as f64 / n,
-            }
-        })
-        .collect()
+    let calibrated: Vec<Vec<f32>> = preds.iter().map(|p| c.calibrated(&p.probabilities)).collect();
+    set_coverage(&calibrated, None, c)
 }
 
 /// Runs the study on the labelled images `base` (square, pixels in [0, 1]).
@@ -80,7 +59,7 @@ pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, thre
         let (report, _) = evaluate_classifier(model, &rotated(base, angle), options, threads)?;
         rotation.push(RotationRow { angle, report });
     }
-    let scores = |set: &Dataset| -> Result<(Vec<f64>, Vec<f64>, Vec<OodSets>)> {
+    let scores = |set: &Dataset| -> Result<(Vec<f64>, Vec<f64>, Vec<SetCoverage>)> {
         let (_, preds) = evaluate_classifier(model, set, options, threads)?;
         let (entropy, mi) = preds.iter().map(|p| (p.predictive_entropy as f64, p.mutual_information as f64)).unzip();
         Ok((entropy, mi, conformal_sets(model, &preds)))
