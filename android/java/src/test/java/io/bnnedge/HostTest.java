@@ -249,9 +249,9 @@ public final class HostTest {
     /** A calibrated classifier's decision through JNI equals the Rust runtime's, bit for bit; misuse throws. */
     private static void calibratedDecisionsEqualTheRuntimes(String uncalibratedPath, String calibratedPath,
                                                            Path expectation) throws Exception {
-        String[] halves = Files.readAllLines(expectation, StandardCharsets.UTF_8).get(0).split(" \\| ");
-        float[] input = floats(halves[0].split(" "), 0);
-        float[] expected = floats(halves[1].split(" "), 0);
+        float[][] line = expectationLine(expectation, 0);
+        float[] input = line[0];
+        float[] expected = line[1];
         try (BayesianModel model = BayesianModel.fromFile(new java.io.File(calibratedPath));
              BayesianModel plain = BayesianModel.fromFile(new java.io.File(uncalibratedPath))) {
             check(model.isCalibrated() && !plain.isCalibrated(), "isCalibrated");
@@ -278,9 +278,9 @@ public final class HostTest {
     /** A calibrated regression model's conformal interval through JNI equals the Rust runtime's, bit for bit. */
     private static void conformalIntervalsEqualTheRuntimes(String calibratedPath, String uncalibratedPath,
                                                           Path expectation) throws Exception {
-        String[] halves = Files.readAllLines(expectation, StandardCharsets.UTF_8).get(1).split(" \\| ");
-        float[] input = floats(halves[0].split(" "), 0);
-        float[] expected = floats(halves[1].split(" "), 0);
+        float[][] line = expectationLine(expectation, 1);
+        float[] input = line[0];
+        float[] expected = line[1];
         try (BayesianModel model = BayesianModel.fromFile(new java.io.File(calibratedPath));
              BayesianModel plain = BayesianModel.fromFile(new java.io.File(uncalibratedPath))) {
             RegressionResult r = model.regress(input, PredictOptions.builder().samples(64).seed(9).build());
@@ -292,6 +292,12 @@ public final class HostTest {
             RegressionResult q = plain.regress(input, PredictOptions.DEFAULT);
             expect(IllegalArgumentException.class, "an uncalibrated regression model", () -> plain.conformalInterval(q, 0.9f));
         }
+    }
+
+    /** Line {@code index} of an expectations file, {@code inputs | expected}, as two float arrays. */
+    private static float[][] expectationLine(Path path, int index) throws IOException {
+        String[] halves = Files.readAllLines(path, StandardCharsets.UTF_8).get(index).split(" \\| ");
+        return new float[][] {floats(halves[0].split(" "), 0), floats(halves[1].split(" "), 0)};
     }
 
     private static float bits(String hex) {
