@@ -166,8 +166,10 @@ impl DecisionRecord {
     /// The decision at `level` (`None` without a level).
     fn new(model: &Model, p: &Prediction, level: Option<f32>) -> anyhow::Result<Option<Self>> {
         let (Some(level), Some(calibration)) = (level, model.calibration()) else { return Ok(None) };
-        let stored: Vec<f32> = calibration.sets.iter().chain(&calibration.intervals).map(|s| s.level).collect();
-        let not_stored = || format!("--level {level} is not stored; the model stores {stored:?}");
+        let not_stored = || {
+            let stored: Vec<f32> = calibration.sets.iter().chain(&calibration.intervals).map(|s| s.level).collect();
+            format!("--level {level} is not stored; the model stores {stored:?}")
+        };
         Ok(Some(match p {
             Prediction::Classification(c) => {
                 let d = calibration.decide(&c.probabilities, level).with_context(not_stored)?;
