@@ -187,10 +187,11 @@ pub fn confidence(probabilities: &[f32]) -> f32 {
 pub fn temperature_scaled(probabilities: &[f32], temperature: f32, out: &mut [f32]) {
     let inv = 1.0 / temperature as f64;
     let ln_max = ln(confidence(probabilities) as f64);
-    let scaled = |p: f32| if p > 0.0 { exp(inv * (ln(p as f64) - ln_max)) } else { 0.0 };
-    let total: f64 = probabilities.iter().map(|p| scaled(*p)).sum();
-    for (o, p) in out.iter_mut().zip(probabilities) {
-        *o = (scaled(*p) / total) as f32;
+    let scaled: Vec<f64> =
+        probabilities.iter().map(|&p| if p > 0.0 { exp(inv * (ln(p as f64) - ln_max)) } else { 0.0 }).collect();
+    let total: f64 = scaled.iter().sum();
+    for (o, s) in out.iter_mut().zip(&scaled) {
+        *o = (s / total) as f32;
     }
 }
 
