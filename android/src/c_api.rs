@@ -271,9 +271,11 @@ pub unsafe extern "C" fn bnn_classify(
     out: *mut BnnClassification,
 ) -> i32 {
     status(|| {
-        // SAFETY (whole block): forwarded caller contract on every pointer.
+        // SAFETY: `model` is null or a live handle (this function's contract).
         let handle = unsafe { BnnModel::borrow(model) }?;
+        // SAFETY: `input` is null or valid for `input_len` values (this function's contract).
         let input = unsafe { input_slice(input, input_len, "input") }?;
+        // SAFETY: `options` is null or points to a valid `BnnOptions` (this function's contract).
         let options = native_options(unsafe { options.as_ref() }).to_predict_options()?;
         let classes = require_task(handle, BNN_TASK_CLASSIFICATION, "bnn_classify called on a regression model")?;
         if probabilities_len != classes {
@@ -281,7 +283,10 @@ pub unsafe extern "C" fn bnn_classify(
                 "`probabilities` holds {probabilities_len} floats, the model has {classes} classes"
             )));
         }
+        // SAFETY: `probabilities` holds `probabilities_len` writable floats that nothing else aliases (this function's
+        // contract).
         let probabilities = unsafe { output_slice(probabilities, probabilities_len, "probabilities") }?;
+        // SAFETY: `out` is null or writable (this function's contract).
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
         let Prediction::Classification(c) = handle.model().predict(input, &options)? else {
             return Err(BindingError::Panic("a classifier returned a regression prediction".into()));
@@ -329,17 +334,21 @@ pub unsafe extern "C" fn bnn_decide(
     out: *mut BnnDecision,
 ) -> i32 {
     status(|| {
-        // SAFETY (whole block): forwarded caller contract on every pointer.
+        // SAFETY: `model` is null or a live handle (this function's contract).
         let handle = unsafe { BnnModel::borrow(model) }?;
+        // SAFETY: `probabilities` is null or valid for `classes` values (this function's contract).
         let probabilities = unsafe { input_slice(probabilities, classes, "probabilities") }?;
         if set.is_null() || set_capacity < classes {
             return Err(BindingError::InvalidArgument(format!(
                 "`set` must have room for {classes} class indices (capacity {set_capacity})"
             )));
         }
+        // SAFETY: `out` is null or writable (this function's contract).
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
         let decision = decide(handle, probabilities, level)?;
         if !calibrated.is_null() {
+            // SAFETY: `calibrated` holds `classes` writable floats that nothing else aliases (this function's
+            // contract).
             unsafe { output_slice(calibrated, classes, "calibrated") }?.copy_from_slice(&decision.calibrated);
         }
         // SAFETY: non-null (checked above) and valid for `set_capacity` >= `classes` >= set length elements.
@@ -373,12 +382,16 @@ pub unsafe extern "C" fn bnn_conformal_interval(
     upper: *mut f32,
 ) -> i32 {
     status(|| {
-        // SAFETY (whole block): forwarded caller contract on every pointer.
+        // SAFETY: `model` is null or a live handle (this function's contract).
         let handle = unsafe { BnnModel::borrow(model) }?;
+        // SAFETY: `mean` is null or valid for `outputs` values (this function's contract).
         let mean = unsafe { input_slice(mean, outputs, "mean") }?;
+        // SAFETY: `total_variance` is null or valid for `outputs` values (this function's contract).
         let total_variance = unsafe { input_slice(total_variance, outputs, "total_variance") }?;
         let (l, u) = conformal_interval(handle, mean, total_variance, level)?;
+        // SAFETY: `lower` holds `outputs` writable floats that nothing else aliases (this function's contract).
         unsafe { output_slice(lower, outputs, "lower") }?.copy_from_slice(&l);
+        // SAFETY: `upper` holds `outputs` writable floats that nothing else aliases (this function's contract).
         unsafe { output_slice(upper, outputs, "upper") }?.copy_from_slice(&u);
         Ok(())
     })
@@ -399,10 +412,13 @@ pub unsafe extern "C" fn bnn_regress(
     out: *mut BnnRegression,
 ) -> i32 {
     status(|| {
-        // SAFETY (whole block): forwarded caller contract on every pointer.
+        // SAFETY: `model` is null or a live handle (this function's contract).
         let handle = unsafe { BnnModel::borrow(model) }?;
+        // SAFETY: `input` is null or valid for `input_len` values (this function's contract).
         let input = unsafe { input_slice(input, input_len, "input") }?;
+        // SAFETY: `options` is null or points to a valid `BnnOptions` (this function's contract).
         let options = native_options(unsafe { options.as_ref() }).to_predict_options()?;
+        // SAFETY: `out` is null or writable (this function's contract).
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
         let outputs = require_task(handle, BNN_TASK_REGRESSION, "bnn_regress called on a classification model")?;
         if out.outputs != outputs {
@@ -427,6 +443,8 @@ pub unsafe extern "C" fn bnn_regress(
         };
         let values = [&r.mean, &r.aleatoric_variance, &r.epistemic_variance, &r.total_variance, &r.lower, &r.upper];
         for ((ptr, name), values) in buffers.into_iter().zip(values) {
+            // SAFETY: each buffer of `out` holds `outputs` writable floats that nothing else aliases (this function's
+            // contract).
             unsafe { output_slice(ptr, outputs, name) }?.copy_from_slice(values);
         }
         out.interval_level = r.interval_level;

@@ -23,18 +23,16 @@
 //! [`Model::predict_batch_parallel`], whose results never depend on the thread count.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 
 mod aligned;
 mod calibration;
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-mod cpu;
 mod error;
 pub mod format;
-mod information;
+mod kernels;
 mod layers;
-mod linalg;
 mod math;
 mod model;
 mod names;
@@ -55,11 +53,12 @@ pub use calibration::{
 };
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
+pub use kernels::SAMPLE_BLOCK;
 pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
 pub use model::Model;
 pub use names::{Named, UnknownName};
 pub use normalization::Normalization;
-pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES, SAMPLE_BLOCK};
+pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES};
 pub use provenance::Provenance;
 pub use quantile::normal_quantile;
 pub use sample::{Sampler, SeededRng};

@@ -8,8 +8,8 @@
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
+use crate::kernels::{Isa, BLOCK_SIZES, SAMPLE_BLOCK};
 use crate::layers::{sample_from_moments, BlockScratch, Layer};
-use crate::linalg::BLOCK_SIZES;
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
@@ -84,15 +84,13 @@ impl PredictOptions {
     }
 }
 
-/// The most samples local reparameterization draws together as one block (one pass over each layer's
-/// weights per block). Fewer remaining samples are split into blocks of 16, 8, 4, 2 and 1.
-pub const SAMPLE_BLOCK: usize = 32;
-
 /// Reusable prediction state for one model: every buffer is sized once, here.
 /// One per thread; the [`Model`] itself is shared.
 #[derive(Debug, Clone)]
 pub struct Predictor<'m> {
     model: &'m Model,
+    /// The instruction set of every kernel this predictor runs, detected when it is made.
+    isa: Isa,
     /// Index of the first layer that draws random numbers (`layers.len()` if none).
     first_stochastic: usize,
     /// One activation vector and its partner, for `Mean` and weight sampling.
@@ -122,11 +120,17 @@ enum Pass {
 
 impl<'m> Predictor<'m> {
     pub fn new(model: &'m Model) -> Self {
+        Self::on(model, Isa::detected())
+    }
+
+    /// A predictor whose kernels run on `isa`.
+    fn on(model: &'m Model, isa: Isa) -> Self {
         let w = model.max_width();
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
         let block = || LineAligned::new(w * SAMPLE_BLOCK);
         Self {
             model,
+            isa,
             first_stochastic,
             a: vec![0.0; w],
             b: vec![0.0; w],
@@ -138,7 +142,7 @@ impl<'m> Predictor<'m> {
             block_b: block(),
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
-            acc: Accumulator::new(model.task(), SAMPLE_BLOCK),
+            acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
         }
     }
 
@@ -232,12 +236,12 @@ impl<'m> Predictor<'m> {
             Sampler::WeightSampling => Pass::WeightSampling,
         };
         let prefix_end = if pass == Pass::Mean { model.layers().len() } else { self.first_stochastic };
-        let width =
-            run_layers(&model.layers()[..prefix_end], Pass::Mean, d, &mut self.a, &mut self.b, &mut self.scratch, None);
+        let (prefix, buffers) = (&model.layers()[..prefix_end], (&mut self.a, &mut self.b, &mut self.scratch[..]));
+        let width = run_layers(self.isa, prefix, Pass::Mean, d, buffers, None);
         self.prefix_width = width;
         if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, model.layers().get(prefix_end)) {
             let o = l.out_features();
-            l.moments(&self.a[..width], &mut self.scratch, &mut self.prefix[..o], &mut self.prefix_sd[..o]);
+            l.moments(self.isa, &self.a[..width], &mut self.scratch, &mut self.prefix[..o], &mut self.prefix_sd[..o]);
             self.prefix_width = o;
         } else {
             self.prefix[..width].copy_from_slice(&self.a[..width]);
@@ -276,51 +280,27 @@ impl<'m> Predictor<'m> {
         let w = self.prefix_width;
         self.a[..w].copy_from_slice(&self.prefix[..w]);
         let layers = &self.model.layers()[self.first_stochastic..];
-        run_layers(layers, Pass::WeightSampling, w, &mut self.a, &mut self.b, &mut self.scratch, Some(rng));
+        let buffers = (&mut self.a, &mut self.b, &mut self.scratch[..]);
+        run_layers(self.isa, layers, Pass::WeightSampling, w, buffers, Some(rng));
     }
 
     /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
-    /// On x86-64 the block's element-wise passes (pre-activations from moments and noise, ReLU, squares,
-    /// live rows) are compiled for AVX-512 or AVX2 vectors: the same operations, so the same bits. A/B of
-    /// alternating runs on MNIST test image 0 at S = 32: AVX2 against SSE2 dense −15%, 95%-pruned −3% to
-    /// −11%; AVX-512 against AVX2 95%-pruned −8%.
+    /// The block's element-wise passes (pre-activations from moments and noise, ReLU, squares, live rows) are
+    /// compiled for the predictor's instruction set ([`Isa::run`]): the same operations, so the same bits.
     fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if crate::cpu::avx512() {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { self.draw_block_avx512(s, rng) };
-        }
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
-            return unsafe { self.draw_block_avx2(s, rng) };
-        }
-        self.draw_block_portable(s, rng)
-    }
-
-    /// [`Self::draw_block_portable`] compiled for AVX-512.
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[target_feature(enable = "avx512f")]
-    fn draw_block_avx512(&mut self, s: usize, rng: &mut SeededRng) {
-        self.draw_block_portable(s, rng)
-    }
-
-    /// [`Self::draw_block_portable`] compiled for AVX2 (the kernels it calls dispatch on their own).
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[target_feature(enable = "avx2")]
-    fn draw_block_avx2(&mut self, s: usize, rng: &mut SeededRng) {
-        self.draw_block_portable(s, rng)
+        let isa = self.isa;
+        isa.run(|| self.draw_block_inline(s, rng))
     }
 
     #[inline(always)]
-    fn draw_block_portable(&mut self, s: usize, rng: &mut SeededRng) {
+    fn draw_block_inline(&mut self, s: usize, rng: &mut SeededRng) {
         // The Bayesian layers' block kernel is inlined here (`#[inline(always)]`), so its squaring and
         // noise loops are compiled with the caller's features.
-        let layers = self.model.layers();
+        let (layers, isa) = (self.model.layers(), self.isa);
         let w = self.prefix_width;
         let mut start = self.first_stochastic;
         if let Layer::BayesianDense(_) = &layers[start] {
-            sample_from_moments(&self.prefix[..w], &self.prefix_sd[..w], s, &mut self.block_a[..w * s], rng);
+            sample_from_moments(isa, &self.prefix[..w], &self.prefix_sd[..w], s, &mut self.block_a[..w * s], rng);
             start += 1;
         } else {
             for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
@@ -332,12 +312,12 @@ impl<'m> Predictor<'m> {
         for layer in &layers[start..] {
             match layer {
                 Layer::BayesianDense(l) => {
-                    l.forward_local_reparam_block(a, s, &mut self.block_scratch, b, rng);
+                    l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, rng);
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }
                 Layer::Dense(l) => {
-                    l.forward_block(a, s, &mut self.block_scratch.live, b);
+                    l.forward_block(isa, a, s, &mut self.block_scratch.live, b);
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }
@@ -348,15 +328,14 @@ impl<'m> Predictor<'m> {
     }
 }
 
-/// Runs `layers` on `a[..width]` (one sample, `Mean` or weight sampling), leaving the result in `a`;
-/// returns the output width.
+/// Runs `layers` on `a[..width]` (one sample, `Mean` or weight sampling) with the buffers `(a, b, scratch)`,
+/// leaving the result in `a`; returns the output width.
 fn run_layers(
+    isa: Isa,
     layers: &[Layer],
     pass: Pass,
     mut width: usize,
-    a: &mut Vec<f32>,
-    b: &mut Vec<f32>,
-    scratch: &mut [f32],
+    (a, b, scratch): (&mut Vec<f32>, &mut Vec<f32>, &mut [f32]),
     mut rng: Option<&mut SeededRng>,
 ) -> usize {
     for layer in layers {
@@ -365,7 +344,7 @@ fn run_layers(
                 let (x, y) = (&a[..width], &mut b[..l.out_features()]);
                 match (pass, rng.as_deref_mut()) {
                     (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, scratch, y, r),
-                    _ => l.forward_mean(x, y),
+                    _ => l.forward_mean(isa, x, y),
                 }
                 width = l.out_features();
                 core::mem::swap(a, b);
@@ -425,35 +404,27 @@ mod tests {
         Model::new(layers, Task::Classification { classes: 3, labels: vec![] }, None, Provenance::default()).unwrap()
     }
 
-    /// The block's element-wise loops are compiled for wider vectors on x86-64; every build must compute the
-    /// portable bits (no operation is fused), dense or sparse, for every block size.
+    /// Every instruction set draws the bits of the portable build of its kind (fused or not), for every sampler
+    /// and block size, dense or sparse; `Mean` and weight sampling are never fused.
     #[test]
-    fn the_dispatched_block_gives_the_portable_bits() {
+    fn every_instruction_set_draws_the_bits_of_its_portable_kind() {
         let dense = pruned_network();
         let input: Vec<f32> = (0..12).map(|i| (i as f32 - 5.0) / 3.0).collect();
+        // 32 + 8 + 2 + 1: blocks of every kind the kernels treat differently.
+        let samples = if cfg!(miri) { 7 } else { 43 };
         for model in [dense.clone(), dense.sparsified()] {
-            let (mut a, mut b) = (Predictor::new(&model), Predictor::new(&model));
-            let sizes: &[usize] = if cfg!(miri) { &[4, 1] } else { &[32, 8, 1] };
-            for &s in sizes {
-                a.prepare(&input, Sampler::LocalReparam).unwrap();
-                b.prepare(&input, Sampler::LocalReparam).unwrap();
-                let bits = |p: &Predictor| p.block_a[..3 * s].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                b.draw_block_portable(s, &mut SeededRng::new(s as u64));
-                assert!(bits(&b).iter().any(|v| *v != 0));
-                a.draw_block(s, &mut SeededRng::new(s as u64));
-                assert_eq!(bits(&a), bits(&b), "dispatched, block of {s}");
-                #[cfg(all(feature = "std", target_arch = "x86_64"))]
-                {
-                    if crate::cpu::avx2_fma() {
-                        // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
-                        unsafe { a.draw_block_avx2(s, &mut SeededRng::new(s as u64)) };
-                        assert_eq!(bits(&a), bits(&b), "AVX2, block of {s}");
-                    }
-                    if crate::cpu::avx512() {
-                        // SAFETY: the CPU supports AVX-512F, checked just above.
-                        unsafe { a.draw_block_avx512(s, &mut SeededRng::new(s as u64)) };
-                        assert_eq!(bits(&a), bits(&b), "AVX-512, block of {s}");
-                    }
+            let draw = |isa: Isa, sampler: Sampler| {
+                let mut out = Vec::new();
+                Predictor::on(&model, isa).sample_outputs(&input, sampler, 5, samples, &mut out).unwrap();
+                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            let reference = |fused: bool| Isa::available().into_iter().find(|i| i.fused() == fused).unwrap();
+            for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean] {
+                let (unfused, fused) = (draw(reference(false), sampler), draw(reference(true), sampler));
+                assert_eq!(unfused == fused, sampler != Sampler::LocalReparam, "{sampler:?}");
+                for isa in Isa::available() {
+                    let want = if isa.fused() { &fused } else { &unfused };
+                    assert_eq!(&draw(isa, sampler), want, "{isa:?}, {sampler:?}");
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! aleatoric + epistemic, so the identity holds exactly in f32.
 
 use crate::error::PredictError;
-use crate::information::{entropies, softmax_entropies};
+use crate::kernels::{entropies, softmax_entropies, Isa};
 use crate::prelude::*;
 use crate::quantile::normal_quantile;
 use crate::task::{heteroscedastic_scale, NoiseModel, Task};
@@ -93,11 +93,13 @@ pub(crate) struct Accumulator {
     probs: Vec<f64>,
     terms: Vec<f64>,
     entropies: Vec<f64>,
+    /// The instruction set of the softmax and entropy kernels.
+    isa: Isa,
 }
 
 impl Accumulator {
-    /// Statistics for `task`, taking up to `group` samples at a time.
-    pub(crate) fn new(task: &Task, group: usize) -> Self {
+    /// Statistics for `task`, taking up to `group` samples at a time, computed on `isa`.
+    pub(crate) fn new(task: &Task, group: usize, isa: Isa) -> Self {
         let k = match task {
             Task::Classification { classes, .. } => *classes,
             Task::Regression { outputs, .. } => *outputs,
@@ -113,6 +115,7 @@ impl Accumulator {
             probs: vec![0.0; scratch],
             terms: vec![0.0; scratch],
             entropies: vec![0.0; if classification { group.max(1) } else { 0 }],
+            isa,
         }
     }
 
@@ -133,7 +136,7 @@ impl Accumulator {
             Task::Classification { classes: k, .. } => {
                 let n = heads.len() / k;
                 let probs = &mut self.probs[..n * k];
-                softmax_entropies(heads, k, probs, &mut self.terms, &mut self.entropies[..n]);
+                softmax_entropies(self.isa, heads, k, probs, &mut self.terms, &mut self.entropies[..n]);
                 for (p, h) in probs.chunks_exact(k).zip(&self.entropies) {
                     self.n += 1;
                     running_mean(self.n, &mut self.aleatoric_mean[0], *h);
@@ -244,7 +247,7 @@ mod tests {
     use super::*;
 
     fn classifier(k: usize) -> Accumulator {
-        Accumulator::new(&Task::Classification { classes: k, labels: vec![] }, 4)
+        Accumulator::new(&Task::Classification { classes: k, labels: vec![] }, 4, Isa::detected())
     }
 
     #[test]
@@ -273,8 +276,11 @@ mod tests {
 
     #[test]
     fn regression_variance_is_the_mixture_variance() {
-        let mut acc =
-            Accumulator::new(&Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.5 } }, 1);
+        let mut acc = Accumulator::new(
+            &Task::Regression { outputs: 1, noise: NoiseModel::Homoscedastic { sigma: 0.5 } },
+            1,
+            Isa::detected(),
+        );
         for m in [1.0f32, 3.0] {
             acc.add(&[m]).unwrap();
         }

@@ -2,8 +2,8 @@
 //! stored densely or sparsely after pruning, with one forward kernel per sampler.
 
 use super::layout::{CsrPattern, WeightLayout};
-use super::sliced::SlicedWeights;
 use crate::aligned::LineAligned;
+use crate::kernels::{self, Isa, SlicedWeights};
 use crate::prelude::*;
 use crate::sample::SeededRng;
 
@@ -124,18 +124,18 @@ impl BayesianDense {
     }
 
     /// `y = mu_W x + mu_b`.
-    pub(crate) fn forward_mean(&self, x: &[f32], y: &mut [f32]) {
+    pub(crate) fn forward_mean(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
         match &self.sliced {
-            Some(sliced) => sliced.mean(x, &self.bias_mu, y),
+            Some(sliced) => sliced.mean(isa, x, &self.bias_mu, y),
             None => self.layout.affine(&self.weight_mu, &self.bias_mu, x, y),
         }
     }
 
     /// The exact Gaussian moments of the pre-activations for a fixed input: `mean = mu_W x + mu_b` and
     /// `sd = sqrt(sigma_W^2 x^2 + sigma_b^2)`. `x_sq` is scratch of at least `in_features`.
-    pub(crate) fn moments(&self, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
+    pub(crate) fn moments(&self, isa: Isa, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
         match &self.sliced {
-            Some(sliced) => sliced.moments(x, (&self.bias_mu, &self.bias_var), (mean, sd)),
+            Some(sliced) => sliced.moments(isa, x, (&self.bias_mu, &self.bias_var), (mean, sd)),
             None => {
                 let x_sq = &mut x_sq[..x.len()];
                 x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
@@ -148,12 +148,13 @@ impl BayesianDense {
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise
     /// of the whole block is drawn at once ([`SeededRng::fill_gaussian`]), output by output, sample by sample.
-    /// A CSR layer's block of 32 on AVX-512 runs as one fused pass
-    /// ([`crate::linalg::local_reparam_csr_32_avx512`], the same bits); otherwise the means and variances are two
-    /// block products, then the noise is added.
+    /// A CSR layer's block of 32 runs as one pass where `isa` has such a kernel
+    /// ([`kernels::csr_local_reparam_one_pass`], the same bits); otherwise the means and variances are two block
+    /// products, then the noise is added.
     #[inline(always)]
     pub(crate) fn forward_local_reparam_block(
         &self,
+        isa: Isa,
         h: &[f32],
         s: usize,
         scratch: &mut BlockScratch,
@@ -163,32 +164,19 @@ impl BayesianDense {
         let (n_in, n_out) = (self.in_features * s, self.out_features * s);
         let (h, y) = (&h[..n_in], &mut y[..n_out]);
         let noise = &mut scratch.noise[..n_out];
-        rng.fill_gaussian(noise);
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32) = (&self.layout, s) {
-            if let Some(block) = pattern.avx512_block_32(h) {
-                let weights = (&self.weight_mu[..], &self.weight_var[..]);
-                return block.local_reparam(weights, (&self.bias_mu, &self.bias_var), noise, y);
+        rng.fill_gaussian_on(isa, noise);
+        let (weights, bias) = ((&self.weight_mu[..], &self.weight_var[..]), (&self.bias_mu[..], &self.bias_var[..]));
+        if let WeightLayout::Csr { pattern, .. } = &self.layout {
+            if kernels::csr_local_reparam_one_pass(isa, pattern, weights, bias, (h, s), noise, y) {
+                return;
             }
         }
-        self.local_reparam_by_products(h, s, scratch, y);
-    }
-
-    /// [`Self::forward_local_reparam_block`] after the noise is in `scratch.noise`, with two block products
-    /// (any layout, block size and CPU).
-    #[inline(always)]
-    fn local_reparam_by_products(&self, h: &[f32], s: usize, scratch: &mut BlockScratch, y: &mut [f32]) {
-        let (h_sq, var, noise) = (&mut scratch.sq[..h.len()], &mut scratch.var[..y.len()], &scratch.noise[..y.len()]);
+        let (h_sq, var, noise) = (&mut scratch.sq[..n_in], &mut scratch.var[..n_out], &scratch.noise[..n_out]);
         h_sq.iter_mut().zip(h).for_each(|(q, v)| *q = v * v);
         let live = self.layout.live_inputs(h, s, &mut scratch.live);
-        self.layout.matmul_block(&self.weight_mu, h, s, live, y);
-        self.layout.matmul_block(&self.weight_var, h_sq, s, live, var);
-        let rows = y.chunks_exact_mut(s).zip(var.chunks_exact(s)).zip(noise.chunks_exact(s));
-        for (((y_row, v_row), e_row), (b_mu, b_var)) in rows.zip(self.bias_mu.iter().zip(&self.bias_var)) {
-            for ((yv, vv), e) in y_row.iter_mut().zip(v_row).zip(e_row) {
-                *yv += b_mu + crate::math::sqrtf(vv + b_var) * e;
-            }
-        }
+        self.layout.matmul_block(isa, &self.weight_mu, h, s, live, y);
+        self.layout.matmul_block(isa, &self.weight_var, h_sq, s, live, var);
+        kernels::add_local_reparam_noise(y, var, noise, bias, s);
     }
 
     /// One weight-sampling pass: every stored weight of a row is drawn into `row` (scratch of `in_features`),
@@ -228,39 +216,11 @@ impl BlockScratch {
 
 /// `y[j, t] = mean[j] + sd[j] * eps` for a block of `s` samples (`y` is `[mean.len() × s]`): draws from
 /// precomputed moments.
-pub(crate) fn sample_from_moments(mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], rng: &mut SeededRng) {
+#[inline(always)]
+pub(crate) fn sample_from_moments(isa: Isa, mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], rng: &mut SeededRng) {
     let y = &mut y[..mean.len() * s];
-    rng.fill_gaussian(y);
+    rng.fill_gaussian_on(isa, y);
     for ((y_row, m), d) in y.chunks_exact_mut(s).zip(mean).zip(sd) {
         y_row.iter_mut().for_each(|v| *v = m + d * *v);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// On AVX-512 a sparse layer's block of 32 takes the one-pass kernel; it must give the bits of the two
-    /// block products and the element-wise sum (elsewhere both sides are the block products).
-    #[test]
-    fn the_one_pass_sparse_block_gives_the_bits_of_the_block_products() {
-        // An odd number of rows of different lengths (as in the layout's dispatch test).
-        let (rows, cols, s) = (7, 45, 32);
-        let kept = |k: usize| !k.is_multiple_of(3) && k % cols < 6 * (k / cols * 17 % 7) + 3;
-        let value = |k: usize, scale: f32| if kept(k) { ((k as f32) * scale).sin() } else { 0.0 };
-        let mu = (0..rows * cols).map(|k| value(k, 0.37)).collect();
-        let sigma = (0..rows * cols).map(|k| value(k, 0.23).abs()).collect();
-        let bias_mu = (0..rows).map(|j| j as f32 * 0.3 - 1.0).collect();
-        let bias_sigma = (0..rows).map(|j| 0.05 * j as f32).collect();
-        let layer = BayesianDense::new(cols, rows, mu, sigma, bias_mu, bias_sigma).sparsified();
-        let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
-        let mut scratch = BlockScratch::new(cols, s);
-        let (mut one_pass, mut products) = (vec![f32::NAN; rows * s], vec![f32::NAN; rows * s]);
-        layer.forward_local_reparam_block(&h, s, &mut scratch, &mut one_pass, &mut SeededRng::new(5));
-        // `scratch.noise` still holds the block's noise.
-        layer.local_reparam_by_products(&h, s, &mut scratch, &mut products);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&one_pass), bits(&products));
-        assert!(one_pass.iter().all(|v| v.is_finite()) && one_pass.iter().any(|v| *v != one_pass[0]));
     }
 }

@@ -1,6 +1,7 @@
 //! The deterministic dense layer: point-estimate weights, as in a standard or MC-dropout network.
 
 use super::layout::{CsrPattern, WeightLayout};
+use crate::kernels::Isa;
 use crate::prelude::*;
 
 /// A fully connected layer with fixed weights `[out_features, in_features]`, stored in `layout`.
@@ -62,13 +63,13 @@ impl Dense {
         &self.bias
     }
 
-    /// `y = W h + b` for a block of `s` samples (`h` is `[in × s]`, `y` is `[out × s]`); `live` (`in`) is
-    /// scratch.
-    pub(crate) fn forward_block(&self, h: &[f32], s: usize, live: &mut [u32], y: &mut [f32]) {
+    /// `y = W h + b` for a block of `s` samples (`h` is `[in × s]`, `y` is `[out × s]`) on `isa`; `live` (`in`)
+    /// is scratch.
+    pub(crate) fn forward_block(&self, isa: Isa, h: &[f32], s: usize, live: &mut [u32], y: &mut [f32]) {
         let y = &mut y[..self.out_features * s];
         let h = &h[..self.in_features * s];
         let live = self.layout.live_inputs(h, s, live);
-        self.layout.matmul_block(&self.weight, h, s, live, y);
+        self.layout.matmul_block(isa, &self.weight, h, s, live, y);
         for (y_row, b) in y.chunks_exact_mut(s).zip(&self.bias) {
             y_row.iter_mut().for_each(|v| *v += b);
         }

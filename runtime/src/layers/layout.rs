@@ -1,11 +1,9 @@
 //! How a weight matrix is stored: densely, or as the CSR pattern of the weights that survived pruning.
 //! Both layouts compute single-sample row dot products with the same lane structure, so a pruned matrix
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
-//! rounding.
+//! rounding. The products themselves are in [`crate::kernels`].
 
-use crate::linalg::{block_product_csr, block_product_dense, dot, gemv, live_rows, sparse_dot};
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-use crate::linalg::{block_product_csr_32_avx512, block_product_dense_32_avx512, local_reparam_csr_32_avx512};
+use crate::kernels::{self, dot, gemv, live_rows, sparse_dot, Isa};
 use crate::prelude::*;
 use core::ops::Range;
 
@@ -77,50 +75,6 @@ impl CsrPattern {
     /// One more than the largest column index; 0 when there are no entries.
     pub fn columns_used(&self) -> usize {
         self.columns_used
-    }
-
-    /// This pattern with a block `h` of 32 samples (`[_ × 32]`, row-major) for the AVX-512 kernels, which read
-    /// rows of `h` without bounds checks: `None` unless the CPU has AVX-512F and `h` has a row for every column
-    /// index (checked in O(1) from [`Self::columns_used`]).
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[inline]
-    pub(crate) fn avx512_block_32<'a>(&'a self, h: &'a [f32]) -> Option<Avx512CsrBlock<'a>> {
-        (crate::cpu::avx512() && self.columns_used * 32 <= h.len()).then_some(Avx512CsrBlock { pattern: self, h })
-    }
-}
-
-/// A CSR pattern and a block of 32 samples that meet the AVX-512 kernels' precondition; made only by
-/// [`CsrPattern::avx512_block_32`], so its methods are safe.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-pub(crate) struct Avx512CsrBlock<'a> {
-    pattern: &'a CsrPattern,
-    h: &'a [f32],
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-impl Avx512CsrBlock<'_> {
-    /// `y = W · h` for the matrix of this pattern with `values` ([`block_product_csr_32_avx512`]).
-    #[inline]
-    pub(crate) fn product(&self, values: &[f32], y: &mut [f32]) {
-        let p = self.pattern;
-        // SAFETY: the CPU supports AVX-512F and every column index is below `h.len() / 32`: both checked when
-        // `self` was made.
-        unsafe { block_product_csr_32_avx512(&p.row_ptr, &p.col_idx, values, self.h, y) }
-    }
-
-    /// One pass of local reparameterization ([`local_reparam_csr_32_avx512`]) with the weights' means and
-    /// variances, the bias's, and the block's standard-normal `noise`.
-    #[inline]
-    pub(crate) fn local_reparam(
-        &self,
-        weights: (&[f32], &[f32]),
-        bias: (&[f32], &[f32]),
-        noise: &[f32],
-        y: &mut [f32],
-    ) {
-        let p = self.pattern;
-        // SAFETY: as in `product`.
-        unsafe { local_reparam_csr_32_avx512((&p.row_ptr, &p.col_idx), weights, bias, self.h, noise, y) }
     }
 }
 
@@ -208,57 +162,16 @@ impl WeightLayout {
     /// layout skips the others. That leaves every sum bit-identical: a partial sum starts at +0 and never becomes
     /// -0, so adding the exact zero `w * 0` cannot change it.
     ///
-    /// Kernels, by CPU: AVX-512 for blocks of 32 (17% off a dense S = 32 prediction, 7% off a 95%-pruned one,
-    /// against AVX2), else AVX2 + FMA, else portable (unfused); the first two give the same bits.
-    pub(crate) fn matmul_block(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
+    /// The kernels are `isa`'s ([`kernels::dense_block_product`], [`kernels::csr_block_product`]).
+    pub(crate) fn matmul_block(&self, isa: Isa, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
         if s == 1 {
             // One sample: the single-vector kernel, the same as `Mean`'s.
             return self.matvec(values, h, y);
         }
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Dense { rows, cols }, 32, true) = (self, s, crate::cpu::avx512()) {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { block_product_dense_32_avx512(values, *cols, h, live, &mut y[..rows * s]) };
-        }
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if let (WeightLayout::Csr { pattern, .. }, 32) = (self, s) {
-            if let Some(block) = pattern.avx512_block_32(h) {
-                return block.product(values, &mut y[..self.rows() * s]);
-            }
-        }
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above; `matmul_block_fma` needs nothing else.
-            return unsafe { self.matmul_block_fma(values, h, s, live, y) };
-        }
-        self.matmul_block_portable::<false>(values, h, s, live, y)
-    }
-
-    /// [`Self::matmul_block`] compiled for x86-64 with AVX2 and FMA: 8-wide vectors and fused multiply-adds.
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[target_feature(enable = "avx2,fma")]
-    fn matmul_block_fma(&self, values: &[f32], h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
-        self.matmul_block_portable::<true>(values, h, s, live, y)
-    }
-
-    /// The block product for `s > 1` samples, each multiply-add fused when `FUSED`.
-    #[inline(always)]
-    fn matmul_block_portable<const FUSED: bool>(
-        &self,
-        values: &[f32],
-        h: &[f32],
-        s: usize,
-        live: &[u32],
-        y: &mut [f32],
-    ) {
-        let rows = self.rows();
+        let y = &mut y[..self.rows() * s];
         match self {
-            WeightLayout::Dense { cols, .. } => {
-                block_product_dense::<FUSED>(values, *cols, h, s, live, &mut y[..rows * s])
-            }
-            WeightLayout::Csr { pattern, .. } => {
-                block_product_csr::<FUSED>(&pattern.row_ptr, &pattern.col_idx, values, h, s, &mut y[..rows * s])
-            }
+            WeightLayout::Dense { cols, .. } => kernels::dense_block_product(isa, values, *cols, h, s, live, y),
+            WeightLayout::Csr { pattern, .. } => kernels::csr_block_product(isa, pattern, values, h, s, y),
         }
     }
 
@@ -297,43 +210,6 @@ mod tests {
         ] {
             let e = CsrPattern::new(2, 3, ptr, idx).unwrap_err();
             assert!(e.contains(why), "{e}");
-        }
-    }
-
-    #[test]
-    fn the_dispatched_block_product_is_the_fused_or_unfused_kernel_and_they_agree() {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        let fused = crate::cpu::avx2_fma();
-        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-        let fused = false;
-        // An odd number of rows; the sparse rows of different lengths (row j keeps part of its first
-        // 6 (17j mod 7) + 3 columns), so in some pairs of rows the first and in others the second has entries
-        // left over.
-        let (rows, cols) = (7, 45);
-        let kept = |k: usize| !k.is_multiple_of(3) && k % cols < 6 * (k / cols * 17 % 7) + 3;
-        let w: Vec<f32> = (0..rows * cols).map(|k| ((k as f32) * 0.37).sin()).collect();
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for layout in [
-            WeightLayout::Dense { rows, cols },
-            WeightLayout::Csr { cols, pattern: CsrPattern::from_mask(rows, cols, kept) },
-        ] {
-            let values: Vec<f32> = (0..rows * cols)
-                .filter(|k| layout == WeightLayout::Dense { rows, cols } || kept(*k))
-                .map(|k| w[k])
-                .collect();
-            for s in [2, 3, 4, 8, 16, 32] {
-                let h: Vec<f32> = (0..cols * s).map(|k| ((k as f32) * 0.11).cos().max(0.0)).collect();
-                let mut live = vec![0; cols];
-                let live = layout.live_inputs(&h, s, &mut live);
-                let (mut got, mut plain, mut fma) = (vec![0.0; rows * s], vec![0.0; rows * s], vec![0.0; rows * s]);
-                layout.matmul_block(&values, &h, s, live, &mut got);
-                layout.matmul_block_portable::<false>(&values, &h, s, live, &mut plain);
-                layout.matmul_block_portable::<true>(&values, &h, s, live, &mut fma);
-                assert_eq!(bits(&got), bits(if fused { &fma } else { &plain }), "s = {s}");
-                for (p, f) in plain.iter().zip(&fma) {
-                    assert!((p - f).abs() <= 1e-5 * (1.0 + p.abs()), "{p} vs {f}");
-                }
-            }
         }
     }
 

@@ -5,7 +5,6 @@ mod bayesian_dense;
 mod dense;
 mod dropout;
 mod layout;
-mod sliced;
 
 pub use activation::Activation;
 pub use bayesian_dense::BayesianDense;

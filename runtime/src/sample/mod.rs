@@ -1,6 +1,5 @@
 //! How a Monte-Carlo sample of the network is drawn: the [`Sampler`] choice and the seeded random source.
 
-mod bulk;
 mod rng;
 mod ziggurat;
 

@@ -5,6 +5,7 @@
 //! stream everywhere.
 
 use super::ziggurat::ZIGGURAT_256;
+use crate::kernels::Isa;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -28,10 +29,16 @@ impl SeededRng {
 
     /// Fills `out` with independent N(0, 1) draws, many times faster than repeated
     /// [`SeededRng::gaussian`] (a different stream): sixteen generators seeded from this one run side by side
-    /// and feed a vectorised Box–Muller transform (see `sample/bulk.rs`). The same bits on every x86-64 CPU with
-    /// AVX2 + FMA or AVX-512, and on every CPU without (the two differ in the last bits: fused multiply-adds).
+    /// and feed a vectorised Box–Muller transform (see `kernels/portable/gaussian.rs`). The same bits on every
+    /// CPU with fused multiply-adds (x86-64 with AVX2 + FMA or AVX-512, aarch64), and on every CPU without (the
+    /// two differ in the last bits).
     pub fn fill_gaussian(&mut self, out: &mut [f32]) {
-        super::bulk::fill_gaussian(&mut self.inner, out);
+        self.fill_gaussian_on(Isa::detected(), out);
+    }
+
+    /// [`SeededRng::fill_gaussian`] on the instruction set `isa`.
+    pub(crate) fn fill_gaussian_on(&mut self, isa: Isa, out: &mut [f32]) {
+        crate::kernels::fill_gaussian(isa, &mut self.inner, out);
     }
 
     /// One draw from U[0, 1) with 24 bits of resolution.

@@ -2,19 +2,29 @@
 //! single-input products — the `Mean` pass and the first layer's pre-activation moments — run on 8-lane
 //! vectors with the bits of the row-by-row sparse dot products.
 //!
-//! [`sparse_dot`](crate::linalg::sparse_dot) adds the product of the entry in column `c` to partial sum
+//! [`sparse_dot`](crate::kernels::sparse_dot) adds the product of the entry in column `c` to partial sum
 //! `c % 8`, in column order, then folds the eight sums in a fixed order. Here rows go in groups of eight; in
 //! a group, the entries of each row are split by `c % 8`, and step `t` of residue `l` holds the `t`-th entry
 //! of residue `l` of each of the eight rows (a row with fewer such entries gets value 0 at column 0, which
 //! adds an exact zero). One vector then carries partial sum `l` of eight rows through the same additions in
 //! the same order.
 
-use super::layout::CsrPattern;
+use super::Isa;
+use super::Level;
+use crate::layers::CsrPattern;
 use crate::prelude::*;
 use wide::f32x8;
 
 /// Rows per group, and partial sums per row.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
+
+/// The steps of one residue of one group: per step, the column, mean and variance of each of the eight rows.
+#[derive(Clone, Copy)]
+pub(super) struct Residue<'a> {
+    pub columns: &'a [[u32; LANES]],
+    pub mu: &'a [[f32; LANES]],
+    pub var: &'a [[f32; LANES]],
+}
 
 /// The mean and variance of a CSR layer's weights in groups of eight rows (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
@@ -65,10 +75,11 @@ impl SlicedWeights {
         Some(Self { rows, step_ptr, width: pattern.columns_used(), columns, mu: mu_s, var: var_s })
     }
 
-    /// `y[j] = bias[j] + sum_c mu[j, c] x[c]`: the bits of [`WeightLayout::affine`](super::WeightLayout::affine)
+    /// `y[j] = bias[j] + sum_c mu[j, c] x[c]`: the bits of
+    /// [`WeightLayout::affine`](crate::layers::WeightLayout::affine)
     /// on the CSR layout.
-    pub(crate) fn mean(&self, x: &[f32], bias: &[f32], y: &mut [f32]) {
-        self.products::<false>(x, |g, sums, _| {
+    pub(crate) fn mean(&self, isa: Isa, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        self.products::<false>(isa, x, |g, sums, _| {
             let rows = g * LANES..(g * LANES + LANES).min(self.rows);
             for ((yj, s), b) in y[rows.clone()].iter_mut().zip(sums).zip(&bias[rows]) {
                 *yj = s + b;
@@ -77,15 +88,17 @@ impl SlicedWeights {
     }
 
     /// The pre-activation moments for one input: `mean[j] = bias_mu[j] + mu_j . x` and `var[j] =
-    /// bias_var[j] + var_j . x^2`, with the bits of two [`WeightLayout::affine`](super::WeightLayout::affine) calls
+    /// bias_var[j] + var_j . x^2`, with the bits of two [`WeightLayout::affine`](crate::layers::WeightLayout::affine)
+    /// calls
     /// on the CSR layout (given `x`'s squares).
     pub(crate) fn moments(
         &self,
+        isa: Isa,
         x: &[f32],
         (bias_mu, bias_var): (&[f32], &[f32]),
         (mean, var): (&mut [f32], &mut [f32]),
     ) {
-        self.products::<true>(x, |g, m_sums, v_sums| {
+        self.products::<true>(isa, x, |g, m_sums, v_sums| {
             let rows = g * LANES..(g * LANES + LANES).min(self.rows);
             let sums = m_sums.into_iter().zip(v_sums);
             let biases = bias_mu[rows.clone()].iter().zip(&bias_var[rows.clone()]);
@@ -97,93 +110,52 @@ impl SlicedWeights {
     }
 
     /// Calls `out(g, mean sums, variance sums)` for every group `g` of eight rows: `mu . x` and, when `PAIR`,
-    /// `var . x^2` (else zeros), each folded like [`crate::linalg::dot`]'s partial sums.
-    fn products<const PAIR: bool>(&self, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
+    /// `var . x^2` (else zeros), each folded like [`crate::kernels::dot`]'s partial sums.
+    fn products<const PAIR: bool>(&self, isa: Isa, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
         let x = &x[..self.width];
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        let avx2 = crate::cpu::avx2_fma();
         for g in 0..self.rows.div_ceil(LANES) {
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
-                let (a, b) = unsafe { self.group_avx2::<PAIR>(g, x) };
-                out(g, a, b);
-                continue;
-            }
-            let (a, b) = self.group::<PAIR>(g, x);
+            let residues = self.residues(g);
+            let (a, b) = match isa.0 {
+                #[cfg(all(feature = "std", target_arch = "x86_64"))]
+                // SAFETY: the CPU has AVX2 (an `Isa` names only an instruction set it has; AVX-512F implies AVX2),
+                // and every column index is below `self.width`, the length of `x`.
+                Level::Avx2Fma | Level::Avx512 => unsafe { super::x86_64::avx2::sliced_group::<PAIR>(&residues, x) },
+                #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+                // SAFETY: an `Isa` names only an instruction set this CPU has.
+                Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },
+                _ => group::<PAIR>(&residues, x),
+            };
             out(g, a, b);
         }
     }
 
-    /// [`Self::products`] for one group, on portable vectors (the loads of `x` one by one).
-    fn group<const PAIR: bool>(&self, g: usize, x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
-        let (mut acc_m, mut acc_v) = ([f32x8::ZERO; LANES], [f32x8::ZERO; LANES]);
-        for l in 0..LANES {
-            let (mut am, mut av) = (f32x8::ZERO, f32x8::ZERO);
-            for step in self.steps(g, l) {
-                let xs = f32x8::new(self.columns[step].map(|c| x[c as usize]));
-                am += f32x8::new(self.mu[step]) * xs;
-                if PAIR {
-                    av += f32x8::new(self.var[step]) * (xs * xs);
-                }
-            }
-            (acc_m[l], acc_v[l]) = (am, av);
-        }
-        (fold(acc_m).to_array(), fold(acc_v).to_array())
-    }
-
-    /// [`Self::group`] with AVX2: each step's eight entries of `x` in one gather. Multiply and add stay
-    /// separate (no FMA), as in [`crate::linalg::dot`].
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    #[target_feature(enable = "avx2")]
-    fn group_avx2<const PAIR: bool>(&self, g: usize, x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
-        use core::arch::x86_64::*;
-        let (mut acc_m, mut acc_v) = ([_mm256_setzero_ps(); LANES], [_mm256_setzero_ps(); LANES]);
-        for l in 0..LANES {
-            // Local sums, kept in registers across the steps.
-            let (mut am, mut av) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            for step in self.steps(g, l) {
-                let (cols, mu, var) = (&self.columns[step], &self.mu[step], &self.var[step]);
-                // SAFETY: the loads read exactly the eight values of `cols`, `mu` and `var`; every column index
-                // is below `self.width`, and `x` holds `self.width` values, so the gather stays inside `x`.
-                let (xs, mu, var) = unsafe {
-                    let idx = _mm256_loadu_si256(cols.as_ptr().cast());
-                    (
-                        _mm256_i32gather_ps::<4>(x.as_ptr(), idx),
-                        _mm256_loadu_ps(mu.as_ptr()),
-                        _mm256_loadu_ps(var.as_ptr()),
-                    )
-                };
-                am = _mm256_add_ps(am, _mm256_mul_ps(mu, xs));
-                if PAIR {
-                    av = _mm256_add_ps(av, _mm256_mul_ps(var, _mm256_mul_ps(xs, xs)));
-                }
-            }
-            (acc_m[l], acc_v[l]) = (am, av);
-        }
-        (fold_avx2(acc_m), fold_avx2(acc_v))
-    }
-
-    /// The steps of group `g`, residue `l`.
-    fn steps(&self, g: usize, l: usize) -> core::ops::Range<usize> {
-        self.step_ptr[g * LANES + l] as usize..self.step_ptr[g * LANES + l + 1] as usize
+    /// The steps of group `g`, residue by residue.
+    fn residues(&self, g: usize) -> [Residue<'_>; LANES] {
+        core::array::from_fn(|l| {
+            let steps = self.step_ptr[g * LANES + l] as usize..self.step_ptr[g * LANES + l + 1] as usize;
+            Residue { columns: &self.columns[steps.clone()], mu: &self.mu[steps.clone()], var: &self.var[steps] }
+        })
     }
 }
 
-/// [`fold`] for AVX2 vectors.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn fold_avx2(acc: [core::arch::x86_64::__m256; LANES]) -> [f32; LANES] {
-    use core::arch::x86_64::*;
-    let pairs = [0, 1, 2, 3].map(|l| _mm256_add_ps(acc[l], acc[l + 4]));
-    let sum = _mm256_add_ps(_mm256_add_ps(pairs[0], pairs[2]), _mm256_add_ps(pairs[1], pairs[3]));
-    let mut out = [0.0f32; LANES];
-    // SAFETY: the store writes exactly the eight values of `out`.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
-    out
+/// [`SlicedWeights::products`] for one group, on portable vectors (the loads of `x` one by one).
+fn group<const PAIR: bool>(residues: &[Residue<'_>; LANES], x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
+    let (mut acc_m, mut acc_v) = ([f32x8::ZERO; LANES], [f32x8::ZERO; LANES]);
+    for (l, r) in residues.iter().enumerate() {
+        let (mut am, mut av) = (f32x8::ZERO, f32x8::ZERO);
+        for ((cols, mu), var) in r.columns.iter().zip(r.mu).zip(r.var) {
+            let xs = f32x8::new(cols.map(|c| x[c as usize]));
+            am += f32x8::new(*mu) * xs;
+            if PAIR {
+                av += f32x8::new(*var) * (xs * xs);
+            }
+        }
+        (acc_m[l], acc_v[l]) = (am, av);
+    }
+    (fold(acc_m).to_array(), fold(acc_v).to_array())
 }
 
-/// Folds the eight partial-sum vectors in [`crate::linalg::dot`]'s order.
+/// Folds the eight partial-sum vectors in [`crate::kernels::dot`]'s order.
 #[inline(always)]
 fn fold(acc: [f32x8; LANES]) -> f32x8 {
     let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
@@ -213,20 +185,13 @@ mod tests {
                 (vec![0.0; rows], vec![0.0; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
             layout.affine(&mu, &b_mu, &x, &mut want_m);
             layout.affine(&var, &b_var, &x_sq, &mut want_v);
-            sliced.moments(&x, (&b_mu, &b_var), (&mut got_m, &mut got_v));
-            assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{rows}x{cols}");
-            let mut got = vec![f32::NAN; rows];
-            sliced.mean(&x, &b_mu, &mut got);
-            assert_eq!(bits(&got), bits(&want_m), "{rows}x{cols}");
-            // The portable group kernel, whichever one `products` dispatched to.
-            for g in 0..rows.div_ceil(LANES) {
-                let (m, v) = sliced.group::<true>(g, &x);
-                for (r, j) in (g * LANES..rows.min(g * LANES + LANES)).enumerate() {
-                    assert_eq!(
-                        ((b_mu[j] + m[r]).to_bits(), (b_var[j] + v[r]).to_bits()),
-                        (want_m[j].to_bits(), want_v[j].to_bits())
-                    );
-                }
+            // Every instruction set's build (none fuses).
+            for isa in Isa::available() {
+                sliced.moments(isa, &x, (&b_mu, &b_var), (&mut got_m, &mut got_v));
+                assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{isa:?}, {rows}x{cols}");
+                let mut got = vec![f32::NAN; rows];
+                sliced.mean(isa, &x, &b_mu, &mut got);
+                assert_eq!(bits(&got), bits(&want_m), "{isa:?}, {rows}x{cols}");
             }
         }
     }

@@ -64,38 +64,9 @@ pub(crate) fn ln_positive(x: f64) -> f64 {
     (e * LN2_HI + ln_m) + e * LN2_LO
 }
 
-/// [`softmax_rows`] of `logits` into `probs`, then their [`entropies`] into `out`, compiled for AVX-512 or
-/// AVX2 where the CPU has them (the same operations, no fused multiply-add, so the same bits as the portable
-/// build; 8 or 4 lanes of f64 instead of SSE2's 2).
-pub(crate) fn softmax_entropies(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        if crate::cpu::avx512() {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { softmax_entropies_avx512(logits, k, probs, terms, out) };
-        }
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
-            return unsafe { softmax_entropies_avx2(logits, k, probs, terms, out) };
-        }
-    }
-    softmax_entropies_portable(logits, k, probs, terms, out)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-fn softmax_entropies_avx512(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
-    softmax_entropies_portable(logits, k, probs, terms, out)
-}
-
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-fn softmax_entropies_avx2(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
-    softmax_entropies_portable(logits, k, probs, terms, out)
-}
-
+/// [`softmax_rows`] of `logits` into `probs`, then their [`entropies`] into `out`.
 #[inline(always)]
-fn softmax_entropies_portable(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
+pub(crate) fn softmax_entropies(logits: &[f32], k: usize, probs: &mut [f64], terms: &mut [f64], out: &mut [f64]) {
     softmax_rows(logits, k, probs);
     entropies(&probs[..logits.len()], k, terms, out);
 }
@@ -185,30 +156,5 @@ mod tests {
         assert_eq!(h[1], 0.0);
         assert!((h[2] - 2f64.ln()).abs() < 1e-15);
         assert!((h[3] - want(&probs[12..])).abs() < 1e-15);
-    }
-
-    #[test]
-    fn every_build_gives_the_portable_bits() {
-        let logits: Vec<f32> = (0..320).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
-        // A build of the kernel, given the probabilities, terms and entropies to write.
-        type Kernel<'a> = &'a dyn Fn(&mut [f64], &mut [f64], &mut [f64]);
-        let run = |f: Kernel| {
-            let (mut p, mut t, mut h) = (vec![0.0; 320], vec![0.0; 320], vec![0.0; 32]);
-            f(&mut p, &mut t, &mut h);
-            p.iter().chain(&h).map(|v| v.to_bits()).collect::<Vec<_>>()
-        };
-        let portable = run(&|p, t, h| softmax_entropies_portable(&logits, 10, p, t, h));
-        assert_eq!(run(&|p, t, h| softmax_entropies(&logits, 10, p, t, h)), portable);
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        {
-            if crate::cpu::avx2_fma() {
-                // SAFETY: the CPU supports AVX2 (and FMA), checked just above.
-                assert_eq!(run(&|p, t, h| unsafe { softmax_entropies_avx2(&logits, 10, p, t, h) }), portable);
-            }
-            if crate::cpu::avx512() {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                assert_eq!(run(&|p, t, h| unsafe { softmax_entropies_avx512(&logits, 10, p, t, h) }), portable);
-            }
-        }
     }
 }

@@ -1,23 +1,17 @@
-//! Bulk standard-normal draws, the noise of local reparameterization ([`fill_gaussian`]).
+//! Bulk standard-normal draws, the noise of local reparameterization: the Box–Muller transform on sixteen
+//! xoshiro128++ generators side by side (seeded from the caller's stream).
 //!
-//! The Box–Muller transform on sixteen xoshiro128++ generators side by side (seeded from the caller's
-//! stream). Each step draws two 32-bit words per generator and turns them into a pair of independent N(0, 1)
-//! values `(r cos θ, r sin θ)`: the first word gives the radius `r = sqrt(-2 ln u)` with `u` uniform on
-//! (0, 1], the second the angle (three bits pick the octant's mirror images: swap the two values, negate
-//! either; 29 bits the angle inside the first octant). The logarithm, sine and cosine are short series in
-//! plain f32 arithmetic ([`ln_unit`], [`cos_sin_octant`]): no table, no branch. Every operation works on
-//! 32-bit lanes, so one portable loop vectorises on every target (SSE2, NEON, AVX2, AVX-512: it is compiled
-//! once per x86 level and dispatched at run time). The AVX2 + FMA and AVX-512 builds fuse the series'
-//! multiply-adds (14 of about 76 vector operations per step fewer; a 95%-pruned MNIST prediction at S = 32
-//! 8.5% faster, A/B of alternating runs) and give the same bits as each other; elsewhere they are unfused,
-//! which changes the last bits only (as the block products of local reparameterization do). The largest
-//! radius is `sqrt(64 ln 2)` = 6.66: the Gaussian beyond it (probability 2.3e-10) is not drawn.
-//!
-//! Against the 1024-layer ziggurat it replaced (four xoshiro256++ lanes, AVX2 table gathers, a slow path
-//! for 0.43% of draws), `cargo bench -p bnn-benches --bench gaussian`, same session: AVX-512 1.32–1.60
-//! against 0.87–0.97 billion draws/s; AVX2 0.87 against 0.87; portable (SSE2) 0.35–0.43 against 0.42–0.46.
+//! Each step draws two 32-bit words per generator and turns them into a pair of independent N(0, 1) values
+//! `(r cos θ, r sin θ)`: the first word gives the radius `r = sqrt(-2 ln u)` with `u` uniform on (0, 1], the
+//! second the angle (three bits pick the octant's mirror images: swap the two values, negate either; 29 bits the
+//! angle inside the first octant). The logarithm, sine and cosine are short series in plain f32 arithmetic
+//! ([`ln_unit`], [`cos_sin_octant`]): no table, no branch. Every operation works on 32-bit lanes, so one portable
+//! loop vectorises on every target (SSE2, NEON, and AVX2 / AVX-512 in the x86-64 builds); with `FUSED` the
+//! series' multiply-adds are fused, which changes the last bits only. The largest radius is `sqrt(64 ln 2)` =
+//! 6.66: the Gaussian beyond it (probability 2.3e-10) is not drawn. `benches/README.md`, "Gaussian draws", has
+//! the measurements against the ziggurat it replaced.
 
-use crate::linalg::madd;
+use super::madd;
 use rand_xoshiro::rand_core::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -27,14 +21,14 @@ const LANES: usize = 16;
 const STEP: usize = 2 * LANES;
 
 /// [`LANES`] xoshiro128++ generators; state word `i` of lane `l` is `s[i][l]`.
-struct LaneGenerator {
+pub(crate) struct LaneGenerator {
     s: [[u32; LANES]; 4],
 }
 
 impl LaneGenerator {
     /// Lanes seeded with 32 words of `main` (their low, then high halves). A lane whose state came out all
     /// zero (probability 2^-128), which xoshiro cannot leave, gets a fixed non-zero state.
-    fn seeded(main: &mut Xoshiro256PlusPlus) -> Self {
+    pub(crate) fn seeded(main: &mut Xoshiro256PlusPlus) -> Self {
         let mut s = [[0u32; LANES]; 4];
         for pair in s.as_flattened_mut().chunks_exact_mut(2) {
             let w = main.next_u64();
@@ -65,42 +59,11 @@ impl LaneGenerator {
     }
 }
 
-/// Fills `out` with independent N(0, 1) draws (see the module documentation), advancing `main` by 32 words.
-pub(crate) fn fill_gaussian(main: &mut Xoshiro256PlusPlus, out: &mut [f32]) {
-    let mut lanes = LaneGenerator::seeded(main);
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    {
-        if crate::cpu::avx512() {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { fill_avx512(&mut lanes, out) };
-        }
-        if crate::cpu::avx2_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-            return unsafe { fill_avx2(&mut lanes, out) };
-        }
-    }
-    fill::<16, false>(&mut lanes, out)
-}
-
-/// [`fill`] compiled for AVX2, with fused multiply-adds.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-fn fill_avx2(lanes: &mut LaneGenerator, out: &mut [f32]) {
-    fill::<8, true>(lanes, out)
-}
-
-/// [`fill`] compiled for AVX-512, with fused multiply-adds.
-#[cfg(all(feature = "std", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-fn fill_avx512(lanes: &mut LaneGenerator, out: &mut [f32]) {
-    fill::<16, true>(lanes, out)
-}
-
-/// The step loop; a last partial step is computed whole and cut. `CHUNK` (dividing [`LANES`]) is how many
-/// lanes the transform takes at once: 16 fill a 512-bit vector, 8 a 256-bit one (AVX2 spills registers with
-/// 16: 0.64 against 0.87 billion draws/s); every chunking computes the same bits.
+/// Fills `out` from `lanes`: the step loop; a last partial step is computed whole and cut. `CHUNK` (dividing
+/// [`LANES`]) is how many lanes the transform takes at once: 16 fill a 512-bit vector, 8 a 256-bit one (AVX2
+/// spills registers with 16); every chunking computes the same bits.
 #[inline(always)]
-fn fill<const CHUNK: usize, const FUSED: bool>(lanes: &mut LaneGenerator, out: &mut [f32]) {
+pub(crate) fn fill<const CHUNK: usize, const FUSED: bool>(lanes: &mut LaneGenerator, out: &mut [f32]) {
     let (mut radius, mut angle) = ([0u32; LANES], [0u32; LANES]);
     let (steps, rest) = out.as_chunks_mut::<STEP>();
     for step in steps {
@@ -278,7 +241,7 @@ mod tests {
     #[cfg_attr(miri, ignore = "two million draws are too slow under Miri")]
     fn draws_reach_the_tails_at_the_normal_rate() {
         let mut out = vec![0.0f32; 2_000_000];
-        fill_gaussian(&mut Xoshiro256PlusPlus::seed_from_u64(21), &mut out);
+        fill::<16, false>(&mut LaneGenerator::seeded(&mut Xoshiro256PlusPlus::seed_from_u64(21)), &mut out);
         let beyond = |r: f32| out.iter().filter(|v| v.abs() > r).count();
         assert!((80..175).contains(&beyond(4.0)), "{} draws beyond 4", beyond(4.0));
         assert!((5_100..5_700).contains(&beyond(3.0)), "{} draws beyond 3", beyond(3.0));
@@ -290,7 +253,7 @@ mod tests {
     fn the_two_values_of_a_pair_are_uncorrelated() {
         let n = if cfg!(miri) { 2_000 } else { 200_000 };
         let mut out = vec![0.0f32; 2 * n];
-        fill_gaussian(&mut Xoshiro256PlusPlus::seed_from_u64(4), &mut out);
+        fill::<16, false>(&mut LaneGenerator::seeded(&mut Xoshiro256PlusPlus::seed_from_u64(4)), &mut out);
         let pairs: Vec<(f64, f64)> = out
             .as_chunks::<STEP>()
             .0
@@ -313,46 +276,19 @@ mod tests {
     }
 
     #[test]
-    fn every_build_of_the_fill_gives_the_bits_of_its_kind() {
+    fn every_chunking_of_the_lanes_gives_the_same_bits() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let lens: &[usize] = if cfg!(miri) { &[0, 1, 33, 100] } else { &[0, 1, 7, 31, 32, 33, 1000, 12_800] };
-        for &len in lens {
-            let draw = |fill_with: &dyn Fn(&mut Xoshiro256PlusPlus, &mut [f32])| {
-                let (mut main, mut out) = (Xoshiro256PlusPlus::seed_from_u64(9), vec![1.0f32; len]);
-                fill_with(&mut main, &mut out);
-                (out, main.next_u64())
+        for len in [0, 1, 31, 33, 1000] {
+            let draw = |fill_with: &dyn Fn(&mut LaneGenerator, &mut [f32])| {
+                let mut out = vec![1.0f32; len];
+                fill_with(&mut LaneGenerator::seeded(&mut Xoshiro256PlusPlus::seed_from_u64(9)), &mut out);
+                bits(&out)
             };
-            let same = |a: &(Vec<f32>, u64), b: &(Vec<f32>, u64)| (bits(&a.0), a.1) == (bits(&b.0), b.1);
-            // Lane by lane, then in chunks of 8 and 16 lanes (the AVX2 and portable / AVX-512 builds).
-            let unfused = draw(&|main, out| fill::<1, false>(&mut LaneGenerator::seeded(main), out));
-            let fused = draw(&|main, out| fill::<1, true>(&mut LaneGenerator::seeded(main), out));
-            assert!(same(&draw(&|main, out| fill::<8, false>(&mut LaneGenerator::seeded(main), out)), &unfused));
-            assert!(same(&draw(&|main, out| fill::<16, false>(&mut LaneGenerator::seeded(main), out)), &unfused));
-            assert!(same(&draw(&|main, out| fill::<16, true>(&mut LaneGenerator::seeded(main), out)), &fused));
-            // Fusing changes the last bits only; the caller's stream advances alike.
-            assert_eq!(fused.1, unfused.1);
-            for (f, u) in fused.0.iter().zip(&unfused.0) {
-                assert!((f - u).abs() <= 1e-6 * (1.0 + u.abs()), "{f} vs {u}");
-            }
-            let dispatched = draw(&|main, out| fill_gaussian(main, out));
-            #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            {
-                let avx2 = crate::cpu::avx2_fma();
-                if avx2 {
-                    // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                    let got = draw(&|main, out| unsafe { fill_avx2(&mut LaneGenerator::seeded(main), out) });
-                    assert!(same(&got, &fused), "AVX2, len {len}");
-                }
-                if crate::cpu::avx512() {
-                    // SAFETY: the CPU supports AVX-512F, checked just above.
-                    let got = draw(&|main, out| unsafe { fill_avx512(&mut LaneGenerator::seeded(main), out) });
-                    assert!(same(&got, &fused), "AVX-512, len {len}");
-                }
-                let fused_build = avx2 || crate::cpu::avx512();
-                assert!(same(&dispatched, if fused_build { &fused } else { &unfused }), "dispatched, len {len}");
-            }
-            #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-            assert!(same(&dispatched, &unfused), "dispatched, len {len}");
+            let one = draw(&|g, out| fill::<1, false>(g, out));
+            assert_eq!(draw(&|g, out| fill::<8, false>(g, out)), one, "len {len}");
+            assert_eq!(draw(&|g, out| fill::<16, false>(g, out)), one, "len {len}");
+            let fused = draw(&|g, out| fill::<1, true>(g, out));
+            assert_eq!(draw(&|g, out| fill::<16, true>(g, out)), fused, "len {len}");
         }
     }
 }

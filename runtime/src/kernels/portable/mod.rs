@@ -1,0 +1,13 @@
+//! The reference kernels in plain Rust. The single-sample products, softmax and entropies are never fused; the
+//! block products and the Gaussian draws come unfused and fused (`FUSED`), and every instruction set's build
+//! must give the bits of one of the two.
+
+mod block;
+mod dot;
+mod gaussian;
+mod softmax;
+
+pub(crate) use block::{block_product_csr, block_product_dense, live_rows, madd, H_SLICE_BYTES};
+pub(crate) use dot::{dot, gemv, sparse_dot};
+pub(crate) use gaussian::{fill as fill_gaussian, LaneGenerator};
+pub(crate) use softmax::{entropies, softmax_entropies};
