@@ -1,14 +1,22 @@
 """Times ONNX Runtime on the deterministic MLP 784-400-400-10 (ReLU, softmax head) and, in the same run, the
-bnn-edge runtime's `Mean` pass on the same shape (examples/mean_pass_latency.rs), and prints the ratios.
+bnn-edge runtime on the same shape (examples/onnx_counterparts.rs), and prints the ratios:
 
-The project never depends on ONNX Runtime; this is a one-off comparison for issue "Runtime performance".
-Needs: pip install onnx onnxruntime numpy. Run from the repository root:
-    python3 benches/onnx/compare_onnxruntime.py
-ONNX Runtime is called from Python (single-threaded session, all graph optimisations), so its figures include
-the Python call overhead of `InferenceSession.run`, a few microseconds.
+- one deterministic pass, one input and a batch of 32, one thread: ORT against our `Mean` pass;
+- one input, one thread: our Monte-Carlo prediction (S = 32) of the trained 95%-pruned model and of the trained
+  dense model, against ORT's single deterministic dense pass;
+- a batch of 64 inputs at S = 32 on 2 threads: our predictions per second (pruned, dense) against ORT's
+  deterministic dense throughput when it runs the batch 32 times (a session with 2 intra-op threads).
+
+The project never depends on ONNX Runtime; this is a side-by-side comparison. Needs: pip install onnx
+onnxruntime numpy. Run from the repository root, alone on the machine:
+    BNN_MNIST_DIR=../shared/data/mnist python3 benches/onnx/compare_onnxruntime.py [--rounds 5]
+(without BNN_MNIST_DIR our side predicts a synthetic image). ONNX Runtime is called from Python (all graph
+optimisations), so its figures include the Python call overhead of `InferenceSession.run`; the script times that
+overhead on an Identity graph and also states the single-pass ratios without it.
 """
 
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -53,27 +61,84 @@ def median_us(runs, f):
     return float(np.median(times))
 
 
-def main():
+def identity_model():
+    """The same input, passed through: timing it gives the cost of a call from Python."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "identity",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", SIZES[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", SIZES[0]])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def session(threads, model=None):
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(mlp_model().SerializeToString(), options, providers=["CPUExecutionProvider"])
-    x1 = np.random.default_rng(2).random((1, SIZES[0]), dtype=np.float32)
-    x32 = np.repeat(x1, 32, axis=0)
-    ort_single = median_us(3000, lambda: session.run(None, {"x": x1}))
-    ort_batch = median_us(300, lambda: session.run(None, {"x": x32}))
+    model = model or mlp_model()
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
+
+def ours():
     out = subprocess.run(
-        ["cargo", "run", "--release", "-q", "-p", "bnn-benches", "--example", "mean_pass_latency"],
+        ["cargo", "run", "--release", "-q", "-p", "bnn-benches", "--example", "onnx_counterparts"],
         check=True, capture_output=True, text=True,
     ).stdout
-    ours = dict((k, float(v)) for k, v in (line.split() for line in out.strip().splitlines()))
-    print(f"onnxruntime {ort.__version__}, one thread, MLP {'-'.join(map(str, SIZES))}, median microseconds")
-    print(f"{'':28}{'single':>10}{'batch 32':>10}")
-    print(f"{'ONNX Runtime (from Python)':28}{ort_single:>10.1f}{ort_batch:>10.1f}")
-    print(f"{'bnn-runtime Mean pass':28}{ours['bnn_mean_single_us']:>10.1f}{ours['bnn_mean_batch32_us']:>10.1f}")
-    print(f"{'ratio bnn / ORT':28}{ours['bnn_mean_single_us'] / ort_single:>10.2f}{ours['bnn_mean_batch32_us'] / ort_batch:>10.2f}")
+    return dict((k, float(v)) for k, v in (line.split() for line in out.strip().splitlines()))
+
+
+def main():
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 5
+    one, two, identity = session(1), session(2), session(1, identity_model())
+    x1 = np.random.default_rng(2).random((1, SIZES[0]), dtype=np.float32)
+    x32, x64 = np.repeat(x1, 32, axis=0), np.repeat(x1, 64, axis=0)
+
+    def batch64_32_passes():
+        for _ in range(32):
+            two.run(None, {"x": x64})
+
+    # Rounds that alternate ONNX Runtime and bnn-runtime, so that the machine's drift hits both alike; every
+    # figure below is the median over the rounds, and each ratio the median of the rounds' ratios.
+    rows = []
+    for _ in range(rounds):
+        r = {
+            "ort_single_us": median_us(2000, lambda: one.run(None, {"x": x1})),
+            "ort_call_us": median_us(2000, lambda: identity.run(None, {"x": x1})),
+            "ort_batch32_us": median_us(200, lambda: one.run(None, {"x": x32})),
+            "ort_s32_batch64_per_s": 64 / (median_us(40, batch64_32_passes) * 1e-6),
+        }
+        r["ort_pass_us"] = r["ort_single_us"] - r["ort_call_us"]
+        r.update(ours())
+        rows.append(r)
+
+    def med(key):
+        return float(np.median([r[key] for r in rows]))
+
+    def ratio(num, den):
+        return float(np.median([r[num] / r[den] for r in rows]))
+
+    print(f"onnxruntime {ort.__version__}, MLP {'-'.join(map(str, SIZES))}, medians of {rounds} alternating rounds")
+    print("one thread, microseconds")
+    print(f"{'':44}{'single':>10}{'batch 32':>10}")
+    print(f"{'ONNX Runtime dense pass (from Python)':44}{med('ort_single_us'):>10.1f}{med('ort_batch32_us'):>10.1f}")
+    print(f"{'bnn-runtime Mean pass':44}{med('mean_single_us'):>10.1f}{med('mean_batch32_us'):>10.1f}")
+    print(f"{'ratio bnn / ORT':44}{ratio('mean_single_us', 'ort_single_us'):>10.2f}"
+          f"{ratio('mean_batch32_us', 'ort_batch32_us'):>10.2f}")
+    print(f"{'ONNX Runtime call overhead (Identity graph)':44}{med('ort_call_us'):>10.1f}")
+    print(f"{'ONNX Runtime dense pass less the overhead':44}{med('ort_pass_us'):>10.1f}")
+    for kind in ["pruned", "dense"]:
+        label = f"bnn-runtime {'95%-pruned' if kind == 'pruned' else 'dense'} S = 32 prediction"
+        print(f"{label:44}{med(kind + '_s32_single_us'):>10.1f}   "
+              f"({ratio(kind + '_s32_single_us', 'ort_single_us'):.2f}x ORT's single pass, "
+              f"{ratio(kind + '_s32_single_us', 'ort_pass_us'):.2f}x without its call overhead)")
+    print("batch of 64 at S = 32, 2 threads, predictions per second (ORT: 32 deterministic passes of the batch)")
+    print(f"{'ONNX Runtime dense, 32 passes':44}{med('ort_s32_batch64_per_s'):>10.0f}")
+    for kind in ["pruned", "dense"]:
+        label = f"bnn-runtime {'95%-pruned' if kind == 'pruned' else 'dense'} S = 32"
+        print(f"{label:44}{med(kind + '_s32_batch64_per_s'):>10.0f}   "
+              f"({ratio(kind + '_s32_batch64_per_s', 'ort_s32_batch64_per_s'):.2f}x ORT)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
-use crate::kernels::{Isa, BLOCK_SIZES, SAMPLE_BLOCK};
+use crate::kernels::{Compiled, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
 use crate::layers::{sample_from_moments, BlockScratch, Layer};
 use crate::model::Model;
 use crate::prelude::*;
@@ -289,7 +289,7 @@ impl<'m> Predictor<'m> {
     /// compiled for the predictor's instruction set ([`Isa::run`]): the same operations, so the same bits.
     fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
         let isa = self.isa;
-        isa.run(|| self.draw_block_inline(s, rng))
+        isa.run(BlockDraw { predictor: self, s, rng })
     }
 
     #[inline(always)]
@@ -325,6 +325,21 @@ impl<'m> Predictor<'m> {
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
             }
         }
+    }
+}
+
+/// One block of local-reparameterization samples, as work for [`Isa::run`].
+struct BlockDraw<'p, 'm, 'r> {
+    predictor: &'p mut Predictor<'m>,
+    s: usize,
+    rng: &'r mut SeededRng,
+}
+
+impl Compiled for BlockDraw<'_, '_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.predictor.draw_block_inline(self.s, self.rng)
     }
 }
 

@@ -106,22 +106,30 @@ impl Isa {
         self.0 != Level::Portable
     }
 
-    /// `f()`, compiled for this instruction set where that pays: the predictor's block of element-wise passes
-    /// (the noise, ReLU, squares, live rows), whose `#[inline(always)]` kernels are then built for 512- or
-    /// 256-bit vectors (the same operations, so the same bits). `benches/README.md`, "Dispatch", has the
-    /// measurements.
+    /// `work.run()`, compiled for this instruction set where that pays (x86-64: AVX2 + FMA, AVX-512): the
+    /// predictor's block of element-wise passes (the noise, ReLU, squares, live rows), whose `#[inline(always)]`
+    /// kernels are then built for 256- or 512-bit vectors (the same operations, so the same bits).
+    /// `benches/README.md`, "The kernel room", has the measurements.
     #[inline(always)]
-    pub(crate) fn run<R>(self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn run<W: Compiled>(self, work: W) -> W::Output {
         match self.0 {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             // SAFETY: an `Isa` names only an instruction set this CPU has (see the type's documentation).
-            Level::Avx512 => unsafe { x86_64::avx512::run(f) },
+            Level::Avx512 => unsafe { x86_64::avx512::run(work) },
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             // SAFETY: as above.
-            Level::Avx2Fma => unsafe { x86_64::avx2::run(f) },
-            _ => f(),
+            Level::Avx2Fma => unsafe { x86_64::avx2::run(work) },
+            _ => work.run(),
         }
     }
+}
+
+/// Work that [`Isa::run`] compiles for an instruction set. Its `run` must be `#[inline(always)]`, and so must
+/// everything in it that should be built with the instruction set's features: the compiler inlines such a body
+/// into the instruction set's entry point, while a closure stays a function of its own, built for the baseline.
+pub(crate) trait Compiled {
+    type Output;
+    fn run(self) -> Self::Output;
 }
 
 /// `y = W · h` for a dense row-major `[rows × cols]` matrix `w` and a block `h` of `s > 1` samples
@@ -252,7 +260,15 @@ pub(crate) fn softmax_entropies(
     terms: &mut [f64],
     out: &mut [f64],
 ) {
-    isa.run(|| portable::softmax_entropies(logits, k, probs, terms, out))
+    match isa.0 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: an `Isa` names only an instruction set this CPU has.
+        Level::Avx512 => unsafe { x86_64::avx512::softmax_entropies(logits, k, probs, terms, out) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: as above.
+        Level::Avx2Fma => unsafe { x86_64::avx2::softmax_entropies(logits, k, probs, terms, out) },
+        _ => portable::softmax_entropies(logits, k, probs, terms, out),
+    }
 }
 
 #[cfg(test)]

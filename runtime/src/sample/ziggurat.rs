@@ -4,7 +4,7 @@
 //!
 //! [`ZIGGURAT_256`] draws one value per 64-bit word (256 layers, a 53-bit position, f64 arithmetic): the
 //! draws of [`SeededRng::gaussian`](super::SeededRng::gaussian), the trainer's noise. The bulk noise of local
-//! reparameterization is Box–Muller (`bulk.rs`), which vectorises where a ziggurat needs table gathers and a
+//! reparameterization is Box–Muller (`kernels/portable/gaussian.rs`), which vectorises where a ziggurat needs table gathers and a
 //! slow path.
 
 include!(concat!(env!("OUT_DIR"), "/ziggurat_tables.rs"));

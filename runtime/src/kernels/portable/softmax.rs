@@ -3,7 +3,7 @@
 //! computes the same bits).
 //!
 //! A prediction of S samples over K classes needs S·K exponentials and S·K logarithms; as calls into the
-//! platform's libm they were about 5% of a 95%-pruned MNIST prediction at S = 32 (`perf`). The same
+//! platform's libm they were a visible share of a pruned prediction (`benches/README.md`). The same
 //! [`entropies`] serves the sampled distributions and their mean, so identical samples give a mutual
 //! information of exactly 0.
 

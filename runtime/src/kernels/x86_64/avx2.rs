@@ -5,12 +5,25 @@
 
 use super::super::portable::{self, LaneGenerator};
 use super::super::sliced::{Residue, LANES};
+use super::super::Compiled;
 use core::arch::x86_64::*;
 
-/// `f()` compiled with AVX2 and FMA enabled (see [`super::super::Isa::run`]).
+/// `work.run()` compiled with AVX2 and FMA enabled (see [`super::super::Isa::run`]).
 #[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) fn run<R>(f: impl FnOnce() -> R) -> R {
-    f()
+pub(in crate::kernels) fn run<W: Compiled>(work: W) -> W::Output {
+    work.run()
+}
+
+/// [`portable::softmax_entropies`] on 256-bit vectors (four f64 lanes; nothing fused).
+#[target_feature(enable = "avx2,fma")]
+pub(in crate::kernels) fn softmax_entropies(
+    logits: &[f32],
+    k: usize,
+    probs: &mut [f64],
+    terms: &mut [f64],
+    out: &mut [f64],
+) {
+    portable::softmax_entropies(logits, k, probs, terms, out)
 }
 
 /// [`portable::block_product_dense`], fused.
