@@ -34,6 +34,9 @@ pub enum ModelError {
     /// The model has no layer with weights.
     #[error("the model has no dense layer")]
     NoDenseLayer,
+    /// The model's input shape is empty or too large.
+    #[error("invalid input shape: {0}")]
+    InvalidInputShape(String),
     /// A tensor the description requires is absent from the file.
     #[error("missing tensor `{0}`")]
     MissingTensor(String),

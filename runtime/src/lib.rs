@@ -54,8 +54,11 @@ pub use calibration::{
 pub use error::{ModelError, PredictError};
 pub use format::{ModelWriter, StorageDtype};
 pub use kernels::SAMPLE_BLOCK;
-pub use layers::{Activation, BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
-pub use model::Model;
+pub use layers::{
+    Activation, BayesianConv2d, BayesianDense, Conv2d, ConvGeometry, CsrPattern, Dense, Dropout, Layer, Pool2d,
+    PoolGeometry, PoolKind, WeightLayout,
+};
+pub use model::{Model, Shape};
 pub use names::{Named, UnknownName};
 pub use normalization::Normalization;
 pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES};

@@ -19,39 +19,96 @@ pub struct Model {
     normalization: Option<Normalization>,
     provenance: Provenance,
     calibration: Option<Calibration>,
+    /// The input's shape; the input shape of every layer, then the last layer's output shape.
+    input: Shape,
+    shapes: Vec<Shape>,
     input_dim: usize,
     max_width: usize,
+    /// The most kernel weights and biases of a Bayesian convolution: one sample of each for every sample of a
+    /// block is drawn into a buffer this large (times the block).
+    max_kernels: usize,
+}
+
+/// What a layer receives or produces: a flat vector, or an image of `[channels, height, width]` stored as a
+/// flat vector in NCHW order (so inputs and outputs keep one public form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Flat(usize),
+    Image([usize; 3]),
+}
+
+impl Shape {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Shape::Flat(n) => *n,
+            Shape::Image([c, h, w]) => c * h * w,
+        }
+    }
+    /// Whether the shape holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Model {
-    /// Builds a model and checks it: consecutive layer sizes agree, every tensor has the length its layer
-    /// needs, means are finite, standard deviations finite and non-negative, dropout rates in `[0, 1)`, the
-    /// last layer fits the task and the normalisation fits the input.
+    /// Builds a model of flat inputs (their size is the first dense layer's) and checks it: consecutive layer
+    /// sizes agree, every tensor has the length its layer needs, means are finite, standard deviations finite
+    /// and non-negative, dropout rates in `[0, 1)`, the last layer fits the task and the normalisation fits the
+    /// input. Convolutions and pooling need an image input: [`Model::new_image`].
     pub fn new(
         layers: Vec<Layer>,
         task: Task,
         normalization: Option<Normalization>,
         provenance: Provenance,
     ) -> Result<Self, ModelError> {
-        let mut width: Option<usize> = None;
-        let mut input_dim = None;
-        let mut max_width = 0;
+        let first = layers.iter().find_map(Layer::dense_sizes).ok_or(ModelError::NoDenseLayer)?;
+        Self::build(layers, Shape::Flat(first.0), task, normalization, provenance)
+    }
+
+    /// Builds a model whose input is an image of `[channels, height, width]` (passed flat, in NCHW order) and
+    /// checks it as [`Model::new`] does, following the image's shape through every convolution and pooling.
+    pub fn new_image(
+        layers: Vec<Layer>,
+        input_shape: [usize; 3],
+        task: Task,
+        normalization: Option<Normalization>,
+        provenance: Provenance,
+    ) -> Result<Self, ModelError> {
+        Self::build(layers, Shape::Image(input_shape), task, normalization, provenance)
+    }
+
+    fn build(
+        layers: Vec<Layer>,
+        input: Shape,
+        task: Task,
+        normalization: Option<Normalization>,
+        provenance: Provenance,
+    ) -> Result<Self, ModelError> {
+        let input_dim = checked_len(input).ok_or_else(|| ModelError::InvalidInputShape(format!("{input:?}")))?;
+        if input_dim == 0 {
+            return Err(ModelError::InvalidInputShape(format!("{input:?} holds no value")));
+        }
+        let (mut shape, mut shapes, mut max_width, mut max_kernels) =
+            (input, Vec::with_capacity(layers.len()), input_dim, 0);
         for (index, layer) in layers.iter().enumerate() {
             validate_layer(index, layer)?;
-            if let Some((inp, out)) = layer.dense_sizes() {
-                match width {
-                    Some(w) if w != inp => {
-                        return Err(ModelError::LayerSizeMismatch { index, expected: inp, found: w })
-                    }
-                    Some(_) => {}
-                    None => input_dim = Some(inp),
-                }
-                width = Some(out);
-                max_width = max_width.max(inp).max(out);
+            shapes.push(shape);
+            shape = output_shape(index, layer, shape)?;
+            max_width = max_width.max(checked_len(shape).ok_or(ModelError::InvalidLayer {
+                index,
+                message: format!("the output {shape:?} has too many values"),
+            })?);
+            if let Layer::BayesianConv2d(l) = layer {
+                max_kernels = max_kernels.max(l.weight_mu().len() + l.bias_mu().len());
             }
         }
-        let (Some(input_dim), Some(output_width)) = (input_dim, width) else {
+        shapes.push(shape);
+        if !layers.iter().any(|l| l.dense_sizes().is_some()) {
             return Err(ModelError::NoDenseLayer);
+        }
+        let Shape::Flat(output_width) = shape else {
+            return Err(ModelError::HeadMismatch(format!("the last layer gives an image {shape:?}; flatten it first")));
         };
         task.validate().map_err(ModelError::InvalidTask)?;
         if task.head_width() != output_width {
@@ -63,7 +120,18 @@ impl Model {
         if let Some(n) = &normalization {
             n.validate(input_dim).map_err(ModelError::InvalidNormalization)?;
         }
-        Ok(Self { layers, task, normalization, provenance, calibration: None, input_dim, max_width })
+        Ok(Self {
+            layers,
+            task,
+            normalization,
+            provenance,
+            calibration: None,
+            input,
+            shapes,
+            input_dim,
+            max_width,
+            max_kernels,
+        })
     }
 
     /// The same model with pruned weights (mean and standard deviation both 0) left out of storage, so
@@ -106,9 +174,27 @@ impl Model {
     pub fn provenance(&self) -> &Provenance {
         &self.provenance
     }
-    /// Number of input features.
+    /// Number of input features (for an image, channels × height × width).
     pub fn input_dim(&self) -> usize {
         self.input_dim
+    }
+    /// The input's shape: flat, or an image.
+    pub fn input_shape(&self) -> Shape {
+        self.input
+    }
+    /// The shapes layer `index` receives and gives, as `[channels, height, width]` (a flat vector of `n` as
+    /// `[n, 1, 1]`).
+    pub(crate) fn layer_images(&self, index: usize) -> ([usize; 3], [usize; 3]) {
+        let image = |shape: Option<&Shape>| match shape {
+            Some(Shape::Image(s)) => *s,
+            Some(Shape::Flat(n)) => [*n, 1, 1],
+            None => [0, 0, 0],
+        };
+        (image(self.shapes.get(index)), image(self.shapes.get(index + 1)))
+    }
+    /// See [`Model::max_kernels`] (the field).
+    pub(crate) fn max_kernels(&self) -> usize {
+        self.max_kernels
     }
     /// Number of values the last layer produces (see [`Task::head_width`]).
     pub fn head_width(&self) -> usize {
@@ -117,6 +203,53 @@ impl Model {
     /// The widest activation vector, which sizes the prediction buffers.
     pub(crate) fn max_width(&self) -> usize {
         self.max_width
+    }
+}
+
+/// The number of values of `shape`, unless it overflows.
+fn checked_len(shape: Shape) -> Option<usize> {
+    match shape {
+        Shape::Flat(n) => Some(n),
+        Shape::Image([c, h, w]) => c.checked_mul(h)?.checked_mul(w),
+    }
+}
+
+/// What layer `index` makes of an input of `shape`, or why it cannot take it.
+fn output_shape(index: usize, layer: &Layer, shape: Shape) -> Result<Shape, ModelError> {
+    let invalid = |message: String| ModelError::InvalidLayer { index, message };
+    match (layer, shape) {
+        (Layer::BayesianDense(_) | Layer::Dense(_), Shape::Flat(n)) => {
+            let (i, o) = layer.dense_sizes().unwrap_or_default();
+            if n != i {
+                return Err(ModelError::LayerSizeMismatch { index, expected: i, found: n });
+            }
+            Ok(Shape::Flat(o))
+        }
+        (Layer::BayesianDense(_) | Layer::Dense(_), Shape::Image(_)) => {
+            Err(invalid(format!("a dense layer needs a flat input, it gets an image {shape:?}: flatten it first")))
+        }
+        (Layer::Conv2d(_) | Layer::BayesianConv2d(_), Shape::Image([c, h, w])) => {
+            let g = match layer {
+                Layer::Conv2d(l) => l.geometry(),
+                Layer::BayesianConv2d(l) => l.geometry(),
+                _ => unreachable!("matched above"),
+            };
+            if c != g.in_channels {
+                return Err(ModelError::LayerSizeMismatch { index, expected: g.in_channels, found: c });
+            }
+            let [oh, ow] = g.output_size([h, w]).map_err(invalid)?;
+            Ok(Shape::Image([g.out_channels, oh, ow]))
+        }
+        (Layer::Pool2d(p), Shape::Image([c, h, w])) => {
+            let [oh, ow] = p.geometry.output_size([h, w]).map_err(invalid)?;
+            Ok(Shape::Image([c, oh, ow]))
+        }
+        (Layer::Conv2d(_) | Layer::BayesianConv2d(_) | Layer::Pool2d(_), Shape::Flat(_)) => Err(invalid(
+            "convolution and pooling need an image: the model's input shape, or a convolution or pooling before".into(),
+        )),
+        (Layer::Flatten, Shape::Image(_)) => Ok(Shape::Flat(shape.len())),
+        (Layer::Flatten, Shape::Flat(_)) => Err(invalid("flatten needs an image, it gets a flat vector".into())),
+        (Layer::Dropout(_) | Layer::Activation(_), _) => Ok(shape),
     }
 }
 
@@ -148,8 +281,27 @@ fn validate_layer(index: usize, layer: &Layer) -> Result<(), ModelError> {
                 })
             }
         }
-        Layer::Activation(_) => Ok(()),
+        Layer::Activation(_) | Layer::Flatten => Ok(()),
+        Layer::Conv2d(l) => {
+            let shape = check_geometry(index, l.geometry())?;
+            check_mu(&names::weight_mu(index), l.weight(), &shape)?;
+            check_mu(&names::bias_mu(index), l.bias(), &[l.geometry().out_channels])
+        }
+        Layer::BayesianConv2d(l) => {
+            let (shape, o) = (check_geometry(index, l.geometry())?, l.geometry().out_channels);
+            check_mu(&names::weight_mu(index), l.weight_mu(), &shape)?;
+            check_sigma(&names::weight_sigma(index), l.weight_sigma(), &shape)?;
+            check_mu(&names::bias_mu(index), l.bias_mu(), &[o])?;
+            check_sigma(&names::bias_sigma(index), l.bias_sigma(), &[o])
+        }
+        Layer::Pool2d(p) => p.geometry.validate().map_err(|message| ModelError::InvalidLayer { index, message }),
     }
+}
+
+/// Checks a convolution's geometry; returns the shape of its weights.
+fn check_geometry(index: usize, geometry: &crate::layers::ConvGeometry) -> Result<Vec<usize>, ModelError> {
+    geometry.validate().map_err(|message| ModelError::InvalidLayer { index, message })?;
+    Ok(geometry.weight_shape().to_vec())
 }
 
 fn check_sizes(index: usize, inp: usize, out: usize) -> Result<(), ModelError> {

@@ -8,12 +8,13 @@
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
-use crate::kernels::{Compiled, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
-use crate::layers::{sample_from_moments, BlockScratch, Layer};
+use crate::kernels::{conv2d_block, pool2d_block, Compiled, ConvShape, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
+use crate::layers::{sample_from_moments, BlockScratch, ConvGeometry, Layer};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
+use core::ops::Range;
 
 /// Fewest samples an adaptive prediction draws before it may stop.
 pub const ADAPTIVE_MIN_SAMPLES: usize = 8;
@@ -106,6 +107,10 @@ pub struct Predictor<'m> {
     block_a: LineAligned,
     block_b: LineAligned,
     block_scratch: BlockScratch,
+    /// Sampled kernel weights and biases of a Bayesian convolution: one sample (weight sampling) and one per
+    /// sample of a block (`[weights × samples]`, then `[biases × samples]`).
+    kernel: Vec<f32>,
+    block_kernels: LineAligned,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
@@ -141,6 +146,8 @@ impl<'m> Predictor<'m> {
             block_a: block(),
             block_b: block(),
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
+            kernel: vec![0.0; model.max_kernels()],
+            block_kernels: LineAligned::new(model.max_kernels() * SAMPLE_BLOCK),
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
         }
@@ -236,8 +243,7 @@ impl<'m> Predictor<'m> {
             Sampler::WeightSampling => Pass::WeightSampling,
         };
         let prefix_end = if pass == Pass::Mean { model.layers().len() } else { self.first_stochastic };
-        let (prefix, buffers) = (&model.layers()[..prefix_end], (&mut self.a, &mut self.b, &mut self.scratch[..]));
-        let width = run_layers(self.isa, prefix, Pass::Mean, d, buffers, None);
+        let width = self.run_layers(0..prefix_end, Pass::Mean, d, None);
         self.prefix_width = width;
         if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, model.layers().get(prefix_end)) {
             let o = l.out_features();
@@ -279,9 +285,7 @@ impl<'m> Predictor<'m> {
     fn draw_weight_sample(&mut self, rng: &mut SeededRng) {
         let w = self.prefix_width;
         self.a[..w].copy_from_slice(&self.prefix[..w]);
-        let layers = &self.model.layers()[self.first_stochastic..];
-        let buffers = (&mut self.a, &mut self.b, &mut self.scratch[..]);
-        run_layers(self.isa, layers, Pass::WeightSampling, w, buffers, Some(rng));
+        self.run_layers(self.first_stochastic..self.model.layers().len(), Pass::WeightSampling, w, Some(rng));
     }
 
     /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
@@ -309,7 +313,7 @@ impl<'m> Predictor<'m> {
         }
         let mut width = w;
         let (a, b) = (&mut self.block_a, &mut self.block_b);
-        for layer in &layers[start..] {
+        for (index, layer) in layers.iter().enumerate().skip(start) {
             match layer {
                 Layer::BayesianDense(l) => {
                     l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, rng);
@@ -323,9 +327,102 @@ impl<'m> Predictor<'m> {
                 }
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
+                Layer::Conv2d(l) => {
+                    let shape = conv_shape(self.model, index, l.geometry());
+                    conv2d_block(shape, a, s, (l.weight(), l.bias(), 1), b);
+                    width = self.model.layer_images(index).1.iter().product();
+                    core::mem::swap(a, b);
+                }
+                Layer::BayesianConv2d(l) => {
+                    // Each sample's own kernels, used at every position: exact, unlike independent noise per
+                    // output (see `layers/conv.rs`).
+                    let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
+                    l.sample_kernels(isa, s, (weights, bias), rng);
+                    let shape = conv_shape(self.model, index, l.geometry());
+                    conv2d_block(shape, a, s, (weights, bias, s), b);
+                    width = self.model.layer_images(index).1.iter().product();
+                    core::mem::swap(a, b);
+                }
+                Layer::Pool2d(p) => {
+                    let (input, [c, oh, ow]) = self.model.layer_images(index);
+                    pool2d_block((p.kind, &p.geometry), input, [oh, ow], a, s, b);
+                    width = c * oh * ow;
+                    core::mem::swap(a, b);
+                }
+                Layer::Flatten => {}
             }
         }
     }
+
+    /// Runs the layers in `range` on `self.a[..width]` (one sample, `Mean` or weight sampling), leaving the result
+    /// in `self.a`; returns the output width.
+    fn run_layers(
+        &mut self,
+        range: Range<usize>,
+        pass: Pass,
+        mut width: usize,
+        mut rng: Option<&mut SeededRng>,
+    ) -> usize {
+        let (model, isa) = (self.model, self.isa);
+        for index in range {
+            let (a, b) = (&mut self.a, &mut self.b);
+            match &model.layers()[index] {
+                Layer::BayesianDense(l) => {
+                    let (x, y) = (&a[..width], &mut b[..l.out_features()]);
+                    match (pass, rng.as_deref_mut()) {
+                        (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, &mut self.scratch, y, r),
+                        _ => l.forward_mean(isa, x, y),
+                    }
+                    width = l.out_features();
+                    core::mem::swap(a, b);
+                }
+                Layer::Dense(l) => {
+                    l.forward(&a[..width], &mut b[..l.out_features()]);
+                    width = l.out_features();
+                    core::mem::swap(a, b);
+                }
+                Layer::Dropout(d) => {
+                    if let (false, Some(r)) = (pass == Pass::Mean, rng.as_deref_mut()) {
+                        d.apply_sampled(&mut a[..width], r);
+                    }
+                }
+                Layer::Activation(f) => f.apply(&mut a[..width]),
+                Layer::Conv2d(l) => {
+                    conv2d_block(conv_shape(model, index, l.geometry()), a, 1, (l.weight(), l.bias(), 1), b);
+                    width = model.layer_images(index).1.iter().product();
+                    core::mem::swap(a, b);
+                }
+                Layer::BayesianConv2d(l) => {
+                    let n = l.weight_mu().len();
+                    let (weights, bias): (&[f32], &[f32]) = match (pass, rng.as_deref_mut()) {
+                        (Pass::WeightSampling, Some(r)) => {
+                            let (weights, bias) = self.kernel.split_at_mut(n);
+                            l.sample_kernels_once((weights, bias), r);
+                            (weights, bias)
+                        }
+                        _ => (l.weight_mu(), l.bias_mu()),
+                    };
+                    conv2d_block(conv_shape(model, index, l.geometry()), a, 1, (weights, bias, 1), b);
+                    width = model.layer_images(index).1.iter().product();
+                    core::mem::swap(a, b);
+                }
+                Layer::Pool2d(p) => {
+                    let (input, [c, oh, ow]) = model.layer_images(index);
+                    pool2d_block((p.kind, &p.geometry), input, [oh, ow], a, 1, b);
+                    width = c * oh * ow;
+                    core::mem::swap(a, b);
+                }
+                Layer::Flatten => {}
+            }
+        }
+        width
+    }
+}
+
+/// The sizes of convolution `index` of `model`.
+fn conv_shape<'g>(model: &Model, index: usize, geometry: &'g ConvGeometry) -> ConvShape<'g> {
+    let (input, [_, oh, ow]) = model.layer_images(index);
+    ConvShape { geometry, input, output: [oh, ow] }
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].
@@ -341,43 +438,6 @@ impl Compiled for BlockDraw<'_, '_, '_> {
     fn run(self) {
         self.predictor.draw_block_inline(self.s, self.rng)
     }
-}
-
-/// Runs `layers` on `a[..width]` (one sample, `Mean` or weight sampling) with the buffers `(a, b, scratch)`,
-/// leaving the result in `a`; returns the output width.
-fn run_layers(
-    isa: Isa,
-    layers: &[Layer],
-    pass: Pass,
-    mut width: usize,
-    (a, b, scratch): (&mut Vec<f32>, &mut Vec<f32>, &mut [f32]),
-    mut rng: Option<&mut SeededRng>,
-) -> usize {
-    for layer in layers {
-        match layer {
-            Layer::BayesianDense(l) => {
-                let (x, y) = (&a[..width], &mut b[..l.out_features()]);
-                match (pass, rng.as_deref_mut()) {
-                    (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, scratch, y, r),
-                    _ => l.forward_mean(isa, x, y),
-                }
-                width = l.out_features();
-                core::mem::swap(a, b);
-            }
-            Layer::Dense(l) => {
-                l.forward(&a[..width], &mut b[..l.out_features()]);
-                width = l.out_features();
-                core::mem::swap(a, b);
-            }
-            Layer::Dropout(d) => {
-                if let (false, Some(r)) = (pass == Pass::Mean, rng.as_deref_mut()) {
-                    d.apply_sampled(&mut a[..width], r);
-                }
-            }
-            Layer::Activation(f) => f.apply(&mut a[..width]),
-        }
-    }
-    width
 }
 
 impl Model {

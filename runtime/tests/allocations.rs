@@ -5,7 +5,7 @@
 
 mod common;
 
-use bnn_runtime::{Model, NoiseModel, PredictOptions, Predictor, Sampler, Task};
+use bnn_runtime::{Model, NoiseModel, PoolKind, PredictOptions, Predictor, Sampler, Task};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -64,6 +64,16 @@ fn allocations_do_not_grow_with_the_number_of_samples() {
                 }
             }
         }
+    }
+    // A CNN: the per-sample kernels of its Bayesian convolution are drawn into the predictor's buffers.
+    let cnn = common::bayesian_cnn(PoolKind::Max);
+    let mut p = Predictor::new(&cnn);
+    for sampler in [Sampler::WeightSampling, Sampler::LocalReparam] {
+        let opts = PredictOptions::default().sampler(sampler);
+        p.predict(&common::cnn_image(), &opts.samples(1)).unwrap();
+        let one = allocations_of(|| drop(p.predict(&common::cnn_image(), &opts.samples(1)).unwrap()));
+        let more = allocations_of(|| drop(p.predict(&common::cnn_image(), &opts.samples(200)).unwrap()));
+        assert_eq!(one, more, "CNN, {sampler:?}: {one} allocations for 1 sample, {more} for 200");
     }
 }
 

@@ -64,8 +64,11 @@ fn a_missing_or_unparsable_description_is_rejected() {
 
 #[test]
 fn an_unknown_layer_kind_names_the_layer() {
-    let bytes = edit_description(&valid(), |d| d["layers"][1] = json!({"kind": "conv2d"}));
-    assert_eq!(err(&bytes), ModelError::UnknownLayerKind { index: 1, kind: "conv2d".into() });
+    let bytes = edit_description(&valid(), |d| d["layers"][1] = json!({"kind": "conv3d"}));
+    assert_eq!(err(&bytes), ModelError::UnknownLayerKind { index: 1, kind: "conv3d".into() });
+    // A known kind without its fields.
+    let bare = edit_description(&valid(), |d| d["layers"][1] = json!({"kind": "conv2d"}));
+    assert!(matches!(err(&bare), ModelError::InvalidLayer { index: 1, .. }), "{:?}", err(&bare));
     let bad_fn = edit_description(&valid(), |d| d["layers"][1] = json!({"kind": "activation", "function": "swish"}));
     assert!(matches!(err(&bad_fn), ModelError::InvalidLayer { index: 1, .. }));
 }

@@ -98,6 +98,9 @@ pub fn prune_with_floor(
     if !(0.0..=1.0).contains(&sparsity) {
         return Err(TrainError::Argument(format!("sparsity must lie in [0, 1], found {sparsity}")));
     }
+    if model.layers().iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::BayesianConv2d(_))) {
+        return Err(TrainError::Argument("models with convolutions cannot be pruned yet".into()));
+    }
     if !(0.0..=1.0).contains(&min_kept_fraction) {
         return Err(TrainError::Argument(format!(
             "the least kept fraction of a layer must lie in [0, 1], found {min_kept_fraction}"

@@ -3,7 +3,7 @@
 use super::MODEL_KEY;
 use crate::calibration::Calibration;
 use crate::error::ModelError;
-use crate::layers::{Activation, Layer, WeightLayout};
+use crate::layers::{Activation, ConvGeometry, Layer, PoolGeometry, PoolKind, WeightLayout};
 use crate::normalization::Normalization;
 use crate::prelude::*;
 use crate::provenance::Provenance;
@@ -33,6 +33,11 @@ pub(crate) enum LayerDescription {
     Activation {
         function: Activation,
     },
+    Conv2d(ConvGeometry),
+    BayesianConv2d(ConvGeometry),
+    MaxPool2d(PoolGeometry),
+    AvgPool2d(PoolGeometry),
+    Flatten,
 }
 
 /// How a layer's weight matrix is stored in the file.
@@ -56,7 +61,17 @@ impl StorageLayout {
     }
 }
 
-const LAYER_KINDS: [&str; 4] = ["bayesian_dense", "dense", "dropout", "activation"];
+const LAYER_KINDS: [&str; 9] = [
+    "bayesian_dense",
+    "dense",
+    "dropout",
+    "activation",
+    "conv2d",
+    "bayesian_conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "flatten",
+];
 
 impl LayerDescription {
     pub(crate) fn of(layer: &Layer) -> Self {
@@ -73,6 +88,13 @@ impl LayerDescription {
             },
             Layer::Dropout(d) => LayerDescription::Dropout { p: d.p() },
             Layer::Activation(a) => LayerDescription::Activation { function: *a },
+            Layer::Conv2d(l) => LayerDescription::Conv2d(*l.geometry()),
+            Layer::BayesianConv2d(l) => LayerDescription::BayesianConv2d(*l.geometry()),
+            Layer::Pool2d(p) => match p.kind {
+                PoolKind::Max => LayerDescription::MaxPool2d(p.geometry),
+                PoolKind::Avg => LayerDescription::AvgPool2d(p.geometry),
+            },
+            Layer::Flatten => LayerDescription::Flatten,
         }
     }
 }
@@ -80,6 +102,9 @@ impl LayerDescription {
 /// The whole description, as written.
 #[derive(Serialize)]
 pub(crate) struct DescriptionOut<'a> {
+    /// `[channels, height, width]` of an image input; absent for flat inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<[usize; 3]>,
     pub layers: Vec<LayerDescription>,
     pub task: &'a Task,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +116,7 @@ pub(crate) struct DescriptionOut<'a> {
 
 /// The whole description, as read.
 pub(crate) struct Description {
+    pub input_shape: Option<[usize; 3]>,
     pub layers: Vec<LayerDescription>,
     pub task: Task,
     pub normalization: Option<Normalization>,
@@ -120,6 +146,10 @@ pub(crate) fn parse(json: &str) -> Result<Description, ModelError> {
             .map_err(|e| ModelError::InvalidLayer { index, message: e.to_string() })?;
         layers.push(layer);
     }
+    let input_shape = match root.get("input_shape") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(<[usize; 3]>::deserialize(v).map_err(|e| ModelError::InvalidInputShape(e.to_string()))?),
+    };
     let task = root.get("task").ok_or_else(|| invalid("missing `task`"))?;
     let task = Task::deserialize(task).map_err(|e| ModelError::InvalidTask(e.to_string()))?;
     let normalization = match root.get("normalization") {
@@ -134,5 +164,5 @@ pub(crate) fn parse(json: &str) -> Result<Description, ModelError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(Calibration::deserialize(v).map_err(|e| ModelError::InvalidCalibration(e.to_string()))?),
     };
-    Ok(Description { layers, task, normalization, provenance, calibration })
+    Ok(Description { input_shape, layers, task, normalization, provenance, calibration })
 }

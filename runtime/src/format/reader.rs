@@ -4,7 +4,9 @@ use super::description::{self, LayerDescription, StorageLayout};
 use super::tensor::{decode, decode_indices};
 use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
-use crate::layers::{BayesianDense, CsrPattern, Dense, Dropout, Layer, WeightLayout};
+use crate::layers::{
+    BayesianConv2d, BayesianDense, Conv2d, CsrPattern, Dense, Dropout, Layer, Pool2d, PoolKind, WeightLayout,
+};
 use crate::model::Model;
 use crate::prelude::*;
 use alloc::collections::BTreeSet;
@@ -65,10 +67,35 @@ impl Model {
                 }
                 LayerDescription::Dropout { p } => Layer::Dropout(Dropout::new(p)),
                 LayerDescription::Activation { function } => Layer::Activation(function),
+                LayerDescription::Conv2d(g) => {
+                    let shape = conv_shape(index, &g)?;
+                    Layer::Conv2d(Conv2d::new(
+                        g,
+                        reader.values(names::weight_mu(index), &shape)?,
+                        reader.values(names::bias_mu(index), &[g.out_channels])?,
+                    ))
+                }
+                LayerDescription::BayesianConv2d(g) => {
+                    let shape = conv_shape(index, &g)?;
+                    Layer::BayesianConv2d(BayesianConv2d::new(
+                        g,
+                        reader.values(names::weight_mu(index), &shape)?,
+                        reader.values(names::weight_sigma(index), &shape)?,
+                        reader.values(names::bias_mu(index), &[g.out_channels])?,
+                        reader.values(names::bias_sigma(index), &[g.out_channels])?,
+                    ))
+                }
+                LayerDescription::MaxPool2d(geometry) => Layer::Pool2d(Pool2d { kind: PoolKind::Max, geometry }),
+                LayerDescription::AvgPool2d(geometry) => Layer::Pool2d(Pool2d { kind: PoolKind::Avg, geometry }),
+                LayerDescription::Flatten => Layer::Flatten,
             });
         }
-        Model::new(layers, description.task, description.normalization, description.provenance)?
-            .with_calibration(description.calibration)
+        let (task, normalization, provenance) = (description.task, description.normalization, description.provenance);
+        match description.input_shape {
+            Some(shape) => Model::new_image(layers, shape, task, normalization, provenance),
+            None => Model::new(layers, task, normalization, provenance),
+        }?
+        .with_calibration(description.calibration)
     }
 
     /// Reads and validates a model file. See [`Model::from_bytes`].
@@ -120,6 +147,13 @@ impl TensorReader<'_, '_> {
     }
 }
 
+/// The shape of a convolution's weight tensor, after checking its geometry (so that the shape's product is the
+/// number of weights and cannot overflow).
+fn conv_shape(index: usize, geometry: &crate::layers::ConvGeometry) -> Result<Vec<usize>, ModelError> {
+    geometry.validate().map_err(|message| ModelError::InvalidLayer { index, message })?;
+    Ok(geometry.weight_shape().to_vec())
+}
+
 /// The name of every tensor the description requires, in layer order.
 fn expected_tensors(layers: &[LayerDescription]) -> Vec<String> {
     let mut out = Vec::new();
@@ -127,7 +161,13 @@ fn expected_tensors(layers: &[LayerDescription]) -> Vec<String> {
         let (bayesian, layout) = match *layer {
             LayerDescription::BayesianDense { layout, .. } => (true, layout),
             LayerDescription::Dense { layout, .. } => (false, layout),
-            LayerDescription::Dropout { .. } | LayerDescription::Activation { .. } => continue,
+            LayerDescription::BayesianConv2d(_) => (true, StorageLayout::Dense),
+            LayerDescription::Conv2d(_) => (false, StorageLayout::Dense),
+            LayerDescription::Dropout { .. }
+            | LayerDescription::Activation { .. }
+            | LayerDescription::MaxPool2d(_)
+            | LayerDescription::AvgPool2d(_)
+            | LayerDescription::Flatten => continue,
         };
         out.push(names::weight_mu(index));
         out.push(names::bias_mu(index));

@@ -7,7 +7,7 @@ use super::write_atomically;
 use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
 use crate::layers::{BayesianDense, Dense, Layer, WeightLayout};
-use crate::model::Model;
+use crate::model::{Model, Shape};
 use crate::prelude::*;
 #[cfg(feature = "std")]
 use std::path::Path;
@@ -51,7 +51,12 @@ impl<'a> ModelWriter<'a> {
             StorageDtype::F16 | StorageDtype::Bf16 => 2,
         };
         let layers: Vec<Layer> = model.layers().iter().map(|l| smaller_layout(l, value_bytes)).collect();
+        let input_shape = match model.input_shape() {
+            Shape::Image(shape) => Some(shape),
+            Shape::Flat(_) => None,
+        };
         let description = DescriptionOut {
+            input_shape,
             layers: layers.iter().map(LayerDescription::of).collect(),
             task: model.task(),
             normalization: model.normalization(),
@@ -87,7 +92,21 @@ impl<'a> ModelWriter<'a> {
                     tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias(), vec![l.out_features()], d)));
                     (l.layout(), l.in_features())
                 }
-                Layer::Dropout(_) | Layer::Activation(_) => continue,
+                Layer::Conv2d(l) => {
+                    let (shape, o) = (l.geometry().weight_shape().to_vec(), l.geometry().out_channels);
+                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight(), shape, d)));
+                    tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias(), vec![o], d)));
+                    continue;
+                }
+                Layer::BayesianConv2d(l) => {
+                    let (shape, o) = (l.geometry().weight_shape().to_vec(), l.geometry().out_channels);
+                    tensors.push((names::weight_mu(index), EncodedTensor::new(l.weight_mu(), shape.clone(), d)));
+                    tensors.push((names::weight_sigma(index), EncodedTensor::new(l.weight_sigma(), shape, d)));
+                    tensors.push((names::bias_mu(index), EncodedTensor::new(l.bias_mu(), vec![o], d)));
+                    tensors.push((names::bias_sigma(index), EncodedTensor::new(l.bias_sigma(), vec![o], d)));
+                    continue;
+                }
+                Layer::Dropout(_) | Layer::Activation(_) | Layer::Pool2d(_) | Layer::Flatten => continue,
             };
             if let WeightLayout::Csr { pattern, .. } = layout {
                 tensors.push((names::weight_row_ptr(index), EncodedTensor::indices(pattern.row_ptr(), false)));
@@ -129,7 +148,7 @@ fn smaller_layout(layer: &Layer, value_bytes: usize) -> Layer {
     let (inp, out, values_per_weight) = match layer {
         Layer::BayesianDense(l) => (l.in_features(), l.out_features(), 2),
         Layer::Dense(l) => (l.in_features(), l.out_features(), 1),
-        Layer::Dropout(_) | Layer::Activation(_) => return layer.clone(),
+        _ => return layer.clone(),
     };
     let sparse = layer.sparsified();
     let nnz = match &sparse {

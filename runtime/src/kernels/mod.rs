@@ -25,7 +25,7 @@ mod sliced;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86_64;
 
-pub(crate) use portable::{dot, entropies, gemv, live_rows, sparse_dot};
+pub(crate) use portable::{conv2d_block, dot, entropies, gemv, live_rows, pool2d_block, sparse_dot, ConvShape};
 pub(crate) use sliced::SlicedWeights;
 
 use crate::layers::CsrPattern;

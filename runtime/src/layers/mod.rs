@@ -2,16 +2,20 @@
 
 mod activation;
 mod bayesian_dense;
+mod conv;
 mod dense;
 mod dropout;
 mod layout;
+mod pool;
 
 pub use activation::Activation;
 pub use bayesian_dense::BayesianDense;
 pub(crate) use bayesian_dense::{sample_from_moments, BlockScratch};
+pub use conv::{BayesianConv2d, Conv2d, ConvGeometry};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use layout::{CsrPattern, WeightLayout};
+pub use pool::{Pool2d, PoolGeometry, PoolKind};
 
 /// One step of the network.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +28,14 @@ pub enum Layer {
     Dropout(Dropout),
     /// An element-wise non-linearity.
     Activation(Activation),
+    /// A 2-D convolution with point-estimate weights.
+    Conv2d(Conv2d),
+    /// A 2-D convolution whose kernel weights have a Gaussian posterior.
+    BayesianConv2d(BayesianConv2d),
+    /// Max or average pooling.
+    Pool2d(Pool2d),
+    /// An image read as a flat vector (NCHW order): the step from convolutions to dense layers.
+    Flatten,
 }
 
 impl Layer {
@@ -32,13 +44,13 @@ impl Layer {
         match self {
             Layer::BayesianDense(l) => Some((l.in_features(), l.out_features())),
             Layer::Dense(l) => Some((l.in_features(), l.out_features())),
-            Layer::Dropout(_) | Layer::Activation(_) => None,
+            _ => None,
         }
     }
 
     /// Whether the layer draws random numbers when sampled.
     pub fn is_stochastic(&self) -> bool {
-        matches!(self, Layer::BayesianDense(_) | Layer::Dropout(_))
+        matches!(self, Layer::BayesianDense(_) | Layer::BayesianConv2d(_) | Layer::Dropout(_))
     }
 }
 

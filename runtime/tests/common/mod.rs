@@ -1,7 +1,10 @@
 //! Shared builders for the runtime's integration tests: random models and a rewriter for crafting bad files.
 #![allow(dead_code)]
 
-use bnn_runtime::{Activation, BayesianDense, Layer, Model, ModelWriter, Provenance, SeededRng, Task};
+use bnn_runtime::{
+    Activation, BayesianConv2d, BayesianDense, ConvGeometry, Layer, Model, ModelWriter, Pool2d, PoolGeometry, PoolKind,
+    Provenance, SeededRng, Task,
+};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -26,6 +29,44 @@ pub fn bayesian_mlp(seed: u64, sizes: &[usize], task: Task, sigma_max: f32) -> M
         }
     }
     Model::new(layers, task, None, Provenance::default()).expect("valid test model")
+}
+
+/// A 1x8x8 image through a Bayesian 3x3 convolution (4 channels), ReLU, 2x2 max pooling, flatten, a Bayesian
+/// dense layer to 3 classes.
+pub fn bayesian_cnn(pool: PoolKind) -> Model {
+    let g = ConvGeometry::new(1, 4, [3, 3]);
+    let n = g.weight_count().unwrap();
+    let wave = |k: usize, f: f32| ((k as f32) * f).sin();
+    let conv = BayesianConv2d::new(
+        g,
+        (0..n).map(|k| wave(k, 0.9)).collect(),
+        (0..n).map(|k| 0.1 + 0.2 * wave(k, 0.3).abs()).collect(),
+        vec![0.1, -0.1, 0.0, 0.2],
+        vec![0.05; 4],
+    );
+    let (i, o) = (4 * 3 * 3, 3);
+    let dense = BayesianDense::new(
+        i,
+        o,
+        (0..i * o).map(|k| wave(k, 0.45)).collect(),
+        (0..i * o).map(|k| 0.1 + 0.1 * wave(k, 0.17).abs()).collect(),
+        vec![0.0, 0.1, -0.1],
+        vec![0.05; 3],
+    );
+    let layers = vec![
+        Layer::BayesianConv2d(conv),
+        Layer::Activation(Activation::Relu),
+        Layer::Pool2d(Pool2d { kind: pool, geometry: PoolGeometry::new([2, 2]) }),
+        Layer::Flatten,
+        Layer::BayesianDense(dense),
+    ];
+    let task = Task::Classification { classes: 3, labels: vec![] };
+    Model::new_image(layers, [1, 8, 8], task, None, Provenance::default()).unwrap()
+}
+
+/// An 8x8 image for [`bayesian_cnn`].
+pub fn cnn_image() -> Vec<f32> {
+    (0..64).map(|k| ((k as f32) * 0.31).sin().abs()).collect()
 }
 
 pub fn to_bytes(model: &Model) -> Vec<u8> {

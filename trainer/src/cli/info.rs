@@ -24,6 +24,9 @@ struct Info {
     file_bytes: u64,
     task: serde_json::Value,
     inputs: usize,
+    /// `[channels, height, width]` of an image input (passed flat, NCHW); absent for flat inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_shape: Option<[usize; 3]>,
     layers: Vec<LayerInfo>,
     normalized: bool,
     /// The calibration block (`bnn calibrate`), if any.
@@ -76,6 +79,10 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
         file_bytes: bytes.len() as u64,
         task: serde_json::to_value(model.task())?,
         inputs: model.input_dim(),
+        input_shape: match model.input_shape() {
+            bnn_runtime::Shape::Image(shape) => Some(shape),
+            bnn_runtime::Shape::Flat(_) => None,
+        },
         layers,
         normalized: model.normalization().is_some(),
         calibration: model.calibration().cloned(),
@@ -87,7 +94,10 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
     }
     println!("file      {} ({} bytes)", info.file, info.file_bytes);
     println!("task      {}", info.task);
-    println!("inputs    {}", info.inputs);
+    match info.input_shape {
+        Some([c, h, w]) => println!("inputs    {} (an image of {c} x {h} x {w}, flat in NCHW order)", info.inputs),
+        None => println!("inputs    {}", info.inputs),
+    }
     for l in &info.layers {
         let mut text = format!("layer {:<3} {}", l.index, l.kind);
         if let Some(d) = &l.detail {
@@ -152,6 +162,42 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
         Layer::Dropout(d) => {
             info.kind = "dropout";
             info.detail = Some(format!("p={}", d.p()));
+            return info;
+        }
+        Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
+            let (kind, geometry, per_value) = match layer {
+                Layer::Conv2d(l) => ("conv2d", l.geometry(), 1),
+                Layer::BayesianConv2d(l) => ("bayesian_conv2d", l.geometry(), 2),
+                _ => unreachable!("matched above"),
+            };
+            info.kind = kind;
+            info.detail = Some(format!(
+                "{} -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}, groups {}",
+                geometry.in_channels,
+                geometry.out_channels,
+                geometry.kernel,
+                geometry.stride,
+                geometry.padding,
+                geometry.dilation,
+                geometry.groups
+            ));
+            let prefix = format!("layers.{index}.");
+            info.dtype = tensors.get(&format!("{prefix}weight.mu")).map(|(d, _)| d.clone());
+            info.parameters = geometry.weight_count().map(|n| per_value * (n + geometry.out_channels));
+            info.bytes = Some(tensors.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, (_, b))| b).sum());
+            return info;
+        }
+        Layer::Pool2d(p) => {
+            info.kind = match p.kind {
+                bnn_runtime::PoolKind::Max => "max_pool2d",
+                bnn_runtime::PoolKind::Avg => "avg_pool2d",
+            };
+            let g = p.geometry;
+            info.detail = Some(format!("window {:?}, stride {:?}, padding {:?}", g.kernel, g.step(), g.padding));
+            return info;
+        }
+        Layer::Flatten => {
+            info.kind = "flatten";
             return info;
         }
         Layer::BayesianDense(l) => {

@@ -3,11 +3,13 @@
 //! must give the bits of one of the two.
 
 mod block;
+mod conv;
 mod dot;
 mod gaussian;
 mod softmax;
 
 pub(crate) use block::{block_product_csr, block_product_dense, live_rows, madd, H_SLICE_BYTES};
+pub(crate) use conv::{conv2d_block, pool2d_block, ConvShape};
 pub(crate) use dot::{dot, gemv, sparse_dot};
 pub(crate) use gaussian::{fill as fill_gaussian, LaneGenerator};
 pub(crate) use softmax::{entropies, softmax_entropies};
