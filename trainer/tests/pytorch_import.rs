@@ -5,7 +5,7 @@
 //! Malformed state dicts give errors that name the parameter or module.
 
 use bnn_runtime::{Activation, Model, NoiseModel, PredictOptions, Sampler, Task};
-use bnn_trainer::import::{import_state, ImportError, ImportSpec, Source};
+use bnn_trainer::import::{import_state, Architecture, ImportError, ImportSpec, Source};
 use safetensors::{serialize, tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 fn spec(source: Source) -> ImportSpec {
     ImportSpec {
         source,
-        arch: vec![4, 16, 16, 3],
+        arch: Architecture::mlp(&[4, 16, 16, 3]),
         activation: Activation::Relu,
         // Regression with negligible noise: the outputs are the network's raw outputs, as in PyTorch.
         task: Task::Regression { outputs: 3, noise: NoiseModel::Homoscedastic { sigma: 1e-6 } },
@@ -37,16 +37,26 @@ fn reference(lib: &str) -> HashMap<String, Vec<f32>> {
         .collect()
 }
 
-fn import_fixture(lib: &str, source: Source) -> (Model, Vec<String>) {
+fn import_fixture(lib: &str, spec: &ImportSpec) -> (Model, Vec<String>) {
     let bytes = std::fs::read(fixture(&format!("{lib}_state.safetensors"))).unwrap();
-    let imported = import_state(&bytes, &spec(source)).unwrap();
+    let imported = import_state(&bytes, spec).unwrap();
     (imported.model, imported.notes)
 }
 
 fn check_library(lib: &str, source: Source) -> Vec<String> {
-    let (model, notes) = import_fixture(lib, source);
+    check_fixture(lib, &spec(source))
+}
+
+/// The CNN of the fixtures: `1x6x6-conv3k3p1-maxpool2-conv4k3p1-flatten-3`.
+fn cnn_spec(source: Source) -> ImportSpec {
+    ImportSpec { arch: Architecture::parse("1x6x6-conv3k3p1-maxpool2-conv4k3p1-flatten-3").unwrap(), ..spec(source) }
+}
+
+/// Imports fixture `lib` (files `{lib}_state`, `{lib}_reference`) with `spec` and compares it with PyTorch.
+fn check_fixture(lib: &str, spec: &ImportSpec) -> Vec<String> {
+    let (model, notes) = import_fixture(lib, spec);
     let r = reference(lib);
-    let inputs = r["inputs"].chunks(4);
+    let inputs = r["inputs"].chunks(model.input_dim());
     let torch_samples = f64::from(r["mc_samples"][0]);
     let samples = 20_000usize;
     let (mut worst_mean_pass, mut worst_z) = (0.0f32, 0.0f64);
@@ -108,8 +118,33 @@ fn torchbnn_import_reproduces_pytorch() {
 }
 
 #[test]
+fn bayesian_convolutions_of_every_library_reproduce_pytorch() {
+    for (lib, source) in
+        [("bayesian_torch", Source::BayesianTorch), ("blitz", Source::Blitz), ("torchbnn", Source::Torchbnn)]
+    {
+        let notes = check_fixture(&format!("{lib}_cnn"), &cnn_spec(source));
+        assert!(notes.is_empty(), "{lib}: {notes:?}");
+    }
+    let (model, _) = import_fixture("torchbnn_cnn", &cnn_spec(Source::Torchbnn));
+    let kinds: Vec<&str> = model
+        .layers()
+        .iter()
+        .map(|l| match l {
+            bnn_runtime::Layer::BayesianConv2d(_) => "bayes conv",
+            bnn_runtime::Layer::Conv2d(_) => "conv",
+            bnn_runtime::Layer::Pool2d(_) => "pool",
+            bnn_runtime::Layer::Flatten => "flatten",
+            bnn_runtime::Layer::BayesianDense(_) => "bayes dense",
+            bnn_runtime::Layer::Activation(_) => "act",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["bayes conv", "act", "pool", "conv", "act", "flatten", "bayes dense"]);
+}
+
+#[test]
 fn plain_linear_layers_become_deterministic_layers() {
-    let (model, _) = import_fixture("torchbnn", Source::Torchbnn);
+    let (model, _) = import_fixture("torchbnn", &spec(Source::Torchbnn));
     let kinds: Vec<&str> = model
         .layers()
         .iter()
@@ -137,7 +172,7 @@ fn state(tensors: &[(&str, &[usize])]) -> Vec<u8> {
 /// A one-layer 3 -> 2 regression.
 fn small_spec(source: Source) -> ImportSpec {
     let task = Task::Regression { outputs: 2, noise: NoiseModel::Homoscedastic { sigma: 0.1 } };
-    ImportSpec { arch: vec![3, 2], task, ..spec(source) }
+    ImportSpec { arch: Architecture::mlp(&[3, 2]), task, ..spec(source) }
 }
 
 fn error(bytes: &[u8], spec: &ImportSpec) -> String {
@@ -164,10 +199,10 @@ fn bad_state_dicts_name_what_is_wrong() {
     assert!(shape.contains("`fc.rho_weight`") && shape.contains("[2, 3]"), "{shape}");
     let flat = error(&state(&[("fc.mu_weight", &[6]), ("fc.rho_weight", &[6])]), &bt);
     assert!(flat.contains("`fc.mu_weight`") && flat.contains("must be a matrix"), "{flat}");
-    let arch = error(&state(&ok), &ImportSpec { arch: vec![4, 2], ..bt.clone() });
-    assert!(arch.contains("module `fc`") && arch.contains("3 -> 2"), "{arch}");
-    let count = error(&state(&ok), &ImportSpec { arch: vec![3, 2, 2], ..bt.clone() });
-    assert!(count.contains("2 layers") && count.contains("1 linear modules"), "{count}");
+    let arch = error(&state(&ok), &ImportSpec { arch: Architecture::mlp(&[4, 2]), ..bt.clone() });
+    assert!(arch.contains("module `fc`") && arch.contains("[2, 3]") && arch.contains("[2, 4]"), "{arch}");
+    let count = error(&state(&ok), &ImportSpec { arch: Architecture::mlp(&[3, 2, 2]), ..bt.clone() });
+    assert!(count.contains("2 dense and convolution stages") && count.contains("1 modules"), "{count}");
     let wrong_library = error(&state(&ok), &small_spec(Source::Torchbnn));
     assert!(wrong_library.contains("`fc.mu_bias`") && wrong_library.contains("torchbnn"), "{wrong_library}");
     let mixed = error(&state(&[ok[0], ok[1], ("fc.weight", &[2, 3])]), &bt);
@@ -182,7 +217,7 @@ fn explicit_layer_order_overrides_name_order() {
     // Modules named so that name order is the wrong forward order: `b` is 3 -> 4, `a` is 4 -> 2.
     let tensors: [(&str, &[usize]); 4] =
         [("b.weight", &[4, 3]), ("b.bias", &[4]), ("a.weight", &[2, 4]), ("a.bias", &[2])];
-    let spec = ImportSpec { arch: vec![3, 4, 2], ..small_spec(Source::Blitz) };
+    let spec = ImportSpec { arch: Architecture::mlp(&[3, 4, 2]), ..small_spec(Source::Blitz) };
     assert!(error(&state(&tensors), &spec).contains("module `a`"));
     let spec = ImportSpec { layers: Some(vec!["b".into(), "a".into()]), ..spec };
     assert!(import_state(&state(&tensors), &spec).is_ok());

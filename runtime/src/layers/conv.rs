@@ -91,7 +91,7 @@ impl ConvGeometry {
 
     /// The output height and width for an input of `[height, width]`, or why there is none (the dilated kernel
     /// does not fit the padded input, or a size overflows).
-    pub(crate) fn output_size(&self, input: [usize; 2]) -> Result<[usize; 2], String> {
+    pub fn output_size(&self, input: [usize; 2]) -> Result<[usize; 2], String> {
         let mut out = [0; 2];
         for d in 0..2 {
             let padded = self.padding[d].checked_mul(2).and_then(|p| p.checked_add(input[d]));

@@ -2,7 +2,7 @@
 //! model file.
 
 use bnn_runtime::{Activation, ModelWriter, NoiseModel, StorageDtype, Task};
-use bnn_trainer::import::{import_state, ImportSpec, Source};
+use bnn_trainer::import::{import_state, Architecture, ImportSpec, Source};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -14,7 +14,9 @@ pub struct ImportArgs {
     /// The state dict, saved with `safetensors.torch.save_file(model.state_dict(), ...)`.
     #[arg(long)]
     state: PathBuf,
-    /// Layer sizes, input first, e.g. 784-400-400-10.
+    /// The network, input first, stages separated by `-`: layer sizes (784-400-400-10), or for a CNN an image
+    /// input CxHxW and conv<OUT>k<K>[s<S>][p<P>][d<D>][g<G>], maxpool<K>[s<S>][p<P>], avgpool<K>..., flatten
+    /// (LeNet-5: 1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84-10).
     #[arg(long)]
     arch: String,
     /// Activation between layers: relu, tanh, sigmoid, gelu or identity.
@@ -38,7 +40,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     super::refuse_overwriting(&a.out, &[("state dict", &a.state)])?;
     let spec = ImportSpec {
         source: a.source,
-        arch: parse_arch(&a.arch)?,
+        arch: Architecture::parse(&a.arch)?,
         activation: a.activation,
         task: parse_task(&a.task)?,
         layers: a.layers,
@@ -51,12 +53,6 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     ModelWriter::new(&imported.model).dtype(a.dtype).write(&a.out)?;
     eprintln!("imported {} ({}) -> {}", a.state.display(), a.source, a.out.display());
     Ok(())
-}
-
-fn parse_arch(text: &str) -> anyhow::Result<Vec<usize>> {
-    text.split('-')
-        .map(|s| s.trim().parse::<usize>().map_err(|_| anyhow::anyhow!("--arch `{text}`: `{s}` is not a layer size")))
-        .collect()
 }
 
 /// `classification:K`, `regression:K:sigma=S` or `regression:K:heteroscedastic`.
@@ -87,8 +83,8 @@ mod tests {
 
     #[test]
     fn task_and_arch_flags_parse() {
-        assert_eq!(parse_arch("784-400-10").unwrap(), [784, 400, 10]);
-        assert!(parse_arch("784-x").is_err());
+        assert_eq!(Architecture::parse("784-400-10").unwrap(), Architecture::mlp(&[784, 400, 10]));
+        assert!(Architecture::parse("784-x").is_err());
         assert_eq!(parse_task("classification:10").unwrap(), Task::Classification { classes: 10, labels: vec![] });
         assert_eq!(
             parse_task("regression:2:sigma=0.5").unwrap(),

@@ -9,13 +9,13 @@ pub enum ImportError {
     Malformed(String),
     #[error("parameter `{name}`: unsupported dtype {dtype} (expected F32, F64, F16 or BF16)")]
     UnsupportedDtype { name: String, dtype: String },
-    #[error("parameter `{name}` is not a {source_name} linear-layer parameter (is --from right? only linear layers are imported)")]
+    #[error("parameter `{name}` is not a {source_name} linear or convolution parameter (is --from right? only linear and convolution layers are imported)")]
     UnknownParameter { name: String, source_name: &'static str },
     #[error("missing parameter `{name}`")]
     MissingParameter { name: String },
     #[error("parameter `{name}`: expected shape {expected:?}, found {found:?}")]
     ParameterShape { name: String, expected: Vec<usize>, found: Vec<usize> },
-    #[error("parameter `{name}`: a weight must be a matrix [out, in], found shape {found:?}")]
+    #[error("parameter `{name}`: a weight must be a matrix [out, in] or a kernel [out, in / groups, kh, kw], found shape {found:?}")]
     NotAMatrix { name: String, found: Vec<usize> },
     #[error("module `{module}` has both plain `weight`/`bias` and Bayesian parameters")]
     MixedLayer { module: String },

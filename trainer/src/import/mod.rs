@@ -1,28 +1,31 @@
 //! Import of PyTorch Bayesian networks: a `state_dict` saved as safetensors by bayesian-torch, blitz or
 //! torchbnn (see [`Source`]) becomes a bnn-edge model the runtime can run on a phone.
 //!
-//! The state dict holds parameters, not the architecture: the caller gives the layer sizes, the activation
-//! between layers and the task. Modules are taken in natural name order (`fc2` before `fc10`, `layers.2` before
-//! `layers.10`) unless [`ImportSpec::layers`] names them, and each must have the shape the sizes call for.
+//! The state dict holds parameters, not the architecture: the caller gives it ([`Architecture`]: layer sizes,
+//! convolutions, pooling, flatten), the activation between layers and the task. Modules are taken in natural name
+//! order (`fc2` before `fc10`, `layers.2` before `layers.10`) unless [`ImportSpec::layers`] names them, one per
+//! dense or convolution stage, and each must have the shape its stage calls for.
 
+mod arch;
 mod error;
 mod module;
 mod source;
 mod state;
 
+pub use arch::{Architecture, Stage};
 pub use error::ImportError;
 pub use source::Source;
 
-use bnn_runtime::{Activation, Layer, Model, Provenance, Task};
-use module::Module;
+use bnn_runtime::{Activation, Layer, Model, Pool2d, Provenance, Shape, Task};
+use module::{Module, Target};
 
 /// What the state dict cannot say about the network.
 #[derive(Debug, Clone)]
 pub struct ImportSpec {
     pub source: Source,
-    /// Layer sizes, input first: `[784, 400, 400, 10]`.
-    pub arch: Vec<usize>,
-    /// Applied after every layer but the last.
+    /// The input and the stages: `Architecture::mlp(&[784, 400, 400, 10])`, or parsed from `--arch` text.
+    pub arch: Architecture,
+    /// Applied after every dense and convolution stage but the last.
     pub activation: Activation,
     pub task: Task,
     /// Module names in forward order; `None` takes them in natural name order.
@@ -38,36 +41,69 @@ pub struct Imported {
 
 /// Imports the bytes of a safetensors state dict.
 pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportError> {
-    if spec.arch.len() < 2 {
-        return Err(ImportError::Architecture(format!(
-            "needs at least an input and an output size, got {:?}",
-            spec.arch
-        )));
+    let weighted = spec.arch.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count();
+    if weighted == 0 {
+        return Err(ImportError::Architecture(format!("{:?} has no dense or convolution stage", spec.arch)));
     }
     let modules = module::group_modules(spec.source, state::read_state(bytes)?)?;
     let modules = ordered(modules, spec.layers.as_deref())?;
-    if modules.len() != spec.arch.len() - 1 {
+    if modules.len() != weighted {
         let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
         return Err(ImportError::Architecture(format!(
-            "{:?} has {} layers but the state dict has {} linear modules: {names:?}",
-            spec.arch,
-            spec.arch.len() - 1,
+            "the architecture has {weighted} dense and convolution stages but the state dict has {} modules: {names:?}",
             modules.len()
         )));
     }
     let mut notes = vec![];
     let mut layers = vec![];
-    for (i, module) in modules.iter().enumerate() {
-        let expected = (spec.arch[i + 1], spec.arch[i]);
+    let mut modules_left = modules.iter();
+    // The shape each stage receives, followed through the stages (the runtime checks it again).
+    let mut shape = spec.arch.input;
+    let image = |shape: Shape| match shape {
+        Shape::Image([c, h, w]) => Ok((c, [h, w])),
+        Shape::Flat(_) => Err(ImportError::Architecture("a convolution or pooling stage needs an image".into())),
+    };
+    let mut done = 0;
+    for stage in &spec.arch.stages {
+        let target = match *stage {
+            Stage::Dense(out) => {
+                let inp = shape.len();
+                shape = Shape::Flat(out);
+                Target::Dense { out, inp }
+            }
+            Stage::Conv(g) => {
+                let [oh, ow] = g.output_size(image(shape)?.1).map_err(ImportError::Architecture)?;
+                shape = Shape::Image([g.out_channels, oh, ow]);
+                Target::Conv(g)
+            }
+            Stage::Pool(kind, geometry) => {
+                let (c, hw) = image(shape)?;
+                let [oh, ow] = geometry.output_size(hw).map_err(ImportError::Architecture)?;
+                shape = Shape::Image([c, oh, ow]);
+                layers.push(Layer::Pool2d(Pool2d { kind, geometry }));
+                continue;
+            }
+            Stage::Flatten => {
+                shape = Shape::Flat(shape.len());
+                layers.push(Layer::Flatten);
+                continue;
+            }
+        };
+        let Some(module) = modules_left.next() else { break };
         let found = module.shape()?;
+        let expected: Vec<usize> = match target {
+            Target::Dense { out, inp } => vec![out, inp],
+            Target::Conv(g) => g.weight_shape().to_vec(),
+        };
         if found != expected {
             return Err(ImportError::Architecture(format!(
-                "layer {i} (module `{}`) is {} -> {} but the architecture says {} -> {}",
-                module.name, found.1, found.0, expected.1, expected.0
+                "stage {done} (module `{}`) has a weight of shape {found:?} but the architecture says {expected:?}",
+                module.name
             )));
         }
-        layers.push(module.to_layer(spec.source, &mut notes)?);
-        if i + 2 < spec.arch.len() {
+        layers.push(module.to_layer(spec.source, target, &mut notes)?);
+        done += 1;
+        if done < weighted {
             layers.push(Layer::Activation(spec.activation));
         }
     }
@@ -75,7 +111,10 @@ pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportE
         Provenance { producer: Some(format!("bnn import --from {}", spec.source)), ..Default::default() };
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     provenance.extra.insert("imported_modules".into(), serde_json::json!(names));
-    let model = Model::new(layers, spec.task.clone(), None, provenance)?;
+    let model = match spec.arch.input {
+        Shape::Image(shape) => Model::new_image(layers, shape, spec.task.clone(), None, provenance)?,
+        Shape::Flat(_) => Model::new(layers, spec.task.clone(), None, provenance)?,
+    };
     Ok(Imported { model, notes })
 }
 

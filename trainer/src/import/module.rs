@@ -1,10 +1,11 @@
 //! Groups a state dict's parameters by module (`fc1.mu_weight` → module `fc1`) and assembles each module into
-//! one runtime layer: a `BayesianDense` from means and scales, or a `Dense` from a plain `nn.Linear`.
+//! one runtime layer: a `BayesianDense` or `BayesianConv2d` from means and scales, a `Dense` or `Conv2d` from a
+//! plain `nn.Linear` or `nn.Conv2d`.
 
 use super::source::{Role, Source};
 use super::state::Parameter;
 use super::ImportError;
-use bnn_runtime::{BayesianDense, Dense, Layer, Named};
+use bnn_runtime::{BayesianConv2d, BayesianDense, Conv2d, ConvGeometry, Dense, Layer, Named};
 use std::collections::BTreeMap;
 
 /// The parameters of one module, by role.
@@ -34,15 +35,39 @@ pub fn group_modules(source: Source, params: Vec<Parameter>) -> Result<Vec<Modul
     Ok(modules.into_values().collect())
 }
 
+/// The layer a module must become, from the architecture.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    Dense { out: usize, inp: usize },
+    Conv(ConvGeometry),
+}
+
+impl Target {
+    /// The weight shape this layer needs.
+    fn weight_shape(&self) -> Vec<usize> {
+        match self {
+            Target::Dense { out, inp } => vec![*out, *inp],
+            Target::Conv(g) => g.weight_shape().to_vec(),
+        }
+    }
+    fn outputs(&self) -> usize {
+        match self {
+            Target::Dense { out, .. } => *out,
+            Target::Conv(g) => g.out_channels,
+        }
+    }
+}
+
 impl Module {
-    /// `[out, in]` of the module's weight.
-    pub fn shape(&self) -> Result<(usize, usize), ImportError> {
+    /// The shape of the module's weight: `[out, in]` for a linear layer, `[out, in / groups, kh, kw]` for a
+    /// convolution.
+    pub fn shape(&self) -> Result<&[usize], ImportError> {
         let weight = [Role::PlainWeight, Role::SamplerWeightMean, Role::WeightMean]
             .iter()
             .find_map(|r| self.params.get(r))
             .ok_or_else(|| self.missing("weight"))?;
-        match weight.shape[..] {
-            [out, inp] => Ok((out, inp)),
+        match weight.shape.len() {
+            2 | 4 => Ok(&weight.shape),
             _ => Err(ImportError::NotAMatrix { name: weight.name.clone(), found: weight.shape.clone() }),
         }
     }
@@ -87,22 +112,26 @@ impl Module {
         }
     }
 
-    /// The runtime layer this module becomes.
-    pub fn to_layer(&self, source: Source, notes: &mut Vec<String>) -> Result<Layer, ImportError> {
-        let (out, inp) = self.shape()?;
+    /// The runtime layer this module becomes: `target`'s kind, with the module's parameters (whose shapes must be
+    /// the target's).
+    pub fn to_layer(&self, source: Source, target: Target, notes: &mut Vec<String>) -> Result<Layer, ImportError> {
+        let (shape, out) = (target.weight_shape(), target.outputs());
         let plain = self.params.contains_key(&Role::PlainWeight) || self.params.contains_key(&Role::PlainBias);
         let bayesian = self.params.keys().any(|r| !matches!(r, Role::PlainWeight | Role::PlainBias));
         if plain && bayesian {
             return Err(ImportError::MixedLayer { module: self.name.clone() });
         }
         if plain {
-            let weight = self.take(Role::PlainWeight, &[out, inp])?.ok_or_else(|| self.missing("weight"))?;
+            let weight = self.take(Role::PlainWeight, &shape)?.ok_or_else(|| self.missing("weight"))?.values.clone();
             let bias = self.take(Role::PlainBias, &[out])?.map_or_else(|| vec![0.0; out], |b| b.values.clone());
-            return Ok(Layer::Dense(Dense::new(inp, out, weight.values.clone(), bias)));
+            return Ok(match target {
+                Target::Dense { out, inp } => Layer::Dense(Dense::new(inp, out, weight, bias)),
+                Target::Conv(g) => Layer::Conv2d(Conv2d::new(g, weight, bias)),
+            });
         }
-        let w_mu = self.effective(Role::WeightMean, Role::SamplerWeightMean, &[out, inp], notes)?;
-        let w_scale = self.effective(Role::WeightScale, Role::SamplerWeightScale, &[out, inp], notes)?;
-        let w_mu = w_mu.ok_or_else(|| self.missing(source.suffix_of(Role::WeightMean)))?;
+        let w_mu = self.effective(Role::WeightMean, Role::SamplerWeightMean, &shape, notes)?;
+        let w_scale = self.effective(Role::WeightScale, Role::SamplerWeightScale, &shape, notes)?;
+        let w_mu = w_mu.ok_or_else(|| self.missing(source.suffix_of(Role::WeightMean)))?.values.clone();
         let w_scale = w_scale.ok_or_else(|| self.missing(source.suffix_of(Role::WeightScale)))?;
         let b_mu = self.effective(Role::BiasMean, Role::SamplerBiasMean, &[out], notes)?;
         let b_scale = self.effective(Role::BiasScale, Role::SamplerBiasScale, &[out], notes)?;
@@ -113,6 +142,11 @@ impl Module {
             (None, Some(_)) => return Err(self.missing(source.suffix_of(Role::BiasMean))),
         };
         let w_sigma = w_scale.values.iter().map(|&r| source.sigma(r)).collect();
-        Ok(Layer::BayesianDense(BayesianDense::new(inp, out, w_mu.values.clone(), w_sigma, b_mu, b_sigma)))
+        Ok(match target {
+            Target::Dense { out, inp } => {
+                Layer::BayesianDense(BayesianDense::new(inp, out, w_mu, w_sigma, b_mu, b_sigma))
+            }
+            Target::Conv(g) => Layer::BayesianConv2d(BayesianConv2d::new(g, w_mu, w_sigma, b_mu, b_sigma)),
+        })
     }
 }

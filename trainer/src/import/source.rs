@@ -1,16 +1,17 @@
-//! [`Source`]: the PyTorch Bayesian-deep-learning libraries `bnn import` reads, and how each names a linear
-//! layer's parameters and turns its scale parameter into a standard deviation.
+//! [`Source`]: the PyTorch Bayesian-deep-learning libraries `bnn import` reads, and how each names a linear or
+//! convolution layer's parameters and turns its scale parameter into a standard deviation.
 //!
 //! Read from each library's source (versions in the fixtures' script):
 //! - bayesian-torch (IntelLabs) `LinearReparameterization` / `LinearFlipout`: `mu_weight`, `rho_weight`,
 //!   `mu_bias`, `rho_bias`; sigma = log1p(exp(rho)); the prior is not saved (its buffers are not persistent).
+//!   `Conv2dReparameterization` / `Conv2dFlipout`: `mu_kernel`, `rho_kernel` for the kernel, the same bias names.
 //! - blitz-bayesian-pytorch `BayesianLinear`: `weight_mu`, `weight_rho`, `bias_mu`, `bias_rho`, and the copies its
 //!   forward pass samples around, `weight_sampler.{mu,rho}` / `bias_sampler.{mu,rho}`, plus a noise buffer
-//!   `*_sampler.eps_w`; sigma = log1p(exp(rho)).
+//!   `*_sampler.eps_w`; sigma = log1p(exp(rho)). `BayesianConv2d` names its parameters the same way.
 //! - torchbnn `BayesLinear`: `weight_mu`, `weight_log_sigma`, `bias_mu`, `bias_log_sigma`, and `weight_eps` /
-//!   `bias_eps` noise buffers once frozen; sigma = exp(log_sigma).
+//!   `bias_eps` noise buffers once frozen; sigma = exp(log_sigma). `BayesConv2d` names its parameters the same way.
 //!
-//! Plain `nn.Linear` layers (`weight`, `bias`) are read for every source as deterministic layers.
+//! Plain `nn.Linear` and `nn.Conv2d` layers (`weight`, `bias`) are read for every source as deterministic layers.
 
 use bnn_runtime::Named;
 
@@ -60,6 +61,8 @@ impl Source {
                 ("rho_weight", WeightScale),
                 ("mu_bias", BiasMean),
                 ("rho_bias", BiasScale),
+                ("mu_kernel", WeightMean),
+                ("rho_kernel", WeightScale),
                 ("weight", PlainWeight),
                 ("bias", PlainBias),
             ],
