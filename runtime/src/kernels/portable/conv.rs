@@ -15,9 +15,128 @@ pub(crate) struct ConvShape<'g> {
 /// `out[(o, y, x), t] = bias[o, t] + sum_{i, ky, kx} w[(o, i, ky, kx), t] * in[(c, iy, ix), t]` for a block of `s`
 /// samples, with `c` the `i`-th input channel of output channel `o`'s group, `iy = y stride + ky dilation -
 /// padding` (likewise `ix`), positions outside the input left out (zero padding). `weights` and `bias` hold
-/// `per` values per weight: `s` (a kernel per sample) or 1 (one kernel for all).
+/// `per` values per weight: `s` (a kernel per sample) or 1 (one kernel for all). Each output's sum starts at the
+/// bias and adds the taps in order (input channel, kernel row, kernel column), whatever the block size.
 #[inline(always)]
 pub(crate) fn conv2d_block(
+    shape: ConvShape<'_>,
+    input: &[f32],
+    s: usize,
+    (weights, bias, per): (&[f32], &[f32], usize),
+    out: &mut [f32],
+) {
+    // The sums of a whole block row stay in registers for the two sizes that matter: the full sample block and
+    // the single sample of `Mean` and weight sampling; other sizes share one loop over slices.
+    match (s, per == 1) {
+        (32, true) => conv_fixed::<32, false>(shape, input, weights, bias, out),
+        (32, false) => conv_fixed::<32, true>(shape, input, weights, bias, out),
+        (1, _) => conv_single(shape, input, weights, bias, out),
+        _ => conv_any(shape, input, s, (weights, bias, per), out),
+    }
+}
+
+/// The output positions `o` along dimension `d` (of `outs`) whose input `o stride + k dilation - padding` lies in
+/// `0..n`, as a range (the valid positions of one kernel offset are contiguous).
+#[inline(always)]
+fn valid(g: &ConvGeometry, d: usize, k: usize, n: usize, outs: usize) -> core::ops::Range<usize> {
+    let offset = k * g.dilation[d];
+    // First o with o stride + offset >= padding, and first o with o stride + offset >= padding + n.
+    let first = |bound: usize| bound.saturating_sub(offset).div_ceil(g.stride[d]).min(outs);
+    first(g.padding[d])..first(g.padding[d] + n)
+}
+
+/// [`conv2d_block`] for a block of `N` samples, each output's `N` sums in registers. `PER_SAMPLE`: `weights`
+/// and `bias` hold `N` values per weight, else one.
+#[inline(always)]
+fn conv_fixed<const N: usize, const PER_SAMPLE: bool>(
+    shape: ConvShape<'_>,
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let g = shape.geometry;
+    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
+    let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups, g.kernel);
+    let input = input.as_chunks::<N>().0;
+    let out = out.as_chunks_mut::<N>().0;
+    let per = if PER_SAMPLE { N } else { 1 };
+    for o in 0..g.out_channels {
+        let first_channel = (o / opg) * cpg;
+        let b = &bias[o * per..(o + 1) * per];
+        for y in 0..oh {
+            for x in 0..ow {
+                let mut acc = [0.0f32; N];
+                for (t, a) in acc.iter_mut().enumerate() {
+                    *a = b[if PER_SAMPLE { t } else { 0 }];
+                }
+                for i in 0..cpg {
+                    let c = first_channel + i;
+                    for ky in 0..kh {
+                        let Some(iy) =
+                            (y * g.stride[0] + ky * g.dilation[0]).checked_sub(g.padding[0]).filter(|v| *v < h)
+                        else {
+                            continue;
+                        };
+                        for kx in 0..kw {
+                            let Some(ix) =
+                                (x * g.stride[1] + kx * g.dilation[1]).checked_sub(g.padding[1]).filter(|v| *v < w)
+                            else {
+                                continue;
+                            };
+                            let k = ((o * cpg + i) * kh + ky) * kw + kx;
+                            let src = &input[(c * h + iy) * w + ix];
+                            let wk = &weights[k * per..(k + 1) * per];
+                            for t in 0..N {
+                                acc[t] += wk[if PER_SAMPLE { t } else { 0 }] * src[t];
+                            }
+                        }
+                    }
+                }
+                out[(o * oh + y) * ow + x] = acc;
+            }
+        }
+    }
+}
+
+/// [`conv2d_block`] for one sample: tap by tap (in the sums' order), the tap's weight times a row of the input
+/// added to a row of the output, which vectorises along the row when the stride is 1.
+fn conv_single(shape: ConvShape<'_>, input: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) {
+    let g = shape.geometry;
+    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
+    let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups, g.kernel);
+    for o in 0..g.out_channels {
+        let out_o = &mut out[o * oh * ow..(o + 1) * oh * ow];
+        out_o.fill(bias[o]);
+        for i in 0..cpg {
+            let c = (o / opg) * cpg + i;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let u = weights[((o * cpg + i) * kh + ky) * kw + kx];
+                    let xs = valid(g, 1, kx, w, ow);
+                    if xs.is_empty() {
+                        continue;
+                    }
+                    let ix0 = xs.start * g.stride[1] + kx * g.dilation[1] - g.padding[1];
+                    for y in valid(g, 0, ky, h, oh) {
+                        let iy = y * g.stride[0] + ky * g.dilation[0] - g.padding[0];
+                        let src = &input[(c * h + iy) * w + ix0..];
+                        let dst = &mut out_o[y * ow + xs.start..y * ow + xs.end];
+                        if g.stride[1] == 1 {
+                            dst.iter_mut().zip(src).for_each(|(d, v)| *d += u * v);
+                        } else {
+                            dst.iter_mut().zip(src.iter().step_by(g.stride[1])).for_each(|(d, v)| *d += u * v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`conv2d_block`] for any block size: the taps in the same order, each added to a whole output row of the
+/// block.
+fn conv_any(
     shape: ConvShape<'_>,
     input: &[f32],
     s: usize,
@@ -28,11 +147,6 @@ pub(crate) fn conv2d_block(
     let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
     let (cpg, opg) = (g.channels_per_group(), g.out_channels / g.groups);
     let [kh, kw] = g.kernel;
-    // The output positions `o` of one dimension whose input `o stride + k dilation - padding` lies in `0..n`.
-    let valid = |k: usize, d: usize, n: usize, outs: usize| {
-        let offset = k * g.dilation[d];
-        (0..outs).filter(move |o| (o * g.stride[d] + offset).checked_sub(g.padding[d]).is_some_and(|i| i < n))
-    };
     for o in 0..g.out_channels {
         let out_o = &mut out[o * oh * ow * s..(o + 1) * oh * ow * s];
         let b = &bias[o * per..(o + 1) * per];
@@ -47,9 +161,9 @@ pub(crate) fn conv2d_block(
                 for kx in 0..kw {
                     let k = ((o * cpg + i) * kh + ky) * kw + kx;
                     let wk = &weights[k * per..(k + 1) * per];
-                    for y in valid(ky, 0, h, oh) {
+                    for y in valid(g, 0, ky, h, oh) {
                         let iy = y * g.stride[0] + ky * g.dilation[0] - g.padding[0];
-                        for x in valid(kx, 1, w, ow) {
+                        for x in valid(g, 1, kx, w, ow) {
                             let ix = x * g.stride[1] + kx * g.dilation[1] - g.padding[1];
                             let src = &input[((c * h + iy) * w + ix) * s..][..s];
                             let dst = &mut out_o[(y * ow + x) * s..][..s];
@@ -160,8 +274,8 @@ mod tests {
             ConvGeometry::new(3, 3, [3, 3]).padding([2, 2]).dilation([2, 2]).groups(3),
             ConvGeometry::new(4, 2, [1, 1]).groups(2),
         ];
-        let (h, w, s) = (7, 6, 3);
-        for g in geometries {
+        let (h, w) = (7, 6);
+        for (g, s) in geometries.into_iter().flat_map(|g| [(g, 3), (g, 32), (g, 1)]) {
             let input = [g.in_channels, h, w];
             let output = g.output_size([h, w]).unwrap();
             let n_in = g.in_channels * h * w;
@@ -181,6 +295,14 @@ mod tests {
             conv2d_block(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut per_sample);
             let mut shared = vec![f32::NAN; n_out * s];
             conv2d_block(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut shared);
+            // The register and single-sample kernels add the taps in the order of the loop over slices: the same
+            // bits.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut any = vec![f32::NAN; n_out * s];
+            conv_any(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut any);
+            assert_eq!(bits(&any), bits(&per_sample), "{g:?}, s = {s}");
+            conv_any(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut any);
+            assert_eq!(bits(&any), bits(&shared), "{g:?} shared, s = {s}");
             for t in 0..s {
                 let want = naive(&g, input, &x(t), &k(t), &b(t));
                 let want_shared = naive(&g, input, &x(t), &k(0), &b(0));
