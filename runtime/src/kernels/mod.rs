@@ -46,7 +46,10 @@ pub(crate) struct Isa(Level);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Level {
-    /// Plain Rust, unfused: any CPU (and the only level without `std` on x86-64).
+    /// Plain Rust, unfused: any CPU (and the only level without `std` on x86-64). Not built into aarch64
+    /// libraries outside tests: NEON is part of that baseline, and leaving the unfused kernels out keeps the
+    /// phones' library small.
+    #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
     Portable,
     /// The portable kernels with fused multiply-adds: the reference the fused builds are tested against.
     #[cfg(test)]
@@ -74,7 +77,7 @@ impl Isa {
         }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         return Isa(Level::Neon);
-        #[allow(unreachable_code)]
+        #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
         Isa(Level::Portable)
     }
 
@@ -137,6 +140,7 @@ pub(crate) trait Compiled {
 /// (see [`portable::block_product_dense`] for the bits).
 pub(crate) fn dense_block_product(isa: Isa, w: &[f32], cols: usize, h: &[f32], s: usize, live: &[u32], y: &mut [f32]) {
     match isa.0 {
+        #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
         Level::Portable => portable::block_product_dense::<false>(w, cols, h, s, live, y),
         #[cfg(test)]
         Level::PortableFused => portable::block_product_dense::<true>(w, cols, h, s, live, y),
@@ -161,6 +165,7 @@ pub(crate) fn csr_block_product(isa: Isa, pattern: &CsrPattern, values: &[f32], 
     // The intrinsic kernels read rows of `h` without bounds checks: every column index must have its row.
     let block_32 = s == SAMPLE_BLOCK && pattern.columns_used() * SAMPLE_BLOCK <= h.len();
     match isa.0 {
+        #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
         Level::Portable => portable::block_product_csr::<false>(row_ptr, col_idx, values, h, s, y),
         #[cfg(test)]
         Level::PortableFused => portable::block_product_csr::<true>(row_ptr, col_idx, values, h, s, y),
@@ -186,6 +191,8 @@ pub(crate) fn csr_block_product(isa: Isa, pattern: &CsrPattern, values: &[f32], 
 /// in order, fused. The bits of two fused [`csr_block_product`]s (on `h` and its squares) followed by the
 /// element-wise sum. Returns `false`, leaving `y` alone, where there is no such kernel (or `s` is not
 /// [`SAMPLE_BLOCK`]).
+// On aarch64 outside tests NEON is the only level, and the last arm is unreachable.
+#[allow(unreachable_patterns)]
 pub(crate) fn csr_local_reparam_one_pass(
     isa: Isa,
     pattern: &CsrPattern,
@@ -236,6 +243,7 @@ pub(crate) fn add_local_reparam_noise(
 pub(crate) fn fill_gaussian(isa: Isa, main: &mut Xoshiro256PlusPlus, out: &mut [f32]) {
     let mut lanes = portable::LaneGenerator::seeded(main);
     match isa.0 {
+        #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
         Level::Portable => portable::fill_gaussian::<16, false>(&mut lanes, out),
         #[cfg(test)]
         Level::PortableFused => portable::fill_gaussian::<16, true>(&mut lanes, out),

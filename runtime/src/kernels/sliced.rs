@@ -111,6 +111,8 @@ impl SlicedWeights {
 
     /// Calls `out(g, mean sums, variance sums)` for every group `g` of eight rows: `mu . x` and, when `PAIR`,
     /// `var . x^2` (else zeros), each folded like [`crate::kernels::dot`]'s partial sums.
+    // On aarch64 outside tests NEON is the only level, and the portable arm is unreachable.
+    #[allow(unreachable_patterns)]
     fn products<const PAIR: bool>(&self, isa: Isa, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
         let x = &x[..self.width];
         for g in 0..self.rows.div_ceil(LANES) {
