@@ -132,6 +132,15 @@ void bnn_model_free(struct BnnModel *model);
 // `model` is null or a live handle.
 size_t bnn_model_input_dim(const struct BnnModel *model);
 
+// The shape of an image input: `channels`, `height` and `width` written to `shape[0..3]` (an image is passed
+// flat, in NCHW order, `bnn_model_input_dim` values). For a flat input `shape` gets `input_dim, 1, 1`. Returns
+// `BNN_OK`, or an error code (null handle or `shape`).
+//
+// # Safety
+// `model` is null or a live handle; `shape` is null or holds 3 writable values.
+int32_t bnn_model_input_shape(const struct BnnModel *model,
+                              size_t *shape);
+
 // Classes of a classifier, or outputs of a regression model; 0 for a null handle.
 //
 // # Safety

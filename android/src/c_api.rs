@@ -6,7 +6,7 @@
 
 use crate::options::NativeOptions;
 use crate::{conformal_interval, decide, BindingError, ErrorKind, BNN_SAMPLER_LOCAL_REPARAM};
-use bnn_runtime::Prediction;
+use bnn_runtime::{Prediction, Shape};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -224,6 +224,30 @@ pub unsafe extern "C" fn bnn_model_free(model: *mut BnnModel) {
 pub unsafe extern "C" fn bnn_model_input_dim(model: *const BnnModel) -> usize {
     // SAFETY: forwarded caller contract.
     guarded(|_| 0, || Ok(unsafe { BnnModel::borrow(model) }?.model().input_dim()))
+}
+
+/// The shape of an image input: `channels`, `height` and `width` written to `shape[0..3]` (an image is passed
+/// flat, in NCHW order, `bnn_model_input_dim` values). For a flat input `shape` gets `input_dim, 1, 1`. Returns
+/// `BNN_OK`, or an error code (null handle or `shape`).
+///
+/// # Safety
+/// `model` is null or a live handle; `shape` is null or holds 3 writable values.
+#[no_mangle]
+pub unsafe extern "C" fn bnn_model_input_shape(model: *const BnnModel, shape: *mut usize) -> i32 {
+    status(|| {
+        // SAFETY: `model` is null or a live handle (this function's contract).
+        let handle = unsafe { BnnModel::borrow(model) }?;
+        if shape.is_null() {
+            return Err(BindingError::InvalidArgument("`shape` is null".into()));
+        }
+        let values = match handle.model().input_shape() {
+            Shape::Image(image) => image,
+            Shape::Flat(n) => [n, 1, 1],
+        };
+        // SAFETY: non-null (checked above) and holds 3 writable values (this function's contract).
+        unsafe { std::slice::from_raw_parts_mut(shape, 3) }.copy_from_slice(&values);
+        Ok(())
+    })
 }
 
 /// Classes of a classifier, or outputs of a regression model; 0 for a null handle.

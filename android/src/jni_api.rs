@@ -129,8 +129,9 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_free<'local>(
 }
 
 /// `static native int[] describe(long handle)`: `{inputDim, task (0 classification, 1 regression), outputDim,
-/// recordLength, calibrated (0 or 1)}` where `recordLength` is the length of one packed prediction (see
-/// `packed.rs`).
+/// recordLength, calibrated (0 or 1), channels, height, width}` where `recordLength` is the length of one packed
+/// prediction (see `packed.rs`) and the last three are the input image's shape (`inputDim, 1, 1` for a flat
+/// input).
 #[no_mangle]
 pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
     mut env: EnvUnowned<'local>,
@@ -142,12 +143,19 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_describe<'local>(
         let model = handle.model();
         let int =
             |n: usize| jint::try_from(n).map_err(|_| BindingError::InvalidArgument(format!("dimension {n} too large")));
+        let [c, h, w] = match model.input_shape() {
+            bnn_runtime::Shape::Image(image) => image,
+            bnn_runtime::Shape::Flat(n) => [n, 1, 1],
+        };
         let values = [
             int(model.input_dim())?,
             handle.task_code(),
             int(handle.output_dim())?,
             int(packed_len(model.task()))?,
             model.calibration().is_some() as jint,
+            int(c)?,
+            int(h)?,
+            int(w)?,
         ];
         let array = JIntArray::new(env, values.len())?;
         array.set_region(env, 0, &values)?;

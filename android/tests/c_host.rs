@@ -35,11 +35,13 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
     // have left an older copy of the library that would win over the rpath: name only the fresh one.
     let (calibrated, calibrated_regression) = (common::calibrated_classifier(), common::calibrated_regression());
+    let cnn = common::cnn_classifier();
     let stdout = common::run(Command::new(&exe).env("LD_LIBRARY_PATH", &library).args([
         &classifier,
         &regression,
         &calibrated,
         &calibrated_regression,
+        &cnn,
     ]));
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
 
@@ -96,4 +98,16 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     let line = &lines[3];
     assert_eq!(line[0], "interval");
     assert_eq!((bits(line[1]), bits(line[2])), (lower[0], upper[0]));
+
+    // The CNN's prediction of its 1x8x8 image, passed flat, is the runtime's, bit for bit.
+    let model = Model::load(&cnn).unwrap();
+    let image: Vec<f32> = (0..model.input_dim()).map(|i| (i % 17) as f32 / 17.0).collect();
+    let p = model.predict(&image, &PredictOptions::default().samples(24).seed(11)).unwrap();
+    let c = p.as_classification().unwrap();
+    let line = &lines[4];
+    assert_eq!(line[0], "cnn");
+    assert_eq!((line[1].parse::<usize>().unwrap(), line[2].parse::<usize>().unwrap()), (c.class, 24));
+    assert_eq!((bits(line[3]), bits(line[4])), (c.mutual_information, c.expected_entropy));
+    let probabilities: Vec<f32> = line[5..].iter().map(|t| bits(t)).collect();
+    assert_eq!(probabilities, c.probabilities);
 }

@@ -64,8 +64,12 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
     std::fs::create_dir_all(&classes).unwrap();
 
     let mut lines = vec![];
-    for name in ["mnist-bbb-snr95-f16.safetensors", "curve-bbb.safetensors"] {
-        let path = common::shipped_model(name);
+    let models = [
+        common::shipped_model("mnist-bbb-snr95-f16.safetensors"),
+        common::shipped_model("curve-bbb.safetensors"),
+        common::cnn_classifier(),
+    ];
+    for path in models {
         let model = Model::load(&path).unwrap();
         let base = PredictOptions::default().seed(42);
         for options in [

@@ -47,8 +47,8 @@ static int contains(const char *haystack, const char *needle) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER CALIBRATED-REGRESSION\n", argv[0]);
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER CALIBRATED-REGRESSION CNN\n", argv[0]);
         return 2;
     }
 
@@ -200,6 +200,32 @@ int main(int argc, char **argv) {
     CHECK(bnn_conformal_interval(calibrated_regression, &mean, &total, 1, 0.5f, &interval_lower, &interval_upper)
               == BNN_ERROR_INVALID_ARGUMENT, "a level the model does not store");
     bnn_model_free(calibrated_regression);
+
+    /* A CNN takes its 1x8x8 image flat (NCHW), through the same calls. */
+    size_t shape[3] = {0, 0, 0};
+    CHECK(bnn_model_input_shape(classifier, shape) == BNN_OK && shape[0] == dim && shape[1] == 1 && shape[2] == 1,
+          "a flat input's shape is {input_dim, 1, 1}");
+    BnnModel *cnn = bnn_model_load_path(argv[5]);
+    CHECK(cnn != NULL, "load CNN");
+    if (cnn == NULL) return 1;
+    CHECK(bnn_model_input_shape(cnn, shape) == BNN_OK && shape[0] == 1 && shape[1] == 8 && shape[2] == 8,
+          "the CNN's input shape is 1x8x8");
+    CHECK(bnn_model_input_shape(cnn, NULL) == BNN_ERROR_INVALID_ARGUMENT, "a null shape is an invalid argument");
+    CHECK(bnn_model_input_shape(NULL, shape) == BNN_ERROR_NULL_HANDLE, "input shape of a null handle");
+    size_t cnn_dim = bnn_model_input_dim(cnn), cnn_classes = bnn_model_output_dim(cnn);
+    CHECK(cnn_dim == 64, "the CNN takes 64 values");
+    float *image = malloc(cnn_dim * sizeof(float));
+    float *cnn_probabilities = malloc(cnn_classes * sizeof(float));
+    for (size_t i = 0; i < cnn_dim; i++) image[i] = (float)(i % 17) / 17.0f;
+    CHECK(bnn_classify(cnn, image, cnn_dim, &options, cnn_probabilities, cnn_classes, &c) == BNN_OK, "classify an image");
+    printf("cnn %u %u", c.class_index, c.samples_used);
+    print_bits(c.mutual_information);
+    print_bits(c.expected_entropy);
+    for (size_t k = 0; k < cnn_classes; k++) print_bits(cnn_probabilities[k]);
+    printf("\n");
+    free(image);
+    free(cnn_probabilities);
+    bnn_model_free(cnn);
 
     bnn_model_free(regression);
     bnn_model_free(classifier);

@@ -50,6 +50,45 @@ pub fn calibrated_regression() -> PathBuf {
     path
 }
 
+/// A small Bayesian CNN classifier for 1x8x8 images (Bayesian 3x3 convolution to 4 channels, ReLU, 2x2 max
+/// pooling, flatten, Bayesian dense to 3 classes; fixed pseudo-random parameters), written once per test binary
+/// into its temporary directory as `cnn-classifier.safetensors`.
+pub fn cnn_classifier() -> PathBuf {
+    use bnn_runtime::{
+        Activation, BayesianConv2d, BayesianDense, ConvGeometry, Layer, Model, ModelWriter, Pool2d, PoolGeometry,
+        PoolKind, Provenance, Task,
+    };
+    let wave = |n: usize, f: f32, scale: f32| (0..n).map(|k| ((k as f32) * f).sin() * scale).collect::<Vec<f32>>();
+    let g = ConvGeometry::new(1, 4, [3, 3]);
+    let n = g.weight_count().unwrap();
+    let positive = |v: Vec<f32>| v.into_iter().map(|x| 0.05 + x.abs()).collect::<Vec<f32>>();
+    let layers = vec![
+        Layer::BayesianConv2d(BayesianConv2d::new(
+            g,
+            wave(n, 0.9, 1.0),
+            positive(wave(n, 0.3, 0.2)),
+            vec![0.1; 4],
+            vec![0.05; 4],
+        )),
+        Layer::Activation(Activation::Relu),
+        Layer::Pool2d(Pool2d { kind: PoolKind::Max, geometry: PoolGeometry::new([2, 2]) }),
+        Layer::Flatten,
+        Layer::BayesianDense(BayesianDense::new(
+            36,
+            3,
+            wave(108, 0.45, 1.0),
+            positive(wave(108, 0.17, 0.1)),
+            vec![0.0; 3],
+            vec![0.05; 3],
+        )),
+    ];
+    let task = Task::Classification { classes: 3, labels: vec![] };
+    let model = Model::new_image(layers, [1, 8, 8], task, None, Provenance::default()).unwrap();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cnn-classifier.safetensors");
+    ModelWriter::new(&model).write(&path).unwrap();
+    path
+}
+
 /// Runs a command, failing the test with its output if it does not succeed.
 pub fn run(command: &mut std::process::Command) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));

@@ -35,6 +35,7 @@ public final class BayesianModel implements AutoCloseable {
     private final int outputDim;
     private final int recordLength;
     private final boolean calibrated;
+    private final int[] inputShape;
 
     private BayesianModel(long handle) {
         this.handle = handle;
@@ -44,6 +45,7 @@ public final class BayesianModel implements AutoCloseable {
         this.outputDim = d[2];
         this.recordLength = d[3];
         this.calibrated = d[4] == 1;
+        this.inputShape = new int[] {d[5], d[6], d[7]};
     }
 
     /** Loads a model from the bytes of a model file (copied; the array may be reused afterwards). */
@@ -77,6 +79,13 @@ public final class BayesianModel implements AutoCloseable {
 
     /** Number of features one input must have. */
     public int getInputDim() { return inputDim; }
+
+    /**
+     * The input's shape {@code {channels, height, width}}: an image model (a CNN) takes its image flat, in NCHW
+     * order (channel, then row, then column), {@link #getInputDim()} values; a flat input reads
+     * {@code {inputDim, 1, 1}}.
+     */
+    public int[] getInputShape() { return inputShape.clone(); }
 
     public Task getTask() { return task; }
 

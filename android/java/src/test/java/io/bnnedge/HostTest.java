@@ -30,8 +30,15 @@ public final class HostTest {
             BayesianModel model = models.computeIfAbsent(c.modelPath, HostTest::open);
             check(Arrays2.equalBits(pack(model, c), c.expected), "prediction equals the Rust runtime's: " + c);
         }
-        for (BayesianModel m : models.values()) {
-            m.close();
+        for (Map.Entry<String, BayesianModel> e : models.entrySet()) {
+            int[] shape = e.getValue().getInputShape();
+            check(shape[0] * shape[1] * shape[2] == e.getValue().getInputDim(), "the input shape holds inputDim values");
+            if (e.getKey().contains("cnn")) {
+                check(java.util.Arrays.equals(shape, new int[] {1, 8, 8}), "a CNN's input shape: " + e.getKey());
+            } else {
+                check(shape[1] == 1 && shape[2] == 1, "a flat input's shape: " + e.getKey());
+            }
+            e.getValue().close();
         }
         Case classification = cases.stream().filter(c -> c.modelPath.contains("mnist")).findFirst().get();
         Case regression = cases.stream().filter(c -> c.modelPath.contains("curve")).findFirst().get();
