@@ -6,14 +6,16 @@
 //! - `pruned_s32_single_us`, `dense_s32_single_us`: one Monte-Carlo prediction (local reparameterization,
 //!   S = 32, one thread) of the trained 95%-pruned model and of the trained dense model;
 //! - `pruned_s32_batch64_per_s`, `dense_s32_batch64_per_s`: predictions per second of those models on a batch
-//!   of 64 inputs at S = 32 on 2 threads (`predict_batch_parallel`).
+//!   of 64 inputs at S = 32 on 2 threads (`predict_batch_parallel`);
+//! - `lenet_mean_us`, `lenet_s32_us`: a random Bayesian LeNet-5 (`bnn_benches::lenet5`), its `Mean` pass and one
+//!   S = 32 prediction of one 28x28 image (one thread).
 //!
 //! The input is MNIST test image 0 (and the batch the first 64 test images) when `BNN_MNIST_DIR` names the
 //! MNIST directory, else a fixed synthetic image.
 //!
 //! cargo run --release -p bnn-benches --example onnx_counterparts [-- DENSE.safetensors PRUNED.safetensors]
 
-use bnn_benches::{input, random_model, MNIST};
+use bnn_benches::{input, lenet5, random_model, MNIST};
 use bnn_runtime::{Model, PredictOptions, Predictor, Sampler};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,5 +65,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let batch_us = median_us(runs / 40, || drop(model.predict_batch_parallel(&batch64, &s32, 2).unwrap()));
         println!("{name}_s32_batch64_per_s {:.0}", 64.0 / (batch_us * 1e-6));
     }
+
+    let lenet = lenet5(1);
+    let mut p = Predictor::new(&lenet);
+    println!("lenet_mean_us {:.1}", median_us(1000, || drop(p.predict(&image, &mean).unwrap())));
+    println!("lenet_s32_us {:.1}", median_us(200, || drop(p.predict(&image, &s32).unwrap())));
     Ok(())
 }

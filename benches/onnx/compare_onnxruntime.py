@@ -5,7 +5,10 @@ bnn-edge runtime on the same shape (examples/onnx_counterparts.rs), and prints t
 - one input, one thread: our Monte-Carlo prediction (S = 32) of the trained 95%-pruned model and of the trained
   dense model, against ORT's single deterministic dense pass;
 - a batch of 64 inputs at S = 32 on 2 threads: our predictions per second (pruned, dense) against ORT's
-  deterministic dense throughput when it runs the batch 32 times (a session with 2 intra-op threads).
+  deterministic dense throughput when it runs the batch 32 times (a session with 2 intra-op threads);
+- LeNet-5 (conv 6@5x5 padding 2, max-pool 2, conv 16@5x5, max-pool 2, dense 120, 84, 10), one thread: our Bayesian
+  LeNet-5's `Mean` pass against ORT's single deterministic pass, and our S = 32 prediction of one image against
+  ORT's deterministic pass of a batch of 32.
 
 The project never depends on ONNX Runtime; this is a side-by-side comparison. Needs: pip install onnx
 onnxruntime numpy. Run from the repository root, alone on the machine:
@@ -61,6 +64,40 @@ def median_us(runs, f):
     return float(np.median(times))
 
 
+def lenet_model():
+    """LeNet-5 for 1x28x28 images, random weights, as bnn_benches::lenet5 shapes it."""
+    rng = np.random.default_rng(3)
+
+    def init(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32), name)
+
+    inits = [init("c1", 6, 1, 5, 5), init("b1", 6), init("c2", 16, 6, 5, 5), init("b2", 16),
+             init("f1", 400, 120), init("g1", 120), init("f2", 120, 84), init("g2", 84), init("f3", 84, 10), init("g3", 10)]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1", "b1"], ["a1"], pads=[2, 2, 2, 2]),
+        helper.make_node("Relu", ["a1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "c2", "b2"], ["a2"]),
+        helper.make_node("Relu", ["a2"], ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p2"], ["f"]),
+        helper.make_node("MatMul", ["f", "f1"], ["m1"]), helper.make_node("Add", ["m1", "g1"], ["d1"]),
+        helper.make_node("Relu", ["d1"], ["h1"]),
+        helper.make_node("MatMul", ["h1", "f2"], ["m2"]), helper.make_node("Add", ["m2", "g2"], ["d2"]),
+        helper.make_node("Relu", ["d2"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "f3"], ["m3"]), helper.make_node("Add", ["m3", "g3"], ["d3"]),
+        helper.make_node("Softmax", ["d3"], ["y"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "lenet5",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 28, 28])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 10])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 def identity_model():
     """The same input, passed through: timing it gives the cost of a call from Python."""
     graph = helper.make_graph(
@@ -92,6 +129,9 @@ def ours():
 def main():
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 5
     one, two, identity = session(1), session(2), session(1, identity_model())
+    lenet = session(1, lenet_model())
+    img1 = np.random.default_rng(4).random((1, 1, 28, 28), dtype=np.float32)
+    img32 = np.repeat(img1, 32, axis=0)
     x1 = np.random.default_rng(2).random((1, SIZES[0]), dtype=np.float32)
     x32, x64 = np.repeat(x1, 32, axis=0), np.repeat(x1, 64, axis=0)
 
@@ -108,6 +148,8 @@ def main():
             "ort_call_us": median_us(2000, lambda: identity.run(None, {"x": x1})),
             "ort_batch32_us": median_us(200, lambda: one.run(None, {"x": x32})),
             "ort_s32_batch64_per_s": 64 / (median_us(40, batch64_32_passes) * 1e-6),
+            "ort_lenet_single_us": median_us(1000, lambda: lenet.run(None, {"x": img1})),
+            "ort_lenet_batch32_us": median_us(200, lambda: lenet.run(None, {"x": img32})),
         }
         r["ort_pass_us"] = r["ort_single_us"] - r["ort_call_us"]
         r.update(ours())
@@ -139,6 +181,13 @@ def main():
         label = f"bnn-runtime {'95%-pruned' if kind == 'pruned' else 'dense'} S = 32"
         print(f"{label:44}{med(kind + '_s32_batch64_per_s'):>10.0f}   "
               f"({ratio(kind + '_s32_batch64_per_s', 'ort_s32_batch64_per_s'):.2f}x ORT)")
+    print("LeNet-5, one image, one thread, microseconds")
+    print(f"{'ONNX Runtime deterministic pass, batch 1':44}{med('ort_lenet_single_us'):>10.1f}")
+    print(f"{'ONNX Runtime deterministic pass, batch 32':44}{med('ort_lenet_batch32_us'):>10.1f}")
+    print(f"{'bnn-runtime Bayesian LeNet-5 Mean pass':44}{med('lenet_mean_us'):>10.1f}   "
+          f"({ratio('lenet_mean_us', 'ort_lenet_single_us'):.2f}x ORT's batch-1 pass)")
+    print(f"{'bnn-runtime Bayesian LeNet-5 S = 32':44}{med('lenet_s32_us'):>10.1f}   "
+          f"({ratio('lenet_s32_us', 'ort_lenet_batch32_us'):.2f}x ORT's batch-32 pass)")
 
 
 if __name__ == "__main__":

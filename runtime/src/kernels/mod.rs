@@ -163,6 +163,7 @@ pub(crate) fn dense_block_product(isa: Isa, w: &[f32], cols: usize, h: &[f32], s
 pub(crate) fn csr_block_product(isa: Isa, pattern: &CsrPattern, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
     let (row_ptr, col_idx) = (pattern.row_ptr(), pattern.col_idx());
     // The intrinsic kernels read rows of `h` without bounds checks: every column index must have its row.
+    #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
     let block_32 = s == SAMPLE_BLOCK && pattern.columns_used() * SAMPLE_BLOCK <= h.len();
     match isa.0 {
         #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
@@ -208,16 +209,26 @@ pub(crate) fn csr_local_reparam_one_pass(
     let csr = (pattern.row_ptr(), pattern.col_idx());
     match isa.0 {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        // SAFETY: the CPU has AVX-512F (an `Isa` names only an instruction set it has) and every column index is
-        // below `h.len() / 32` (checked above).
-        Level::Avx512 => unsafe { x86_64::avx512::local_reparam_csr(csr, weights, bias, h, noise, y) },
+        Level::Avx512 => {
+            // SAFETY: the CPU has AVX-512F (an `Isa` names only an instruction set it has) and every column index
+            // is below `h.len() / 32` (checked above).
+            unsafe { x86_64::avx512::local_reparam_csr(csr, weights, bias, h, noise, y) };
+            true
+        }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        // SAFETY: the CPU has NEON (an `Isa` names only an instruction set it has) and every column index is below
-        // `h.len() / 32` (checked above).
-        Level::Neon => unsafe { aarch64::local_reparam_csr(csr, weights, bias, h, noise, y) },
-        _ => return false,
+        Level::Neon => {
+            // SAFETY: the CPU has NEON (an `Isa` names only an instruction set it has) and every column index is
+            // below `h.len() / 32` (checked above).
+            unsafe { aarch64::local_reparam_csr(csr, weights, bias, h, noise, y) };
+            true
+        }
+        _ => {
+            // No one-pass kernel on this instruction set (and, in some builds, none at all: the arguments are
+            // used only above).
+            let _ = (csr, weights, bias, noise, y);
+            false
+        }
     }
-    true
 }
 
 /// `y[j, t] += bias_mu[j] + sqrt(var[j, t] + bias_var[j]) * noise[j, t]` for a block of `s` samples: the end

@@ -10,7 +10,6 @@
 //! the same order.
 
 use super::Isa;
-use super::Level;
 use crate::layers::CsrPattern;
 use crate::prelude::*;
 use wide::f32x8;
@@ -121,10 +120,10 @@ impl SlicedWeights {
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
                 // SAFETY: the CPU has AVX2 (an `Isa` names only an instruction set it has; AVX-512F implies AVX2),
                 // and every column index is below `self.width`, the length of `x`.
-                Level::Avx2Fma | Level::Avx512 => unsafe { super::x86_64::avx2::sliced_group::<PAIR>(&residues, x) },
+                super::Level::Avx2Fma | super::Level::Avx512 => unsafe { super::x86_64::avx2::sliced_group::<PAIR>(&residues, x) },
                 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                 // SAFETY: an `Isa` names only an instruction set this CPU has.
-                Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },
+                super::Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },
                 _ => group::<PAIR>(&residues, x),
             };
             out(g, a, b);

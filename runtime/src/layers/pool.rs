@@ -1,5 +1,6 @@
 //! 2-D pooling over NCHW images: the maximum or the mean of each window, channel by channel.
 
+use crate::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Which statistic of a window a [`Pool2d`] takes.
