@@ -120,7 +120,9 @@ impl SlicedWeights {
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
                 // SAFETY: the CPU has AVX2 (an `Isa` names only an instruction set it has; AVX-512F implies AVX2),
                 // and every column index is below `self.width`, the length of `x`.
-                super::Level::Avx2Fma | super::Level::Avx512 => unsafe { super::x86_64::avx2::sliced_group::<PAIR>(&residues, x) },
+                super::Level::Avx2Fma | super::Level::Avx512 => unsafe {
+                    super::x86_64::avx2::sliced_group::<PAIR>(&residues, x)
+                },
                 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                 // SAFETY: an `Isa` names only an instruction set this CPU has.
                 super::Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },

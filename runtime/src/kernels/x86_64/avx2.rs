@@ -5,26 +5,9 @@
 
 use super::super::portable::{self, LaneGenerator};
 use super::super::sliced::{Residue, LANES};
-use super::super::Compiled;
 use core::arch::x86_64::*;
 
-/// `work.run()` compiled with AVX2 and FMA enabled (see [`super::super::Isa::run`]).
-#[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) fn run<W: Compiled>(work: W) -> W::Output {
-    work.run()
-}
-
-/// [`portable::softmax_entropies`] on 256-bit vectors (four f64 lanes; nothing fused).
-#[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) fn softmax_entropies(
-    logits: &[f32],
-    k: usize,
-    probs: &mut [f64],
-    terms: &mut [f64],
-    out: &mut [f64],
-) {
-    portable::softmax_entropies(logits, k, probs, terms, out)
-}
+portable_entry_points!("avx2,fma");
 
 /// [`portable::block_product_dense`], fused.
 #[target_feature(enable = "avx2,fma")]

@@ -6,28 +6,12 @@
 
 use super::super::csr_walk::csr_row_pairs;
 use super::super::portable::{self, LaneGenerator, H_SLICE_BYTES};
-use super::super::{Compiled, SAMPLE_BLOCK};
+use super::super::SAMPLE_BLOCK;
 
 // A block row of the sample block is two 512-bit registers in every kernel below.
 const _: () = assert!(SAMPLE_BLOCK == 32, "the AVX-512 kernels hold a row of a sample block in two registers");
 
-/// `work.run()` compiled with AVX-512F enabled (see [`super::super::Isa::run`]).
-#[target_feature(enable = "avx512f")]
-pub(in crate::kernels) fn run<W: Compiled>(work: W) -> W::Output {
-    work.run()
-}
-
-/// [`portable::softmax_entropies`] on 512-bit vectors (eight f64 lanes; nothing fused).
-#[target_feature(enable = "avx512f")]
-pub(in crate::kernels) fn softmax_entropies(
-    logits: &[f32],
-    k: usize,
-    probs: &mut [f64],
-    terms: &mut [f64],
-    out: &mut [f64],
-) {
-    portable::softmax_entropies(logits, k, probs, terms, out)
-}
+portable_entry_points!("avx512f");
 
 /// [`portable::fill_gaussian`], fused, sixteen lanes (one 512-bit vector) at a time.
 #[target_feature(enable = "avx512f")]
