@@ -1,9 +1,14 @@
 //! Fuzz target: prediction with arbitrary inputs (any f32 bit pattern, any length) and options against a valid
-//! model with every layer kind (Bayesian dense, pruned-sparse Bayesian dense, dropout, deterministic dense).
-//! Must return a prediction or a typed error; a prediction must satisfy the uncertainty identities.
+//! model with every layer kind: an MLP (Bayesian dense, pruned-sparse Bayesian dense, dropout, deterministic
+//! dense) or, when bit 1 of the third byte is set, a small CNN on 1x4x4 images (Bayesian and deterministic
+//! convolutions, max and average pooling, flatten). Must return a prediction or a typed error; a prediction must
+//! satisfy the uncertainty identities.
 #![no_main]
 
-use bnn_runtime::{Activation, BayesianDense, Dense, Dropout, Layer, Model, PredictOptions, Provenance, Sampler, Task};
+use bnn_runtime::{
+    Activation, BayesianConv2d, BayesianDense, Conv2d, ConvGeometry, Dense, Dropout, Layer, Model, Pool2d,
+    PoolGeometry, PoolKind, PredictOptions, Provenance, Sampler, Task,
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -28,6 +33,31 @@ fn model() -> &'static Model {
     })
 }
 
+fn cnn() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let values = |n: usize, scale: f32| (0..n).map(|i| scale * ((i * 7919 % 23) as f32 - 11.0) / 11.0).collect::<Vec<_>>();
+        let pool = |kind, geometry| Layer::Pool2d(Pool2d { kind, geometry });
+        let layers = vec![
+            Layer::BayesianConv2d(BayesianConv2d::new(
+                ConvGeometry::new(1, 2, [3, 3]).padding([1, 1]),
+                values(18, 1.0),
+                vec![0.1; 18],
+                vec![0.0; 2],
+                vec![0.01; 2],
+            )),
+            Layer::Activation(Activation::Relu),
+            pool(PoolKind::Max, PoolGeometry::new([2, 2])),
+            Layer::Conv2d(Conv2d::new(ConvGeometry::new(2, 2, [1, 1]).groups(2), vec![1.0, -0.5], vec![0.0, 0.1])),
+            pool(PoolKind::Avg, PoolGeometry::new([2, 2]).stride([1, 1]).padding([1, 1])),
+            Layer::Flatten,
+            Layer::BayesianDense(BayesianDense::new(18, 3, values(54, 0.5), vec![0.05; 54], vec![0.0; 3], vec![0.01; 3])),
+        ];
+        let task = Task::Classification { classes: 3, labels: vec![] };
+        Model::new_image(layers, [1, 4, 4], task, None, Provenance::default()).expect("valid fuzz CNN")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
@@ -40,7 +70,8 @@ fuzz_target!(|data: &[u8]| {
         options.adaptive(usize::from(data[3] % 40), f32::from(data[2]) / 2000.0)
     };
     let input: Vec<f32> = data[4..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    if let Ok(p) = model().predict(&input, &options) {
+    let model = if data[2] & 2 == 0 { model() } else { cnn() };
+    if let Ok(p) = model.predict(&input, &options) {
         let c = p.as_classification().expect("a classifier classifies");
         let total: f32 = c.probabilities.iter().sum();
         assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
