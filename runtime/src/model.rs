@@ -3,7 +3,7 @@
 use crate::calibration::Calibration;
 use crate::error::ModelError;
 use crate::format::names;
-use crate::layers::{Layer, WeightLayout};
+use crate::layers::{ConvGeometry, Layer, WeightLayout};
 use crate::normalization::Normalization;
 use crate::prelude::*;
 use crate::provenance::Provenance;
@@ -228,18 +228,8 @@ fn output_shape(index: usize, layer: &Layer, shape: Shape) -> Result<Shape, Mode
         (Layer::BayesianDense(_) | Layer::Dense(_), Shape::Image(_)) => {
             Err(invalid(format!("a dense layer needs a flat input, it gets an image {shape:?}: flatten it first")))
         }
-        (Layer::Conv2d(_) | Layer::BayesianConv2d(_), Shape::Image([c, h, w])) => {
-            let g = match layer {
-                Layer::Conv2d(l) => l.geometry(),
-                Layer::BayesianConv2d(l) => l.geometry(),
-                _ => unreachable!("matched above"),
-            };
-            if c != g.in_channels {
-                return Err(ModelError::LayerSizeMismatch { index, expected: g.in_channels, found: c });
-            }
-            let [oh, ow] = g.output_size([h, w]).map_err(invalid)?;
-            Ok(Shape::Image([g.out_channels, oh, ow]))
-        }
+        (Layer::Conv2d(l), Shape::Image(image)) => conv_output(index, l.geometry(), image),
+        (Layer::BayesianConv2d(l), Shape::Image(image)) => conv_output(index, l.geometry(), image),
         (Layer::Pool2d(p), Shape::Image([c, h, w])) => {
             let [oh, ow] = p.geometry.output_size([h, w]).map_err(invalid)?;
             Ok(Shape::Image([c, oh, ow]))
@@ -251,6 +241,15 @@ fn output_shape(index: usize, layer: &Layer, shape: Shape) -> Result<Shape, Mode
         (Layer::Flatten, Shape::Flat(_)) => Err(invalid("flatten needs an image, it gets a flat vector".into())),
         (Layer::Dropout(_) | Layer::Activation(_), _) => Ok(shape),
     }
+}
+
+/// What convolution `index` with `geometry` makes of an image of `[c, h, w]`.
+fn conv_output(index: usize, geometry: &ConvGeometry, [c, h, w]: [usize; 3]) -> Result<Shape, ModelError> {
+    if c != geometry.in_channels {
+        return Err(ModelError::LayerSizeMismatch { index, expected: geometry.in_channels, found: c });
+    }
+    let [oh, ow] = geometry.output_size([h, w]).map_err(|message| ModelError::InvalidLayer { index, message })?;
+    Ok(Shape::Image([geometry.out_channels, oh, ow]))
 }
 
 fn validate_layer(index: usize, layer: &Layer) -> Result<(), ModelError> {
@@ -299,7 +298,7 @@ fn validate_layer(index: usize, layer: &Layer) -> Result<(), ModelError> {
 }
 
 /// Checks a convolution's geometry; returns the shape of its weights.
-fn check_geometry(index: usize, geometry: &crate::layers::ConvGeometry) -> Result<Vec<usize>, ModelError> {
+fn check_geometry(index: usize, geometry: &ConvGeometry) -> Result<Vec<usize>, ModelError> {
     geometry.validate().map_err(|message| ModelError::InvalidLayer { index, message })?;
     Ok(geometry.weight_shape().to_vec())
 }

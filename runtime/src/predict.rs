@@ -9,7 +9,7 @@
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
 use crate::kernels::{conv2d_block, pool2d_block, Compiled, ConvShape, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
-use crate::layers::{sample_from_moments, BlockScratch, ConvGeometry, Layer};
+use crate::layers::{sample_from_moments, BlockScratch, ConvGeometry, Layer, Pool2d};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
@@ -328,9 +328,7 @@ impl<'m> Predictor<'m> {
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
                 Layer::Conv2d(l) => {
-                    let shape = conv_shape(self.model, index, l.geometry());
-                    conv2d_block(shape, a, s, (l.weight(), l.bias(), 1), b);
-                    width = self.model.layer_images(index).1.iter().product();
+                    width = convolve(self.model, index, l.geometry(), a, s, (l.weight(), l.bias(), 1), b);
                     core::mem::swap(a, b);
                 }
                 Layer::BayesianConv2d(l) => {
@@ -338,15 +336,11 @@ impl<'m> Predictor<'m> {
                     // output (see `layers/conv.rs`).
                     let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
                     l.sample_kernels(isa, s, (weights, bias), rng);
-                    let shape = conv_shape(self.model, index, l.geometry());
-                    conv2d_block(shape, a, s, (weights, bias, s), b);
-                    width = self.model.layer_images(index).1.iter().product();
+                    width = convolve(self.model, index, l.geometry(), a, s, (weights, bias, s), b);
                     core::mem::swap(a, b);
                 }
                 Layer::Pool2d(p) => {
-                    let (input, [c, oh, ow]) = self.model.layer_images(index);
-                    pool2d_block((p.kind, &p.geometry), input, [oh, ow], a, s, b);
-                    width = c * oh * ow;
+                    width = pool(self.model, index, p, a, s, b);
                     core::mem::swap(a, b);
                 }
                 Layer::Flatten => {}
@@ -388,8 +382,7 @@ impl<'m> Predictor<'m> {
                 }
                 Layer::Activation(f) => f.apply(&mut a[..width]),
                 Layer::Conv2d(l) => {
-                    conv2d_block(conv_shape(model, index, l.geometry()), a, 1, (l.weight(), l.bias(), 1), b);
-                    width = model.layer_images(index).1.iter().product();
+                    width = convolve(model, index, l.geometry(), a, 1, (l.weight(), l.bias(), 1), b);
                     core::mem::swap(a, b);
                 }
                 Layer::BayesianConv2d(l) => {
@@ -402,14 +395,11 @@ impl<'m> Predictor<'m> {
                         }
                         _ => (l.weight_mu(), l.bias_mu()),
                     };
-                    conv2d_block(conv_shape(model, index, l.geometry()), a, 1, (weights, bias, 1), b);
-                    width = model.layer_images(index).1.iter().product();
+                    width = convolve(model, index, l.geometry(), a, 1, (weights, bias, 1), b);
                     core::mem::swap(a, b);
                 }
                 Layer::Pool2d(p) => {
-                    let (input, [c, oh, ow]) = model.layer_images(index);
-                    pool2d_block((p.kind, &p.geometry), input, [oh, ow], a, 1, b);
-                    width = c * oh * ow;
+                    width = pool(model, index, p, a, 1, b);
                     core::mem::swap(a, b);
                 }
                 Layer::Flatten => {}
@@ -419,10 +409,29 @@ impl<'m> Predictor<'m> {
     }
 }
 
-/// The sizes of convolution `index` of `model`.
-fn conv_shape<'g>(model: &Model, index: usize, geometry: &'g ConvGeometry) -> ConvShape<'g> {
-    let (input, [_, oh, ow]) = model.layer_images(index);
-    ConvShape { geometry, input, output: [oh, ow] }
+/// Convolution `index` of `model` (its `geometry`) on a block of `s` samples from `input` into `out`, with
+/// `kernels` as [`conv2d_block`] takes them; returns the output width.
+#[inline(always)]
+fn convolve(
+    model: &Model,
+    index: usize,
+    geometry: &ConvGeometry,
+    input: &[f32],
+    s: usize,
+    kernels: (&[f32], &[f32], usize),
+    out: &mut [f32],
+) -> usize {
+    let (image, [c, oh, ow]) = model.layer_images(index);
+    conv2d_block(ConvShape { geometry, input: image, output: [oh, ow] }, input, s, kernels, out);
+    c * oh * ow
+}
+
+/// Pooling layer `index` of `model` on a block of `s` samples from `input` into `out`; returns the output width.
+#[inline(always)]
+fn pool(model: &Model, index: usize, p: &Pool2d, input: &[f32], s: usize, out: &mut [f32]) -> usize {
+    let (image, [c, oh, ow]) = model.layer_images(index);
+    pool2d_block((p.kind, &p.geometry), image, [oh, ow], input, s, out);
+    c * oh * ow
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].

@@ -153,6 +153,12 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
         parameters: None,
         bytes: None,
     };
+    // The dtype of the layer's weights and the bytes of all its tensors.
+    let prefix = format!("layers.{index}.");
+    let storage = |info: &mut LayerInfo| {
+        info.dtype = tensors.get(&format!("{prefix}weight.mu")).map(|(d, _)| d.clone());
+        info.bytes = Some(tensors.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, (_, b))| b).sum());
+    };
     let (layout, present, per_value, (i, o)) = match layer {
         Layer::Activation(a) => {
             info.kind = "activation";
@@ -164,27 +170,14 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
             info.detail = Some(format!("p={}", d.p()));
             return info;
         }
-        Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
-            let (kind, geometry, per_value) = match layer {
-                Layer::Conv2d(l) => ("conv2d", l.geometry(), 1),
-                Layer::BayesianConv2d(l) => ("bayesian_conv2d", l.geometry(), 2),
-                _ => unreachable!("matched above"),
-            };
-            info.kind = kind;
-            info.detail = Some(format!(
-                "{} -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}, groups {}",
-                geometry.in_channels,
-                geometry.out_channels,
-                geometry.kernel,
-                geometry.stride,
-                geometry.padding,
-                geometry.dilation,
-                geometry.groups
-            ));
-            let prefix = format!("layers.{index}.");
-            info.dtype = tensors.get(&format!("{prefix}weight.mu")).map(|(d, _)| d.clone());
-            info.parameters = geometry.weight_count().map(|n| per_value * (n + geometry.out_channels));
-            info.bytes = Some(tensors.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, (_, b))| b).sum());
+        Layer::Conv2d(l) => {
+            conv_info(&mut info, "conv2d", l.geometry(), 1);
+            storage(&mut info);
+            return info;
+        }
+        Layer::BayesianConv2d(l) => {
+            conv_info(&mut info, "bayesian_conv2d", l.geometry(), 2);
+            storage(&mut info);
             return info;
         }
         Layer::Pool2d(p) => {
@@ -219,17 +212,30 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
             (l.layout(), present, 1, (l.in_features(), l.out_features()))
         }
     };
-    let prefix = format!("layers.{index}.");
-    let own: Vec<&(String, u64)> = tensors.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, v)| v).collect();
+    storage(&mut info);
     info.in_features = Some(i);
     info.out_features = Some(o);
     info.layout = Some(match layout {
         WeightLayout::Dense { .. } => "dense",
         WeightLayout::Csr { .. } => "csr",
     });
-    info.dtype = tensors.get(&format!("{prefix}weight.mu")).map(|(d, _)| d.clone());
     info.kept_fraction = Some(if i * o == 0 { 0.0 } else { present as f64 / (i * o) as f64 });
     info.parameters = Some(per_value * (present + o));
-    info.bytes = Some(own.iter().map(|(_, b)| b).sum());
     info
+}
+
+/// A convolution's kind, geometry and parameter count (`per_value` values per weight and bias).
+fn conv_info(info: &mut LayerInfo, kind: &'static str, geometry: &bnn_runtime::ConvGeometry, per_value: usize) {
+    info.kind = kind;
+    info.detail = Some(format!(
+        "{} -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}, groups {}",
+        geometry.in_channels,
+        geometry.out_channels,
+        geometry.kernel,
+        geometry.stride,
+        geometry.padding,
+        geometry.dilation,
+        geometry.groups
+    ));
+    info.parameters = geometry.weight_count().map(|n| per_value * (n + geometry.out_channels));
 }

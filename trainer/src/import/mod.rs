@@ -90,11 +90,7 @@ pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportE
             }
         };
         let Some(module) = modules_left.next() else { break };
-        let found = module.shape()?;
-        let expected: Vec<usize> = match target {
-            Target::Dense { out, inp } => vec![out, inp],
-            Target::Conv(g) => g.weight_shape().to_vec(),
-        };
+        let (found, expected) = (module.shape()?, target.weight_shape());
         if found != expected {
             return Err(ImportError::Architecture(format!(
                 "stage {done} (module `{}`) has a weight of shape {found:?} but the architecture says {expected:?}",

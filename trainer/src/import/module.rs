@@ -44,7 +44,7 @@ pub enum Target {
 
 impl Target {
     /// The weight shape this layer needs.
-    fn weight_shape(&self) -> Vec<usize> {
+    pub(super) fn weight_shape(&self) -> Vec<usize> {
         match self {
             Target::Dense { out, inp } => vec![*out, *inp],
             Target::Conv(g) => g.weight_shape().to_vec(),
