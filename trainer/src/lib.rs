@@ -1,10 +1,12 @@
 //! # bnn-trainer
 //!
-//! Bayes by Backprop (Blundell et al. 2015) on candle: Bayesian dense layers with a factorised Gaussian
-//! posterior (sigma = softplus(rho)), Gaussian or scale-mixture priors, the minibatch ELBO with uniform or
-//! Blundell KL weighting, local reparameterization or weight sampling, deterministic and MC-dropout
-//! networks for comparison, recipes, checkpoints with resume, and export through bnn-runtime's writer.
+//! Bayes by Backprop (Blundell et al. 2015) on candle: Bayesian dense and convolutional layers with a
+//! factorised Gaussian posterior (sigma = softplus(rho)), Gaussian or scale-mixture priors, the minibatch ELBO
+//! with uniform or Blundell KL weighting, local reparameterization (Flipout for convolutions) or weight
+//! sampling, deterministic and MC-dropout networks for comparison, recipes, checkpoints with resume, and export
+//! through bnn-runtime's writer.
 
+pub mod arch;
 pub mod calibrate;
 pub mod checkpoint;
 pub mod data;

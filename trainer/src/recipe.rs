@@ -71,6 +71,9 @@ pub enum SyntheticSet {
     Heteroscedastic,
     /// Two interleaving half circles, two classes, noise N(0, 0.1^2).
     TwoMoons,
+    /// 8×8 one-channel images (`1x8x8` in `model.arch`) of a horizontal (class 0) or vertical (class 1) bar at a
+    /// random row or column, pixel noise N(0, 0.3^2): the smallest task for a convolutional network.
+    Bars,
 }
 
 /// How inputs are standardised (the statistics come from the training split and are stored in the model).
@@ -121,6 +124,10 @@ pub struct ModelSpec {
     pub kind: ModelKind,
     /// Hidden layer widths; input and output sizes come from the data and the likelihood.
     pub hidden: Vec<usize>,
+    /// The input and the hidden stages in `bnn import --arch`'s grammar (`crate::arch`), in place of `hidden`:
+    /// `"1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84"` is LeNet-5 without its output layer,
+    /// which, as with `hidden`, comes from the data and the likelihood.
+    pub arch: Option<String>,
     pub activation: bnn_runtime::Activation,
     /// Dropout rate before each hidden dense layer's output is used (MC-dropout models).
     pub dropout: f32,
@@ -135,6 +142,7 @@ impl Default for ModelSpec {
         Self {
             kind: ModelKind::Bayesian,
             hidden: vec![50],
+            arch: None,
             activation: bnn_runtime::Activation::Relu,
             dropout: 0.0,
             mu_init_scale: 1.0,
@@ -293,6 +301,16 @@ impl Recipe {
         }
         if self.model.hidden.contains(&0) {
             return bad("model.hidden widths must be > 0".into());
+        }
+        if let Some(text) = &self.model.arch {
+            let arch =
+                crate::arch::Architecture::parse(text).map_err(|e| TrainError::Recipe(format!("model.arch {e}")))?;
+            if self.model.hidden != ModelSpec::default().hidden && !self.model.hidden.is_empty() {
+                return bad("give the network by model.arch or by model.hidden, not both".into());
+            }
+            if arch.stages.iter().any(|s| matches!(s, crate::arch::Stage::Dense(0))) {
+                return bad("model.arch widths must be > 0".into());
+            }
         }
         if !(0.0..1.0).contains(&self.model.dropout) {
             return bad(format!("model.dropout must lie in [0, 1), found {}", self.model.dropout));

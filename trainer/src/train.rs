@@ -270,7 +270,7 @@ impl Run {
             let (x, y) = self.batch(&self.split.train, idx)?;
             let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
             let kl_weight = self.kl_weight(epoch, step, idx.len());
-            let s = if self.device.is_cpu() {
+            let s = if self.device.is_cpu() && self.network.is_dense() {
                 self.fused_step(&x, &y, &mut noise, kl_weight, lr)
             } else {
                 self.composed_step(&x, &y, &mut noise, kl_weight, lr)
@@ -387,7 +387,7 @@ impl Run {
         }
         // The data is normalised already: the model for it has no normalisation of its own.
         let task = self.likelihood.task(self.split.train.target_width())?;
-        let model = Model::new(self.network.to_runtime_layers()?, task, None, Provenance::default())?;
+        let model = self.network.to_runtime_model(task, None, Provenance::default())?;
         let seed = (self.recipe.training.seed ^ EVAL_SEED_KEY).wrapping_add((epoch as u64) << 32);
         let options = PredictOptions::default().samples(samples).seed(seed);
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
@@ -445,7 +445,6 @@ impl Run {
 
     /// The network as it stands, as a validated runtime model with normalisation and provenance.
     fn export_current(&self) -> Result<Model> {
-        let layers = self.network.to_runtime_layers()?;
         let task = self.likelihood.task(self.split.train.target_width())?;
         let mut provenance = Provenance {
             recipe: self.recipe_source.clone(),
@@ -457,7 +456,7 @@ impl Run {
         if let Some(last) = self.history.last() {
             provenance.extra.insert("final_epoch_metrics".into(), serde_json::to_value(last).unwrap_or_default());
         }
-        Ok(Model::new(layers, task, self.normalization.clone(), provenance)?)
+        self.network.to_runtime_model(task, self.normalization.clone(), provenance)
     }
 
     fn recipe_json(&self) -> String {

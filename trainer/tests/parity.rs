@@ -1,6 +1,7 @@
 //! The trainer and the runtime compute the same network: the runtime's `Mean` prediction equals the
 //! trainer's mean-weight forward pass within 1e-5, and their Monte-Carlo predictive means agree within
-//! tolerances derived from the sample sizes — for classification and for heteroscedastic regression.
+//! tolerances derived from the sample sizes — for classification, heteroscedastic regression and a Bayesian CNN
+//! (whose trainer samples convolutions by Flipout and the runtime by drawing each kernel once per sample).
 
 use bnn_runtime::{Model, ModelWriter, PredictOptions, Sampler};
 use bnn_trainer::nn::Noise;
@@ -49,6 +50,21 @@ batch_size = 50
 learning_rate = 0.01
 "#;
 
+const BARS_CNN: &str = r#"
+[data]
+source = "synthetic"
+name = "bars"
+train_points = 200
+test_points = 50
+[model]
+arch = "1x8x8-conv3k3p1-maxpool2-flatten-8"
+rho_init = -3.0
+[training]
+epochs = 3
+batch_size = 50
+learning_rate = 0.01
+"#;
+
 /// Raw (unnormalised) inputs of the test set, and the same inputs as the trainer sees them.
 fn inputs(run: &Run, n: usize) -> Vec<Vec<f32>> {
     let norm = run.normalization.as_ref().unwrap();
@@ -59,7 +75,7 @@ fn inputs(run: &Run, n: usize) -> Vec<Vec<f32>> {
 
 #[test]
 fn runtime_mean_prediction_equals_the_trainer_mean_forward_pass() {
-    for recipe in [MOONS, HETERO] {
+    for recipe in [MOONS, HETERO, BARS_CNN] {
         let (run, model) = trained(recipe);
         for (i, raw) in inputs(&run, 10).iter().enumerate() {
             let x = Tensor::from_slice(run.split.test.input(i), (1, run.split.test.dim), &Device::Cpu).unwrap();
@@ -75,7 +91,13 @@ fn runtime_mean_prediction_equals_the_trainer_mean_forward_pass() {
 
 #[test]
 fn runtime_and_trainer_monte_carlo_means_agree() {
-    let (run, model) = trained(MOONS);
+    for recipe in [MOONS, BARS_CNN] {
+        monte_carlo_means_agree(recipe);
+    }
+}
+
+fn monte_carlo_means_agree(recipe: &str) {
+    let (run, model) = trained(recipe);
     let s = 4000;
     for (i, raw) in inputs(&run, 5).iter().enumerate() {
         let x = Tensor::from_slice(run.split.test.input(i), (1, run.split.test.dim), &Device::Cpu).unwrap();

@@ -2,7 +2,7 @@
 //! model file.
 
 use bnn_runtime::{Activation, ModelWriter, NoiseModel, StorageDtype, Task};
-use bnn_trainer::import::{import_state, Architecture, ImportSpec, Source};
+use bnn_trainer::import::{import_state, Architecture, ImportError, ImportSpec, Source};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -40,7 +40,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<()> {
     super::refuse_overwriting(&a.out, &[("state dict", &a.state)])?;
     let spec = ImportSpec {
         source: a.source,
-        arch: Architecture::parse(&a.arch)?,
+        arch: Architecture::parse(&a.arch).map_err(ImportError::Architecture)?,
         activation: a.activation,
         task: parse_task(&a.task)?,
         layers: a.layers,

@@ -1,4 +1,5 @@
-//! The built-in synthetic sets: Blundell et al.'s 1-D curve, a heteroscedastic 1-D set, and two moons.
+//! The built-in synthetic sets: Blundell et al.'s 1-D curve, a heteroscedastic 1-D set, two moons, and bars (small
+//! images for convolutional networks).
 
 use super::{Dataset, Targets};
 use crate::recipe::SyntheticSet;
@@ -46,8 +47,28 @@ pub fn generate(set: SyntheticSet, n: usize, seed: u64) -> Dataset {
             }
             Dataset { inputs, dim: 2, targets: Targets::Classes { labels, classes: 2 } }
         }
+        SyntheticSet::Bars => {
+            let side = BARS_SIDE;
+            let mut inputs = Vec::with_capacity(side * side * n);
+            let mut labels = Vec::with_capacity(n);
+            for i in 0..n {
+                let class = (i % 2) as u32;
+                let at = (rng.uniform() * side as f32) as usize % side;
+                for y in 0..side {
+                    for x in 0..side {
+                        let on = if class == 0 { y == at } else { x == at };
+                        inputs.push(on as u8 as f32 + 0.3 * rng.gaussian());
+                    }
+                }
+                labels.push(class);
+            }
+            Dataset { inputs, dim: side * side, targets: Targets::Classes { labels, classes: 2 } }
+        }
     }
 }
+
+/// The side of a bars image: one channel of `BARS_SIDE` × `BARS_SIDE` pixels.
+pub const BARS_SIDE: usize = 8;
 
 /// The heteroscedastic set's true noise standard deviation at `x`.
 pub fn heteroscedastic_noise_sd(x: f32) -> f32 {
@@ -60,7 +81,7 @@ mod tests {
 
     #[test]
     fn sets_are_seeded_and_have_their_shapes() {
-        for set in [SyntheticSet::Curve, SyntheticSet::Heteroscedastic, SyntheticSet::TwoMoons] {
+        for set in [SyntheticSet::Curve, SyntheticSet::Heteroscedastic, SyntheticSet::TwoMoons, SyntheticSet::Bars] {
             assert_eq!(generate(set, 50, 1), generate(set, 50, 1));
             assert_ne!(generate(set, 50, 1), generate(set, 50, 2));
             assert_eq!(generate(set, 50, 1).len(), 50);

@@ -6,13 +6,12 @@
 //! order (`fc2` before `fc10`, `layers.2` before `layers.10`) unless [`ImportSpec::layers`] names them, one per
 //! dense or convolution stage, and each must have the shape its stage calls for.
 
-mod arch;
 mod error;
 mod module;
 mod source;
 mod state;
 
-pub use arch::{Architecture, Stage};
+pub use crate::arch::{Architecture, Stage};
 pub use error::ImportError;
 pub use source::Source;
 

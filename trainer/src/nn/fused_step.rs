@@ -78,6 +78,11 @@ impl Network {
                     a.apply(&mut out);
                     (out, Record::Activation(*a))
                 }
+                NetLayer::BayesConv(_) | NetLayer::Conv(_) | NetLayer::Pool(..) | NetLayer::Flatten => {
+                    return Err(candle_core::Error::Msg(
+                        "the fused step runs dense networks; convolutional ones train by the composed step".into(),
+                    ))
+                }
             };
             activations.push(out);
             records.push(record);

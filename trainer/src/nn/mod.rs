@@ -1,8 +1,9 @@
-//! The trainable network on candle: Bayesian and deterministic dense layers, priors and KL terms, the seeded
-//! noise that makes training reproducible, and the fused CPU training step (forward and backward passes by
-//! hand, `fused_step` over `fused_layers`).
+//! The trainable network on candle: Bayesian and deterministic dense and convolutional layers, priors and KL
+//! terms, the seeded noise that makes training reproducible, and the fused CPU training step of dense networks
+//! (forward and backward passes by hand, `fused_step` over `fused_layers`).
 
 mod bayes_linear;
+mod conv;
 mod fused_layers;
 mod fused_step;
 mod linear;
@@ -11,6 +12,7 @@ mod noise;
 mod prior;
 
 pub use bayes_linear::{softplus, BayesLinear, WeightSample};
+pub use conv::{BayesConv2d, Conv2d};
 pub use fused_step::{FusedPass, NamedGradient};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};

@@ -1,24 +1,33 @@
-//! [`Network`]: the trainable stack of layers built from a recipe, its forward passes (training sample,
-//! evaluation sample, posterior mean), its KL term, and its conversion to a runtime model.
+//! [`Network`]: the trainable stack of layers built from a recipe (dense, or convolutional with pooling and
+//! flatten), its forward passes (training sample, evaluation sample, posterior mean), its KL term, and its
+//! conversion to a runtime model.
 
 use super::bayes_linear::BayesLinear;
+use super::conv::{check_trainable_pool, pool, BayesConv2d, Conv2d};
 use super::linear::Linear;
 use super::noise::Noise;
+use crate::arch::{Architecture, Stage};
 use crate::recipe::{Estimator, ModelKind, ModelSpec, PriorSpec};
-use bnn_runtime::{Activation, SeededRng};
+use bnn_runtime::{Activation, Normalization, PoolGeometry, PoolKind, Provenance, SeededRng, Shape, Task};
 use candle_core::{Device, Result, Tensor, Var};
 
 /// One trainable layer.
 pub enum NetLayer {
     Bayes(BayesLinear),
     Linear(Linear),
+    BayesConv(BayesConv2d),
+    Conv(Conv2d),
+    Pool(PoolKind, PoolGeometry),
+    Flatten,
     Dropout(f32),
     Activation(Activation),
 }
 
-/// A feed-forward network of Bayesian or deterministic dense layers.
+/// A feed-forward network of Bayesian or deterministic layers.
 pub struct Network {
     pub layers: Vec<NetLayer>,
+    /// What the network reads: a flat vector, or an image passed flat in NCHW order.
+    pub input: Shape,
 }
 
 fn activate(x: &Tensor, a: Activation) -> Result<Tensor> {
@@ -32,40 +41,125 @@ fn activate(x: &Tensor, a: Activation) -> Result<Tensor> {
 }
 
 impl NetLayer {
-    /// A training pass through a layer without a posterior: deterministic weights, active dropout, activation.
-    pub(crate) fn forward_deterministic(&self, h: &Tensor, noise: &mut Noise) -> Result<Tensor> {
+    /// A pass through a layer without a posterior: deterministic weights, pooling, activation, and dropout
+    /// drawn from `dropout` (off without it).
+    pub(crate) fn forward_deterministic(&self, h: &Tensor, dropout: Option<&mut Noise>) -> Result<Tensor> {
         match self {
-            NetLayer::Bayes(_) => Err(candle_core::Error::Msg("a Bayesian layer has no deterministic pass".into())),
+            NetLayer::Bayes(_) | NetLayer::BayesConv(_) => {
+                Err(candle_core::Error::Msg("a Bayesian layer has no deterministic pass".into()))
+            }
             NetLayer::Linear(l) => l.forward(h),
-            NetLayer::Dropout(p) => h * noise.dropout_mask(h.dims(), *p)?,
+            NetLayer::Conv(l) => l.forward(h),
+            NetLayer::Pool(kind, geometry) => pool(h, *kind, geometry),
+            NetLayer::Flatten => h.flatten_from(1),
+            NetLayer::Dropout(p) => match dropout {
+                Some(noise) => h * noise.dropout_mask(h.dims(), *p)?,
+                None => Ok(h.clone()),
+            },
             NetLayer::Activation(a) => activate(h, *a),
         }
     }
 }
 
 impl Network {
-    /// `input -> hidden... -> head` with the recipe's layer kind, activation and dropout, initialised from `seed`.
+    /// The recipe's network for `input` values and `head` outputs, initialised from `seed`: `model.arch`'s stages
+    /// (or `input -> hidden... ->`) then a dense layer to `head`, each dense or convolution stage but the last
+    /// followed by the activation and, when the recipe asks for it, dropout.
     pub fn new(spec: &ModelSpec, input: usize, head: usize, seed: u64, device: &Device) -> Result<Self> {
+        let err = |m: String| candle_core::Error::Msg(m);
+        let mut arch = match &spec.arch {
+            Some(text) => Architecture::parse(text).map_err(err)?,
+            None => Architecture::mlp(&std::iter::once(input).chain(spec.hidden.iter().copied()).collect::<Vec<_>>()),
+        };
+        if arch.input.len() != input {
+            return Err(err(format!(
+                "model.arch reads {} values ({:?}), the data has {input}",
+                arch.input.len(),
+                arch.input
+            )));
+        }
+        arch.stages.push(Stage::Dense(head));
+        let weighted = arch.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count();
         let mut rng = SeededRng::new(seed);
-        let sizes: Vec<usize> = std::iter::once(input).chain(spec.hidden.iter().copied()).chain([head]).collect();
-        let mut layers = Vec::new();
-        for (k, w) in sizes.windows(2).enumerate() {
-            layers.push(match spec.kind {
-                ModelKind::Bayesian => {
-                    NetLayer::Bayes(BayesLinear::new(w[0], w[1], spec.mu_init_scale, spec.rho_init, &mut rng, device)?)
+        let (mut layers, mut shape, mut done) = (Vec::new(), arch.input, 0);
+        for stage in &arch.stages {
+            let image = || match shape {
+                Shape::Image([c, h, w]) => Ok((c, [h, w])),
+                Shape::Flat(_) => Err(err(format!("model.arch: {stage:?} needs an image, not a flat vector"))),
+            };
+            let layer = match *stage {
+                Stage::Dense(out) => {
+                    let Shape::Flat(inp) = shape else {
+                        return Err(err("model.arch: a dense layer after an image needs `flatten` first".into()));
+                    };
+                    shape = Shape::Flat(out);
+                    match spec.kind {
+                        ModelKind::Bayesian => NetLayer::Bayes(BayesLinear::new(
+                            inp,
+                            out,
+                            spec.mu_init_scale,
+                            spec.rho_init,
+                            &mut rng,
+                            device,
+                        )?),
+                        ModelKind::Deterministic | ModelKind::McDropout => {
+                            NetLayer::Linear(Linear::new(inp, out, spec.mu_init_scale, &mut rng, device)?)
+                        }
+                    }
                 }
-                ModelKind::Deterministic | ModelKind::McDropout => {
-                    NetLayer::Linear(Linear::new(w[0], w[1], spec.mu_init_scale, &mut rng, device)?)
+                Stage::Conv(g) => {
+                    let [oh, ow] = g.output_size(image()?.1).map_err(err)?;
+                    shape = Shape::Image([g.out_channels, oh, ow]);
+                    match spec.kind {
+                        ModelKind::Bayesian => NetLayer::BayesConv(BayesConv2d::new(
+                            g,
+                            spec.mu_init_scale,
+                            spec.rho_init,
+                            &mut rng,
+                            device,
+                        )?),
+                        ModelKind::Deterministic | ModelKind::McDropout => {
+                            NetLayer::Conv(Conv2d::new(g, spec.mu_init_scale, &mut rng, device)?)
+                        }
+                    }
                 }
-            });
-            if k + 2 < sizes.len() {
+                Stage::Pool(kind, geometry) => {
+                    let (c, hw) = image()?;
+                    check_trainable_pool(&geometry, hw).map_err(err)?;
+                    let [oh, ow] = geometry.output_size(hw).map_err(err)?;
+                    shape = Shape::Image([c, oh, ow]);
+                    layers.push(NetLayer::Pool(kind, geometry));
+                    continue;
+                }
+                Stage::Flatten => {
+                    shape = Shape::Flat(shape.len());
+                    layers.push(NetLayer::Flatten);
+                    continue;
+                }
+            };
+            layers.push(layer);
+            done += 1;
+            if done < weighted {
                 layers.push(NetLayer::Activation(spec.activation));
                 if spec.dropout > 0.0 {
                     layers.push(NetLayer::Dropout(spec.dropout));
                 }
             }
         }
-        Ok(Self { layers })
+        Ok(Self { layers, input: arch.input })
+    }
+
+    /// Whether every weighted layer is dense (what the fused CPU step runs).
+    pub fn is_dense(&self) -> bool {
+        !self.layers.iter().any(|l| matches!(l, NetLayer::BayesConv(_) | NetLayer::Conv(_) | NetLayer::Pool(..)))
+    }
+
+    /// `x` (`[batch, values]`) as the first layer reads it: as is, or as `[batch, c, h, w]` images.
+    fn shaped_input(&self, x: &Tensor) -> Result<Tensor> {
+        match self.input {
+            Shape::Flat(_) => Ok(x.clone()),
+            Shape::Image([c, h, w]) => x.reshape((x.dim(0)?, c, h, w)),
+        }
     }
 
     /// One stochastic training pass and the KL term of the posterior from the prior (0 for deterministic
@@ -77,10 +171,21 @@ impl Network {
         prior: &PriorSpec,
         noise: &mut Noise,
     ) -> Result<(Tensor, Tensor)> {
-        let mut h = x.clone();
+        let mut h = self.shaped_input(x)?;
         let mut kl = Tensor::zeros((), candle_core::DType::F32, x.device())?;
         for layer in &self.layers {
             h = match layer {
+                NetLayer::BayesConv(l) => {
+                    let (out, sample) = match estimator {
+                        Estimator::LocalReparam => l.forward_flipout(&h, noise)?,
+                        Estimator::WeightSampling => {
+                            let sample = l.sample_weights(noise)?;
+                            (l.forward_with(&h, &sample)?, sample)
+                        }
+                    };
+                    kl = (kl + l.kl(prior, &sample)?)?;
+                    out
+                }
                 NetLayer::Bayes(l) => match estimator {
                     Estimator::LocalReparam => {
                         kl = (kl + l.kl(prior, None, noise)?)?;
@@ -92,19 +197,21 @@ impl Network {
                         BayesLinear::forward_with(&h, &sample)?
                     }
                 },
-                other => other.forward_deterministic(&h, noise)?,
+                other => other.forward_deterministic(&h, Some(&mut *noise))?,
             };
         }
         Ok((h, kl))
     }
 
-    /// One Monte-Carlo prediction sample (local reparameterization, dropout on), for evaluation.
+    /// One Monte-Carlo prediction sample (local reparameterization in dense layers, Flipout in convolutions,
+    /// dropout on), for evaluation.
     pub fn forward_sample(&self, x: &Tensor, noise: &mut Noise) -> Result<Tensor> {
-        let mut h = x.clone();
+        let mut h = self.shaped_input(x)?;
         for layer in &self.layers {
             h = match layer {
                 NetLayer::Bayes(l) => l.forward_local_reparam(&h, noise)?,
-                other => other.forward_deterministic(&h, noise)?,
+                NetLayer::BayesConv(l) => l.forward_flipout(&h, noise)?.0,
+                other => other.forward_deterministic(&h, Some(&mut *noise))?,
             };
         }
         Ok(h)
@@ -117,13 +224,12 @@ impl Network {
 
     /// The deterministic pass with posterior means and dropout off.
     pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
-        let mut h = x.clone();
+        let mut h = self.shaped_input(x)?;
         for layer in &self.layers {
             h = match layer {
                 NetLayer::Bayes(l) => l.forward_mean(&h)?,
-                NetLayer::Linear(l) => l.forward(&h)?,
-                NetLayer::Dropout(_) => h,
-                NetLayer::Activation(a) => activate(&h, *a)?,
+                NetLayer::BayesConv(l) => l.forward_mean(&h)?,
+                other => other.forward_deterministic(&h, None)?,
             };
         }
         Ok(h)
@@ -133,8 +239,10 @@ impl Network {
     pub fn deterministic_squared_norm(&self, device: &Device) -> Result<Tensor> {
         let mut total = Tensor::zeros((), candle_core::DType::F32, device)?;
         for layer in &self.layers {
-            if let NetLayer::Linear(l) = layer {
-                total = (total + l.squared_norm()?)?;
+            match layer {
+                NetLayer::Linear(l) => total = (total + l.squared_norm()?)?,
+                NetLayer::Conv(l) => total = (total + l.squared_norm()?)?,
+                _ => {}
             }
         }
         Ok(total)
@@ -149,18 +257,23 @@ impl Network {
                     let vars = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
                     out.extend(Network::bayesian_names(i).into_iter().zip(vars.map(Var::clone)));
                 }
-                NetLayer::Linear(l) => {
-                    out.push((format!("layers.{i}.weight.mu"), l.weight.clone()));
-                    out.push((format!("layers.{i}.bias.mu"), l.bias.clone()));
+                NetLayer::BayesConv(l) => {
+                    let vars = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
+                    out.extend(Network::bayesian_names(i).into_iter().zip(vars.map(Var::clone)));
                 }
-                NetLayer::Dropout(_) | NetLayer::Activation(_) => {}
+                NetLayer::Linear(Linear { weight, bias, .. }) | NetLayer::Conv(Conv2d { weight, bias, .. }) => {
+                    out.push((format!("layers.{i}.weight.mu"), weight.clone()));
+                    out.push((format!("layers.{i}.bias.mu"), bias.clone()));
+                }
+                NetLayer::Pool(..) | NetLayer::Flatten | NetLayer::Dropout(_) | NetLayer::Activation(_) => {}
             }
         }
         out
     }
 
     /// Loads the weights of a runtime model of the same architecture: means, rho = softplus^-1(sigma), and the
-    /// pruning pattern of each Bayesian layer (weights with mu = sigma = 0 stay pruned).
+    /// pruning pattern of each Bayesian dense layer (weights with mu = sigma = 0 stay pruned; convolutions are
+    /// not pruned).
     pub fn load_runtime_layers(&mut self, layers: &[bnn_runtime::Layer], device: &Device) -> Result<()> {
         let err = |m: String| candle_core::Error::Msg(m);
         if layers.len() != self.layers.len() {
@@ -197,7 +310,22 @@ impl Network {
                     l.weight.set(&Tensor::from_vec(r.dense_weight(), (r.out_features(), r.in_features()), device)?)?;
                     l.bias.set(&Tensor::from_slice(r.bias(), r.out_features(), device)?)?;
                 }
-                (NetLayer::Dropout(_), bnn_runtime::Layer::Dropout(_))
+                (NetLayer::BayesConv(l), bnn_runtime::Layer::BayesianConv2d(r)) if l.geometry == *r.geometry() => {
+                    let shape = l.geometry.weight_shape();
+                    let rho = |sigma: &[f32]| sigma.iter().map(|s| inverse_softplus(*s)).collect::<Vec<_>>();
+                    l.weight_mu.set(&Tensor::from_slice(r.weight_mu(), shape.as_slice(), device)?)?;
+                    l.weight_rho.set(&Tensor::from_vec(rho(r.weight_sigma()), shape.as_slice(), device)?)?;
+                    l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.bias_mu().len(), device)?)?;
+                    l.bias_rho.set(&Tensor::from_vec(rho(r.bias_sigma()), r.bias_sigma().len(), device)?)?;
+                }
+                (NetLayer::Conv(l), bnn_runtime::Layer::Conv2d(r)) if l.geometry == *r.geometry() => {
+                    l.weight.set(&Tensor::from_slice(r.weight(), l.geometry.weight_shape().as_slice(), device)?)?;
+                    l.bias.set(&Tensor::from_slice(r.bias(), r.bias().len(), device)?)?;
+                }
+                (NetLayer::Pool(kind, geometry), bnn_runtime::Layer::Pool2d(r))
+                    if (*kind, *geometry) == (r.kind, r.geometry) => {}
+                (NetLayer::Flatten, bnn_runtime::Layer::Flatten)
+                | (NetLayer::Dropout(_), bnn_runtime::Layer::Dropout(_))
                 | (NetLayer::Activation(_), bnn_runtime::Layer::Activation(_)) => {}
                 _ => return Err(err(format!("layer {i} of the model does not match the recipe's network"))),
             }
@@ -226,10 +354,40 @@ impl Network {
                         flat(l.weight.as_tensor())?,
                         flat(l.bias.as_tensor())?,
                     )),
+                    NetLayer::BayesConv(l) => bnn_runtime::Layer::BayesianConv2d(bnn_runtime::BayesianConv2d::new(
+                        l.geometry,
+                        flat(l.weight_mu.as_tensor())?,
+                        flat(&l.weight_sigma()?)?,
+                        flat(l.bias_mu.as_tensor())?,
+                        flat(&l.bias_sigma()?)?,
+                    )),
+                    NetLayer::Conv(l) => bnn_runtime::Layer::Conv2d(bnn_runtime::Conv2d::new(
+                        l.geometry,
+                        flat(l.weight.as_tensor())?,
+                        flat(l.bias.as_tensor())?,
+                    )),
+                    NetLayer::Pool(kind, geometry) => {
+                        bnn_runtime::Layer::Pool2d(bnn_runtime::Pool2d { kind: *kind, geometry: *geometry })
+                    }
+                    NetLayer::Flatten => bnn_runtime::Layer::Flatten,
                     NetLayer::Dropout(p) => bnn_runtime::Layer::Dropout(bnn_runtime::Dropout::new(*p)),
                     NetLayer::Activation(a) => bnn_runtime::Layer::Activation(*a),
                 })
             })
             .collect()
+    }
+
+    /// The network as a validated runtime model of its input shape.
+    pub fn to_runtime_model(
+        &self,
+        task: Task,
+        normalization: Option<Normalization>,
+        provenance: Provenance,
+    ) -> crate::Result<bnn_runtime::Model> {
+        let layers = self.to_runtime_layers()?;
+        Ok(match self.input {
+            Shape::Flat(_) => bnn_runtime::Model::new(layers, task, normalization, provenance)?,
+            Shape::Image(shape) => bnn_runtime::Model::new_image(layers, shape, task, normalization, provenance)?,
+        })
     }
 }

@@ -60,6 +60,13 @@ impl Noise {
         (0..n).map(|_| if self.rng.uniform() < p { 0.0 } else { keep }).collect()
     }
 
+    /// Independent signs, -1 or +1 with probability 1/2 each (Flipout's sign vectors).
+    pub fn signs(&mut self, shape: &[usize]) -> Result<Tensor> {
+        let v: Vec<f32> =
+            (0..shape.iter().product()).map(|_| if self.rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect();
+        Tensor::from_vec(v, shape, &self.device)
+    }
+
     /// A generator for non-tensor randomness (shuffles, initialisation).
     pub fn rng(&mut self) -> &mut SeededRng {
         &mut self.rng

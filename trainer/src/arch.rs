@@ -1,4 +1,5 @@
-//! The architecture a state dict cannot state, as `--arch` text: stages separated by `-`, the input first.
+//! A network's architecture as text — `bnn import --arch` and a recipe's `model.arch`: stages separated by `-`,
+//! the input first.
 //!
 //! - the input: `N` (a flat vector of N values) or `CxHxW` (an image of C channels, H rows and W columns, passed
 //!   flat in NCHW order);
@@ -12,7 +13,6 @@
 //! The activation goes after every dense and convolution stage but the last, so LeNet-5 reads
 //! `1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84-10`; a plain MLP `784-400-400-10`.
 
-use super::ImportError;
 use bnn_runtime::{ConvGeometry, PoolGeometry, PoolKind, Shape};
 
 /// One stage after the input.
@@ -40,8 +40,8 @@ impl Architecture {
 
     /// Parses the `--arch` grammar (see the module documentation). Convolutions take their input channels from
     /// the stages before them.
-    pub fn parse(text: &str) -> Result<Self, ImportError> {
-        let bad = |what: String| ImportError::Architecture(format!("`{text}`: {what}"));
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = |what: String| format!("`{text}`: {what}");
         let mut tokens = text.split('-').map(str::trim);
         let first = tokens.next().unwrap_or_default();
         let input = match numbers(first, 'x').as_deref() {
@@ -177,7 +177,7 @@ mod tests {
             ("1x8x8-maxpool-10", "window size"),
             ("1x8x8-dense10", "is not a layer size"),
         ] {
-            let err = Architecture::parse(text).unwrap_err().to_string();
+            let err = Architecture::parse(text).unwrap_err();
             assert!(err.contains(want), "{text}: {err}");
         }
     }

@@ -1,0 +1,210 @@
+//! Convolutional layers of the trainer: the Bayes-by-Backprop [`BayesConv2d`] (a Gaussian posterior per kernel
+//! weight and bias), the deterministic [`Conv2d`], pooling and the checks of what candle's operations can train.
+//!
+//! A convolution reuses its kernel at every position, so the model's predictive distribution samples each kernel
+//! once per input. Local reparameterization (independent noise per output) would train a different model, so the
+//! per-example estimator here is **Flipout** (Wen et al. 2018) with one sign per example and channel: the example's
+//! kernel is `mu + (sigma ∘ eps) ∘ (s_out s_in^T)`, which, the noise being symmetric, is an exact posterior sample
+//! for every example, and the examples of a minibatch get decorrelated kernels from one draw of `eps`.
+
+use super::linear::initial_weights;
+use super::noise::Noise;
+use super::prior::{gaussian_kl, monte_carlo_kl};
+use super::{softplus, WeightSample};
+use crate::kernels::conv::conv2d;
+use crate::recipe::PriorSpec;
+use bnn_runtime::{ConvGeometry, PoolGeometry, PoolKind, SeededRng};
+use candle_core::{Device, Result, Tensor, Var};
+
+/// Checks that candle can train pooling of `geometry` over `[height, width]` feature maps: no padding, stride =
+/// window, and the window tiles the map (its backward pass upsamples by the window).
+pub(crate) fn check_trainable_pool(geometry: &PoolGeometry, input: [usize; 2]) -> std::result::Result<(), String> {
+    let k = geometry.kernel;
+    if geometry.padding != [0, 0] || geometry.step() != k {
+        return Err(format!("the trainer pools without padding and with stride = window, found {geometry:?}"));
+    }
+    if !input[0].is_multiple_of(k[0]) || !input[1].is_multiple_of(k[1]) {
+        return Err(format!("a {k:?} pooling window must tile the {input:?} feature maps it pools when training"));
+    }
+    Ok(())
+}
+
+/// Max or average pooling as a candle op (shape checked by [`check_trainable_pool`]).
+pub(crate) fn pool(x: &Tensor, kind: PoolKind, geometry: &PoolGeometry) -> Result<Tensor> {
+    let ([kh, kw], [sh, sw]) = (geometry.kernel, geometry.step());
+    let (k, s) = ((kh, kw), (sh, sw));
+    match kind {
+        PoolKind::Max => x.max_pool2d_with_stride(k, s),
+        PoolKind::Avg => x.avg_pool2d_with_stride(k, s),
+    }
+}
+
+/// `conv(x, w) + b` with `b` broadcast over positions.
+fn convolve(x: &Tensor, w: &Tensor, bias: &Tensor, g: &ConvGeometry) -> Result<Tensor> {
+    conv2d(x, w, g)?.broadcast_add(&bias.reshape((1, g.out_channels, 1, 1))?)
+}
+
+/// Kernel means (or weights) for a fresh layer: N(0, (scale / sqrt(fan_in))^2), fan_in = `in / groups · kh · kw`.
+fn initial_kernel(g: &ConvGeometry, scale: f32, rng: &mut SeededRng, device: &Device) -> Result<Tensor> {
+    let [o, i, kh, kw] = g.weight_shape();
+    initial_weights(i * kh * kw, o, scale, rng, device)?.reshape((o, i, kh, kw))
+}
+
+/// A convolution with a factorised Gaussian posterior over its kernel `[out, in / groups, kh, kw]` and biases.
+pub struct BayesConv2d {
+    pub(crate) geometry: ConvGeometry,
+    pub(crate) weight_mu: Var,
+    pub(crate) weight_rho: Var,
+    pub(crate) bias_mu: Var,
+    pub(crate) bias_rho: Var,
+}
+
+impl BayesConv2d {
+    /// Means as [`Conv2d::new`] initialises weights, biases' means 0, every rho = `rho`.
+    pub fn new(g: ConvGeometry, mu_scale: f32, rho: f32, rng: &mut SeededRng, device: &Device) -> Result<Self> {
+        let shape = g.weight_shape();
+        Ok(Self {
+            geometry: g,
+            weight_mu: Var::from_tensor(&initial_kernel(&g, mu_scale, rng, device)?)?,
+            weight_rho: Var::from_tensor(&Tensor::full(rho, shape.as_slice(), device)?)?,
+            bias_mu: Var::zeros(g.out_channels, candle_core::DType::F32, device)?,
+            bias_rho: Var::from_tensor(&Tensor::full(rho, g.out_channels, device)?)?,
+        })
+    }
+
+    pub fn weight_sigma(&self) -> Result<Tensor> {
+        softplus(self.weight_rho.as_tensor())
+    }
+    pub fn bias_sigma(&self) -> Result<Tensor> {
+        softplus(self.bias_rho.as_tensor())
+    }
+
+    /// The convolution with the posterior means.
+    pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
+        convolve(x, self.weight_mu.as_tensor(), self.bias_mu.as_tensor(), &self.geometry)
+    }
+
+    /// One draw of the kernel and biases, `mu + sigma * eps`, shared by every example (weight sampling), with
+    /// its noise (kept for the Monte-Carlo KL).
+    pub fn sample_weights(&self, noise: &mut Noise) -> Result<WeightSample> {
+        let (weight_key, bias_key) = (noise.next_key(), noise.next_key());
+        let eps_weight = noise.parameter_gaussian(weight_key, &self.geometry.weight_shape())?;
+        let eps_bias = noise.parameter_gaussian(bias_key, &[self.geometry.out_channels])?;
+        let weight = (self.weight_mu.as_tensor() + (self.weight_sigma()? * &eps_weight)?)?;
+        let bias = (self.bias_mu.as_tensor() + (self.bias_sigma()? * &eps_bias)?)?;
+        Ok(WeightSample { weight, bias, eps_weight, eps_bias })
+    }
+
+    /// The convolution with one weight sample for the whole minibatch.
+    pub fn forward_with(&self, x: &Tensor, sample: &WeightSample) -> Result<Tensor> {
+        convolve(x, &sample.weight, &sample.bias, &self.geometry)
+    }
+
+    /// Flipout (see the module documentation): every example's kernel an exact posterior sample,
+    /// `conv(x, mu) + (conv(x ∘ s_in, sigma ∘ eps) ∘ s_out)`, biases drawn independently per example. Returns the
+    /// output and the shared draw (`mu + sigma ∘ eps`, for the Monte-Carlo KL).
+    pub fn forward_flipout(&self, x: &Tensor, noise: &mut Noise) -> Result<(Tensor, WeightSample)> {
+        let g = &self.geometry;
+        let n = x.dim(0)?;
+        let sample = self.sample_weights(noise)?;
+        let delta = (self.weight_sigma()? * &sample.eps_weight)?;
+        let sign_in = noise.signs(&[n, g.in_channels, 1, 1])?;
+        let sign_out = noise.signs(&[n, g.out_channels, 1, 1])?;
+        let mean = self.forward_mean(x)?;
+        let perturbation = conv2d(&x.broadcast_mul(&sign_in)?, &delta, g)?.broadcast_mul(&sign_out)?;
+        let bias_noise = (noise
+            .gaussian(&[n, g.out_channels, 1, 1])?
+            .broadcast_mul(&self.bias_sigma()?.reshape((1, g.out_channels, 1, 1))?))?;
+        Ok(((mean + perturbation)?.broadcast_add(&bias_noise)?, sample))
+    }
+
+    /// `KL(q || p)`: closed form for a Gaussian prior, else the one-sample estimate at `sample`.
+    pub fn kl(&self, prior: &PriorSpec, sample: &WeightSample) -> Result<Tensor> {
+        let (mu, sigma) = (self.weight_mu.as_tensor(), self.weight_sigma()?);
+        if let PriorSpec::Gaussian { sigma: p } = *prior {
+            let b = gaussian_kl(self.bias_mu.as_tensor(), &self.bias_sigma()?, p as f64, None)?;
+            return gaussian_kl(mu, &sigma, p as f64, None)? + b;
+        }
+        let w = monte_carlo_kl(&sample.weight, &sigma, &sample.eps_weight, prior, None)?;
+        w + monte_carlo_kl(&sample.bias, &self.bias_sigma()?, &sample.eps_bias, prior, None)?
+    }
+}
+
+/// A convolution with point-estimate weights (deterministic and MC-dropout CNNs).
+pub struct Conv2d {
+    pub(crate) geometry: ConvGeometry,
+    pub(crate) weight: Var,
+    pub(crate) bias: Var,
+}
+
+impl Conv2d {
+    /// Weights ~ N(0, (scale / sqrt(fan_in))^2), fan_in = `in / groups · kh · kw`; biases 0.
+    pub fn new(g: ConvGeometry, scale: f32, rng: &mut SeededRng, device: &Device) -> Result<Self> {
+        Ok(Self {
+            geometry: g,
+            weight: Var::from_tensor(&initial_kernel(&g, scale, rng, device)?)?,
+            bias: Var::zeros(g.out_channels, candle_core::DType::F32, device)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        convolve(x, self.weight.as_tensor(), self.bias.as_tensor(), &self.geometry)
+    }
+
+    /// `sum W^2` (biases are not penalised).
+    pub fn squared_norm(&self) -> Result<Tensor> {
+        self.weight.as_tensor().sqr()?.sum_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flipout's outputs for one example have the model's moments — mean, variance and, what independent noise
+    /// per position would miss, the covariance of two positions that share kernel weights — within 5 standard
+    /// errors of the closed forms, over independent passes.
+    #[test]
+    fn flipout_samples_one_kernel_per_example() {
+        let dev = Device::Cpu;
+        let g = ConvGeometry::new(1, 1, [3, 3]);
+        let mut rng = SeededRng::new(8);
+        let layer = BayesConv2d::new(g, 1.0, 0.0, &mut rng, &dev).unwrap();
+        let rho: Vec<f32> = (0..9).map(|_| rng.uniform() - 1.0).collect();
+        layer.weight_rho.set(&Tensor::from_vec(rho, (1, 1, 3, 3), &dev).unwrap()).unwrap();
+        let x: Vec<f32> = (0..16).map(|_| 0.5 + rng.uniform()).collect();
+        let input = Tensor::from_slice(&x, (1, 1, 4, 4), &dev).unwrap();
+        let mu: Vec<f32> = layer.weight_mu.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let sigma: Vec<f32> = layer.weight_sigma().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let bias_var = (layer.bias_sigma().unwrap().to_vec1::<f32>().unwrap()[0] as f64).powi(2);
+        // Output positions (0, 0) and (0, 1) of the 2×2 output read overlapping windows.
+        let tap = |p: usize, k: usize| x[(k / 3) * 4 + k % 3 + p] as f64;
+        let mean = |p: usize| (0..9).map(|k| mu[k] as f64 * tap(p, k)).sum::<f64>();
+        let cov = |p: usize, q: usize| {
+            (0..9).map(|k| (sigma[k] as f64).powi(2) * tap(p, k) * tap(q, k)).sum::<f64>() + bias_var
+        };
+        let n = 20_000;
+        let mut noise = Noise::new(5, &dev);
+        let draws: Vec<[f64; 2]> = (0..n)
+            .map(|_| {
+                let out: Vec<f32> =
+                    layer.forward_flipout(&input, &mut noise).unwrap().0.flatten_all().unwrap().to_vec1().unwrap();
+                [out[0] as f64, out[1] as f64]
+            })
+            .collect();
+        let average = |f: &dyn Fn(&[f64; 2]) -> f64| draws.iter().map(f).sum::<f64>() / n as f64;
+        let m = [average(&|d| d[0]), average(&|d| d[1])];
+        let within = |what: &str, estimate: f64, exact: f64, terms: &dyn Fn(&[f64; 2]) -> f64| {
+            let spread = (average(&|d| (terms(d) - estimate).powi(2)) / n as f64).sqrt();
+            assert!((estimate - exact).abs() < 5.0 * spread, "{what}: {estimate} vs {exact} (se {spread})");
+        };
+        within("mean 0", m[0], mean(0), &|d| d[0]);
+        within("mean 1", m[1], mean(1), &|d| d[1]);
+        let product = |d: &[f64; 2]| (d[0] - m[0]) * (d[1] - m[1]);
+        within("variance 0", average(&|d| (d[0] - m[0]).powi(2)), cov(0, 0), &|d| (d[0] - m[0]).powi(2));
+        within("covariance", average(&product), cov(0, 1), &product);
+        // Independent noise per position would give a covariance of the bias alone: far outside the bound.
+        let se = (average(&|d| (product(d) - cov(0, 1)).powi(2)) / n as f64).sqrt();
+        assert!(cov(0, 1) - bias_var > 20.0 * se, "the test must tell shared from independent noise");
+    }
+}
