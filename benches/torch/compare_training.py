@@ -1,9 +1,16 @@
-"""One epoch of MNIST 784-400-400-10 training (batch 128, Adam, lr 1e-3), timed side by side on this machine:
+"""One epoch of MNIST training (batch 128, Adam, lr 1e-3), timed side by side on this machine. `--nets mlp`
+(784-400-400-10):
 
 - plain PyTorch MLP (the floor: three matrix products per layer and step),
 - bayesian-torch `LinearReparameterization` layers with their full closed-form KL (a Gaussian prior),
 - `bnn train` with `models/mnist-bbb.toml` (scale-mixture prior, local reparameterization), the same recipe with
   weight sampling, and `models/mnist-deterministic.toml`.
+
+`--nets lenet5` (1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84-10, ReLU):
+
+- bayesian-torch `Conv2dReparameterization` + `LinearReparameterization` LeNet-5 (full closed-form KL),
+- `bnn train` with `models/mnist-bbb-lenet5.toml` (Flipout in the convolutions, local reparameterization in the
+  dense layers).
 
 The trainers run interleaved, `--rounds` times, each alone on the machine. Torch times the optimisation steps of
 the epoch; for `bnn` the script reads the `steps` seconds of its epoch line (the same steps, without its test-set
@@ -67,6 +74,28 @@ def plain_mlp():
     )
 
 
+class BayesianTorchLeNet5(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        from bayesian_torch.layers import Conv2dReparameterization as C, LinearReparameterization as L
+
+        self.convs = torch.nn.ModuleList([C(1, 6, 5, padding=2), C(6, 16, 5)])
+        self.dense = torch.nn.ModuleList([L(400, 120), L(120, 84), L(84, 10)])
+
+    def forward(self, x):
+        x, kl = x.reshape(-1, 1, 28, 28), 0.0
+        for conv in self.convs:
+            x, k = conv(x)
+            x, kl = F.max_pool2d(F.relu(x), 2), kl + k
+        x = x.flatten(1)
+        for i, layer in enumerate(self.dense):
+            x, k = layer(x)
+            kl = kl + k
+            if i < 2:
+                x = F.relu(x)
+        return x, kl
+
+
 class BayesianTorchMlp(torch.nn.Module):
     def __init__(self):
         super().__init__()
@@ -106,6 +135,7 @@ def main():
     p.add_argument("--bnn", default="target/release/bnn")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--nets", default="mlp,lenet5", help="comma-separated: mlp, lenet5")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     x, y = load_mnist(a.data)
@@ -121,41 +151,55 @@ def main():
             f.write(text + "\n")
         return path
 
-    recipes = [
-        full_training_set("models/mnist-bbb.toml", "mnist-bbb.toml"),
-        full_training_set("models/mnist-bbb.toml", "mnist-bbb-weight-sampling.toml", "weight_sampling"),
-        full_training_set("models/mnist-deterministic.toml", "mnist-deterministic.toml"),
-    ]
-    rows = {
-        "plain PyTorch MLP": [],
-        "bayesian-torch LinearReparameterization, full KL": [],
-        "bnn train mnist-bbb.toml (scale mixture, local reparameterization)": [],
-        "bnn train mnist-bbb.toml with weight sampling": [],
-        "bnn train mnist-deterministic.toml": [],
-    }
+    nets = a.nets.split(",")
+    # (row name, what runs it): a torch model function and whether it is Bayesian, or a bnn recipe.
+    rows = []
+    if "mlp" in nets:
+        rows += [
+            ("plain PyTorch MLP", (plain_mlp, False)),
+            ("bayesian-torch LinearReparameterization, full KL", (BayesianTorchMlp, True)),
+            ("bnn train mnist-bbb.toml (scale mixture, local reparameterization)",
+             full_training_set("models/mnist-bbb.toml", "mnist-bbb.toml")),
+            ("bnn train mnist-bbb.toml with weight sampling",
+             full_training_set("models/mnist-bbb.toml", "mnist-bbb-weight-sampling.toml", "weight_sampling")),
+            ("bnn train mnist-deterministic.toml",
+             full_training_set("models/mnist-deterministic.toml", "mnist-deterministic.toml")),
+        ]
+    if "lenet5" in nets:
+        rows += [
+            ("bayesian-torch Conv2dReparameterization LeNet-5, full KL", (BayesianTorchLeNet5, True)),
+            ("bnn train mnist-bbb-lenet5.toml (Flipout convolutions)",
+             full_training_set("models/mnist-bbb-lenet5.toml", "mnist-bbb-lenet5.toml")),
+        ]
+    times = {name: [] for name, _ in rows}
     whole = {}
-    names = list(rows)
     for r in range(a.rounds):
-        rows[names[0]].append(torch_epoch(plain_mlp, x, y, False))
-        rows[names[1]].append(torch_epoch(BayesianTorchMlp, x, y, True))
-        for name, recipe in zip(names[2:], recipes):
-            steps, epoch, wall = bnn_epoch(a.bnn, recipe, a.data, out_dir)
-            rows[name].append(steps)
-            whole.setdefault(name, []).append(epoch)
+        for name, what in rows:
+            if isinstance(what, tuple):
+                times[name].append(torch_epoch(what[0], x, y, what[1]))
+            else:
+                steps, epoch, wall = bnn_epoch(a.bnn, what, a.data, out_dir)
+                times[name].append(steps)
+                whole.setdefault(name, []).append(epoch)
         print(f"round {r + 1} done", file=sys.stderr)
     print(f"torch {torch.__version__}, {a.threads} threads; seconds per epoch of 60,000 images (optimisation steps)\n")
     print("| trainer | " + " | ".join(f"round {r + 1}" for r in range(a.rounds)) + " |")
     print("|---|" + "---:|" * a.rounds)
-    for name, t in rows.items():
+    for name, t in times.items():
         extra = f" (whole epoch line with test evaluation: {', '.join(f'{v:.1f}' for v in whole[name])})" if name in whole else ""
         print(f"| {name}{extra} | " + " | ".join(f"{v:.2f}" for v in t) + " |")
-    bt, bbb, ws_, det = (rows[n] for n in names[1:])
     print()
+    ratio = lambda a_, b_, r: times[a_][r] / times[b_][r]
     for r in range(a.rounds):
-        print(
-            f"round {r + 1}: BBB / bayesian-torch {bbb[r] / bt[r]:.2f}x, BBB / bnn deterministic {bbb[r] / det[r]:.2f}x, "
-            f"weight sampling / bayesian-torch {ws_[r] / bt[r]:.2f}x"
-        )
+        parts = []
+        if "mlp" in nets:
+            bt, bbb, ws_, det = (n for n, _ in rows[1:5])
+            parts += [f"BBB / bayesian-torch {ratio(bbb, bt, r):.2f}x", f"BBB / bnn deterministic {ratio(bbb, det, r):.2f}x",
+                      f"weight sampling / bayesian-torch {ratio(ws_, bt, r):.2f}x"]
+        if "lenet5" in nets:
+            bt, ours = (n for n, _ in rows[-2:])
+            parts.append(f"LeNet-5 bnn / bayesian-torch {ratio(ours, bt, r):.2f}x")
+        print(f"round {r + 1}: " + ", ".join(parts))
 
 
 if __name__ == "__main__":

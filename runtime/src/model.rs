@@ -78,6 +78,19 @@ impl Model {
         Self::build(layers, Shape::Image(input_shape), task, normalization, provenance)
     }
 
+    /// Builds a model of the given input — [`Model::new`] for a flat one (whose size must be the first dense
+    /// layer's), [`Model::new_image`] for an image: for callers that rebuild a model of the same input with other
+    /// layers (pruning, import, the trainer's export).
+    pub fn with_input(
+        layers: Vec<Layer>,
+        input: Shape,
+        task: Task,
+        normalization: Option<Normalization>,
+        provenance: Provenance,
+    ) -> Result<Self, ModelError> {
+        Self::build(layers, input, task, normalization, provenance)
+    }
+
     fn build(
         layers: Vec<Layer>,
         input: Shape,

@@ -1,11 +1,12 @@
-//! Weight pruning with one global threshold: by signal-to-noise ratio |mu| / sigma (Blundell et al. 2015,
-//! section 5.1), by magnitude |mu|, or at random. Pruned weights get mu = sigma = 0, so the writer stores
-//! the survivors sparsely. [`finetune`] retrains the survivors with the pattern fixed.
+//! Weight pruning with one global threshold over the weights of every dense and convolution layer: by
+//! signal-to-noise ratio |mu| / sigma (Blundell et al. 2015, section 5.1), by magnitude |mu|, or at random.
+//! Pruned weights get mu = sigma = 0, so the writer stores dense layers' survivors sparsely (a convolution's
+//! kernel stays dense, its pruned weights zero). [`finetune`] retrains the survivors with the pattern fixed.
 
 use crate::error::{Result, TrainError};
 use crate::progress::TrainProgress;
 use crate::{Recipe, Run};
-use bnn_runtime::{BayesianDense, Dense, Layer, Model, Named, SeededRng};
+use bnn_runtime::{BayesianConv2d, BayesianDense, Conv2d, Dense, Layer, Model, Named, SeededRng};
 use serde::Serialize;
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub struct PruneReport {
 /// The score of every weight of the pruned layers, layer after layer (row-major). Already-pruned weights
 /// (mu = sigma = 0) score -inf; a weight with sigma = 0 and mu != 0 scores +inf under SNR.
 pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usize, Vec<f64>)>> {
-    let bayesian = model.layers().iter().any(|l| matches!(l, Layer::BayesianDense(_)));
+    let bayesian = model.layers().iter().any(|l| matches!(l, Layer::BayesianDense(_) | Layer::BayesianConv2d(_)));
     if criterion == Criterion::Snr && !bayesian {
         return Err(TrainError::Argument("SNR pruning needs Bayesian layers; this model has none".into()));
     }
@@ -54,11 +55,13 @@ pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usi
     for (index, layer) in model.layers().iter().enumerate() {
         let (mu, sigma) = match layer {
             Layer::BayesianDense(l) => (l.dense_weight_mu(), l.dense_weight_sigma()),
+            Layer::BayesianConv2d(l) => (l.weight_mu().to_vec(), l.weight_sigma().to_vec()),
             Layer::Dense(l) if !bayesian => {
                 let w = l.dense_weight();
                 let ones = vec![1.0; w.len()];
                 (w, ones)
             }
+            Layer::Conv2d(l) if !bayesian => (l.weight().to_vec(), vec![1.0; l.weight().len()]),
             _ => continue,
         };
         let s = mu
@@ -97,9 +100,6 @@ pub fn prune_with_floor(
 ) -> Result<(Model, PruneReport)> {
     if !(0.0..=1.0).contains(&sparsity) {
         return Err(TrainError::Argument(format!("sparsity must lie in [0, 1], found {sparsity}")));
-    }
-    if model.layers().iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::BayesianConv2d(_))) {
-        return Err(TrainError::Argument("models with convolutions cannot be pruned yet".into()));
     }
     if !(0.0..=1.0).contains(&min_kept_fraction) {
         return Err(TrainError::Argument(format!(
@@ -157,6 +157,14 @@ pub fn prune_with_floor(
             Layer::Dense(l) => {
                 Layer::Dense(Dense::new(l.in_features(), l.out_features(), mask(l.dense_weight()), l.bias().to_vec()))
             }
+            Layer::BayesianConv2d(l) => Layer::BayesianConv2d(BayesianConv2d::new(
+                *l.geometry(),
+                mask(l.weight_mu().to_vec()),
+                mask(l.weight_sigma().to_vec()),
+                l.bias_mu().to_vec(),
+                l.bias_sigma().to_vec(),
+            )),
+            Layer::Conv2d(l) => Layer::Conv2d(Conv2d::new(*l.geometry(), mask(l.weight().to_vec()), l.bias().to_vec())),
             other => other.clone(),
         };
     }
@@ -164,7 +172,8 @@ pub fn prune_with_floor(
     let report = PruneReport { criterion, sparsity, threshold, kept_fraction };
     let mut provenance = model.provenance().clone();
     provenance.extra.insert("pruning".into(), serde_json::to_value(&report).unwrap_or_default());
-    let pruned = Model::new(layers, model.task().clone(), model.normalization().cloned(), provenance)?;
+    let (task, normalization) = (model.task().clone(), model.normalization().cloned());
+    let pruned = Model::with_input(layers, model.input_shape(), task, normalization, provenance)?;
     Ok((pruned.sparsified(), report))
 }
 
@@ -267,6 +276,26 @@ mod tests {
         let Layer::BayesianDense(l) = &floored.layers()[0] else { panic!() };
         assert_eq!(l.dense_weight_mu(), vec![0.0, 0.0, 0.3, 0.4]);
         assert!(prune_with_floor(&m, 0.5, Criterion::Snr, 0, 1.5).is_err());
+    }
+
+    #[test]
+    fn convolution_kernels_and_dense_weights_share_one_threshold() {
+        use bnn_runtime::{ConvGeometry, Shape};
+        // Kernel SNRs 1..=4 and dense SNRs 1.5..=4.5 (step 1): 50% pruning keeps the four of SNR >= 3.
+        let g = ConvGeometry::new(1, 1, [2, 2]);
+        let conv = BayesianConv2d::new(g, vec![1.0, -2.0, 3.0, 4.0], vec![1.0; 4], vec![0.5], vec![0.1]);
+        let dense = BayesianDense::new(1, 4, vec![1.5, 2.5, 3.5, -4.5], vec![1.0; 4], vec![0.0; 4], vec![0.1; 4]);
+        let layers = vec![Layer::BayesianConv2d(conv), Layer::Flatten, Layer::BayesianDense(dense)];
+        let task = Task::Classification { classes: 4, labels: vec![] };
+        let m = Model::new_image(layers, [1, 2, 2], task, None, Provenance::default()).unwrap();
+        let (pruned, report) = prune(&m, 0.5, Criterion::Snr, 0).unwrap();
+        assert_eq!(report.kept_fraction, vec![(0, 0.5), (2, 0.5)]);
+        assert_eq!(pruned.input_shape(), Shape::Image([1, 2, 2]));
+        let Layer::BayesianConv2d(c) = &pruned.layers()[0] else { panic!() };
+        assert_eq!((c.weight_mu(), c.weight_sigma()), (&[0.0, 0.0, 3.0, 4.0][..], &[0.0, 0.0, 1.0, 1.0][..]));
+        assert_eq!(c.bias_mu(), &[0.5]);
+        let Layer::BayesianDense(d) = &pruned.layers()[2] else { panic!() };
+        assert_eq!(d.dense_weight_mu(), vec![0.0, 0.0, 3.5, -4.5]);
     }
 
     #[test]

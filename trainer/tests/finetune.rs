@@ -1,4 +1,5 @@
-//! Fine-tuning after pruning retrains the surviving weights and keeps the pruned ones absent.
+//! Fine-tuning after pruning retrains the surviving weights and keeps the pruned ones absent, in dense layers and
+//! in convolution kernels.
 
 use bnn_runtime::{Layer, Model};
 use bnn_trainer::prune::{prune, Criterion};
@@ -20,11 +21,27 @@ batch_size = 50
 learning_rate = 0.01
 "#;
 
+const CNN_RECIPE: &str = r#"
+[data]
+source = "synthetic"
+name = "bars"
+train_points = 200
+test_points = 50
+[model]
+arch = "1x8x8-conv4k3p1-maxpool2-flatten-16"
+rho_init = -3.0
+[training]
+epochs = 2
+batch_size = 50
+learning_rate = 0.01
+"#;
+
 fn weights(m: &Model) -> Vec<(Vec<f32>, Vec<f32>)> {
     m.layers()
         .iter()
         .filter_map(|l| match l {
             Layer::BayesianDense(b) => Some((b.dense_weight_mu(), b.dense_weight_sigma())),
+            Layer::BayesianConv2d(c) => Some((c.weight_mu().to_vec(), c.weight_sigma().to_vec())),
             _ => None,
         })
         .collect()
@@ -32,11 +49,19 @@ fn weights(m: &Model) -> Vec<(Vec<f32>, Vec<f32>)> {
 
 #[test]
 fn fine_tuning_keeps_pruned_weights_absent_and_changes_the_survivors() {
-    let mut run = Run::new(Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
-    run.train(None, &mut ()).unwrap();
-    let (pruned, _) = prune(&run.export().unwrap(), 0.8, Criterion::Snr, 0).unwrap();
+    for recipe in [RECIPE, CNN_RECIPE] {
+        fine_tune_after_pruning(recipe);
+    }
+}
 
-    let mut tune = Run::from_model(&pruned, Recipe::from_toml(RECIPE).unwrap(), None, Device::Cpu).unwrap();
+fn fine_tune_after_pruning(recipe: &str) {
+    let mut run = Run::new(Recipe::from_toml(recipe).unwrap(), None, Device::Cpu).unwrap();
+    run.train(None, &mut ()).unwrap();
+    let (pruned, report) = prune(&run.export().unwrap(), 0.8, Criterion::Snr, 0).unwrap();
+    // Every weighted layer took part in the one global threshold.
+    assert_eq!(report.kept_fraction.len(), weights(&pruned).len());
+
+    let mut tune = Run::from_model(&pruned, Recipe::from_toml(recipe).unwrap(), None, Device::Cpu).unwrap();
     tune.train(None, &mut ()).unwrap();
     let tuned = tune.export().unwrap();
     let mut changed = 0;

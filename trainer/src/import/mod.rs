@@ -106,10 +106,7 @@ pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportE
         Provenance { producer: Some(format!("bnn import --from {}", spec.source)), ..Default::default() };
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     provenance.extra.insert("imported_modules".into(), serde_json::json!(names));
-    let model = match spec.arch.input {
-        Shape::Image(shape) => Model::new_image(layers, shape, spec.task.clone(), None, provenance)?,
-        Shape::Flat(_) => Model::new(layers, spec.task.clone(), None, provenance)?,
-    };
+    let model = Model::with_input(layers, spec.arch.input, spec.task.clone(), None, provenance)?;
     Ok(Imported { model, notes })
 }
 

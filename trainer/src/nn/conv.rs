@@ -57,6 +57,9 @@ pub struct BayesConv2d {
     pub(crate) weight_rho: Var,
     pub(crate) bias_mu: Var,
     pub(crate) bias_rho: Var,
+    /// 1 for kernel weights that exist, 0 for pruned ones (fine-tuning after pruning keeps them at mu = sigma =
+    /// 0).
+    mask: Option<Tensor>,
 }
 
 impl BayesConv2d {
@@ -69,11 +72,29 @@ impl BayesConv2d {
             weight_rho: Var::from_tensor(&Tensor::full(rho, shape.as_slice(), device)?)?,
             bias_mu: Var::zeros(g.out_channels, candle_core::DType::F32, device)?,
             bias_rho: Var::from_tensor(&Tensor::full(rho, g.out_channels, device)?)?,
+            mask: None,
         })
     }
 
+    /// Fixes the pruning pattern: kernel weights where `mask` is 0 stay absent (mean and standard deviation 0).
+    pub fn set_mask(&mut self, mask: Tensor) {
+        self.mask = Some(mask);
+    }
+
+    fn masked(&self, t: Tensor) -> Result<Tensor> {
+        match &self.mask {
+            Some(m) => t * m,
+            None => Ok(t),
+        }
+    }
+
+    /// Posterior means of the kernel weights (0 where pruned).
+    pub fn weight_mu(&self) -> Result<Tensor> {
+        self.masked(self.weight_mu.as_tensor().clone())
+    }
+    /// Posterior standard deviations of the kernel weights (0 where pruned).
     pub fn weight_sigma(&self) -> Result<Tensor> {
-        softplus(self.weight_rho.as_tensor())
+        self.masked(softplus(self.weight_rho.as_tensor())?)
     }
     pub fn bias_sigma(&self) -> Result<Tensor> {
         softplus(self.bias_rho.as_tensor())
@@ -81,7 +102,7 @@ impl BayesConv2d {
 
     /// The convolution with the posterior means.
     pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
-        convolve(x, self.weight_mu.as_tensor(), self.bias_mu.as_tensor(), &self.geometry)
+        convolve(x, &self.weight_mu()?, self.bias_mu.as_tensor(), &self.geometry)
     }
 
     /// One draw of the kernel and biases, `mu + sigma * eps`, shared by every example (weight sampling), with
@@ -90,7 +111,7 @@ impl BayesConv2d {
         let (weight_key, bias_key) = (noise.next_key(), noise.next_key());
         let eps_weight = noise.parameter_gaussian(weight_key, &self.geometry.weight_shape())?;
         let eps_bias = noise.parameter_gaussian(bias_key, &[self.geometry.out_channels])?;
-        let weight = (self.weight_mu.as_tensor() + (self.weight_sigma()? * &eps_weight)?)?;
+        let weight = (self.weight_mu()? + (self.weight_sigma()? * &eps_weight)?)?;
         let bias = (self.bias_mu.as_tensor() + (self.bias_sigma()? * &eps_bias)?)?;
         Ok(WeightSample { weight, bias, eps_weight, eps_bias })
     }
@@ -118,14 +139,16 @@ impl BayesConv2d {
         Ok(((mean + perturbation)?.broadcast_add(&bias_noise)?, sample))
     }
 
-    /// `KL(q || p)`: closed form for a Gaussian prior, else the one-sample estimate at `sample`.
+    /// `KL(q || p)` over the weights that exist: closed form for a Gaussian prior, else the one-sample estimate
+    /// at `sample`.
     pub fn kl(&self, prior: &PriorSpec, sample: &WeightSample) -> Result<Tensor> {
-        let (mu, sigma) = (self.weight_mu.as_tensor(), self.weight_sigma()?);
+        let (mu, sigma, mask) =
+            (self.weight_mu.as_tensor(), softplus(self.weight_rho.as_tensor())?, self.mask.as_ref());
         if let PriorSpec::Gaussian { sigma: p } = *prior {
             let b = gaussian_kl(self.bias_mu.as_tensor(), &self.bias_sigma()?, p as f64, None)?;
-            return gaussian_kl(mu, &sigma, p as f64, None)? + b;
+            return gaussian_kl(mu, &sigma, p as f64, mask)? + b;
         }
-        let w = monte_carlo_kl(&sample.weight, &sigma, &sample.eps_weight, prior, None)?;
+        let w = monte_carlo_kl(&sample.weight, &sigma, &sample.eps_weight, prior, mask)?;
         w + monte_carlo_kl(&sample.bias, &self.bias_sigma()?, &sample.eps_bias, prior, None)?
     }
 }

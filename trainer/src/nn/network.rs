@@ -272,8 +272,7 @@ impl Network {
     }
 
     /// Loads the weights of a runtime model of the same architecture: means, rho = softplus^-1(sigma), and the
-    /// pruning pattern of each Bayesian dense layer (weights with mu = sigma = 0 stay pruned; convolutions are
-    /// not pruned).
+    /// pruning pattern of each Bayesian layer (weights with mu = sigma = 0 stay pruned).
     pub fn load_runtime_layers(&mut self, layers: &[bnn_runtime::Layer], device: &Device) -> Result<()> {
         let err = |m: String| candle_core::Error::Msg(m);
         if layers.len() != self.layers.len() {
@@ -313,6 +312,12 @@ impl Network {
                 (NetLayer::BayesConv(l), bnn_runtime::Layer::BayesianConv2d(r)) if l.geometry == *r.geometry() => {
                     let shape = l.geometry.weight_shape();
                     let rho = |sigma: &[f32]| sigma.iter().map(|s| inverse_softplus(*s)).collect::<Vec<_>>();
+                    let pairs = r.weight_mu().iter().zip(r.weight_sigma());
+                    if pairs.clone().any(|(m, s)| *m == 0.0 && *s == 0.0) {
+                        let mask: Vec<f32> =
+                            pairs.map(|(m, s)| if *m != 0.0 || *s != 0.0 { 1.0 } else { 0.0 }).collect();
+                        l.set_mask(Tensor::from_vec(mask, shape.as_slice(), device)?);
+                    }
                     l.weight_mu.set(&Tensor::from_slice(r.weight_mu(), shape.as_slice(), device)?)?;
                     l.weight_rho.set(&Tensor::from_vec(rho(r.weight_sigma()), shape.as_slice(), device)?)?;
                     l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.bias_mu().len(), device)?)?;
@@ -356,7 +361,7 @@ impl Network {
                     )),
                     NetLayer::BayesConv(l) => bnn_runtime::Layer::BayesianConv2d(bnn_runtime::BayesianConv2d::new(
                         l.geometry,
-                        flat(l.weight_mu.as_tensor())?,
+                        flat(&l.weight_mu()?)?,
                         flat(&l.weight_sigma()?)?,
                         flat(l.bias_mu.as_tensor())?,
                         flat(&l.bias_sigma()?)?,
@@ -385,9 +390,6 @@ impl Network {
         provenance: Provenance,
     ) -> crate::Result<bnn_runtime::Model> {
         let layers = self.to_runtime_layers()?;
-        Ok(match self.input {
-            Shape::Flat(_) => bnn_runtime::Model::new(layers, task, normalization, provenance)?,
-            Shape::Image(shape) => bnn_runtime::Model::new_image(layers, shape, task, normalization, provenance)?,
-        })
+        Ok(bnn_runtime::Model::with_input(layers, self.input, task, normalization, provenance)?)
     }
 }
