@@ -363,3 +363,32 @@ fn a_regression_model_is_calibrated_into_conformal_intervals() {
     assert!(ok && d["lower"][0].as_f64() < d["upper"][0].as_f64(), "{line}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_bayesian_cnn_trains_prunes_and_predicts_from_the_command_line() {
+    let (dir, _, model, out) = trained(
+        "cnn",
+        "[data]\nsource = \"synthetic\"\nname = \"bars\"\ntrain_points = 200\ntest_points = 50\n\
+         [model]\narch = \"1x8x8-conv4k3p1-maxpool2-flatten-16\"\n[training]\nepochs = 2\nbatch_size = 50\n",
+    );
+    assert!(out.contains("epoch   2"), "{out}");
+    let (ok, info) = bnn(&["info", "--model", s(&model), "--json"]);
+    assert!(ok, "{info}");
+    let info: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    assert_eq!(info["input_shape"], serde_json::json!([1, 8, 8]), "{info}");
+
+    let pruned = dir.join("p.safetensors");
+    let (ok, out) = bnn(&["prune", "--in", s(&model), "--out", s(&pruned), "--sparsity", "0.5", "--criterion", "snr"]);
+    assert!(ok, "{out}");
+    let (ok, info) = bnn(&["info", "--model", s(&pruned)]);
+    assert!(ok && info.contains("conv"), "{info}");
+
+    let image = vec!["0"; 64].join(",");
+    let (ok, out) = bnn(&["predict", "--model", s(&pruned), "--input", &image, "--json"]);
+    assert!(ok, "{out}");
+    let p: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(p["probabilities"].as_array().map(Vec::len), Some(2), "{p}");
+    let (ok, out) = bnn(&["predict", "--model", s(&pruned), "--input", "0,1"]);
+    assert!(!ok && out.contains("64"), "a wrong input length is named: {out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
