@@ -7,12 +7,10 @@
 //! kernel is `mu + (sigma ∘ eps) ∘ (s_out s_in^T)`, which, the noise being symmetric, is an exact posterior sample
 //! for every example, and the examples of a minibatch get decorrelated kernels from one draw of `eps`.
 
+use super::gaussian_posterior::{GaussianPosterior, WeightSample};
 use super::linear::initial_weights;
 use super::noise::Noise;
-use super::prior::{gaussian_kl, monte_carlo_kl};
-use super::{softplus, WeightSample};
 use crate::kernels::conv::conv2d;
-use crate::recipe::PriorSpec;
 use bnn_runtime::{ConvGeometry, PoolGeometry, PoolKind, SeededRng};
 use candle_core::{Device, Result, Tensor, Var};
 
@@ -53,67 +51,19 @@ fn initial_kernel(g: &ConvGeometry, scale: f32, rng: &mut SeededRng, device: &De
 /// A convolution with a factorised Gaussian posterior over its kernel `[out, in / groups, kh, kw]` and biases.
 pub struct BayesConv2d {
     pub(crate) geometry: ConvGeometry,
-    pub(crate) weight_mu: Var,
-    pub(crate) weight_rho: Var,
-    pub(crate) bias_mu: Var,
-    pub(crate) bias_rho: Var,
-    /// 1 for kernel weights that exist, 0 for pruned ones (fine-tuning after pruning keeps them at mu = sigma =
-    /// 0).
-    mask: Option<Tensor>,
+    pub(crate) posterior: GaussianPosterior,
 }
 
 impl BayesConv2d {
     /// Means as [`Conv2d::new`] initialises weights, biases' means 0, every rho = `rho`.
     pub fn new(g: ConvGeometry, mu_scale: f32, rho: f32, rng: &mut SeededRng, device: &Device) -> Result<Self> {
-        let shape = g.weight_shape();
-        Ok(Self {
-            geometry: g,
-            weight_mu: Var::from_tensor(&initial_kernel(&g, mu_scale, rng, device)?)?,
-            weight_rho: Var::from_tensor(&Tensor::full(rho, shape.as_slice(), device)?)?,
-            bias_mu: Var::zeros(g.out_channels, candle_core::DType::F32, device)?,
-            bias_rho: Var::from_tensor(&Tensor::full(rho, g.out_channels, device)?)?,
-            mask: None,
-        })
-    }
-
-    /// Fixes the pruning pattern: kernel weights where `mask` is 0 stay absent (mean and standard deviation 0).
-    pub fn set_mask(&mut self, mask: Tensor) {
-        self.mask = Some(mask);
-    }
-
-    fn masked(&self, t: Tensor) -> Result<Tensor> {
-        match &self.mask {
-            Some(m) => t * m,
-            None => Ok(t),
-        }
-    }
-
-    /// Posterior means of the kernel weights (0 where pruned).
-    pub fn weight_mu(&self) -> Result<Tensor> {
-        self.masked(self.weight_mu.as_tensor().clone())
-    }
-    /// Posterior standard deviations of the kernel weights (0 where pruned).
-    pub fn weight_sigma(&self) -> Result<Tensor> {
-        self.masked(softplus(self.weight_rho.as_tensor())?)
-    }
-    pub fn bias_sigma(&self) -> Result<Tensor> {
-        softplus(self.bias_rho.as_tensor())
+        let mu = initial_kernel(&g, mu_scale, rng, device)?;
+        Ok(Self { geometry: g, posterior: GaussianPosterior::new(&mu, g.out_channels, rho)? })
     }
 
     /// The convolution with the posterior means.
     pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
-        convolve(x, &self.weight_mu()?, self.bias_mu.as_tensor(), &self.geometry)
-    }
-
-    /// One draw of the kernel and biases, `mu + sigma * eps`, shared by every example (weight sampling), with
-    /// its noise (kept for the Monte-Carlo KL).
-    pub fn sample_weights(&self, noise: &mut Noise) -> Result<WeightSample> {
-        let (weight_key, bias_key) = (noise.next_key(), noise.next_key());
-        let eps_weight = noise.parameter_gaussian(weight_key, &self.geometry.weight_shape())?;
-        let eps_bias = noise.parameter_gaussian(bias_key, &[self.geometry.out_channels])?;
-        let weight = (self.weight_mu()? + (self.weight_sigma()? * &eps_weight)?)?;
-        let bias = (self.bias_mu.as_tensor() + (self.bias_sigma()? * &eps_bias)?)?;
-        Ok(WeightSample { weight, bias, eps_weight, eps_bias })
+        convolve(x, &self.posterior.weight_mu()?, self.posterior.bias_mu.as_tensor(), &self.geometry)
     }
 
     /// The convolution with one weight sample for the whole minibatch.
@@ -127,29 +77,16 @@ impl BayesConv2d {
     pub fn forward_flipout(&self, x: &Tensor, noise: &mut Noise) -> Result<(Tensor, WeightSample)> {
         let g = &self.geometry;
         let n = x.dim(0)?;
-        let sample = self.sample_weights(noise)?;
-        let delta = (self.weight_sigma()? * &sample.eps_weight)?;
+        let sample = self.posterior.sample(noise)?;
+        let delta = (self.posterior.weight_sigma()? * &sample.eps_weight)?;
         let sign_in = noise.signs(&[n, g.in_channels, 1, 1])?;
         let sign_out = noise.signs(&[n, g.out_channels, 1, 1])?;
         let mean = self.forward_mean(x)?;
         let perturbation = conv2d(&x.broadcast_mul(&sign_in)?, &delta, g)?.broadcast_mul(&sign_out)?;
         let bias_noise = (noise
             .gaussian(&[n, g.out_channels, 1, 1])?
-            .broadcast_mul(&self.bias_sigma()?.reshape((1, g.out_channels, 1, 1))?))?;
+            .broadcast_mul(&self.posterior.bias_sigma()?.reshape((1, g.out_channels, 1, 1))?))?;
         Ok(((mean + perturbation)?.broadcast_add(&bias_noise)?, sample))
-    }
-
-    /// `KL(q || p)` over the weights that exist: closed form for a Gaussian prior, else the one-sample estimate
-    /// at `sample`.
-    pub fn kl(&self, prior: &PriorSpec, sample: &WeightSample) -> Result<Tensor> {
-        let (mu, sigma, mask) =
-            (self.weight_mu.as_tensor(), softplus(self.weight_rho.as_tensor())?, self.mask.as_ref());
-        if let PriorSpec::Gaussian { sigma: p } = *prior {
-            let b = gaussian_kl(self.bias_mu.as_tensor(), &self.bias_sigma()?, p as f64, None)?;
-            return gaussian_kl(mu, &sigma, p as f64, mask)? + b;
-        }
-        let w = monte_carlo_kl(&sample.weight, &sigma, &sample.eps_weight, prior, mask)?;
-        w + monte_carlo_kl(&sample.bias, &self.bias_sigma()?, &sample.eps_bias, prior, None)?
     }
 }
 
@@ -194,12 +131,13 @@ mod tests {
         let mut rng = SeededRng::new(8);
         let layer = BayesConv2d::new(g, 1.0, 0.0, &mut rng, &dev).unwrap();
         let rho: Vec<f32> = (0..9).map(|_| rng.uniform() - 1.0).collect();
-        layer.weight_rho.set(&Tensor::from_vec(rho, (1, 1, 3, 3), &dev).unwrap()).unwrap();
+        layer.posterior.weight_rho.set(&Tensor::from_vec(rho, (1, 1, 3, 3), &dev).unwrap()).unwrap();
         let x: Vec<f32> = (0..16).map(|_| 0.5 + rng.uniform()).collect();
         let input = Tensor::from_slice(&x, (1, 1, 4, 4), &dev).unwrap();
-        let mu: Vec<f32> = layer.weight_mu.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-        let sigma: Vec<f32> = layer.weight_sigma().unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let bias_var = (layer.bias_sigma().unwrap().to_vec1::<f32>().unwrap()[0] as f64).powi(2);
+        let p = &layer.posterior;
+        let mu: Vec<f32> = p.weight_mu().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let sigma: Vec<f32> = p.weight_sigma().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let bias_var = (p.bias_sigma().unwrap().to_vec1::<f32>().unwrap()[0] as f64).powi(2);
         // Output positions (0, 0) and (0, 1) of the 2×2 output read overlapping windows.
         let tap = |p: usize, k: usize| x[(k / 3) * 4 + k % 3 + p] as f64;
         let mean = |p: usize| (0..9).map(|k| mu[k] as f64 * tap(p, k)).sum::<f64>();

@@ -155,21 +155,28 @@ impl BayesLinear {
         } else {
             LayerKeys { weight: None, bias: None }
         };
-        let mask = self.host_mask.as_deref();
+        let mask = self.posterior.host_mask.as_deref();
         let (weight_use, bias_use) = (forward_use(estimator, keys.weight), forward_use(estimator, keys.bias));
-        write_forward_values(&self.weight_mu, &self.weight_rho, mask, weight_use, &self.work.weight)?;
-        write_forward_values(&self.bias_mu, &self.bias_rho, None, bias_use, &self.work.bias)?;
+        write_forward_values(
+            &self.posterior.weight_mu,
+            &self.posterior.weight_rho,
+            mask,
+            weight_use,
+            &self.work.weight,
+        )?;
+        write_forward_values(&self.posterior.bias_mu, &self.posterior.bias_rho, None, bias_use, &self.work.bias)?;
         let shape = (self.out_features(), self.in_features());
         match estimator {
             Estimator::LocalReparam => {
                 if let (Some(masked), Some(mask)) = (&self.work.masked_mu, mask) {
-                    values(self.weight_mu.as_tensor(), |mu| {
+                    values(self.posterior.weight_mu.as_tensor(), |mu| {
                         values_mut(masked.as_tensor(), |out| {
                             out.iter_mut().zip(mu).zip(mask).for_each(|((o, m), k)| *o = m * k)
                         })
                     })??;
                 }
-                let mut out = affine(x, batch, self.mean_weight().as_tensor(), self.bias_mu.as_tensor(), shape)?;
+                let mut out =
+                    affine(x, batch, self.mean_weight().as_tensor(), self.posterior.bias_mu.as_tensor(), shape)?;
                 let squared_input: Vec<f32> = x.iter().map(|v| v * v).collect();
                 let mut std =
                     affine(&squared_input, batch, self.work.weight.as_tensor(), self.work.bias.as_tensor(), shape)?;
@@ -188,7 +195,7 @@ impl BayesLinear {
 
     /// The means the local-reparameterization pass multiplies with: `mu`, or its masked copy.
     fn mean_weight(&self) -> &Var {
-        self.work.masked_mu.as_ref().unwrap_or(&self.weight_mu)
+        self.work.masked_mu.as_ref().unwrap_or(&self.posterior.weight_mu)
     }
 
     /// The data term's gradients with respect to the layer's forward tensors, and to its input `x` when
@@ -238,10 +245,10 @@ impl BayesLinear {
         kl_weight: f64,
         mut target: GradientTarget,
     ) -> Result<f64> {
-        let keys = record.keys;
+        let (keys, p) = (record.keys, &self.posterior);
         let parts = [
-            (&self.weight_mu, &self.weight_rho, &data.weight, keys.weight, self.host_mask.as_deref()),
-            (&self.bias_mu, &self.bias_rho, &data.bias, keys.bias, None),
+            (&p.weight_mu, &p.weight_rho, &data.weight, keys.weight, p.host_mask.as_deref()),
+            (&p.bias_mu, &p.bias_rho, &data.bias, keys.bias, None),
         ];
         let mut kl = 0.0;
         for (k, (mu, rho, grads, key, mask)) in parts.into_iter().enumerate() {

@@ -6,14 +6,16 @@ mod bayes_linear;
 mod conv;
 mod fused_layers;
 mod fused_step;
+mod gaussian_posterior;
 mod linear;
 mod network;
 mod noise;
 mod prior;
 
-pub use bayes_linear::{softplus, BayesLinear, WeightSample};
+pub use bayes_linear::BayesLinear;
 pub use conv::{BayesConv2d, Conv2d};
 pub use fused_step::{FusedPass, NamedGradient};
+pub use gaussian_posterior::{softplus, GaussianPosterior, WeightSample};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};
 pub use noise::Noise;

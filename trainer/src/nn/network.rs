@@ -179,21 +179,21 @@ impl Network {
                     let (out, sample) = match estimator {
                         Estimator::LocalReparam => l.forward_flipout(&h, noise)?,
                         Estimator::WeightSampling => {
-                            let sample = l.sample_weights(noise)?;
+                            let sample = l.posterior.sample(noise)?;
                             (l.forward_with(&h, &sample)?, sample)
                         }
                     };
-                    kl = (kl + l.kl(prior, &sample)?)?;
+                    kl = (kl + l.posterior.kl(prior, Some(&sample), noise)?)?;
                     out
                 }
                 NetLayer::Bayes(l) => match estimator {
                     Estimator::LocalReparam => {
-                        kl = (kl + l.kl(prior, None, noise)?)?;
+                        kl = (kl + l.posterior.kl(prior, None, noise)?)?;
                         l.forward_local_reparam(&h, noise)?
                     }
                     Estimator::WeightSampling => {
-                        let sample = l.sample_weights(noise)?;
-                        kl = (kl + l.kl(prior, Some(&sample), noise)?)?;
+                        let sample = l.posterior.sample(noise)?;
+                        kl = (kl + l.posterior.kl(prior, Some(&sample), noise)?)?;
                         BayesLinear::forward_with(&h, &sample)?
                     }
                 },
@@ -253,13 +253,8 @@ impl Network {
         let mut out = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             match layer {
-                NetLayer::Bayes(l) => {
-                    let vars = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
-                    out.extend(Network::bayesian_names(i).into_iter().zip(vars.map(Var::clone)));
-                }
-                NetLayer::BayesConv(l) => {
-                    let vars = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
-                    out.extend(Network::bayesian_names(i).into_iter().zip(vars.map(Var::clone)));
+                NetLayer::Bayes(BayesLinear { posterior, .. }) | NetLayer::BayesConv(BayesConv2d { posterior, .. }) => {
+                    out.extend(Network::bayesian_names(i).into_iter().zip(posterior.vars().map(Var::clone)));
                 }
                 NetLayer::Linear(Linear { weight, bias, .. }) | NetLayer::Conv(Conv2d { weight, bias, .. }) => {
                     out.push((format!("layers.{i}.weight.mu"), weight.clone()));
@@ -278,30 +273,15 @@ impl Network {
         if layers.len() != self.layers.len() {
             return Err(err(format!("the model has {} layers, the recipe builds {}", layers.len(), self.layers.len())));
         }
-        let inverse_softplus = |s: f32| match s {
-            s if s > 20.0 => s,
-            s if s > 0.0 => s.exp_m1().ln().max(-30.0),
-            _ => -30.0,
-        };
         for (i, (mine, theirs)) in self.layers.iter_mut().zip(layers).enumerate() {
             match (mine, theirs) {
                 (NetLayer::Bayes(l), bnn_runtime::Layer::BayesianDense(r))
                     if (l.in_features(), l.out_features()) == (r.in_features(), r.out_features()) =>
                 {
-                    let shape = (r.out_features(), r.in_features());
                     let (mu, sigma) = (r.dense_weight_mu(), r.dense_weight_sigma());
-                    let mask: Vec<f32> =
-                        mu.iter().zip(&sigma).map(|(m, s)| if *m != 0.0 || *s != 0.0 { 1.0 } else { 0.0 }).collect();
-                    l.weight_mu.set(&Tensor::from_vec(mu, shape, device)?)?;
-                    l.weight_rho.set(&Tensor::from_vec(
-                        sigma.iter().map(|s| inverse_softplus(*s)).collect::<Vec<_>>(),
-                        shape,
-                        device,
-                    )?)?;
-                    l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.out_features(), device)?)?;
-                    let bias_rho: Vec<f32> = r.bias_sigma().iter().map(|s| inverse_softplus(*s)).collect();
-                    l.bias_rho.set(&Tensor::from_vec(bias_rho, r.out_features(), device)?)?;
-                    l.set_mask(Tensor::from_vec(mask, shape, device)?)?;
+                    if let Some(mask) = l.posterior.load((&mu, &sigma), (r.bias_mu(), r.bias_sigma()))? {
+                        l.set_mask(mask)?;
+                    }
                 }
                 (NetLayer::Linear(l), bnn_runtime::Layer::Dense(r))
                     if (l.in_features(), l.out_features()) == (r.in_features(), r.out_features()) =>
@@ -310,18 +290,12 @@ impl Network {
                     l.bias.set(&Tensor::from_slice(r.bias(), r.out_features(), device)?)?;
                 }
                 (NetLayer::BayesConv(l), bnn_runtime::Layer::BayesianConv2d(r)) if l.geometry == *r.geometry() => {
-                    let shape = l.geometry.weight_shape();
-                    let rho = |sigma: &[f32]| sigma.iter().map(|s| inverse_softplus(*s)).collect::<Vec<_>>();
-                    let pairs = r.weight_mu().iter().zip(r.weight_sigma());
-                    if pairs.clone().any(|(m, s)| *m == 0.0 && *s == 0.0) {
-                        let mask: Vec<f32> =
-                            pairs.map(|(m, s)| if *m != 0.0 || *s != 0.0 { 1.0 } else { 0.0 }).collect();
-                        l.set_mask(Tensor::from_vec(mask, shape.as_slice(), device)?);
+                    let posterior = &mut l.posterior;
+                    if let Some(mask) =
+                        posterior.load((r.weight_mu(), r.weight_sigma()), (r.bias_mu(), r.bias_sigma()))?
+                    {
+                        posterior.set_mask(mask)?;
                     }
-                    l.weight_mu.set(&Tensor::from_slice(r.weight_mu(), shape.as_slice(), device)?)?;
-                    l.weight_rho.set(&Tensor::from_vec(rho(r.weight_sigma()), shape.as_slice(), device)?)?;
-                    l.bias_mu.set(&Tensor::from_slice(r.bias_mu(), r.bias_mu().len(), device)?)?;
-                    l.bias_rho.set(&Tensor::from_vec(rho(r.bias_sigma()), r.bias_sigma().len(), device)?)?;
                 }
                 (NetLayer::Conv(l), bnn_runtime::Layer::Conv2d(r)) if l.geometry == *r.geometry() => {
                     l.weight.set(&Tensor::from_slice(r.weight(), l.geometry.weight_shape().as_slice(), device)?)?;
@@ -348,10 +322,10 @@ impl Network {
                     NetLayer::Bayes(l) => bnn_runtime::Layer::BayesianDense(bnn_runtime::BayesianDense::new(
                         l.in_features(),
                         l.out_features(),
-                        flat(&l.weight_mu()?)?,
-                        flat(&l.weight_sigma()?)?,
-                        flat(l.bias_mu.as_tensor())?,
-                        flat(&l.bias_sigma()?)?,
+                        flat(&l.posterior.weight_mu()?)?,
+                        flat(&l.posterior.weight_sigma()?)?,
+                        flat(l.posterior.bias_mu.as_tensor())?,
+                        flat(&l.posterior.bias_sigma()?)?,
                     )),
                     NetLayer::Linear(l) => bnn_runtime::Layer::Dense(bnn_runtime::Dense::new(
                         l.in_features(),
@@ -361,10 +335,10 @@ impl Network {
                     )),
                     NetLayer::BayesConv(l) => bnn_runtime::Layer::BayesianConv2d(bnn_runtime::BayesianConv2d::new(
                         l.geometry,
-                        flat(&l.weight_mu()?)?,
-                        flat(&l.weight_sigma()?)?,
-                        flat(l.bias_mu.as_tensor())?,
-                        flat(&l.bias_sigma()?)?,
+                        flat(&l.posterior.weight_mu()?)?,
+                        flat(&l.posterior.weight_sigma()?)?,
+                        flat(l.posterior.bias_mu.as_tensor())?,
+                        flat(&l.posterior.bias_sigma()?)?,
                     )),
                     NetLayer::Conv(l) => bnn_runtime::Layer::Conv2d(bnn_runtime::Conv2d::new(
                         l.geometry,
