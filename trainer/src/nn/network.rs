@@ -80,6 +80,7 @@ impl Network {
         }
         arch.stages.push(Stage::Dense(head));
         let weighted = arch.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count();
+        let (bayesian, scale) = (spec.kind == ModelKind::Bayesian, spec.mu_init_scale);
         let mut rng = SeededRng::new(seed);
         let (mut layers, mut shape, mut done) = (Vec::new(), arch.input, 0);
         for stage in &arch.stages {
@@ -93,34 +94,19 @@ impl Network {
                         return Err(err("model.arch: a dense layer after an image needs `flatten` first".into()));
                     };
                     shape = Shape::Flat(out);
-                    match spec.kind {
-                        ModelKind::Bayesian => NetLayer::Bayes(BayesLinear::new(
-                            inp,
-                            out,
-                            spec.mu_init_scale,
-                            spec.rho_init,
-                            &mut rng,
-                            device,
-                        )?),
-                        ModelKind::Deterministic | ModelKind::McDropout => {
-                            NetLayer::Linear(Linear::new(inp, out, spec.mu_init_scale, &mut rng, device)?)
-                        }
+                    if bayesian {
+                        NetLayer::Bayes(BayesLinear::new(inp, out, scale, spec.rho_init, &mut rng, device)?)
+                    } else {
+                        NetLayer::Linear(Linear::new(inp, out, scale, &mut rng, device)?)
                     }
                 }
                 Stage::Conv(g) => {
                     let [oh, ow] = g.output_size(image()?.1).map_err(err)?;
                     shape = Shape::Image([g.out_channels, oh, ow]);
-                    match spec.kind {
-                        ModelKind::Bayesian => NetLayer::BayesConv(BayesConv2d::new(
-                            g,
-                            spec.mu_init_scale,
-                            spec.rho_init,
-                            &mut rng,
-                            device,
-                        )?),
-                        ModelKind::Deterministic | ModelKind::McDropout => {
-                            NetLayer::Conv(Conv2d::new(g, spec.mu_init_scale, &mut rng, device)?)
-                        }
+                    if bayesian {
+                        NetLayer::BayesConv(BayesConv2d::new(g, scale, spec.rho_init, &mut rng, device)?)
+                    } else {
+                        NetLayer::Conv(Conv2d::new(g, scale, &mut rng, device)?)
                     }
                 }
                 Stage::Pool(kind, geometry) => {
