@@ -35,14 +35,13 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
     // have left an older copy of the library that would win over the rpath: name only the fresh one.
     let (calibrated, calibrated_regression) = (common::calibrated_classifier(), common::calibrated_regression());
-    let cnn = common::cnn_classifier();
-    let stdout = common::run(Command::new(&exe).env("LD_LIBRARY_PATH", &library).args([
-        &classifier,
-        &regression,
-        &calibrated,
-        &calibrated_regression,
-        &cnn,
-    ]));
+    let cnns = [common::cnn_classifier(), common::shipped_model("mnist-bbb-lenet5-snr95-f16.safetensors")];
+    let stdout = common::run(
+        Command::new(&exe)
+            .env("LD_LIBRARY_PATH", &library)
+            .args([&classifier, &regression, &calibrated, &calibrated_regression])
+            .args(&cnns),
+    );
     let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
 
     let model = Model::load(&classifier).unwrap();
@@ -99,15 +98,25 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     assert_eq!(line[0], "interval");
     assert_eq!((bits(line[1]), bits(line[2])), (lower[0], upper[0]));
 
-    // The CNN's prediction of its 1x8x8 image, passed flat, is the runtime's, bit for bit.
-    let model = Model::load(&cnn).unwrap();
-    let image: Vec<f32> = (0..model.input_dim()).map(|i| (i % 17) as f32 / 17.0).collect();
-    let p = model.predict(&image, &PredictOptions::default().samples(24).seed(11)).unwrap();
-    let c = p.as_classification().unwrap();
-    let line = &lines[4];
-    assert_eq!(line[0], "cnn");
-    assert_eq!((line[1].parse::<usize>().unwrap(), line[2].parse::<usize>().unwrap()), (c.class, 24));
-    assert_eq!((bits(line[3]), bits(line[4])), (c.mutual_information, c.expected_entropy));
-    let probabilities: Vec<f32> = line[5..].iter().map(|t| bits(t)).collect();
-    assert_eq!(probabilities, c.probabilities);
+    // Each CNN's prediction of its image, passed flat, is the runtime's, bit for bit: the small test CNN (1x8x8)
+    // and the shipped pruned f16 LeNet-5 (1x28x28).
+    assert_eq!(lines.len(), 4 + cnns.len(), "{stdout}");
+    for (path, line) in cnns.iter().zip(&lines[4..]) {
+        let model = Model::load(path).unwrap();
+        let image: Vec<f32> = (0..model.input_dim()).map(|i| (i % 17) as f32 / 17.0).collect();
+        let p = model.predict(&image, &PredictOptions::default().samples(24).seed(11)).unwrap();
+        let c = p.as_classification().unwrap();
+        assert_eq!(line[0], "cnn");
+        let shape: Vec<usize> = line[1..4].iter().map(|t| t.parse().unwrap()).collect();
+        assert_eq!(
+            bnn_runtime::Shape::Image([shape[0], shape[1], shape[2]]),
+            model.input_shape(),
+            "{}",
+            path.display()
+        );
+        assert_eq!((line[4].parse::<usize>().unwrap(), line[5].parse::<usize>().unwrap()), (c.class, 24));
+        assert_eq!((bits(line[6]), bits(line[7])), (c.mutual_information, c.expected_entropy));
+        let probabilities: Vec<f32> = line[8..].iter().map(|t| bits(t)).collect();
+        assert_eq!(probabilities, c.probabilities, "{}", path.display());
+    }
 }

@@ -381,7 +381,8 @@ fn a_bayesian_cnn_trains_prunes_and_predicts_from_the_command_line() {
     let (ok, out) = bnn(&["prune", "--in", s(&model), "--out", s(&pruned), "--sparsity", "0.5", "--criterion", "snr"]);
     assert!(ok, "{out}");
     let (ok, info) = bnn(&["info", "--model", s(&pruned)]);
-    assert!(ok && info.contains("conv"), "{info}");
+    let conv_row = info.lines().find(|l| l.contains("bayesian_conv2d")).unwrap_or_default();
+    assert!(ok && conv_row.contains("dense F16,") && conv_row.contains("% kept"), "{info}");
 
     let image = vec!["0"; 64].join(",");
     let (ok, out) = bnn(&["predict", "--model", s(&pruned), "--input", &image, "--json"]);

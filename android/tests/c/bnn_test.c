@@ -47,8 +47,8 @@ static int contains(const char *haystack, const char *needle) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER CALIBRATED-REGRESSION CNN\n", argv[0]);
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s CLASSIFIER REGRESSION CALIBRATED-CLASSIFIER CALIBRATED-REGRESSION CNN...\n", argv[0]);
         return 2;
     }
 
@@ -201,31 +201,34 @@ int main(int argc, char **argv) {
               == BNN_ERROR_INVALID_ARGUMENT, "a level the model does not store");
     bnn_model_free(calibrated_regression);
 
-    /* A CNN takes its 1x8x8 image flat (NCHW), through the same calls. */
+    /* CNNs (argv[5] on: a small test CNN, the shipped LeNet-5) take their images flat (NCHW), through the same
+       calls; each prints its input shape and its classification of the image i % 17 / 17. */
     size_t shape[3] = {0, 0, 0};
     CHECK(bnn_model_input_shape(classifier, shape) == BNN_OK && shape[0] == dim && shape[1] == 1 && shape[2] == 1,
           "a flat input's shape is {input_dim, 1, 1}");
-    BnnModel *cnn = bnn_model_load_path(argv[5]);
-    CHECK(cnn != NULL, "load CNN");
-    if (cnn == NULL) return 1;
-    CHECK(bnn_model_input_shape(cnn, shape) == BNN_OK && shape[0] == 1 && shape[1] == 8 && shape[2] == 8,
-          "the CNN's input shape is 1x8x8");
-    CHECK(bnn_model_input_shape(cnn, NULL) == BNN_ERROR_INVALID_ARGUMENT, "a null shape is an invalid argument");
+    CHECK(bnn_model_input_shape(classifier, NULL) == BNN_ERROR_INVALID_ARGUMENT, "a null shape is an invalid argument");
     CHECK(bnn_model_input_shape(NULL, shape) == BNN_ERROR_NULL_HANDLE, "input shape of a null handle");
-    size_t cnn_dim = bnn_model_input_dim(cnn), cnn_classes = bnn_model_output_dim(cnn);
-    CHECK(cnn_dim == 64, "the CNN takes 64 values");
-    float *image = malloc(cnn_dim * sizeof(float));
-    float *cnn_probabilities = malloc(cnn_classes * sizeof(float));
-    for (size_t i = 0; i < cnn_dim; i++) image[i] = (float)(i % 17) / 17.0f;
-    CHECK(bnn_classify(cnn, image, cnn_dim, &options, cnn_probabilities, cnn_classes, &c) == BNN_OK, "classify an image");
-    printf("cnn %u %u", c.class_index, c.samples_used);
-    print_bits(c.mutual_information);
-    print_bits(c.expected_entropy);
-    for (size_t k = 0; k < cnn_classes; k++) print_bits(cnn_probabilities[k]);
-    printf("\n");
-    free(image);
-    free(cnn_probabilities);
-    bnn_model_free(cnn);
+    for (int m = 5; m < argc; m++) {
+        BnnModel *cnn = bnn_model_load_path(argv[m]);
+        CHECK(cnn != NULL, "load CNN");
+        if (cnn == NULL) return 1;
+        CHECK(bnn_model_input_shape(cnn, shape) == BNN_OK, "a CNN's input shape");
+        size_t cnn_dim = bnn_model_input_dim(cnn), cnn_classes = bnn_model_output_dim(cnn);
+        CHECK(cnn_dim == shape[0] * shape[1] * shape[2], "a CNN takes channels x height x width values");
+        float *image = malloc(cnn_dim * sizeof(float));
+        float *cnn_probabilities = malloc(cnn_classes * sizeof(float));
+        for (size_t i = 0; i < cnn_dim; i++) image[i] = (float)(i % 17) / 17.0f;
+        CHECK(bnn_classify(cnn, image, cnn_dim, &options, cnn_probabilities, cnn_classes, &c) == BNN_OK,
+              "classify an image");
+        printf("cnn %zu %zu %zu %u %u", shape[0], shape[1], shape[2], c.class_index, c.samples_used);
+        print_bits(c.mutual_information);
+        print_bits(c.expected_entropy);
+        for (size_t k = 0; k < cnn_classes; k++) print_bits(cnn_probabilities[k]);
+        printf("\n");
+        free(image);
+        free(cnn_probabilities);
+        bnn_model_free(cnn);
+    }
 
     bnn_model_free(regression);
     bnn_model_free(classifier);

@@ -171,12 +171,14 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
             return info;
         }
         Layer::Conv2d(l) => {
-            conv_info(&mut info, "conv2d", l.geometry(), 1);
+            let present = l.weight().iter().filter(|w| **w != 0.0).count();
+            conv_info(&mut info, "conv2d", l.geometry(), (present, 1));
             storage(&mut info);
             return info;
         }
         Layer::BayesianConv2d(l) => {
-            conv_info(&mut info, "bayesian_conv2d", l.geometry(), 2);
+            let present = l.weight_mu().iter().zip(l.weight_sigma()).filter(|(m, s)| **m != 0.0 || **s != 0.0).count();
+            conv_info(&mut info, "bayesian_conv2d", l.geometry(), (present, 2));
             storage(&mut info);
             return info;
         }
@@ -224,8 +226,14 @@ fn layer_info(index: usize, layer: &Layer, tensors: &BTreeMap<String, (String, u
     info
 }
 
-/// A convolution's kind, geometry and parameter count (`per_value` values per weight and bias).
-fn conv_info(info: &mut LayerInfo, kind: &'static str, geometry: &bnn_runtime::ConvGeometry, per_value: usize) {
+/// A convolution's kind, geometry, kept fraction and parameter count: `present` kernel weights not pruned,
+/// `per_value` values per weight and bias. Kernels are stored dense.
+fn conv_info(
+    info: &mut LayerInfo,
+    kind: &'static str,
+    geometry: &bnn_runtime::ConvGeometry,
+    (present, per_value): (usize, usize),
+) {
     info.kind = kind;
     info.detail = Some(format!(
         "{} -> {} channels, kernel {:?}, stride {:?}, padding {:?}, dilation {:?}, groups {}",
@@ -237,5 +245,8 @@ fn conv_info(info: &mut LayerInfo, kind: &'static str, geometry: &bnn_runtime::C
         geometry.dilation,
         geometry.groups
     ));
-    info.parameters = geometry.weight_count().map(|n| per_value * (n + geometry.out_channels));
+    let weights = geometry.weight_count().unwrap_or(0);
+    info.layout = Some("dense");
+    info.kept_fraction = Some(if weights == 0 { 0.0 } else { present as f64 / weights as f64 });
+    info.parameters = Some(per_value * (present + geometry.out_channels));
 }

@@ -35,6 +35,8 @@ public final class HostTest {
             check(shape[0] * shape[1] * shape[2] == e.getValue().getInputDim(), "the input shape holds inputDim values");
             if (e.getKey().contains("cnn")) {
                 check(java.util.Arrays.equals(shape, new int[] {1, 8, 8}), "a CNN's input shape: " + e.getKey());
+            } else if (e.getKey().contains("lenet5")) {
+                check(java.util.Arrays.equals(shape, new int[] {1, 28, 28}), "LeNet-5's input shape: " + e.getKey());
             } else {
                 check(shape[1] == 1 && shape[2] == 1, "a flat input's shape: " + e.getKey());
             }
