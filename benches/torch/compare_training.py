@@ -116,7 +116,7 @@ class BayesianTorchMlp(torch.nn.Module):
 def bnn_epoch(binary, recipe, data, out_dir):
     start = time.perf_counter()
     run = subprocess.run(
-        [binary, "train", "--recipe", recipe, "--epochs", "1", "--data", data, "--out", os.path.join(out_dir, "m.safetensors")],
+        [binary, "train", "--force", "--recipe", recipe, "--epochs", "1", "--data", data, "--out", os.path.join(out_dir, "m.safetensors")],
         capture_output=True,
         text=True,
         env={**os.environ, "RAYON_NUM_THREADS": str(torch.get_num_threads())},
