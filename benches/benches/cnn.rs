@@ -1,6 +1,6 @@
 //! Latency of one prediction of a Bayesian LeNet-5 (1x28x28 image, `bnn_benches::lenet5`): the deterministic
-//! `Mean` pass, the block sampler at S = 32 (each sample's kernels drawn once and used at every position) and
-//! weight sampling at S = 8.
+//! `Mean` pass, the block sampler at S = 32 (each sample's kernels drawn once and used at every position) and at
+//! S = 10 (a block of ten), and weight sampling at S = 8.
 
 use bnn_benches::{input, lenet5};
 use bnn_runtime::{PredictOptions, Predictor, Sampler};
@@ -13,6 +13,7 @@ fn bench(c: &mut Criterion) {
     for (name, options) in [
         ("Mean", PredictOptions::default().sampler(Sampler::Mean)),
         ("LocalReparam_32", PredictOptions::default().samples(32)),
+        ("LocalReparam_10", PredictOptions::default().samples(10)),
         ("WeightSampling_8", PredictOptions::default().samples(8).sampler(Sampler::WeightSampling)),
     ] {
         let mut p = Predictor::new(&model);

@@ -25,29 +25,13 @@ pub(crate) fn conv2d_block(
     (weights, bias, per): (&[f32], &[f32], usize),
     out: &mut [f32],
 ) {
-    // The sums of a whole block row stay in registers for the full sample block; other block sizes go eight
-    // samples at a time, then one; the single sample of `Mean` and weight sampling runs tap by tap along rows.
-    let block = (input, weights, bias);
+    // The sums of a whole block row stay in registers for the two sizes that matter: the full sample block and
+    // the single sample of `Mean` and weight sampling; other sizes share one loop over slices.
     match (s, per == 1) {
-        (32, true) => conv_lanes::<32, false>(shape, s, 0, block, out),
-        (32, false) => conv_lanes::<32, true>(shape, s, 0, block, out),
+        (32, true) => conv_fixed::<32, false>(shape, input, weights, bias, out),
+        (32, false) => conv_fixed::<32, true>(shape, input, weights, bias, out),
         (1, _) => conv_single(shape, input, weights, bias, out),
-        (_, shared) => {
-            let mut first = 0;
-            while first + 8 <= s {
-                match shared {
-                    true => conv_lanes::<8, false>(shape, s, first, block, out),
-                    false => conv_lanes::<8, true>(shape, s, first, block, out),
-                }
-                first += 8;
-            }
-            for t in first..s {
-                match shared {
-                    true => conv_lanes::<1, false>(shape, s, t, block, out),
-                    false => conv_lanes::<1, true>(shape, s, t, block, out),
-                }
-            }
-        }
+        _ => conv_any(shape, input, s, (weights, bias, per), out),
     }
 }
 
@@ -61,29 +45,31 @@ fn valid(g: &ConvGeometry, d: usize, k: usize, n: usize, outs: usize) -> core::o
     first(g.padding[d])..first(g.padding[d] + n)
 }
 
-/// [`conv2d_block`] for samples `first..first + N` of a block of `s`, each output's `N` sums in registers.
-/// `PER_SAMPLE`: `weights` and `bias` hold `s` values per weight, else one.
+/// [`conv2d_block`] for a block of `N` samples, each output's `N` sums in registers. `PER_SAMPLE`: `weights`
+/// and `bias` hold `N` values per weight, else one.
 #[inline(always)]
-fn conv_lanes<const N: usize, const PER_SAMPLE: bool>(
+fn conv_fixed<const N: usize, const PER_SAMPLE: bool>(
     shape: ConvShape<'_>,
-    s: usize,
-    first: usize,
-    (input, weights, bias): (&[f32], &[f32], &[f32]),
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
     out: &mut [f32],
 ) {
     let g = shape.geometry;
     let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
     let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups, g.kernel);
-    let (per, lane) = if PER_SAMPLE { (s, first) } else { (1, 0) };
-    let lanes = |values: &[f32], at: usize| -> [f32; N] {
-        let v = &values[at * per + lane..];
-        core::array::from_fn(|t| v[if PER_SAMPLE { t } else { 0 }])
-    };
+    let input = input.as_chunks::<N>().0;
+    let out = out.as_chunks_mut::<N>().0;
+    let per = if PER_SAMPLE { N } else { 1 };
     for o in 0..g.out_channels {
         let first_channel = (o / opg) * cpg;
+        let b = &bias[o * per..(o + 1) * per];
         for y in 0..oh {
             for x in 0..ow {
-                let mut acc = lanes(bias, o);
+                let mut acc = [0.0f32; N];
+                for (t, a) in acc.iter_mut().enumerate() {
+                    *a = b[if PER_SAMPLE { t } else { 0 }];
+                }
                 for i in 0..cpg {
                     let c = first_channel + i;
                     for ky in 0..kh {
@@ -98,15 +84,16 @@ fn conv_lanes<const N: usize, const PER_SAMPLE: bool>(
                             else {
                                 continue;
                             };
-                            let wk = lanes(weights, ((o * cpg + i) * kh + ky) * kw + kx);
-                            let src = &input[((c * h + iy) * w + ix) * s + first..][..N];
+                            let k = ((o * cpg + i) * kh + ky) * kw + kx;
+                            let src = &input[(c * h + iy) * w + ix];
+                            let wk = &weights[k * per..(k + 1) * per];
                             for t in 0..N {
-                                acc[t] += wk[t] * src[t];
+                                acc[t] += wk[if PER_SAMPLE { t } else { 0 }] * src[t];
                             }
                         }
                     }
                 }
-                out[((o * oh + y) * ow + x) * s + first..][..N].copy_from_slice(&acc);
+                out[(o * oh + y) * ow + x] = acc;
             }
         }
     }
@@ -139,6 +126,53 @@ fn conv_single(shape: ConvShape<'_>, input: &[f32], weights: &[f32], bias: &[f32
                             dst.iter_mut().zip(src).for_each(|(d, v)| *d += u * v);
                         } else {
                             dst.iter_mut().zip(src.iter().step_by(g.stride[1])).for_each(|(d, v)| *d += u * v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`conv2d_block`] for any block size: the taps in the same order, each added to a whole output row of the
+/// block.
+fn conv_any(
+    shape: ConvShape<'_>,
+    input: &[f32],
+    s: usize,
+    (weights, bias, per): (&[f32], &[f32], usize),
+    out: &mut [f32],
+) {
+    let g = shape.geometry;
+    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
+    let (cpg, opg) = (g.channels_per_group(), g.out_channels / g.groups);
+    let [kh, kw] = g.kernel;
+    for o in 0..g.out_channels {
+        let out_o = &mut out[o * oh * ow * s..(o + 1) * oh * ow * s];
+        let b = &bias[o * per..(o + 1) * per];
+        for row in out_o.chunks_exact_mut(s) {
+            for (t, v) in row.iter_mut().enumerate() {
+                *v = b[if per == 1 { 0 } else { t }];
+            }
+        }
+        for i in 0..cpg {
+            let c = (o / opg) * cpg + i;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let k = ((o * cpg + i) * kh + ky) * kw + kx;
+                    let wk = &weights[k * per..(k + 1) * per];
+                    for y in valid(g, 0, ky, h, oh) {
+                        let iy = y * g.stride[0] + ky * g.dilation[0] - g.padding[0];
+                        for x in valid(g, 1, kx, w, ow) {
+                            let ix = x * g.stride[1] + kx * g.dilation[1] - g.padding[1];
+                            let src = &input[((c * h + iy) * w + ix) * s..][..s];
+                            let dst = &mut out_o[(y * ow + x) * s..][..s];
+                            if per == 1 {
+                                let u = wk[0];
+                                dst.iter_mut().zip(src).for_each(|(d, v)| *d += u * v);
+                            } else {
+                                dst.iter_mut().zip(src).zip(wk).for_each(|((d, v), u)| *d += u * v);
+                            }
                         }
                     }
                 }
@@ -241,7 +275,7 @@ mod tests {
             ConvGeometry::new(4, 2, [1, 1]).groups(2),
         ];
         let (h, w) = (7, 6);
-        for (g, s) in geometries.into_iter().flat_map(|g| [(g, 3), (g, 10), (g, 32), (g, 1)]) {
+        for (g, s) in geometries.into_iter().flat_map(|g| [(g, 3), (g, 32), (g, 1)]) {
             let input = [g.in_channels, h, w];
             let output = g.output_size([h, w]).unwrap();
             let n_in = g.in_channels * h * w;
@@ -261,17 +295,14 @@ mod tests {
             conv2d_block(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut per_sample);
             let mut shared = vec![f32::NAN; n_out * s];
             conv2d_block(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut shared);
-            // Every block size adds the taps in the single-sample kernel's order: each sample gets its bits.
-            for t in 0..s {
-                let mut alone = vec![f32::NAN; n_out];
-                conv2d_block(shape, &x(t), 1, (&k(t), &b(t), 1), &mut alone);
-                let mut alone_shared = vec![f32::NAN; n_out];
-                conv2d_block(shape, &x(t), 1, (&k(0), &b(0), 1), &mut alone_shared);
-                for j in 0..n_out {
-                    assert_eq!(per_sample[j * s + t].to_bits(), alone[j].to_bits(), "{g:?}, s = {s}, sample {t}");
-                    assert_eq!(shared[j * s + t].to_bits(), alone_shared[j].to_bits(), "{g:?} shared, s = {s}");
-                }
-            }
+            // The register and single-sample kernels add the taps in the order of the loop over slices: the same
+            // bits.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let mut any = vec![f32::NAN; n_out * s];
+            conv_any(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut any);
+            assert_eq!(bits(&any), bits(&per_sample), "{g:?}, s = {s}");
+            conv_any(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut any);
+            assert_eq!(bits(&any), bits(&shared), "{g:?} shared, s = {s}");
             for t in 0..s {
                 let want = naive(&g, input, &x(t), &k(t), &b(t));
                 let want_shared = naive(&g, input, &x(t), &k(0), &b(0));
