@@ -99,6 +99,42 @@ impl Architecture {
     }
 }
 
+impl Architecture {
+    /// The number of stages with weights (dense and convolution).
+    pub fn weighted(&self) -> usize {
+        self.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count()
+    }
+
+    /// The shape each stage receives, followed from the input: a convolution or a pooling stage needs an image and
+    /// a kernel or window that fits it; flatten makes a flat vector; a dense stage makes one of its width, whatever
+    /// it receives (the caller decides whether it needs `flatten` first).
+    pub fn stage_inputs(&self) -> Result<Vec<Shape>, String> {
+        let mut shape = self.input;
+        let mut inputs = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            inputs.push(shape);
+            let image = || match shape {
+                Shape::Image([c, h, w]) => Ok((c, [h, w])),
+                Shape::Flat(_) => Err(format!("{stage:?} needs an image, not a flat vector")),
+            };
+            shape = match stage {
+                Stage::Dense(out) => Shape::Flat(*out),
+                Stage::Conv(g) => {
+                    let [oh, ow] = g.output_size(image()?.1)?;
+                    Shape::Image([g.out_channels, oh, ow])
+                }
+                Stage::Pool(_, geometry) => {
+                    let (c, hw) = image()?;
+                    let [oh, ow] = geometry.output_size(hw)?;
+                    Shape::Image([c, oh, ow])
+                }
+                Stage::Flatten => Shape::Flat(shape.len()),
+            };
+        }
+        Ok(inputs)
+    }
+}
+
 /// `A`, or `AxB`, ... as numbers.
 fn numbers(text: &str, separator: char) -> Option<Vec<usize>> {
     text.split(separator).map(|s| s.parse::<usize>().ok()).collect()
@@ -164,6 +200,20 @@ mod tests {
         // Depthwise: groups = channels.
         let dw = Architecture::parse("4x8x8-conv4k3g4-flatten-2").unwrap();
         assert_eq!(dw.stages[0], Stage::Conv(ConvGeometry::new(4, 4, [3, 3]).groups(4)));
+    }
+
+    #[test]
+    fn each_stage_receives_the_shape_the_stages_before_it_make() {
+        let lenet = Architecture::parse("1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84-10").unwrap();
+        assert_eq!(lenet.weighted(), 5);
+        let inputs = lenet.stage_inputs().unwrap();
+        let images = [[1, 28, 28], [6, 28, 28], [6, 14, 14], [16, 10, 10], [16, 5, 5]].map(Shape::Image);
+        assert_eq!(inputs[..5], images);
+        assert_eq!(inputs[5..], [400, 120, 84].map(Shape::Flat));
+        let flat_pool = Architecture::parse("16-maxpool2-4").unwrap().stage_inputs().unwrap_err();
+        assert!(flat_pool.contains("needs an image"), "{flat_pool}");
+        let too_small = Architecture::parse("1x4x4-conv2k5-flatten-2").unwrap().stage_inputs().unwrap_err();
+        assert!(too_small.contains("does not fit"), "{too_small}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub use crate::arch::{Architecture, Stage};
 pub use error::ImportError;
 pub use source::Source;
 
-use bnn_runtime::{Activation, Layer, Model, Pool2d, Provenance, Shape, Task};
+use bnn_runtime::{Activation, Layer, Model, Pool2d, Provenance, Task};
 use module::{Module, Target};
 
 /// What the state dict cannot say about the network.
@@ -40,7 +40,7 @@ pub struct Imported {
 
 /// Imports the bytes of a safetensors state dict.
 pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportError> {
-    let weighted = spec.arch.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count();
+    let weighted = spec.arch.weighted();
     if weighted == 0 {
         return Err(ImportError::Architecture(format!("{:?} has no dense or convolution stage", spec.arch)));
     }
@@ -56,34 +56,18 @@ pub fn import_state(bytes: &[u8], spec: &ImportSpec) -> Result<Imported, ImportE
     let mut notes = vec![];
     let mut layers = vec![];
     let mut modules_left = modules.iter();
-    // The shape each stage receives, followed through the stages (the runtime checks it again).
-    let mut shape = spec.arch.input;
-    let image = |shape: Shape| match shape {
-        Shape::Image([c, h, w]) => Ok((c, [h, w])),
-        Shape::Flat(_) => Err(ImportError::Architecture("a convolution or pooling stage needs an image".into())),
-    };
+    // The shape each stage receives (the runtime checks the model again).
+    let inputs = spec.arch.stage_inputs().map_err(ImportError::Architecture)?;
     let mut done = 0;
-    for stage in &spec.arch.stages {
+    for (stage, shape) in spec.arch.stages.iter().zip(inputs) {
         let target = match *stage {
-            Stage::Dense(out) => {
-                let inp = shape.len();
-                shape = Shape::Flat(out);
-                Target::Dense { out, inp }
-            }
-            Stage::Conv(g) => {
-                let [oh, ow] = g.output_size(image(shape)?.1).map_err(ImportError::Architecture)?;
-                shape = Shape::Image([g.out_channels, oh, ow]);
-                Target::Conv(g)
-            }
+            Stage::Dense(out) => Target::Dense { out, inp: shape.len() },
+            Stage::Conv(g) => Target::Conv(g),
             Stage::Pool(kind, geometry) => {
-                let (c, hw) = image(shape)?;
-                let [oh, ow] = geometry.output_size(hw).map_err(ImportError::Architecture)?;
-                shape = Shape::Image([c, oh, ow]);
                 layers.push(Layer::Pool2d(Pool2d { kind, geometry }));
                 continue;
             }
             Stage::Flatten => {
-                shape = Shape::Flat(shape.len());
                 layers.push(Layer::Flatten);
                 continue;
             }

@@ -79,46 +79,35 @@ impl Network {
             )));
         }
         arch.stages.push(Stage::Dense(head));
-        let weighted = arch.stages.iter().filter(|s| matches!(s, Stage::Dense(_) | Stage::Conv(_))).count();
-        let (bayesian, scale) = (spec.kind == ModelKind::Bayesian, spec.mu_init_scale);
+        let inputs = arch.stage_inputs().map_err(|e| err(format!("model.arch: {e}")))?;
+        let (weighted, bayesian, scale) = (arch.weighted(), spec.kind == ModelKind::Bayesian, spec.mu_init_scale);
         let mut rng = SeededRng::new(seed);
-        let (mut layers, mut shape, mut done) = (Vec::new(), arch.input, 0);
-        for stage in &arch.stages {
-            let image = || match shape {
-                Shape::Image([c, h, w]) => Ok((c, [h, w])),
-                Shape::Flat(_) => Err(err(format!("model.arch: {stage:?} needs an image, not a flat vector"))),
-            };
+        let (mut layers, mut done) = (Vec::new(), 0);
+        for (stage, shape) in arch.stages.iter().zip(inputs) {
             let layer = match *stage {
                 Stage::Dense(out) => {
                     let Shape::Flat(inp) = shape else {
                         return Err(err("model.arch: a dense layer after an image needs `flatten` first".into()));
                     };
-                    shape = Shape::Flat(out);
                     if bayesian {
                         NetLayer::Bayes(BayesLinear::new(inp, out, scale, spec.rho_init, &mut rng, device)?)
                     } else {
                         NetLayer::Linear(Linear::new(inp, out, scale, &mut rng, device)?)
                     }
                 }
-                Stage::Conv(g) => {
-                    let [oh, ow] = g.output_size(image()?.1).map_err(err)?;
-                    shape = Shape::Image([g.out_channels, oh, ow]);
-                    if bayesian {
-                        NetLayer::BayesConv(BayesConv2d::new(g, scale, spec.rho_init, &mut rng, device)?)
-                    } else {
-                        NetLayer::Conv(Conv2d::new(g, scale, &mut rng, device)?)
-                    }
+                Stage::Conv(g) if bayesian => {
+                    NetLayer::BayesConv(BayesConv2d::new(g, scale, spec.rho_init, &mut rng, device)?)
                 }
+                Stage::Conv(g) => NetLayer::Conv(Conv2d::new(g, scale, &mut rng, device)?),
                 Stage::Pool(kind, geometry) => {
-                    let (c, hw) = image()?;
-                    check_trainable_pool(&geometry, hw).map_err(err)?;
-                    let [oh, ow] = geometry.output_size(hw).map_err(err)?;
-                    shape = Shape::Image([c, oh, ow]);
+                    // `stage_inputs` gave pooling an image.
+                    if let Shape::Image([_, h, w]) = shape {
+                        check_trainable_pool(&geometry, [h, w]).map_err(err)?;
+                    }
                     layers.push(NetLayer::Pool(kind, geometry));
                     continue;
                 }
                 Stage::Flatten => {
-                    shape = Shape::Flat(shape.len());
                     layers.push(NetLayer::Flatten);
                     continue;
                 }
