@@ -7,7 +7,7 @@
 //! convolution and against finite differences (tests below).
 
 use super::matmul::{product, Matrix};
-use super::tensor_values::values;
+use super::tensor_values::{storage_values, values};
 use bnn_runtime::ConvGeometry;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -123,14 +123,6 @@ struct Im2colConv {
     sizes: Sizes,
 }
 
-/// The contiguous values of a CPU f32 storage under `layout`.
-fn slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => bail!("conv2d needs contiguous f32 tensors"),
-    }
-}
-
 impl CustomOp2 for Im2colConv {
     fn name(&self) -> &'static str {
         "im2col-conv2d"
@@ -138,7 +130,7 @@ impl CustomOp2 for Im2colConv {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let s = self.sizes;
-        let (x, w) = (slice(s1, l1)?, slice(s2, l2)?);
+        let (x, w) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
         let g = &s.geometry;
         let (opg, taps, p) = (g.out_channels / g.groups, s.taps(), s.positions());
         let mut cols = vec![0.0f32; taps * s.n * p];

@@ -15,9 +15,15 @@ pub fn values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     };
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
-        Storage::Cpu(CpuStorage::F32(v)) => Ok(f(&v[range(layout)?])),
+        Storage::Cpu(cpu) => Ok(f(storage_values(cpu, layout)?)),
         _ => bail!("the fused passes need f32 tensors on the CPU, got {:?} on {:?}", t.dtype(), t.device().location()),
     }
+}
+
+/// The values of a contiguous f32 CPU storage under `layout` (what a custom op's CPU pass receives).
+pub fn storage_values<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = storage else { bail!("the fused passes need f32 tensors") };
+    Ok(&v[range(layout)?])
 }
 
 /// Runs `f` on the values of `t` (a contiguous f32 tensor on the CPU), which it may change in place. Every
