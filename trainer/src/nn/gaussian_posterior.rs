@@ -121,6 +121,18 @@ impl GaussianPosterior {
         w + b
     }
 
+    /// What a runtime layer stores, flat: weight means and standard deviations (0 where pruned), bias means and
+    /// standard deviations — the inverse of [`GaussianPosterior::load`].
+    pub fn runtime_values(&self) -> Result<[Vec<f32>; 4]> {
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        Ok([
+            flat(&self.weight_mu()?)?,
+            flat(&self.weight_sigma()?)?,
+            flat(self.bias_mu.as_tensor())?,
+            flat(&self.bias_sigma()?)?,
+        ])
+    }
+
     /// Takes a runtime layer's posterior — means, rho = softplus^-1(sigma) — and returns the pruning pattern to
     /// keep (1 where a weight exists, 0 where mu = sigma = 0) when some weight is pruned.
     pub fn load(

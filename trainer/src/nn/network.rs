@@ -294,27 +294,25 @@ impl Network {
             .iter()
             .map(|layer| {
                 Ok(match layer {
-                    NetLayer::Bayes(l) => bnn_runtime::Layer::BayesianDense(bnn_runtime::BayesianDense::new(
-                        l.in_features(),
-                        l.out_features(),
-                        flat(&l.posterior.weight_mu()?)?,
-                        flat(&l.posterior.weight_sigma()?)?,
-                        flat(l.posterior.bias_mu.as_tensor())?,
-                        flat(&l.posterior.bias_sigma()?)?,
-                    )),
+                    NetLayer::Bayes(l) => {
+                        let [mu, sigma, bias_mu, bias_sigma] = l.posterior.runtime_values()?;
+                        let (i, o) = (l.in_features(), l.out_features());
+                        bnn_runtime::Layer::BayesianDense(bnn_runtime::BayesianDense::new(
+                            i, o, mu, sigma, bias_mu, bias_sigma,
+                        ))
+                    }
                     NetLayer::Linear(l) => bnn_runtime::Layer::Dense(bnn_runtime::Dense::new(
                         l.in_features(),
                         l.out_features(),
                         flat(l.weight.as_tensor())?,
                         flat(l.bias.as_tensor())?,
                     )),
-                    NetLayer::BayesConv(l) => bnn_runtime::Layer::BayesianConv2d(bnn_runtime::BayesianConv2d::new(
-                        l.geometry,
-                        flat(&l.posterior.weight_mu()?)?,
-                        flat(&l.posterior.weight_sigma()?)?,
-                        flat(l.posterior.bias_mu.as_tensor())?,
-                        flat(&l.posterior.bias_sigma()?)?,
-                    )),
+                    NetLayer::BayesConv(l) => {
+                        let [mu, sigma, bias_mu, bias_sigma] = l.posterior.runtime_values()?;
+                        bnn_runtime::Layer::BayesianConv2d(bnn_runtime::BayesianConv2d::new(
+                            l.geometry, mu, sigma, bias_mu, bias_sigma,
+                        ))
+                    }
                     NetLayer::Conv(l) => bnn_runtime::Layer::Conv2d(bnn_runtime::Conv2d::new(
                         l.geometry,
                         flat(l.weight.as_tensor())?,
