@@ -270,7 +270,7 @@ impl Run {
             let (x, y) = self.batch(&self.split.train, idx)?;
             let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
             let kl_weight = self.kl_weight(epoch, step, idx.len());
-            let s = if self.device.is_cpu() && self.network.is_dense() {
+            let s = if self.device.is_cpu() {
                 self.fused_step(&x, &y, &mut noise, kl_weight, lr)
             } else {
                 self.composed_step(&x, &y, &mut noise, kl_weight, lr)

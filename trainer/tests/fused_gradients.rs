@@ -15,12 +15,11 @@ use candle_core::{Device, Tensor, Var};
 
 const KL_WEIGHT: f64 = 0.05;
 
-/// A 4-6-3 Bayesian network with varied means and rhos (rho in [-5, 1]), optionally with a third of the first
-/// layer's weights pruned.
-fn network(masked: bool) -> Network {
+/// A Bayesian network of `spec` for `inputs` values and 3 outputs, with varied means and rhos (rho in [-5, 1]),
+/// optionally with a third of the first layer's weights pruned.
+fn randomized(spec: &ModelSpec, inputs: usize, masked: bool) -> Network {
     let dev = Device::Cpu;
-    let spec = ModelSpec { hidden: vec![6], ..Default::default() };
-    let mut net = Network::new(&spec, 4, 3, 11, &dev).unwrap();
+    let mut net = Network::new(spec, inputs, 3, 11, &dev).unwrap();
     let mut rng = SeededRng::new(5);
     for (name, var) in net.named_vars() {
         let n = var.as_tensor().elem_count();
@@ -32,35 +31,60 @@ fn network(masked: bool) -> Network {
         var.set(&Tensor::from_vec(values, var.as_tensor().shape(), &dev).unwrap()).unwrap();
     }
     if masked {
-        if let NetLayer::Bayes(l) = &mut net.layers[0] {
-            let mask: Vec<f32> = (0..24).map(|i| if i % 3 == 1 { 0.0 } else { 1.0 }).collect();
-            l.set_mask(Tensor::from_vec(mask, (6, 4), &dev).unwrap()).unwrap();
+        let every_third = |shape: &[usize]| {
+            let mask: Vec<f32> = (0..shape.iter().product()).map(|i| if i % 3 == 1 { 0.0 } else { 1.0 }).collect();
+            Tensor::from_vec(mask, shape, &dev).unwrap()
+        };
+        match &mut net.layers[0] {
+            NetLayer::Bayes(l) => l.set_mask(every_third(&[l.out_features(), l.in_features()])).unwrap(),
+            NetLayer::BayesConv(l) => l.set_mask(every_third(&l.geometry().weight_shape())).unwrap(),
+            _ => unreachable!("the first layer is Bayesian"),
         }
     }
     net
 }
 
+/// The 4-6-3 network.
+fn network(masked: bool) -> Network {
+    randomized(&ModelSpec { hidden: vec![6], ..Default::default() }, 4, masked)
+}
+
 fn batch() -> (Tensor, BatchTargets) {
+    batch_of(4)
+}
+
+/// Eight examples of `inputs` values and their classes.
+fn batch_of(inputs: usize) -> (Tensor, BatchTargets) {
     let dev = Device::Cpu;
     let mut rng = SeededRng::new(9);
-    let x: Vec<f32> = (0..8 * 4).map(|_| rng.gaussian()).collect();
+    let x: Vec<f32> = (0..8 * inputs).map(|_| rng.gaussian()).collect();
     let y: Vec<u32> = (0..8).map(|i| i % 3).collect();
-    (Tensor::from_vec(x, (8, 4), &dev).unwrap(), BatchTargets::Classes(Tensor::from_vec(y, 8, &dev).unwrap()))
+    (Tensor::from_vec(x, (8, inputs), &dev).unwrap(), BatchTargets::Classes(Tensor::from_vec(y, 8, &dev).unwrap()))
 }
 
 fn check(prior: PriorSpec, estimator: Estimator, masked: bool) {
-    let case = format!("{prior:?}, {estimator:?}, masked {masked}");
+    check_network(&network(masked), &network(masked), batch(), prior, estimator, masked);
+}
+
+/// The fused gradients of `fused` on `(x, y)` equal autograd's of the composed path of `reference` (the same
+/// network, built twice).
+fn check_network(
+    reference: &Network,
+    fused: &Network,
+    (x, y): (Tensor, BatchTargets),
+    prior: PriorSpec,
+    estimator: Estimator,
+    masked: bool,
+) {
+    let case = format!("{prior:?}, {estimator:?}, masked {masked}, input {:?}", reference.input);
     let dev = Device::Cpu;
-    let (x, y) = batch();
     let likelihood = Likelihood::new(LikelihoodSpec::Categorical, &dev).unwrap();
 
-    let reference = network(masked);
     let (out, kl) = reference.forward_train(&x, estimator, &prior, &mut Noise::for_step(3, 1, 2, &dev)).unwrap();
     let loss = (likelihood.nll(&out, &y).unwrap() + (kl * KL_WEIGHT).unwrap()).unwrap();
     let expected_loss = loss.to_scalar::<f32>().unwrap() as f64;
     let grads = loss.backward().unwrap();
 
-    let fused = network(masked);
     let (out, pass) = fused.forward_fused(&x, estimator, &prior, &mut Noise::for_step(3, 1, 2, &dev)).unwrap();
     let data = likelihood.nll(&out, &y).unwrap();
     let data_value = data.to_scalar::<f32>().unwrap() as f64;
@@ -72,6 +96,27 @@ fn check(prior: PriorSpec, estimator: Estimator, masked: bool) {
     if masked {
         let (_, mu) = got.iter().find(|(n, _)| n == "layers.0.weight.mu").unwrap();
         assert!(mu.iter().skip(1).step_by(3).all(|g| *g == 0.0), "{case}: pruned weights stay still");
+    }
+}
+
+/// Convolutional networks — Flipout or weight sampling in the convolutions, max or average pooling, strides and
+/// padding, two input channels (each with its own Flipout sign) — get autograd's gradients of the composed
+/// path too.
+#[test]
+fn fused_gradients_of_convolutional_networks_equal_autograd() {
+    let archs = ["2x6x6-conv3k3p1-maxpool2-conv4k2-flatten-5", "2x7x7-conv3k3s2p1-avgpool2-flatten-5"];
+    let priors = [PriorSpec::Gaussian { sigma: 0.8 }, PriorSpec::ScaleMixture { pi: 0.5, sigma1: 1.0, sigma2: 0.05 }];
+    for arch in archs {
+        let spec = ModelSpec { arch: Some(arch.into()), ..Default::default() };
+        let inputs = if arch.starts_with("2x6x6") { 72 } else { 98 };
+        for prior in priors {
+            for estimator in [Estimator::LocalReparam, Estimator::WeightSampling] {
+                for masked in [false, true] {
+                    let (reference, fused) = (randomized(&spec, inputs, masked), randomized(&spec, inputs, masked));
+                    check_network(&reference, &fused, batch_of(inputs), prior, estimator, masked);
+                }
+            }
+        }
     }
 }
 

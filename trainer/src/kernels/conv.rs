@@ -6,7 +6,7 @@
 //! runs (non-square strides, padding and dilation, groups) trains; the gradients are checked against candle's
 //! convolution and against finite differences (tests below).
 
-use super::matmul::{product, Matrix};
+use super::matmul::{product, product_of_blocks, Matrix};
 use super::tensor_values::{storage_values, values};
 use bnn_runtime::ConvGeometry;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -19,22 +19,47 @@ pub fn conv2d(x: &Tensor, w: &Tensor, geometry: &ConvGeometry) -> Result<Tensor>
     if c != geometry.in_channels || w.dims() != geometry.weight_shape() {
         bail!("conv2d: input {:?} and kernel {:?} do not fit {geometry:?}", x.dims(), w.dims());
     }
-    let output = geometry.output_size([h, wd]).map_err(candle_core::Error::Msg)?;
-    x.apply_op2(w, Im2colConv { sizes: Sizes { geometry: *geometry, n, input: [h, wd], output } })
+    let shape = ConvShape::new(geometry, n, [h, wd]).map_err(candle_core::Error::Msg)?;
+    x.apply_op2(w, Im2colConv { shape })
 }
 
-/// The sizes of one convolution call.
-#[derive(Clone, Copy)]
-struct Sizes {
+/// The blocks of the minibatch's positions whose kernel gradients are computed apart, on rayon's threads, and
+/// added (a fixed number, so the bits do not depend on the number of threads).
+const KERNEL_GRADIENT_PIECES: usize = 16;
+
+/// One convolution over a minibatch of `n` images of `input` size, and its products on plain slices. Two
+/// layouts appear: the input and the output in NCHW order, and the **unfolded** forms the products read, by
+/// channel and then example: the unfolded input `[groups · taps, n · positions]` (row `group · taps + tap`)
+/// and the output by channel `[out, n · positions]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvShape {
     geometry: ConvGeometry,
     n: usize,
     input: [usize; 2],
     output: [usize; 2],
 }
 
-impl Sizes {
+impl ConvShape {
+    /// The convolution of `geometry` over `n` images of `input` (height, width); an error when the kernel does
+    /// not fit.
+    pub fn new(geometry: &ConvGeometry, n: usize, input: [usize; 2]) -> std::result::Result<Self, String> {
+        let output = geometry.output_size(input)?;
+        Ok(Self { geometry: *geometry, n, input, output })
+    }
+
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geometry
+    }
+    /// The number of examples.
+    pub fn examples(&self) -> usize {
+        self.n
+    }
+    /// The output's height and width.
+    pub fn output(&self) -> [usize; 2] {
+        self.output
+    }
     /// Output positions per example.
-    fn positions(&self) -> usize {
+    pub fn positions(&self) -> usize {
         self.output[0] * self.output[1]
     }
     /// Kernel taps per output channel: `c / groups · kh · kw`.
@@ -45,6 +70,14 @@ impl Sizes {
     /// Input values per example.
     fn input_len(&self) -> usize {
         self.geometry.in_channels * self.input[0] * self.input[1]
+    }
+    /// Values of the output (and of the output by channel).
+    pub fn output_len(&self) -> usize {
+        self.n * self.geometry.out_channels * self.positions()
+    }
+    /// Values of the unfolded input.
+    fn unfolded_len(&self) -> usize {
+        self.geometry.groups * self.taps() * self.n * self.positions()
     }
 
     /// Where tap `(i, ky, kx)` (`tap` in that order) of group `group` reads: the input channel, and per dimension
@@ -66,11 +99,11 @@ impl Sizes {
         (group * g.channels_per_group() + i, [along(0), along(1)])
     }
 
-    /// Calls `f(output row y, input row, output columns, first input column)` for every output row of tap `tap`
-    /// that reads inside the image.
+    /// Calls `f(output row y, input row, output columns, first input column)` for every output row of row
+    /// `row` of the unfolded input that reads inside the image.
     #[inline(always)]
-    fn for_each_row(&self, group: usize, tap: usize, mut f: impl FnMut(usize, usize, Range<usize>, usize)) {
-        let (_, [(ys, y0), (xs, x0)]) = self.tap_source(group, tap);
+    fn for_each_row(&self, row: usize, mut f: impl FnMut(usize, usize, Range<usize>, usize)) {
+        let (_, [(ys, y0), (xs, x0)]) = self.tap_source(row / self.taps(), row % self.taps());
         if !xs.is_empty() {
             for (j, y) in ys.enumerate() {
                 f(y, y0 + j * self.geometry.stride[0], xs.clone(), x0);
@@ -78,15 +111,21 @@ impl Sizes {
         }
     }
 
-    /// The input of group `group` unfolded: row `tap`, column `example · positions + position`.
-    fn im2col(&self, x: &[f32], group: usize, cols: &mut [f32]) {
+    /// The input channel row `row` of the unfolded input reads.
+    pub fn row_channel(&self, row: usize) -> usize {
+        self.tap_source(row / self.taps(), row % self.taps()).0
+    }
+
+    /// The input `x` (NCHW) unfolded (see [`ConvShape`]).
+    pub fn unfold(&self, x: &[f32]) -> Vec<f32> {
+        assert_eq!(x.len(), self.n * self.input_len(), "the input of {self:?}");
         let (p, [h, w], ow, sx) = (self.positions(), self.input, self.output[1], self.geometry.stride[1]);
-        cols.par_chunks_mut(self.n * p).enumerate().for_each(|(tap, row)| {
-            row.fill(0.0);
-            let (channel, _) = self.tap_source(group, tap);
+        let mut cols = vec![0.0f32; self.unfolded_len()];
+        cols.par_chunks_mut(self.n * p).enumerate().for_each(|(r, row)| {
+            let channel = self.row_channel(r);
             for (e, out) in row.chunks_exact_mut(p).enumerate() {
                 let plane = &x[e * self.input_len() + channel * h * w..][..h * w];
-                self.for_each_row(group, tap, |y, iy, xs, ix0| {
+                self.for_each_row(r, |y, iy, xs, ix0| {
                     let (src, dst) = (&plane[iy * w..(iy + 1) * w], &mut out[y * ow..(y + 1) * ow]);
                     for (j, d) in dst[xs].iter_mut().enumerate() {
                         *d = src[ix0 + j * sx];
@@ -94,20 +133,22 @@ impl Sizes {
                 });
             }
         });
+        cols
     }
 
-    /// Adds the unfolded gradient of group `group` (laid out as [`Sizes::im2col`]'s) back onto the input's
-    /// gradient, example by example in parallel, each value's terms in tap order (the same bits on any number of
-    /// threads).
-    fn col2im_add(&self, cols: &[f32], group: usize, grad_x: &mut [f32]) {
+    /// The gradient with respect to the input (NCHW) of the unfolded gradient `cols`: every unfolded value added
+    /// back where it was read, example by example in parallel, each value's terms in row order (the same bits
+    /// on any number of threads).
+    pub fn fold(&self, cols: &[f32]) -> Vec<f32> {
+        assert_eq!(cols.len(), self.unfolded_len(), "the unfolded gradient of {self:?}");
         let (p, [h, w], ow, sx) = (self.positions(), self.input, self.output[1], self.geometry.stride[1]);
         let width = self.n * p;
+        let mut grad_x = vec![0.0f32; self.n * self.input_len()];
         grad_x.par_chunks_mut(self.input_len()).enumerate().for_each(|(e, example)| {
-            for tap in 0..self.taps() {
-                let row = &cols[tap * width + e * p..][..p];
-                let (channel, _) = self.tap_source(group, tap);
-                let plane = &mut example[channel * h * w..][..h * w];
-                self.for_each_row(group, tap, |y, iy, xs, ix0| {
+            for r in 0..self.geometry.groups * self.taps() {
+                let row = &cols[r * width + e * p..][..p];
+                let plane = &mut example[self.row_channel(r) * h * w..][..h * w];
+                self.for_each_row(r, |y, iy, xs, ix0| {
                     let dst = &mut plane[iy * w..(iy + 1) * w];
                     for (j, v) in row[y * ow..(y + 1) * ow][xs].iter().enumerate() {
                         dst[ix0 + j * sx] += v;
@@ -115,12 +156,89 @@ impl Sizes {
                 });
             }
         });
+        grad_x
+    }
+
+    /// Group `group`'s part of the kernel `w` as a `[out / groups, taps]` matrix.
+    fn kernel<'a>(&self, w: &'a [f32], group: usize) -> Matrix<'a> {
+        let (opg, taps) = (self.geometry.out_channels / self.geometry.groups, self.taps());
+        Matrix::new(&w[group * opg * taps..][..opg * taps], opg, taps)
+    }
+
+    /// The rows of group `group` in a `[rows per group · groups, n · positions]` slice.
+    fn group_rows(&self, v_len: usize, group: usize) -> Range<usize> {
+        let per_group = v_len / self.geometry.groups;
+        group * per_group..(group + 1) * per_group
+    }
+
+    /// The output by channel of kernel `w` on the unfolded input `cols`.
+    pub fn multiply(&self, w: &[f32], cols: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.output_len()];
+        let width = self.n * self.positions();
+        for group in 0..self.geometry.groups {
+            let c = Matrix::new(&cols[self.group_rows(cols.len(), group)], self.taps(), width);
+            let range = self.group_rows(out.len(), group);
+            product(&mut out[range], self.kernel(w, group), c, false);
+        }
+        out
+    }
+
+    /// The kernel's gradient `[out, c / groups, kh, kw]` from the output's gradient by channel and the unfolded
+    /// input.
+    pub fn kernel_gradient(&self, grad_by_channel: &[f32], cols: &[f32]) -> Vec<f32> {
+        let (opg, taps, width) =
+            (self.geometry.out_channels / self.geometry.groups, self.taps(), self.n * self.positions());
+        let mut grad_w = vec![0.0f32; self.geometry.out_channels * taps];
+        for group in 0..self.geometry.groups {
+            let g = Matrix::new(&grad_by_channel[self.group_rows(grad_by_channel.len(), group)], opg, width);
+            let c = Matrix::new(&cols[self.group_rows(cols.len(), group)], taps, width);
+            product_of_blocks(&mut grad_w[group * opg * taps..][..opg * taps], g, c.t(), KERNEL_GRADIENT_PIECES);
+        }
+        grad_w
+    }
+
+    /// The unfolded input's gradient from kernel `w` and the output's gradient by channel.
+    pub fn unfolded_gradient(&self, w: &[f32], grad_by_channel: &[f32]) -> Vec<f32> {
+        let (opg, width) = (self.geometry.out_channels / self.geometry.groups, self.n * self.positions());
+        let mut cols = vec![0.0f32; self.unfolded_len()];
+        for group in 0..self.geometry.groups {
+            let g = Matrix::new(&grad_by_channel[self.group_rows(grad_by_channel.len(), group)], opg, width);
+            let range = self.group_rows(cols.len(), group);
+            product(&mut cols[range], self.kernel(w, group).t(), g, false);
+        }
+        cols
+    }
+
+    /// Adds to the unfolded input's gradient `cols` the part of input channel `channel` through kernel `w`:
+    /// its rows of `w^T` times the output's gradient by channel `grad_by_channel` (of `channel`'s group).
+    pub fn add_channel_gradient(&self, w: &[f32], channel: usize, grad_by_channel: &[f32], cols: &mut [f32]) {
+        let g = &self.geometry;
+        let (cpg, opg, width) = (g.channels_per_group(), g.out_channels / g.groups, self.n * self.positions());
+        let (group, within, kk) = (channel / cpg, channel % cpg, g.kernel[0] * g.kernel[1]);
+        let kernel = self.kernel(w, group).column_block(within * kk..(within + 1) * kk).t();
+        let grad = Matrix::new(&grad_by_channel[self.group_rows(grad_by_channel.len(), group)], opg, width);
+        let rows = (group * self.taps() + within * kk) * width..(group * self.taps() + (within + 1) * kk) * width;
+        product(&mut cols[rows], kernel, grad, true);
+    }
+
+    /// An output (or its gradient) in NCHW order, by channel.
+    pub fn by_channel(&self, nchw: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.output_len()];
+        swap_leading(nchw, [self.n, self.geometry.out_channels], self.positions(), &mut out);
+        out
+    }
+
+    /// An output by channel, in NCHW order.
+    pub fn by_example(&self, by_channel: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0f32; self.output_len()];
+        swap_leading(by_channel, [self.geometry.out_channels, self.n], self.positions(), &mut out);
+        out
     }
 }
 
 /// The convolution op (see the module documentation).
 struct Im2colConv {
-    sizes: Sizes,
+    shape: ConvShape,
 }
 
 impl CustomOp2 for Im2colConv {
@@ -129,50 +247,18 @@ impl CustomOp2 for Im2colConv {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let s = self.sizes;
+        let s = &self.shape;
         let (x, w) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
-        let g = &s.geometry;
-        let (opg, taps, p) = (g.out_channels / g.groups, s.taps(), s.positions());
-        let mut cols = vec![0.0f32; taps * s.n * p];
-        // Per group, `[out / groups, taps] x [taps, n · p]`, then each example's block moved to NCHW.
-        let mut by_channel = vec![0.0f32; g.out_channels * s.n * p];
-        for group in 0..g.groups {
-            s.im2col(x, group, &mut cols);
-            let kernel = Matrix::new(&w[group * opg * taps..(group + 1) * opg * taps], opg, taps);
-            let out = &mut by_channel[group * opg * s.n * p..(group + 1) * opg * s.n * p];
-            product(out, kernel, Matrix::new(&cols, taps, s.n * p), false);
-        }
-        let mut out = vec![0.0f32; s.n * g.out_channels * p];
-        swap_leading(&by_channel, [g.out_channels, s.n], p, &mut out);
-        Ok((CpuStorage::F32(out), Shape::from((s.n, g.out_channels, s.output[0], s.output[1]))))
+        let out = s.by_example(&s.multiply(w, &s.unfold(x)));
+        Ok((CpuStorage::F32(out), Shape::from((s.n, s.geometry.out_channels, s.output[0], s.output[1]))))
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let s = self.sizes;
-        let g = &s.geometry;
-        let (opg, taps, p) = (g.out_channels / g.groups, s.taps(), s.positions());
-        // The output gradient as `[out, n · p]`, the layout of the forward product.
-        let mut grad_by_channel = vec![0.0f32; g.out_channels * s.n * p];
-        values(grad, |v| swap_leading(v, [s.n, g.out_channels], p, &mut grad_by_channel))?;
-        let mut grad_w = vec![0.0f32; g.out_channels * taps];
-        let mut grad_x = vec![0.0f32; s.n * s.input_len()];
-        let mut cols = vec![0.0f32; taps * s.n * p];
-        values(x, |x| -> Result<()> {
-            values(w, |w| {
-                for group in 0..g.groups {
-                    let grad_out =
-                        Matrix::new(&grad_by_channel[group * opg * s.n * p..][..opg * s.n * p], opg, s.n * p);
-                    // dL/dW = dL/dout · cols^T.
-                    s.im2col(x, group, &mut cols);
-                    let gw = &mut grad_w[group * opg * taps..(group + 1) * opg * taps];
-                    product(gw, grad_out, Matrix::new(&cols, taps, s.n * p).t(), false);
-                    // dL/dcols = W^T · dL/dout, folded back onto the input.
-                    let kernel = Matrix::new(&w[group * opg * taps..(group + 1) * opg * taps], opg, taps);
-                    product(&mut cols, kernel.t(), grad_out, false);
-                    s.col2im_add(&cols, group, &mut grad_x);
-                }
-            })
-        })??;
+        let s = &self.shape;
+        let grad_by_channel = values(grad, |v| s.by_channel(v))?;
+        let cols = values(x, |x| s.unfold(x))?;
+        let grad_w = s.kernel_gradient(&grad_by_channel, &cols);
+        let grad_x = values(w, |w| s.fold(&s.unfolded_gradient(w, &grad_by_channel)))?;
         let grad_x = Tensor::from_vec(grad_x, x.shape(), x.device())?;
         let grad_w = Tensor::from_vec(grad_w, w.shape(), w.device())?;
         Ok((Some(grad_x), Some(grad_w)))

@@ -82,9 +82,13 @@ pub enum ForwardUse {
     Moments,
     /// Weight sampling: one sample `mu + sigma * eps` with the noise of this key.
     Sample { key: u64 },
+    /// The means and the standard deviations `sigma` used apart, with noise the layer draws itself (Flipout's
+    /// perturbation, per-example bias noise).
+    Scale,
 }
 
-/// The tensor the forward pass multiplies with (see [`ForwardUse`]), written to `out`, from the means, rhos and
+/// The tensor the forward pass multiplies with (see [`ForwardUse`]; the standard deviations for `Scale`), written
+/// to `out`, from the means, rhos and
 /// pruning mask (1 = present, 0 = pruned; `None`: all present) of one parameter tensor; pruned entries are 0.
 pub fn forward_values(mu: &[f32], rho: &[f32], mask: Option<&[f32]>, usage: ForwardUse, out: &mut [f32]) {
     let n = out.len();
@@ -102,6 +106,11 @@ pub fn forward_values(mu: &[f32], rho: &[f32], mask: Option<&[f32]>, usage: Forw
                         for i in 0..n {
                             let sigma = softplus_sigmoid(rho[i]).0;
                             out[i] = if mask[i] != 0.0 { sigma * sigma } else { 0.0 };
+                        }
+                    }
+                    ForwardUse::Scale => {
+                        for i in 0..n {
+                            out[i] = if mask[i] != 0.0 { softplus_sigmoid(rho[i]).0 } else { 0.0 };
                         }
                     }
                     ForwardUse::Sample { key } => {
@@ -122,14 +131,14 @@ pub fn forward_values(mu: &[f32], rho: &[f32], mask: Option<&[f32]>, usage: Forw
 /// The gradients of the data term with respect to the forward tensors, and what the KL term needs.
 #[derive(Clone, Copy)]
 pub struct StepInputs<'a> {
-    /// d loss / d (the means the forward pass used) under local reparameterization, or d loss / d (the weight
-    /// sample) under weight sampling.
+    /// d loss / d (the means the forward pass used) for `Moments` and `Scale`, or d loss / d (the weight sample)
+    /// for `Sample`.
     pub grad_mean: &'a [f32],
-    /// d loss / d (the variances), local reparameterization only.
+    /// d loss / d (the variances) for `Moments`, d loss / d (the standard deviations) for `Scale`.
     pub grad_var: Option<&'a [f32]>,
     pub usage: ForwardUse,
     pub prior: PriorTerms,
-    /// The noise key of the Monte-Carlo KL's own weight sample (local reparameterization with a mixture prior).
+    /// The noise key of the Monte-Carlo KL's weight sample for `Moments` and `Scale` (with a mixture prior).
     pub kl_key: Option<u64>,
     /// The weight of the KL term in the loss.
     pub kl_weight: f32,
@@ -149,13 +158,13 @@ pub fn step(p: Posterior, inputs: &StepInputs, sink: GradientSink) -> f64 {
     let n = p.mu.len();
     assert!(p.rho.len() == n && inputs.grad_mean.len() == n && inputs.grad_var.is_none_or(|g| g.len() == n));
     assert!(p.mask.is_none_or(|m| m.len() == n));
-    let lrt = matches!(inputs.usage, ForwardUse::Moments);
     let noise_key = match inputs.usage {
         ForwardUse::Sample { key } => Some(key),
-        ForwardUse::Moments => inputs.kl_key,
+        ForwardUse::Moments | ForwardUse::Scale => inputs.kl_key,
     };
-    assert!(lrt == inputs.grad_var.is_some(), "variance gradients come with local reparameterization only");
-    assert!(noise_key.is_some() || (lrt && !inputs.prior.is_monte_carlo()), "a weight sample needs its noise key");
+    let sampled = matches!(inputs.usage, ForwardUse::Sample { .. });
+    assert!(sampled != inputs.grad_var.is_some(), "a second gradient comes with `Moments` and `Scale` only");
+    assert!(noise_key.is_some() || !inputs.prior.is_monte_carlo(), "a Monte-Carlo KL needs its noise key");
     let chunks: Vec<ChunkSink> = match sink {
         GradientSink::Adam { step, mu_moments: [mm, mv], rho_moments: [rm, rv] } => {
             assert!(mm.len() == n && mv.len() == n && rm.len() == n && rv.len() == n);
@@ -170,69 +179,43 @@ pub fn step(p: Posterior, inputs: &StepInputs, sink: GradientSink) -> f64 {
             mu.chunks_mut(CHUNK).zip(rho.chunks_mut(CHUNK)).map(|(m, r)| ChunkSink::Store([m, r])).collect()
         }
     };
-    let partial: Vec<f64> =
-        p.mu.chunks_mut(CHUNK)
-            .zip(p.rho.chunks_mut(CHUNK))
-            .zip(chunks)
-            .enumerate()
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|(c, ((mu, rho), sink))| {
-                widest(
-                    #[inline(always)]
-                    || {
-                        let at = c * CHUNK;
-                        let len = mu.len();
-                        let mut eps = [0.0f32; CHUNK];
-                        let eps = &mut eps[..len];
-                        if let Some(key) = noise_key {
-                            chunk_noise(key, c, eps);
+    let partial: Vec<f64> = p
+        .mu
+        .chunks_mut(CHUNK)
+        .zip(p.rho.chunks_mut(CHUNK))
+        .zip(chunks)
+        .enumerate()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(c, ((mu, rho), sink))| {
+            widest(
+                #[inline(always)]
+                || {
+                    let at = c * CHUNK;
+                    let len = mu.len();
+                    let mut eps = [0.0f32; CHUNK];
+                    let eps = &mut eps[..len];
+                    if let Some(key) = noise_key {
+                        chunk_noise(key, c, eps);
+                    }
+                    let chunk = Chunk {
+                        mask: p.mask.map(|m| &m[at..at + len]),
+                        grad_mean: &inputs.grad_mean[at..at + len],
+                        grad_var: inputs.grad_var.map(|g| &g[at..at + len]),
+                        eps,
+                    };
+                    let (w, prior) = (inputs.kl_weight, inputs.prior);
+                    match inputs.usage {
+                        ForwardUse::Moments => chunk.run_prior(mu, rho, sink, w, prior, |_, gv, _| Data::Moments(gv)),
+                        ForwardUse::Sample { .. } => {
+                            chunk.run_prior(mu, rho, sink, w, prior, |gm, _, e| Data::Sample(gm, e))
                         }
-                        let chunk = Chunk {
-                            mask: p.mask.map(|m| &m[at..at + len]),
-                            grad_mean: &inputs.grad_mean[at..at + len],
-                            grad_var: inputs.grad_var.map(|g| &g[at..at + len]),
-                            eps,
-                        };
-                        let w = inputs.kl_weight;
-                        match (lrt, inputs.prior) {
-                            (true, PriorTerms::Gaussian { ln_s, k }) => chunk.run(
-                                mu,
-                                rho,
-                                sink,
-                                w,
-                                #[inline(always)]
-                                |m, r, _, gv, _| closed_form(m, r, Data::Moments(gv), ln_s, k),
-                            ),
-                            (false, PriorTerms::Gaussian { ln_s, k }) => chunk.run(
-                                mu,
-                                rho,
-                                sink,
-                                w,
-                                #[inline(always)]
-                                |m, r, gm, _, e| closed_form(m, r, Data::Sample(gm, e), ln_s, k),
-                            ),
-                            (true, PriorTerms::Mixture { c1, k1, c2, k2 }) => chunk.run(
-                                mu,
-                                rho,
-                                sink,
-                                w,
-                                #[inline(always)]
-                                |m, r, _, gv, e| monte_carlo(m, r, e, Data::Moments(gv), [c1, k1, c2, k2]),
-                            ),
-                            (false, PriorTerms::Mixture { c1, k1, c2, k2 }) => chunk.run(
-                                mu,
-                                rho,
-                                sink,
-                                w,
-                                #[inline(always)]
-                                |m, r, gm, _, e| monte_carlo(m, r, e, Data::Sample(gm, e), [c1, k1, c2, k2]),
-                            ),
-                        }
-                    },
-                )
-            })
-            .collect();
+                        ForwardUse::Scale => chunk.run_prior(mu, rho, sink, w, prior, |_, gv, _| Data::Scale(gv)),
+                    }
+                },
+            )
+        })
+        .collect();
     partial.iter().sum()
 }
 
@@ -257,12 +240,13 @@ struct Chunk<'a> {
 /// with respect to mu is the forward tensor's own.
 type Element = (f32, f32, f32, f32);
 
-/// How the data term reaches `rho`: through the variance `sigma^2` (its gradient given), or through the
-/// sample `mu + sigma * eps` (its gradient and the noise given).
+/// How the data term reaches `rho`: through the variance `sigma^2` (its gradient given), through the sample
+/// `mu + sigma * eps` (its gradient and the noise given), or through `sigma` itself (its gradient given).
 #[derive(Clone, Copy)]
 enum Data {
     Moments(f32),
     Sample(f32, f32),
+    Scale(f32),
 }
 
 impl Data {
@@ -272,6 +256,7 @@ impl Data {
         match self {
             Data::Moments(g_var) => g_var * 2.0 * sigma * dsigma,
             Data::Sample(g_w, eps) => g_w * eps * dsigma,
+            Data::Scale(g_sigma) => g_sigma * dsigma,
         }
     }
 }
@@ -307,6 +292,38 @@ fn monte_carlo(mu: f32, rho: f32, eps: f32, data: Data, [c1, k1, c2, k2]: [f32; 
 }
 
 impl Chunk<'_> {
+    /// [`Chunk::run`] with the element formula of `prior`, the data term's gradients reaching `rho` as
+    /// `data(grad_mean, grad_var, eps)` says.
+    #[inline(always)]
+    fn run_prior(
+        &self,
+        mu: &mut [f32],
+        rho: &mut [f32],
+        sink: ChunkSink,
+        kl_weight: f32,
+        prior: PriorTerms,
+        data: impl Fn(f32, f32, f32) -> Data,
+    ) -> f64 {
+        match prior {
+            PriorTerms::Gaussian { ln_s, k } => self.run(
+                mu,
+                rho,
+                sink,
+                kl_weight,
+                #[inline(always)]
+                |m, r, gm, gv, e| closed_form(m, r, data(gm, gv, e), ln_s, k),
+            ),
+            PriorTerms::Mixture { c1, k1, c2, k2 } => self.run(
+                mu,
+                rho,
+                sink,
+                kl_weight,
+                #[inline(always)]
+                |m, r, gm, gv, e| monte_carlo(m, r, e, data(gm, gv, e), [c1, k1, c2, k2]),
+            ),
+        }
+    }
+
     /// Runs `element(mu, rho, grad_mean, grad_var, eps)` over the chunk, sends the gradients (KL weighted by
     /// `kl_weight`) to `sink`, and returns the chunk's KL sum.
     #[inline(always)]

@@ -27,13 +27,18 @@ pub(crate) fn check_trainable_pool(geometry: &PoolGeometry, input: [usize; 2]) -
     Ok(())
 }
 
-/// Max or average pooling as a candle op (shape checked by [`check_trainable_pool`]).
+/// Max or average pooling of candle tensors (shape checked by [`check_trainable_pool`]). Max pooling is a
+/// maximum over each window's axes of the reshaped maps, not candle's `max_pool2d`, whose backward pass (candle
+/// 0.11) scales the gradient of a window's maximum by `1 / window size` instead of passing it on whole (test
+/// below).
 pub(crate) fn pool(x: &Tensor, kind: PoolKind, geometry: &PoolGeometry) -> Result<Tensor> {
     let ([kh, kw], [sh, sw]) = (geometry.kernel, geometry.step());
-    let (k, s) = ((kh, kw), (sh, sw));
     match kind {
-        PoolKind::Max => x.max_pool2d_with_stride(k, s),
-        PoolKind::Avg => x.avg_pool2d_with_stride(k, s),
+        PoolKind::Max => {
+            let (n, c, h, w) = x.dims4()?;
+            x.reshape((n, c, h / kh, kh, w / kw, kw))?.max(5)?.max(3)
+        }
+        PoolKind::Avg => x.avg_pool2d_with_stride((kh, kw), (sh, sw)),
     }
 }
 
@@ -59,6 +64,16 @@ impl BayesConv2d {
     pub fn new(g: ConvGeometry, mu_scale: f32, rho: f32, rng: &mut SeededRng, device: &Device) -> Result<Self> {
         let mu = initial_kernel(&g, mu_scale, rng, device)?;
         Ok(Self { geometry: g, posterior: GaussianPosterior::new(&mu, g.out_channels, rho)? })
+    }
+
+    pub fn geometry(&self) -> &ConvGeometry {
+        &self.geometry
+    }
+
+    /// Fixes the pruning pattern of the kernel (`[out, in / groups, kh, kw]`): weights where `mask` is 0 stay
+    /// absent.
+    pub fn set_mask(&mut self, mask: Tensor) -> Result<()> {
+        self.posterior.set_mask(mask)
     }
 
     /// The convolution with the posterior means.
@@ -120,6 +135,30 @@ impl Conv2d {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gradient of a sum of pooled values: 1 at each window's maximum (0 elsewhere), `1 / window size`
+    /// everywhere for average pooling; the values equal candle's pooling. Candle's `max_pool2d` gives 1/4 at each
+    /// maximum of 2×2 windows.
+    #[test]
+    fn pooling_passes_the_gradient_of_a_window_on_to_its_maximum_or_spreads_it() {
+        let dev = Device::Cpu;
+        let mut rng = SeededRng::new(2);
+        let v: Vec<f32> = (0..2 * 3 * 4 * 6).map(|_| rng.gaussian()).collect();
+        let x = Var::from_vec(v, (2, 3, 4, 6), &dev).unwrap();
+        let geometry = PoolGeometry::new([2, 3]);
+        let pooled = pool(&x, PoolKind::Max, &geometry).unwrap();
+        let theirs = x.max_pool2d_with_stride((2, 3), (2, 3)).unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&pooled), flat(&theirs));
+        let grad = flat(pooled.sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap());
+        let values = flat(x.as_tensor());
+        let maxima = flat(&theirs.upsample_nearest2d(4, 6).unwrap());
+        for (i, (g, (v, m))) in grad.iter().zip(values.iter().zip(&maxima)).enumerate() {
+            assert_eq!(*g, if v == m { 1.0 } else { 0.0 }, "element {i}");
+        }
+        let avg = pool(&x, PoolKind::Avg, &geometry).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(flat(avg.get(x.as_tensor()).unwrap()).iter().all(|g| (g - 1.0 / 6.0).abs() < 1e-7));
+    }
 
     /// Flipout's outputs for one example have the model's moments — mean, variance and, what independent noise
     /// per position would miss, the covariance of two positions that share kernel weights — within 5 standard

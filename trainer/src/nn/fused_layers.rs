@@ -5,6 +5,7 @@
 //! builds a candle graph.
 
 use super::bayes_linear::BayesLinear;
+use super::gaussian_posterior::GaussianPosterior;
 use super::linear::Linear;
 use super::noise::Noise;
 use crate::kernels::matmul::{column_sums, product, Matrix};
@@ -39,14 +40,14 @@ pub(crate) struct MomentRecord {
 /// The data term's gradients with respect to one parameter tensor's forward tensors: the means (local
 /// reparameterization) or the weight sample (weight sampling), and the variances (local reparameterization).
 pub(crate) struct TensorGradients {
-    mean: Vec<f32>,
-    var: Option<Vec<f32>>,
+    pub(crate) mean: Vec<f32>,
+    pub(crate) var: Option<Vec<f32>>,
 }
 
 /// The data term's gradients of a Bayesian layer's weights and biases.
 pub(crate) struct BayesGradients {
-    weight: TensorGradients,
-    bias: TensorGradients,
+    pub(crate) weight: TensorGradients,
+    pub(crate) bias: TensorGradients,
 }
 
 /// The checkpoint names of one layer's four variables: weight mu, weight rho, bias mu, bias rho.
@@ -235,7 +236,6 @@ impl BayesLinear {
     /// The fused KL-and-update pass over the layer's two parameter tensors, with the data term's gradients
     /// `data` and the KL term weighted by `kl_weight`, handing each tensor's gradients to `target`. Returns the
     /// layer's KL term (before any update).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn update_fused(
         &self,
         data: &BayesGradients,
@@ -243,15 +243,43 @@ impl BayesLinear {
         estimator: Estimator,
         prior: &PriorTerms,
         kl_weight: f64,
+        target: GradientTarget,
+    ) -> Result<f64> {
+        let keys = record.keys;
+        let tensor_use = |key: Option<u64>| TensorUse {
+            usage: forward_use(estimator, key),
+            kl_key: if estimator == Estimator::LocalReparam { key } else { None },
+        };
+        self.posterior.update_fused(data, [tensor_use(keys.weight), tensor_use(keys.bias)], prior, kl_weight, target)
+    }
+}
+
+/// How a step's forward pass used one parameter tensor, and the noise key of its Monte-Carlo KL sample when
+/// the use itself has none (see `kernels::posterior::StepInputs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TensorUse {
+    pub(crate) usage: ForwardUse,
+    pub(crate) kl_key: Option<u64>,
+}
+
+impl GaussianPosterior {
+    /// The fused KL-and-update pass over the weights and the biases, used as `uses` says, with the data term's
+    /// gradients `data` and the KL term weighted by `kl_weight`, handing each tensor's gradients to `target`.
+    /// Returns the KL term (before any update).
+    pub(crate) fn update_fused(
+        &self,
+        data: &BayesGradients,
+        uses: [TensorUse; 2],
+        prior: &PriorTerms,
+        kl_weight: f64,
         mut target: GradientTarget,
     ) -> Result<f64> {
-        let (keys, p) = (record.keys, &self.posterior);
         let parts = [
-            (&p.weight_mu, &p.weight_rho, &data.weight, keys.weight, p.host_mask.as_deref()),
-            (&p.bias_mu, &p.bias_rho, &data.bias, keys.bias, None),
+            (&self.weight_mu, &self.weight_rho, &data.weight, uses[0], self.host_mask.as_deref()),
+            (&self.bias_mu, &self.bias_rho, &data.bias, uses[1], None),
         ];
         let mut kl = 0.0;
-        for (k, (mu, rho, grads, key, mask)) in parts.into_iter().enumerate() {
+        for (k, (mu, rho, grads, tensor_use, mask)) in parts.into_iter().enumerate() {
             let sink = match &mut target {
                 GradientTarget::Adam { adam, step, names } => {
                     let (mu_name, rho_name) = (names[2 * k], names[2 * k + 1]);
@@ -265,13 +293,12 @@ impl BayesLinear {
                     GradientSink::Store { mu, rho }
                 }
             };
-            let kl_key = if estimator == Estimator::LocalReparam { key } else { None };
             let inputs = StepInputs {
                 grad_mean: &grads.mean,
                 grad_var: grads.var.as_deref(),
-                usage: forward_use(estimator, key),
+                usage: tensor_use.usage,
                 prior: *prior,
-                kl_key,
+                kl_key: tensor_use.kl_key,
                 kl_weight: kl_weight as f32,
             };
             kl += values_mut(mu.as_tensor(), |mu| {
@@ -292,12 +319,18 @@ fn forward_use(estimator: Estimator, key: Option<u64>) -> ForwardUse {
 
 /// Writes the forward tensor of one parameter tensor into `out` (see `kernels::posterior::forward_values`).
 fn write_forward_values(mu: &Var, rho: &Var, mask: Option<&[f32]>, usage: ForwardUse, out: &Var) -> Result<()> {
-    values(mu.as_tensor(), |mu| {
-        values(rho.as_tensor(), |rho| {
-            values_mut(out.as_tensor(), |out| posterior::forward_values(mu, rho, mask, usage, out))
-        })
-    })???;
-    Ok(())
+    values_mut(out.as_tensor(), |out| forward_tensor(mu, rho, mask, usage, out))?
+}
+
+/// The forward tensor of one parameter tensor, written into `out` (see `kernels::posterior::forward_values`).
+pub(crate) fn forward_tensor(
+    mu: &Var,
+    rho: &Var,
+    mask: Option<&[f32]>,
+    usage: ForwardUse,
+    out: &mut [f32],
+) -> Result<()> {
+    values(mu.as_tensor(), |mu| values(rho.as_tensor(), |rho| posterior::forward_values(mu, rho, mask, usage, out)))?
 }
 
 #[cfg(test)]

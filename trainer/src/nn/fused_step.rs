@@ -8,13 +8,16 @@
 //! Adam's fused pass on their host gradients. The composed ops of `Network::forward_train` are the reference
 //! this is checked against (`trainer/tests/fused_gradients.rs`).
 
+use super::fused_conv::{ConvRecord, PoolRecord};
 use super::fused_layers::{activation_backward, BayesGradients, BayesRecord, GradientTarget};
 use super::network::{NetLayer, Network};
 use super::noise::Noise;
+use crate::kernels::conv::ConvShape;
 use crate::kernels::posterior::PriorTerms;
 use crate::kernels::tensor_values::values;
 use crate::optim::Adam;
 use crate::recipe::{Estimator, PriorSpec};
+use bnn_runtime::Shape;
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
@@ -22,6 +25,9 @@ use candle_core::{Result, Tensor, Var};
 enum Record {
     Bayes(BayesRecord),
     Linear,
+    Conv(ConvRecord),
+    Pool(PoolRecord),
+    Flatten,
     Dropout(Vec<f32>),
     Activation(bnn_runtime::Activation),
 }
@@ -38,7 +44,7 @@ pub struct FusedPass {
 /// The data term's gradients of one layer's parameters.
 enum DataGradients {
     Bayes(BayesGradients),
-    Linear { weight: Vec<f32>, bias: Vec<f32> },
+    Deterministic { weight: Vec<f32>, bias: Vec<f32> },
     None,
 }
 
@@ -61,14 +67,48 @@ impl Network {
         let batch = x.dim(0)?;
         let mut activations = vec![values(x, |v| v.to_vec())?];
         let mut records = Vec::with_capacity(self.layers.len());
+        // The size of each example's feature maps while the network reads images.
+        let mut image = match self.input {
+            Shape::Image(dims) => Some(dims),
+            Shape::Flat(_) => None,
+        };
+        let err = |m: &str| candle_core::Error::Msg(format!("the fused step: {m}"));
         for layer in &self.layers {
             let h = activations.last().expect("the input is there");
+            let conv_shape = |g: &bnn_runtime::ConvGeometry| {
+                let [_, height, width] = image.ok_or_else(|| err("a convolution reads images"))?;
+                let shape = ConvShape::new(g, batch, [height, width]).map_err(|m| err(&m))?;
+                let [oh, ow] = shape.output();
+                Ok::<_, candle_core::Error>((shape, Some([g.out_channels, oh, ow])))
+            };
             let (out, record) = match layer {
                 NetLayer::Bayes(l) => {
                     let (out, r) = l.forward_host(h, batch, estimator, &prior, noise)?;
                     (out, Record::Bayes(r))
                 }
                 NetLayer::Linear(l) => (l.forward_host(h, batch)?, Record::Linear),
+                NetLayer::BayesConv(l) => {
+                    let (shape, next) = conv_shape(&l.geometry)?;
+                    image = next;
+                    let (out, r) = l.forward_host(h, shape, estimator, noise)?;
+                    (out, Record::Conv(r))
+                }
+                NetLayer::Conv(l) => {
+                    let (shape, next) = conv_shape(&l.geometry)?;
+                    image = next;
+                    let (out, r) = l.forward_host(h, shape)?;
+                    (out, Record::Conv(r))
+                }
+                NetLayer::Pool(kind, geometry) => {
+                    let dims = image.ok_or_else(|| err("pooling reads images"))?;
+                    let (out, r) = PoolRecord::forward(h, dims, *kind, geometry);
+                    image = Some(r.output());
+                    (out, Record::Pool(r))
+                }
+                NetLayer::Flatten => {
+                    image = None;
+                    (h.clone(), Record::Flatten)
+                }
                 NetLayer::Dropout(p) => {
                     let mask = noise.dropout_values(h.len(), *p);
                     (h.iter().zip(&mask).map(|(h, m)| h * m).collect(), Record::Dropout(mask))
@@ -77,11 +117,6 @@ impl Network {
                     let mut out = h.clone();
                     a.apply(&mut out);
                     (out, Record::Activation(*a))
-                }
-                NetLayer::BayesConv(_) | NetLayer::Conv(_) | NetLayer::Pool(..) | NetLayer::Flatten => {
-                    return Err(candle_core::Error::Msg(
-                        "the fused step runs dense networks; convolutional ones train by the composed step".into(),
-                    ))
                 }
             };
             activations.push(out);
@@ -111,9 +146,19 @@ impl Network {
                 }
                 (NetLayer::Linear(l), Record::Linear) => {
                     let a = l.backward_host(x, &g, input_grad)?;
-                    out[i] = DataGradients::Linear { weight: a.weight, bias: a.bias };
+                    out[i] = DataGradients::Deterministic { weight: a.weight, bias: a.bias };
                     a.input
                 }
+                (NetLayer::BayesConv(_) | NetLayer::Conv(_), Record::Conv(r)) => {
+                    let (grads, grad_x) = r.backward(&g, input_grad);
+                    out[i] = match layer {
+                        NetLayer::BayesConv(_) => DataGradients::Bayes(grads.into_bayes()),
+                        _ => DataGradients::Deterministic { weight: grads.weight, bias: grads.bias },
+                    };
+                    grad_x
+                }
+                (NetLayer::Pool(..), Record::Pool(r)) => Some(r.backward(&g)),
+                (NetLayer::Flatten, Record::Flatten) => Some(g.clone()),
                 (NetLayer::Dropout(_), Record::Dropout(mask)) => Some(g.iter().zip(mask).map(|(g, m)| g * m).collect()),
                 (NetLayer::Activation(_), Record::Activation(a)) => Some(activation_backward(*a, x, y, &g)),
                 _ => return Err(candle_core::Error::Msg("the fused pass does not match the network".into())),
@@ -156,8 +201,15 @@ impl Network {
                     kl += l.update_fused(&d, r, estimator, &prior, kl_weight, target)?;
                     handled.extend(names);
                 }
-                (NetLayer::Linear(l), _, DataGradients::Linear { weight, bias }) => {
-                    for (name, var, g) in Network::linear_parts(i, l, [weight, bias]) {
+                (NetLayer::BayesConv(l), Record::Conv(r), DataGradients::Bayes(d)) => {
+                    let names = Network::bayesian_names(i);
+                    let refs = [names[0].as_str(), names[1].as_str(), names[2].as_str(), names[3].as_str()];
+                    let target = GradientTarget::Adam { adam, step: &step, names: refs };
+                    kl += l.posterior.update_fused(&d, conv_uses(r)?, &prior, kl_weight, target)?;
+                    handled.extend(names);
+                }
+                (layer, _, DataGradients::Deterministic { weight, bias }) => {
+                    for (name, var, g) in deterministic_parts(i, layer, [weight, bias])? {
                         let g = with_stored_gradient(g, grads, &var)?;
                         adam.update_host(&name, &step, &g)?;
                         handled.push(name);
@@ -193,8 +245,15 @@ impl Network {
                     kl += l.update_fused(&d, r, estimator, &prior, kl_weight, GradientTarget::Store(&mut g))?;
                     out.extend(Network::bayesian_names(i).into_iter().zip(g));
                 }
-                (NetLayer::Linear(l), _, DataGradients::Linear { weight, bias }) => {
-                    for (name, var, g) in Network::linear_parts(i, l, [weight, bias]) {
+                (NetLayer::BayesConv(l), Record::Conv(r), DataGradients::Bayes(d)) => {
+                    let (n, m) = (l.posterior.weight_mu.as_tensor().elem_count(), l.geometry.out_channels);
+                    let mut g = [n, n, m, m].map(|len| vec![0.0f32; len]);
+                    let target = GradientTarget::Store(&mut g);
+                    kl += l.posterior.update_fused(&d, conv_uses(r)?, &prior, kl_weight, target)?;
+                    out.extend(Network::bayesian_names(i).into_iter().zip(g));
+                }
+                (layer, _, DataGradients::Deterministic { weight, bias }) => {
+                    for (name, var, g) in deterministic_parts(i, layer, [weight, bias])? {
                         out.push((name, with_stored_gradient(g, grads, &var)?));
                     }
                 }
@@ -203,18 +262,25 @@ impl Network {
         }
         Ok((out, kl))
     }
+}
 
-    /// A deterministic layer's two variables with their checkpoint names and the given gradients.
-    fn linear_parts(
-        i: usize,
-        l: &super::linear::Linear,
-        [weight, bias]: [Vec<f32>; 2],
-    ) -> [(String, Var, Vec<f32>); 2] {
-        [
-            (format!("layers.{i}.weight.mu"), l.weight.clone(), weight),
-            (format!("layers.{i}.bias.mu"), l.bias.clone(), bias),
-        ]
-    }
+/// A deterministic layer's two variables with their checkpoint names and the given gradients.
+fn deterministic_parts(
+    i: usize,
+    layer: &NetLayer,
+    [weight, bias]: [Vec<f32>; 2],
+) -> Result<[(String, Var, Vec<f32>); 2]> {
+    let (w, b) = match layer {
+        NetLayer::Linear(l) => (&l.weight, &l.bias),
+        NetLayer::Conv(l) => (&l.weight, &l.bias),
+        _ => return Err(candle_core::Error::Msg("the fused pass does not match the network".into())),
+    };
+    Ok([(format!("layers.{i}.weight.mu"), w.clone(), weight), (format!("layers.{i}.bias.mu"), b.clone(), bias)])
+}
+
+/// How a Bayesian convolution's pass used its weights and biases.
+fn conv_uses(record: &ConvRecord) -> Result<[super::fused_layers::TensorUse; 2]> {
+    record.tensor_uses().ok_or_else(|| candle_core::Error::Msg("a Bayesian convolution's pass has no draws".into()))
 }
 
 /// `g` plus the gradient `grads` holds for `var` (a penalty on it built with candle ops), if any.

@@ -1,9 +1,10 @@
 //! The trainable network on candle: Bayesian and deterministic dense and convolutional layers, priors and KL
-//! terms, the seeded noise that makes training reproducible, and the fused CPU training step of dense networks
-//! (forward and backward passes by hand, `fused_step` over `fused_layers`).
+//! terms, the seeded noise that makes training reproducible, and the fused CPU training step (forward and backward
+//! passes by hand, `fused_step` over `fused_layers` and `fused_conv`).
 
 mod bayes_linear;
 mod conv;
+mod fused_conv;
 mod fused_layers;
 mod fused_step;
 mod gaussian_posterior;

@@ -124,11 +124,6 @@ impl Network {
         Ok(Self { layers, input: arch.input })
     }
 
-    /// Whether every weighted layer is dense (what the fused CPU step runs).
-    pub fn is_dense(&self) -> bool {
-        !self.layers.iter().any(|l| matches!(l, NetLayer::BayesConv(_) | NetLayer::Conv(_) | NetLayer::Pool(..)))
-    }
-
     /// `x` (`[batch, values]`) as the first layer reads it: as is, or as `[batch, c, h, w]` images.
     fn shaped_input(&self, x: &Tensor) -> Result<Tensor> {
         match self.input {

@@ -62,9 +62,13 @@ impl Noise {
 
     /// Independent signs, -1 or +1 with probability 1/2 each (Flipout's sign vectors).
     pub fn signs(&mut self, shape: &[usize]) -> Result<Tensor> {
-        let v: Vec<f32> =
-            (0..shape.iter().product()).map(|_| if self.rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect();
+        let v = self.sign_values(shape.iter().product());
         Tensor::from_vec(v, shape, &self.device)
+    }
+
+    /// The values of [`Noise::signs`] for `n` elements.
+    pub fn sign_values(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| if self.rng.uniform() < 0.5 { -1.0 } else { 1.0 }).collect()
     }
 
     /// A generator for non-tensor randomness (shuffles, initialisation).
