@@ -126,9 +126,13 @@ impl ConvShape {
             for (e, out) in row.chunks_exact_mut(p).enumerate() {
                 let plane = &x[e * self.input_len() + channel * h * w..][..h * w];
                 self.for_each_row(r, |y, iy, xs, ix0| {
-                    let (src, dst) = (&plane[iy * w..(iy + 1) * w], &mut out[y * ow..(y + 1) * ow]);
-                    for (j, d) in dst[xs].iter_mut().enumerate() {
-                        *d = src[ix0 + j * sx];
+                    let (src, dst) = (&plane[iy * w..(iy + 1) * w], &mut out[y * ow..(y + 1) * ow][xs]);
+                    if sx == 1 {
+                        dst.copy_from_slice(&src[ix0..ix0 + dst.len()]);
+                    } else {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = src[ix0 + j * sx];
+                        }
                     }
                 });
             }
@@ -149,9 +153,13 @@ impl ConvShape {
                 let row = &cols[r * width + e * p..][..p];
                 let plane = &mut example[self.row_channel(r) * h * w..][..h * w];
                 self.for_each_row(r, |y, iy, xs, ix0| {
-                    let dst = &mut plane[iy * w..(iy + 1) * w];
-                    for (j, v) in row[y * ow..(y + 1) * ow][xs].iter().enumerate() {
-                        dst[ix0 + j * sx] += v;
+                    let (src, dst) = (&row[y * ow..(y + 1) * ow][xs], &mut plane[iy * w..(iy + 1) * w]);
+                    if sx == 1 {
+                        dst[ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                    } else {
+                        for (j, v) in src.iter().enumerate() {
+                            dst[ix0 + j * sx] += v;
+                        }
                     }
                 });
             }

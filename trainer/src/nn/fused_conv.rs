@@ -12,6 +12,7 @@ use crate::kernels::tensor_values::values;
 use crate::recipe::Estimator;
 use bnn_runtime::{PoolGeometry, PoolKind};
 use candle_core::Result;
+use rayon::prelude::*;
 
 /// What a convolution's forward pass keeps for its backward pass.
 pub(crate) struct ConvRecord {
@@ -262,31 +263,38 @@ impl PoolRecord {
         let (oh, ow) = (h / kh, w / kw);
         let planes = x.len() / (h * w);
         let mut out = vec![0.0f32; planes * oh * ow];
-        let mut argmax = if kind == PoolKind::Max { vec![0u32; out.len()] } else { Vec::new() };
-        for (plane, (src, dst)) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)).enumerate() {
-            for (o, d) in dst.iter_mut().enumerate() {
-                let (y0, x0) = (o / ow * kh, o % ow * kw);
-                let window = (0..kh).flat_map(|dy| (0..kw).map(move |dx| (y0 + dy) * w + x0 + dx));
-                match kind {
-                    PoolKind::Max => {
-                        let (best, value) =
-                            window.fold(
-                                (0, f32::NEG_INFINITY),
-                                |(bi, bv), i| {
-                                    if src[i] > bv {
-                                        (i, src[i])
-                                    } else {
-                                        (bi, bv)
-                                    }
-                                },
-                            );
-                        *d = value;
-                        argmax[plane * oh * ow + o] = best as u32;
-                    }
-                    PoolKind::Avg => *d = window.map(|i| src[i]).sum::<f32>() / (kh * kw) as f32,
+        let window = move |o: usize| {
+            let (y0, x0) = (o / ow * kh, o % ow * kw);
+            (0..kh).flat_map(move |dy| (0..kw).map(move |dx| (y0 + dy) * w + x0 + dx))
+        };
+        let (inputs, outputs) = (x.par_chunks_exact(h * w), out.par_chunks_exact_mut(oh * ow));
+        let argmax =
+            match kind {
+                PoolKind::Max => {
+                    let mut argmax = vec![0u32; planes * oh * ow];
+                    inputs.zip(outputs).zip(argmax.par_chunks_exact_mut(oh * ow)).for_each(|((src, dst), at)| {
+                        for (o, (d, a)) in dst.iter_mut().zip(at).enumerate() {
+                            let (best, value) = window(o).fold((0, f32::NEG_INFINITY), |(bi, bv), i| {
+                                if src[i] > bv {
+                                    (i, src[i])
+                                } else {
+                                    (bi, bv)
+                                }
+                            });
+                            (*d, *a) = (value, best as u32);
+                        }
+                    });
+                    argmax
                 }
-            }
-        }
+                PoolKind::Avg => {
+                    inputs.zip(outputs).for_each(|(src, dst)| {
+                        for (o, d) in dst.iter_mut().enumerate() {
+                            *d = window(o).map(|i| src[i]).sum::<f32>() / (kh * kw) as f32;
+                        }
+                    });
+                    Vec::new()
+                }
+            };
         (out, Self { input, kind, window: geometry.kernel, argmax })
     }
 
@@ -301,7 +309,8 @@ impl PoolRecord {
         let ([_, h, w], [kh, kw]) = (self.input, self.window);
         let (oh, ow) = (h / kh, w / kw);
         let mut grad_x = vec![0.0f32; g.len() * kh * kw];
-        for (plane, (src, dst)) in g.chunks_exact(oh * ow).zip(grad_x.chunks_exact_mut(h * w)).enumerate() {
+        let planes = g.par_chunks_exact(oh * ow).zip(grad_x.par_chunks_exact_mut(h * w)).enumerate();
+        planes.for_each(|(plane, (src, dst))| {
             for (o, g) in src.iter().enumerate() {
                 match self.kind {
                     PoolKind::Max => dst[self.argmax[plane * oh * ow + o] as usize] += g,
@@ -313,7 +322,7 @@ impl PoolRecord {
                     }
                 }
             }
-        }
+        });
         grad_x
     }
 }

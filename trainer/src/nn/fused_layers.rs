@@ -15,6 +15,7 @@ use crate::optim::{Adam, AdamStep};
 use crate::recipe::Estimator;
 use bnn_runtime::Activation;
 use candle_core::{Result, Tensor, Var};
+use rayon::prelude::*;
 
 /// The noise keys one Bayesian layer's step drew: for the weight sample (weight sampling) or the Monte-Carlo
 /// KL's own weight sample (local reparameterization with a mixture prior), weights then biases.
@@ -59,6 +60,14 @@ pub(crate) enum GradientTarget<'a> {
     Adam { adam: &'a mut Adam, step: &'a AdamStep, names: LayerNames<'a> },
     /// Into four vectors of the variables' sizes, in that order.
     Store(&'a mut [Vec<f32>; 4]),
+}
+
+/// The fewest elements an element-wise pass hands one thread.
+pub(crate) const PARALLEL_MIN: usize = 1 << 14;
+
+/// Applies activation `a` to `v` in place, on rayon's threads.
+pub(crate) fn activate_in_place(a: Activation, v: &mut [f32]) {
+    v.par_chunks_mut(PARALLEL_MIN).for_each(|chunk| a.apply(chunk));
 }
 
 /// `out[r, j] += b[j]` for every row `r` of the row-major `out`.
@@ -122,7 +131,7 @@ impl Linear {
 
 /// The gradient of an activation's input from its output's gradient `g`, its input `x` and output `y`.
 pub(crate) fn activation_backward(a: Activation, x: &[f32], y: &[f32], g: &[f32]) -> Vec<f32> {
-    let it = g.iter().zip(x.iter().zip(y));
+    let it = g.par_iter().zip(x.par_iter().zip(y)).with_min_len(PARALLEL_MIN);
     match a {
         Activation::Relu => it.map(|(g, (x, _))| if *x > 0.0 { *g } else { 0.0 }).collect(),
         Activation::Tanh => it.map(|(g, (_, y))| g * (1.0 - y * y)).collect(),

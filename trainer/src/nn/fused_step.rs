@@ -9,7 +9,7 @@
 //! this is checked against (`trainer/tests/fused_gradients.rs`).
 
 use super::fused_conv::{ConvRecord, PoolRecord};
-use super::fused_layers::{activation_backward, BayesGradients, BayesRecord, GradientTarget};
+use super::fused_layers::{activate_in_place, activation_backward, BayesGradients, BayesRecord, GradientTarget};
 use super::network::{NetLayer, Network};
 use super::noise::Noise;
 use crate::kernels::conv::ConvShape;
@@ -115,7 +115,7 @@ impl Network {
                 }
                 NetLayer::Activation(a) => {
                     let mut out = h.clone();
-                    a.apply(&mut out);
+                    activate_in_place(*a, &mut out);
                     (out, Record::Activation(*a))
                 }
             };
