@@ -4,7 +4,7 @@
 //! [`ConvShape`]'s; the unfolded input is kept from the forward pass for the backward one.
 
 use super::conv::{BayesConv2d, Conv2d};
-use super::fused_layers::{forward_tensor, BayesGradients, TensorGradients, TensorUse};
+use super::fused_layers::{forward_tensor, BayesGradients, TensorGradients, TensorUse, PARALLEL_MIN};
 use super::noise::Noise;
 use crate::kernels::conv::ConvShape;
 use crate::kernels::posterior::{noise_values, ForwardUse};
@@ -72,14 +72,15 @@ impl ConvGradients {
     }
 }
 
-/// Multiplies block `e` (of `block` values) of row `r` of the row-major `v` by `factor(r, e)`.
-fn scale_blocks(v: &mut [f32], rows: usize, block: usize, factor: impl Fn(usize, usize) -> f32) {
-    for (r, row) in v.chunks_exact_mut(v.len() / rows).enumerate() {
-        for (e, b) in row.chunks_exact_mut(block).enumerate() {
-            let f = factor(r, e);
-            b.iter_mut().for_each(|v| *v *= f);
-        }
-    }
+/// Writes `v` into `out`, block `e` (of `block` values) of row `r` multiplied by `factor(r, e)`: a copy of
+/// `v` (row-major, `rows` rows) with each example's signs applied.
+fn scaled_blocks(v: &[f32], out: &mut [f32], rows: usize, block: usize, factor: impl Fn(usize, usize) -> f32 + Sync) {
+    let per_row = v.len() / rows / block;
+    let blocks = v.par_chunks_exact(block).zip(out.par_chunks_exact_mut(block));
+    blocks.enumerate().with_min_len(PARALLEL_MIN / block.max(1)).for_each(|(i, (b, o))| {
+        let f = factor(i / per_row, i % per_row);
+        o.iter_mut().zip(b).for_each(|(o, v)| *o = v * f);
+    });
 }
 
 /// `sum` of each row of the row-major `v` of `rows` rows.
@@ -126,8 +127,8 @@ impl ConvRecord {
             ConvWeights::Flipout(f) => {
                 let p = s.positions();
                 let n = f.sign_out.len() / out_channels;
-                let mut signed_g = g.clone();
-                scale_blocks(&mut signed_g, out_channels, p, |o, e| f.sign_out[e * out_channels + o]);
+                let mut signed_g = vec![0.0f32; g.len()];
+                scaled_blocks(&g, &mut signed_g, out_channels, p, |o, e| f.sign_out[e * out_channels + o]);
                 let signed_cols = f.signed_input.as_ref().map_or(&self.cols, |i| &i.cols);
                 let mut weight_scale = s.kernel_gradient(&signed_g, signed_cols);
                 weight_scale.iter_mut().zip(&f.eps).for_each(|(g, e)| *g *= e);
@@ -146,10 +147,10 @@ impl ConvRecord {
                         // Channel by channel: `delta_c^T (s_out ∘ s_in[:, c] ∘ g)`.
                         Some(input) => {
                             let in_channels = input.signs.len() / n;
-                            let mut channel_g = signed_g.clone();
+                            let mut channel_g = vec![0.0f32; g.len()];
                             for c in 0..in_channels {
-                                channel_g.copy_from_slice(&signed_g);
-                                scale_blocks(&mut channel_g, out_channels, p, |_, e| input.signs[e * in_channels + c]);
+                                let sign = |_, e| input.signs[e * in_channels + c];
+                                scaled_blocks(&signed_g, &mut channel_g, out_channels, p, sign);
                                 s.add_channel_gradient(&f.delta, c, &channel_g, &mut cols);
                             }
                         }
@@ -216,22 +217,20 @@ impl BayesConv2d {
             None
         } else {
             let plane = x.len() / (n * in_channels);
-            let mut signed_x = x.to_vec();
-            scale_blocks(&mut signed_x, n * in_channels, plane, |r, _| sign_in[r]);
+            let mut signed_x = vec![0.0f32; x.len()];
+            scaled_blocks(x, &mut signed_x, n * in_channels, plane, |r, _| sign_in[r]);
             Some(SignedInput { cols: shape.unfold(&signed_x), signs: sign_in })
         };
         let mut out = shape.multiply(&mean, &cols);
         let perturbation = shape.multiply(&delta, signed_input.as_ref().map_or(&cols, |i| &i.cols));
         values(p.bias_mu.as_tensor(), |bias_mu| {
-            for (o, (row, pert)) in
-                out.chunks_exact_mut(n * positions).zip(perturbation.chunks_exact(n * positions)).enumerate()
-            {
-                for (e, (b, q)) in row.chunks_exact_mut(positions).zip(pert.chunks_exact(positions)).enumerate() {
-                    let at = e * out_channels + o;
-                    let (sign, shift) = (sign_out[at], bias_mu[o] + bias_sigma[o] * bias_noise[at]);
-                    b.iter_mut().zip(q).for_each(|(v, q)| *v += sign * q + shift);
-                }
-            }
+            let blocks = out.par_chunks_exact_mut(positions).zip(perturbation.par_chunks_exact(positions));
+            blocks.enumerate().with_min_len(PARALLEL_MIN / positions.max(1)).for_each(|(i, (b, q))| {
+                let (o, e) = (i / n, i % n);
+                let at = e * out_channels + o;
+                let (sign, shift) = (sign_out[at], bias_mu[o] + bias_sigma[o] * bias_noise[at]);
+                b.iter_mut().zip(q).for_each(|(v, q)| *v += sign * q + shift);
+            });
         })?;
         let record = FlipoutRecord { keys, mean, eps, delta, signed_input, sign_out, bias_noise };
         Ok((shape.by_example(&out), ConvRecord { shape, cols, weights: ConvWeights::Flipout(Box::new(record)) }))
