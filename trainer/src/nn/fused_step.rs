@@ -1,6 +1,7 @@
 //! The fused CPU training step of a whole network. The forward and backward passes run by hand on plain
-//! slices, layer by layer (`fused_layers`): each Bayesian layer multiplies with tensors that one fused pass
-//! per parameter tensor writes in place (variances or a weight sample, see `kernels::posterior`). Only the
+//! slices, layer by layer (`fused_layers` for dense layers and activations, `fused_conv` for convolutions and
+//! pooling): each Bayesian layer multiplies with tensors that one fused pass
+//! per parameter tensor writes (variances, standard deviations or a weight sample, see `kernels::posterior`). Only the
 //! likelihood runs on candle, on the network's output as a variable, so any likelihood (and its own
 //! trainable noise) keeps working; its gradient with respect to the output starts the backward pass. Then
 //! one fused pass per Bayesian parameter tensor adds the KL term's gradients, applies the chain rule through
