@@ -88,8 +88,8 @@ pub enum ForwardUse {
 }
 
 /// The tensor the forward pass multiplies with (see [`ForwardUse`]; the standard deviations for `Scale`), written
-/// to `out`, from the means, rhos and
-/// pruning mask (1 = present, 0 = pruned; `None`: all present) of one parameter tensor; pruned entries are 0.
+/// to `out`, from the means, rhos and pruning mask (1 = present, 0 = pruned; `None`: all present) of one parameter
+/// tensor; pruned entries are 0.
 pub fn forward_values(mu: &[f32], rho: &[f32], mask: Option<&[f32]>, usage: ForwardUse, out: &mut [f32]) {
     let n = out.len();
     assert!(mu.len() == n && rho.len() == n && mask.is_none_or(|m| m.len() == n));

@@ -241,25 +241,15 @@ impl BayesLinear {
         };
         Ok((grads, grad_x))
     }
+}
 
-    /// The fused KL-and-update pass over the layer's two parameter tensors, with the data term's gradients
-    /// `data` and the KL term weighted by `kl_weight`, handing each tensor's gradients to `target`. Returns the
-    /// layer's KL term (before any update).
-    pub(crate) fn update_fused(
-        &self,
-        data: &BayesGradients,
-        record: &BayesRecord,
-        estimator: Estimator,
-        prior: &PriorTerms,
-        kl_weight: f64,
-        target: GradientTarget,
-    ) -> Result<f64> {
-        let keys = record.keys;
-        let tensor_use = |key: Option<u64>| TensorUse {
+impl BayesRecord {
+    /// How the pass used the layer's weights and biases under `estimator` (for the fused update).
+    pub(crate) fn tensor_uses(&self, estimator: Estimator) -> [TensorUse; 2] {
+        [self.keys.weight, self.keys.bias].map(|key| TensorUse {
             usage: forward_use(estimator, key),
             kl_key: if estimator == Estimator::LocalReparam { key } else { None },
-        };
-        self.posterior.update_fused(data, [tensor_use(keys.weight), tensor_use(keys.bias)], prior, kl_weight, target)
+        })
     }
 }
 

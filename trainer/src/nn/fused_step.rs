@@ -10,7 +10,10 @@
 //! this is checked against (`trainer/tests/fused_gradients.rs`).
 
 use super::fused_conv::{ConvRecord, PoolRecord};
-use super::fused_layers::{activate_in_place, activation_backward, BayesGradients, BayesRecord, GradientTarget};
+use super::fused_layers::{
+    activate_in_place, activation_backward, BayesGradients, BayesRecord, GradientTarget, TensorUse,
+};
+use super::gaussian_posterior::GaussianPosterior;
 use super::network::{NetLayer, Network};
 use super::noise::Noise;
 use crate::kernels::conv::ConvShape;
@@ -195,18 +198,12 @@ impl Network {
         let mut handled = Vec::new();
         for (i, (layer, (record, data))) in self.layers.iter().zip(pass.records.iter().zip(data)).enumerate() {
             match (layer, record, data) {
-                (NetLayer::Bayes(l), Record::Bayes(r), DataGradients::Bayes(d)) => {
+                (layer, record, DataGradients::Bayes(d)) => {
+                    let (posterior, uses) = bayesian_use(layer, record, estimator)?;
                     let names = Network::bayesian_names(i);
                     let refs = [names[0].as_str(), names[1].as_str(), names[2].as_str(), names[3].as_str()];
                     let target = GradientTarget::Adam { adam, step: &step, names: refs };
-                    kl += l.update_fused(&d, r, estimator, &prior, kl_weight, target)?;
-                    handled.extend(names);
-                }
-                (NetLayer::BayesConv(l), Record::Conv(r), DataGradients::Bayes(d)) => {
-                    let names = Network::bayesian_names(i);
-                    let refs = [names[0].as_str(), names[1].as_str(), names[2].as_str(), names[3].as_str()];
-                    let target = GradientTarget::Adam { adam, step: &step, names: refs };
-                    kl += l.posterior.update_fused(&d, conv_uses(r)?, &prior, kl_weight, target)?;
+                    kl += posterior.update_fused(&d, uses, &prior, kl_weight, target)?;
                     handled.extend(names);
                 }
                 (layer, _, DataGradients::Deterministic { weight, bias }) => {
@@ -240,17 +237,12 @@ impl Network {
         let (mut out, mut kl) = (Vec::new(), 0.0);
         for (i, (layer, (record, data))) in self.layers.iter().zip(pass.records.iter().zip(data)).enumerate() {
             match (layer, record, data) {
-                (NetLayer::Bayes(l), Record::Bayes(r), DataGradients::Bayes(d)) => {
-                    let (n, m) = (l.in_features() * l.out_features(), l.out_features());
+                (layer, record, DataGradients::Bayes(d)) => {
+                    let (posterior, uses) = bayesian_use(layer, record, estimator)?;
+                    let (n, m) =
+                        (posterior.weight_mu.as_tensor().elem_count(), posterior.bias_mu.as_tensor().elem_count());
                     let mut g = [n, n, m, m].map(|len| vec![0.0f32; len]);
-                    kl += l.update_fused(&d, r, estimator, &prior, kl_weight, GradientTarget::Store(&mut g))?;
-                    out.extend(Network::bayesian_names(i).into_iter().zip(g));
-                }
-                (NetLayer::BayesConv(l), Record::Conv(r), DataGradients::Bayes(d)) => {
-                    let (n, m) = (l.posterior.weight_mu.as_tensor().elem_count(), l.geometry.out_channels);
-                    let mut g = [n, n, m, m].map(|len| vec![0.0f32; len]);
-                    let target = GradientTarget::Store(&mut g);
-                    kl += l.posterior.update_fused(&d, conv_uses(r)?, &prior, kl_weight, target)?;
+                    kl += posterior.update_fused(&d, uses, &prior, kl_weight, GradientTarget::Store(&mut g))?;
                     out.extend(Network::bayesian_names(i).into_iter().zip(g));
                 }
                 (layer, _, DataGradients::Deterministic { weight, bias }) => {
@@ -279,9 +271,18 @@ fn deterministic_parts(
     Ok([(format!("layers.{i}.weight.mu"), w.clone(), weight), (format!("layers.{i}.bias.mu"), b.clone(), bias)])
 }
 
-/// How a Bayesian convolution's pass used its weights and biases.
-fn conv_uses(record: &ConvRecord) -> Result<[super::fused_layers::TensorUse; 2]> {
-    record.tensor_uses().ok_or_else(|| candle_core::Error::Msg("a Bayesian convolution's pass has no draws".into()))
+/// A Bayesian layer's posterior and how its pass (`record`) used the weights and biases.
+fn bayesian_use<'a>(
+    layer: &'a NetLayer,
+    record: &Record,
+    estimator: Estimator,
+) -> Result<(&'a GaussianPosterior, [TensorUse; 2])> {
+    let uses = match (layer, record) {
+        (NetLayer::Bayes(l), Record::Bayes(r)) => Some((&l.posterior, r.tensor_uses(estimator))),
+        (NetLayer::BayesConv(l), Record::Conv(r)) => r.tensor_uses().map(|uses| (&l.posterior, uses)),
+        _ => None,
+    };
+    uses.ok_or_else(|| candle_core::Error::Msg("the fused pass does not match the network".into()))
 }
 
 /// `g` plus the gradient `grads` holds for `var` (a penalty on it built with candle ops), if any.
