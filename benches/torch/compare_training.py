@@ -10,7 +10,8 @@
 
 - bayesian-torch `Conv2dReparameterization` + `LinearReparameterization` LeNet-5 (full closed-form KL),
 - `bnn train` with `models/mnist-bbb-lenet5.toml` (Flipout in the convolutions, local reparameterization in the
-  dense layers).
+  dense layers), and the same recipe with weight sampling (one weight draw per minibatch in every layer: the
+  estimator of bayesian-torch's `Conv2dReparameterization` and `LinearReparameterization`).
 
 The trainers run interleaved, `--rounds` times, each alone on the machine. Torch times the optimisation steps of
 the epoch; for `bnn` the script reads the `steps` seconds of its epoch line (the same steps, without its test-set
@@ -170,6 +171,9 @@ def main():
             ("bayesian-torch Conv2dReparameterization LeNet-5, full KL", (BayesianTorchLeNet5, True)),
             ("bnn train mnist-bbb-lenet5.toml (Flipout convolutions)",
              full_training_set("models/mnist-bbb-lenet5.toml", "mnist-bbb-lenet5.toml")),
+            ("bnn train mnist-bbb-lenet5.toml with weight sampling",
+             full_training_set("models/mnist-bbb-lenet5.toml", "mnist-bbb-lenet5-weight-sampling.toml",
+                               "weight_sampling")),
         ]
     times = {name: [] for name, _ in rows}
     whole = {}
@@ -197,8 +201,9 @@ def main():
             parts += [f"BBB / bayesian-torch {ratio(bbb, bt, r):.2f}x", f"BBB / bnn deterministic {ratio(bbb, det, r):.2f}x",
                       f"weight sampling / bayesian-torch {ratio(ws_, bt, r):.2f}x"]
         if "lenet5" in nets:
-            bt, ours = (n for n, _ in rows[-2:])
-            parts.append(f"LeNet-5 bnn / bayesian-torch {ratio(ours, bt, r):.2f}x")
+            bt, ours, ws_ = (n for n, _ in rows[-3:])
+            parts += [f"LeNet-5 bnn / bayesian-torch {ratio(ours, bt, r):.2f}x",
+                      f"LeNet-5 weight sampling / bayesian-torch {ratio(ws_, bt, r):.2f}x"]
         print(f"round {r + 1}: " + ", ".join(parts))
 
 

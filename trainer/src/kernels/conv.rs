@@ -8,7 +8,8 @@
 //! and dilation, groups) trains; the gradients are checked against candle's convolution and against finite
 //! differences (tests below).
 
-use super::matmul::{product, product_of_blocks, Matrix};
+use super::matmul::{product, Matrix};
+use super::row_products::row_products;
 use super::tensor_values::{storage_values, values};
 use bnn_runtime::ConvGeometry;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -118,27 +119,38 @@ impl ConvShape {
         self.tap_source(row / self.taps(), row % self.taps()).0
     }
 
-    /// The input `x` (NCHW) unfolded (see [`ConvShape`]).
+    /// The input `x` (NCHW) unfolded (see [`ConvShape`]). Every value is written once, the zero padding
+    /// included, into memory that is not zeroed first (the unfolded minibatch is megabytes per step).
     pub fn unfold(&self, x: &[f32]) -> Vec<f32> {
         assert_eq!(x.len(), self.n * self.input_len(), "the input of {self:?}");
-        let (p, [h, w], ow, sx) = (self.positions(), self.input, self.output[1], self.geometry.stride[1]);
-        let mut cols = vec![0.0f32; self.unfolded_len()];
-        cols.par_chunks_mut(self.n * p).enumerate().for_each(|(r, row)| {
-            let channel = self.row_channel(r);
+        let (p, [h, w], ow, [sy, sx]) = (self.positions(), self.input, self.output[1], self.geometry.stride);
+        let len = self.unfolded_len();
+        let mut cols = Vec::with_capacity(len);
+        cols.spare_capacity_mut()[..len].par_chunks_mut(self.n * p).enumerate().for_each(|(r, row)| {
+            let (channel, [(ys, iy0), (xs, ix0)]) = self.tap_source(r / self.taps(), r % self.taps());
             for (e, out) in row.chunks_exact_mut(p).enumerate() {
                 let plane = &x[e * self.input_len() + channel * h * w..][..h * w];
-                self.for_each_row(r, |y, iy, xs, ix0| {
-                    let (src, dst) = (&plane[iy * w..(iy + 1) * w], &mut out[y * ow..(y + 1) * ow][xs]);
-                    if sx == 1 {
-                        dst.copy_from_slice(&src[ix0..ix0 + dst.len()]);
-                    } else {
-                        for (j, d) in dst.iter_mut().enumerate() {
-                            *d = src[ix0 + j * sx];
-                        }
+                for (y, dst) in out.chunks_exact_mut(ow).enumerate() {
+                    if !ys.contains(&y) || xs.is_empty() {
+                        dst.iter_mut().for_each(|d| _ = d.write(0.0));
+                        continue;
                     }
-                });
+                    let src = &plane[(iy0 + (y - ys.start) * sy) * w..][..w];
+                    let (before, rest) = dst.split_at_mut(xs.start);
+                    let (inside, after) = rest.split_at_mut(xs.len());
+                    before.iter_mut().chain(after).for_each(|d| _ = d.write(0.0));
+                    if sx == 1 {
+                        inside.iter_mut().zip(&src[ix0..]).for_each(|(d, v)| _ = d.write(*v));
+                    } else {
+                        inside.iter_mut().enumerate().for_each(|(j, d)| _ = d.write(src[ix0 + j * sx]));
+                    }
+                }
             }
         });
+        // SAFETY: the first `len` values were all written above: the rows of `n · p` values cover `0..len`, an
+        // example's `p` values are `oh` output rows of `ow`, and each output row is written whole (padding rows
+        // with zeros; others with zeros before and after the columns `xs` that read the image).
+        unsafe { cols.set_len(len) };
         cols
     }
 
@@ -196,13 +208,12 @@ impl ConvShape {
     /// The kernel's gradient `[out, c / groups, kh, kw]` from the output's gradient by channel and the unfolded
     /// input.
     pub fn kernel_gradient(&self, grad_by_channel: &[f32], cols: &[f32]) -> Vec<f32> {
-        let (opg, taps, width) =
-            (self.geometry.out_channels / self.geometry.groups, self.taps(), self.n * self.positions());
+        let (opg, taps) = (self.geometry.out_channels / self.geometry.groups, self.taps());
         let mut grad_w = vec![0.0f32; self.geometry.out_channels * taps];
         for group in 0..self.geometry.groups {
-            let g = Matrix::new(&grad_by_channel[self.group_rows(grad_by_channel.len(), group)], opg, width);
-            let c = Matrix::new(&cols[self.group_rows(cols.len(), group)], taps, width);
-            product_of_blocks(&mut grad_w[group * opg * taps..][..opg * taps], g, c.t(), KERNEL_GRADIENT_PIECES);
+            let g = &grad_by_channel[self.group_rows(grad_by_channel.len(), group)];
+            let c = &cols[self.group_rows(cols.len(), group)];
+            row_products(&mut grad_w[group * opg * taps..][..opg * taps], g, c, [opg, taps], KERNEL_GRADIENT_PIECES);
         }
         grad_w
     }

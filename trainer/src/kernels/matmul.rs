@@ -4,7 +4,6 @@
 //! hands pointers to `gemm`.
 
 use gemm::Parallelism;
-use rayon::prelude::*;
 
 /// A read-only matrix: a row-major `rows × cols` slice (or a block of columns of a wider one), or the transpose
 /// of one (a view, nothing copied).
@@ -70,33 +69,6 @@ impl<'a> Matrix<'a> {
 /// `out = a b` (or `out += a b` with `accumulate`), `out` row-major `a.rows × b.cols`, on rayon's threads.
 /// The split of the work over threads never changes the bits: each output element is one thread's sum.
 pub fn product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool) {
-    let threads = rayon::current_num_threads();
-    gemm_product(out, a, b, accumulate, if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None });
-}
-
-/// `out = a b` for a long inner dimension and a small product (a kernel's gradient: a sum over every position
-/// of a minibatch): the inner dimension is cut into `pieces` blocks whose products run on rayon's threads, one
-/// block each, and are added in block order — the same bits on any number of threads.
-pub fn product_of_blocks(out: &mut [f32], a: Matrix, b: Matrix, pieces: usize) {
-    let k = a.cols;
-    let pieces = pieces.clamp(1, k.max(1));
-    let partial: Vec<Vec<f32>> = (0..pieces)
-        .into_par_iter()
-        .map(|i| {
-            let range = i * k / pieces..(i + 1) * k / pieces;
-            let mut part = vec![0.0f32; out.len()];
-            gemm_product(&mut part, a.column_block(range.clone()), b.row_block(range), false, Parallelism::None);
-            part
-        })
-        .collect();
-    out.fill(0.0);
-    for part in &partial {
-        out.iter_mut().zip(part).for_each(|(o, p)| *o += p);
-    }
-}
-
-/// `out = a b` (or `+=`) through gemm with `parallelism`.
-fn gemm_product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool, parallelism: Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "a {m} x {k} matrix times a {} x {n} one", b.rows);
     assert_eq!(out.len(), m * n, "the {m} x {n} product goes into {} values", out.len());
@@ -110,6 +82,8 @@ fn gemm_product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool, paralle
         }
         return;
     }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     let ((a_rs, a_cs), (b_rs, b_cs)) = (a.strides(), b.strides());
     // SAFETY: the shapes were checked above: `out` holds `m * n` values, and `fits` checked that every value
     // the strides of `a` (`m × k`) and `b` (`k × n`) reach lies inside their slices, so gemm reads and writes
@@ -178,22 +152,6 @@ mod tests {
             product(&mut out, ma, mb, true);
             for (g, w) in out.iter().zip(&want) {
                 assert!((g - 2.0 * w).abs() <= 2e-5 * (1.0 + w.abs()), "accumulated {at}/{bt}: {g} vs {}", 2.0 * w);
-            }
-        }
-    }
-
-    #[test]
-    fn products_of_blocks_equal_the_textbook_sum_for_any_split() {
-        let (m, k, n) = (5, 203, 7);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
-        let b: Vec<f32> = (0..n * k).map(|i| ((i * 104_729) % 97) as f32 / 48.0 - 1.0).collect();
-        // `a b^T` with `b` stored `n × k`: a kernel gradient's orientation.
-        let want = naive(&a, (m, k), &b, n, false, true);
-        for pieces in [1, 2, 3, 8, 500] {
-            let mut out = vec![f32::NAN; m * n];
-            product_of_blocks(&mut out, Matrix::new(&a, m, k), Matrix::new(&b, n, k).t(), pieces);
-            for (g, w) in out.iter().zip(&want) {
-                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{pieces} pieces: {g} vs {w}");
             }
         }
     }

@@ -10,4 +10,5 @@ pub mod isa;
 pub mod math;
 pub mod matmul;
 pub mod posterior;
+pub mod row_products;
 pub mod tensor_values;
