@@ -102,23 +102,6 @@ impl ConvShape {
         (group * g.channels_per_group() + i, [along(0), along(1)])
     }
 
-    /// Calls `f(output row y, input row, output columns, first input column)` for every output row of row
-    /// `row` of the unfolded input that reads inside the image.
-    #[inline(always)]
-    fn for_each_row(&self, row: usize, mut f: impl FnMut(usize, usize, Range<usize>, usize)) {
-        let (_, [(ys, y0), (xs, x0)]) = self.tap_source(row / self.taps(), row % self.taps());
-        if !xs.is_empty() {
-            for (j, y) in ys.enumerate() {
-                f(y, y0 + j * self.geometry.stride[0], xs.clone(), x0);
-            }
-        }
-    }
-
-    /// The input channel row `row` of the unfolded input reads.
-    pub fn row_channel(&self, row: usize) -> usize {
-        self.tap_source(row / self.taps(), row % self.taps()).0
-    }
-
     /// The input `x` (NCHW) unfolded (see [`ConvShape`]). Every value is written once, the zero padding
     /// included, into memory that is not zeroed first (the unfolded minibatch is megabytes per step).
     pub fn unfold(&self, x: &[f32]) -> Vec<f32> {
@@ -159,23 +142,26 @@ impl ConvShape {
     /// on any number of threads).
     pub fn fold(&self, cols: &[f32]) -> Vec<f32> {
         assert_eq!(cols.len(), self.unfolded_len(), "the unfolded gradient of {self:?}");
-        let (p, [h, w], ow, sx) = (self.positions(), self.input, self.output[1], self.geometry.stride[1]);
+        let (p, [h, w], ow, [sy, sx]) = (self.positions(), self.input, self.output[1], self.geometry.stride);
         let width = self.n * p;
+        let taps = self.taps();
+        let sources: Vec<_> = (0..self.geometry.groups * taps).map(|r| self.tap_source(r / taps, r % taps)).collect();
         let mut grad_x = vec![0.0f32; self.n * self.input_len()];
         grad_x.par_chunks_mut(self.input_len()).enumerate().for_each(|(e, example)| {
-            for r in 0..self.geometry.groups * self.taps() {
+            for (r, (channel, [(ys, iy0), (xs, ix0)])) in sources.iter().enumerate() {
                 let row = &cols[r * width + e * p..][..p];
-                let plane = &mut example[self.row_channel(r) * h * w..][..h * w];
-                self.for_each_row(r, |y, iy, xs, ix0| {
-                    let (src, dst) = (&row[y * ow..(y + 1) * ow][xs], &mut plane[iy * w..(iy + 1) * w]);
+                let plane = &mut example[channel * h * w..][..h * w];
+                for (j, y) in ys.clone().enumerate().filter(|_| !xs.is_empty()) {
+                    let iy = iy0 + j * sy;
+                    let (src, dst) = (&row[y * ow..(y + 1) * ow][xs.clone()], &mut plane[iy * w..(iy + 1) * w]);
                     if sx == 1 {
-                        dst[ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                        dst[*ix0..ix0 + src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
                     } else {
                         for (j, v) in src.iter().enumerate() {
                             dst[ix0 + j * sx] += v;
                         }
                     }
-                });
+                }
             }
         });
         grad_x
@@ -244,16 +230,12 @@ impl ConvShape {
 
     /// An output (or its gradient) in NCHW order, by channel.
     pub fn by_channel(&self, nchw: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; self.output_len()];
-        swap_leading(nchw, [self.n, self.geometry.out_channels], self.positions(), &mut out);
-        out
+        swap_leading(nchw, [self.n, self.geometry.out_channels], self.positions())
     }
 
     /// An output by channel, in NCHW order.
     pub fn by_example(&self, by_channel: &[f32]) -> Vec<f32> {
-        let mut out = vec![0.0f32; self.output_len()];
-        swap_leading(by_channel, [self.geometry.out_channels, self.n], self.positions(), &mut out);
-        out
+        swap_leading(by_channel, [self.geometry.out_channels, self.n], self.positions())
     }
 }
 
@@ -286,13 +268,24 @@ impl CustomOp2 for Im2colConv {
     }
 }
 
-/// `out[b, a, :] = v[a, b, :]` for `v` of `[dims[0], dims[1], inner]`.
-fn swap_leading(v: &[f32], [d0, d1]: [usize; 2], inner: usize, out: &mut [f32]) {
-    out.par_chunks_mut(d0 * inner).enumerate().for_each(|(b, block)| {
-        for a in 0..d0 {
-            block[a * inner..(a + 1) * inner].copy_from_slice(&v[(a * d1 + b) * inner..(a * d1 + b + 1) * inner]);
+/// `v[a, b, :]` at `[b, a, :]` for `v` of `[d0, d1, inner]`: every value copied once into memory that is not
+/// zeroed first.
+fn swap_leading(v: &[f32], [d0, d1]: [usize; 2], inner: usize) -> Vec<f32> {
+    let len = d0 * d1 * inner;
+    assert_eq!(v.len(), len, "[{d0}, {d1}, {inner}] values");
+    let mut out = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    out.spare_capacity_mut()[..len].par_chunks_mut(d0 * inner).enumerate().for_each(|(b, block)| {
+        for (a, dst) in block.chunks_exact_mut(inner).enumerate() {
+            dst.iter_mut().zip(&v[(a * d1 + b) * inner..][..inner]).for_each(|(d, v)| _ = d.write(*v));
         }
     });
+    // SAFETY: the `d1` blocks of `d0 · inner` values cover `0..len`, and each block's `d0` runs of `inner`
+    // values were all written above.
+    unsafe { out.set_len(len) };
+    out
 }
 
 #[cfg(test)]
