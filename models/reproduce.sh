@@ -39,7 +39,7 @@ if has comparison; then
   done
 fi
 if has lenet5; then
-  # Sessions 13 and 14 capped the runs at 30 (BBB) and 20 (MC dropout, deterministic) epochs; the recipes allow more.
+  # Sessions 13-15 capped the runs at 30 (BBB) and 20 (MC dropout, deterministic) epochs; the recipes allow more.
   mkdir -p runs
   $BNN train --force --recipe models/mnist-bbb-lenet5.toml --data "$DATA" --out runs/mnist-bbb-lenet5.safetensors \
     --epochs 30
