@@ -1,7 +1,7 @@
 //! 2-D convolution for training: [`ConvShape`]'s products on plain slices (what the fused step calls) — the
 //! whole minibatch unfolded once (im2col, `[kernel taps, examples × positions]`) and multiplied through
-//! [`matmul::product`] (the `gemm` crate), the kernel gradient summed over fixed blocks of the minibatch on all
-//! threads — and, on them, [`conv2d`], a candle op with its own backward pass for the composed path. Candle's
+//! [`matmul::product`] (the `gemm` crate), the kernel gradient as [`row_products`] over fixed blocks of the
+//! minibatch on all threads — and, on them, [`conv2d`], a candle op with its own backward pass for the composed path. Candle's
 //! own CPU convolution runs the input gradient as a direct transposed convolution and the kernel gradient as a
 //! convolution with a minibatch-sized kernel; on LeNet-5 that made a Bayes-by-Backprop step several times
 //! slower than this (`benches/README.md`). Any [`ConvGeometry`] the runtime runs (non-square strides, padding
@@ -83,10 +83,11 @@ impl ConvShape {
         self.geometry.groups * self.taps() * self.n * self.positions()
     }
 
-    /// Where tap `(i, ky, kx)` (`tap` in that order) of group `group` reads: the input channel, and per dimension
-    /// the output positions whose input lies inside the image (a contiguous range; the others read the zero
-    /// padding) with the input index of the range's first position.
-    fn tap_source(&self, group: usize, tap: usize) -> (usize, [(Range<usize>, usize); 2]) {
+    /// Where row `row` of the unfolded input — tap `(i, ky, kx)` (in that order) of group `row / taps` — reads:
+    /// the input channel, and per dimension the output positions whose input lies inside the image (a contiguous
+    /// range; the others read the zero padding) with the input index of the range's first position.
+    fn row_source(&self, row: usize) -> (usize, [(Range<usize>, usize); 2]) {
+        let (group, tap) = (row / self.taps(), row % self.taps());
         let g = &self.geometry;
         let [kh, kw] = g.kernel;
         let (i, k) = (tap / (kh * kw), [tap / kw % kh, tap % kw]);
@@ -110,7 +111,7 @@ impl ConvShape {
         let len = self.unfolded_len();
         let mut cols = Vec::with_capacity(len);
         cols.spare_capacity_mut()[..len].par_chunks_mut(self.n * p).enumerate().for_each(|(r, row)| {
-            let (channel, [(ys, iy0), (xs, ix0)]) = self.tap_source(r / self.taps(), r % self.taps());
+            let (channel, [(ys, iy0), (xs, ix0)]) = self.row_source(r);
             for (e, out) in row.chunks_exact_mut(p).enumerate() {
                 let plane = &x[e * self.input_len() + channel * h * w..][..h * w];
                 for (y, dst) in out.chunks_exact_mut(ow).enumerate() {
@@ -144,14 +145,16 @@ impl ConvShape {
         assert_eq!(cols.len(), self.unfolded_len(), "the unfolded gradient of {self:?}");
         let (p, [h, w], ow, [sy, sx]) = (self.positions(), self.input, self.output[1], self.geometry.stride);
         let width = self.n * p;
-        let taps = self.taps();
-        let sources: Vec<_> = (0..self.geometry.groups * taps).map(|r| self.tap_source(r / taps, r % taps)).collect();
+        let sources: Vec<_> = (0..self.geometry.groups * self.taps()).map(|r| self.row_source(r)).collect();
         let mut grad_x = vec![0.0f32; self.n * self.input_len()];
         grad_x.par_chunks_mut(self.input_len()).enumerate().for_each(|(e, example)| {
             for (r, (channel, [(ys, iy0), (xs, ix0)])) in sources.iter().enumerate() {
                 let row = &cols[r * width + e * p..][..p];
+                if xs.is_empty() {
+                    continue;
+                }
                 let plane = &mut example[channel * h * w..][..h * w];
-                for (j, y) in ys.clone().enumerate().filter(|_| !xs.is_empty()) {
+                for (j, y) in ys.clone().enumerate() {
                     let iy = iy0 + j * sy;
                     let (src, dst) = (&row[y * ow..(y + 1) * ow][xs.clone()], &mut plane[iy * w..(iy + 1) * w]);
                     if sx == 1 {

@@ -30,23 +30,11 @@ impl<'a> Matrix<'a> {
         Self { rows: self.cols, cols: self.rows, transposed: !self.transposed, ..self }
     }
 
-    /// Rows `range` of the matrix as the product sees it, as a view.
-    pub fn row_block(self, range: std::ops::Range<usize>) -> Self {
-        assert!(range.end <= self.rows, "rows {range:?} of {}", self.rows);
-        if self.transposed {
-            return self.t().column_block(range).t();
-        }
-        let data = if range.is_empty() { &self.data[..0] } else { &self.data[range.start * self.stride..] };
-        Self { data, rows: range.len(), ..self }
-    }
-
-    /// Columns `range` of the matrix as the product sees it, as a view.
+    /// Columns `range` of the matrix as the product sees it, as a view (rows of the stored matrix when transposed).
     pub fn column_block(self, range: std::ops::Range<usize>) -> Self {
         assert!(range.end <= self.cols, "columns {range:?} of {}", self.cols);
-        if self.transposed {
-            return self.t().row_block(range).t();
-        }
-        let data = if self.rows == 0 { &self.data[..0] } else { &self.data[range.start..] };
+        let start = if self.transposed { range.start * self.stride } else { range.start };
+        let data = if range.is_empty() || self.rows == 0 { &self.data[..0] } else { &self.data[start..] };
         Self { data, cols: range.len(), ..self }
     }
 
