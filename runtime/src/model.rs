@@ -107,11 +107,22 @@ impl Model {
         for (index, layer) in layers.iter().enumerate() {
             validate_layer(index, layer)?;
             shapes.push(shape);
+            let input_shape = shape;
             shape = output_shape(index, layer, shape)?;
             max_width = max_width.max(checked_len(shape).ok_or(ModelError::InvalidLayer {
                 index,
                 message: format!("the output {shape:?} has too many values"),
             })?);
+            // A convolution first copies its input with the zero border into an activation buffer.
+            if let (Some(g), Shape::Image([c, h, w])) = (layer.conv_geometry(), input_shape) {
+                let [ph, pw] = g.padding.map(|p| p.checked_mul(2));
+                let padded =
+                    ph.zip(pw).and_then(|(ph, pw)| Some(Shape::Image([c, h.checked_add(ph)?, w.checked_add(pw)?])));
+                max_width = max_width.max(padded.and_then(checked_len).ok_or(ModelError::InvalidLayer {
+                    index,
+                    message: format!("the padded input of {input_shape:?} has too many values"),
+                })?);
+            }
             if let Layer::BayesianConv2d(l) = layer {
                 max_kernels = max_kernels.max(l.weight_mu().len() + l.bias_mu().len());
             }

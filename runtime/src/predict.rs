@@ -8,13 +8,13 @@
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
-use crate::kernels::{conv2d_block, pool2d_block, Compiled, ConvShape, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
-use crate::layers::{sample_from_moments, BlockScratch, ConvGeometry, Layer, Pool2d};
+use crate::kernels::{conv2d_block, pool2d_block, Compiled, ConvPlan, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
+use crate::layers::{sample_from_moments, BlockScratch, Layer, Pool2d};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
-use core::ops::Range;
+use core::ops::{DerefMut, Range};
 
 /// Fewest samples an adaptive prediction draws before it may stop.
 pub const ADAPTIVE_MIN_SAMPLES: usize = 8;
@@ -111,6 +111,8 @@ pub struct Predictor<'m> {
     /// sample of a block (`[weights × samples]`, then `[biases × samples]`).
     kernel: Vec<f32>,
     block_kernels: LineAligned,
+    /// Each convolution's plan (its live taps and padded input), by layer index; empty for other layers.
+    plans: Vec<ConvPlan>,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
@@ -148,6 +150,7 @@ impl<'m> Predictor<'m> {
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             kernel: vec![0.0; model.max_kernels()],
             block_kernels: LineAligned::new(model.max_kernels() * SAMPLE_BLOCK),
+            plans: conv_plans(model),
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
         }
@@ -303,15 +306,40 @@ impl<'m> Predictor<'m> {
         let (layers, isa) = (self.model.layers(), self.isa);
         let w = self.prefix_width;
         let mut start = self.first_stochastic;
-        if let Layer::BayesianDense(_) = &layers[start] {
-            sample_from_moments(isa, &self.prefix[..w], &self.prefix_sd[..w], s, &mut self.block_a[..w * s], rng);
-            start += 1;
-        } else {
-            for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
-                row.fill(*v);
+        let mut width = w;
+        match &layers[start] {
+            Layer::BayesianDense(_) => {
+                let (mean, sd) = (&self.prefix[..w], &self.prefix_sd[..w]);
+                sample_from_moments(isa, mean, sd, s, &mut self.block_a[..w * s], rng);
+                start += 1;
+            }
+            Layer::BayesianConv2d(l) => {
+                // Every sample convolves the same image with its own kernels: the kernels read the one image
+                // rather than a block of copies of it.
+                let plan = &self.plans[start];
+                let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
+                l.sample_kernels(isa, s, (weights, bias), rng);
+                let image = if plan.pads() {
+                    plan.pad(&self.prefix[..w], 1, &mut self.scratch);
+                    &self.scratch
+                } else {
+                    &self.prefix
+                };
+                let kernels = (&weights[..], &bias[..], s);
+                if isa.fused() {
+                    conv2d_block::<true>(plan, (image, false), s, kernels, &mut self.block_a);
+                } else {
+                    conv2d_block::<false>(plan, (image, false), s, kernels, &mut self.block_a);
+                }
+                width = plan.output_len();
+                start += 1;
+            }
+            _ => {
+                for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
+                    row.fill(*v);
+                }
             }
         }
-        let mut width = w;
         let (a, b) = (&mut self.block_a, &mut self.block_b);
         for (index, layer) in layers.iter().enumerate().skip(start) {
             match layer {
@@ -328,16 +356,14 @@ impl<'m> Predictor<'m> {
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
                 Layer::Conv2d(l) => {
-                    width = convolve(self.model, index, l.geometry(), a, s, (l.weight(), l.bias(), 1), b);
-                    core::mem::swap(a, b);
+                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, (l.weight(), l.bias(), 1));
                 }
                 Layer::BayesianConv2d(l) => {
                     // Each sample's own kernels, used at every position: exact, unlike independent noise per
                     // output (see `layers/conv.rs`).
                     let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
                     l.sample_kernels(isa, s, (weights, bias), rng);
-                    width = convolve(self.model, index, l.geometry(), a, s, (weights, bias, s), b);
-                    core::mem::swap(a, b);
+                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, (weights, bias, s));
                 }
                 Layer::Pool2d(p) => {
                     width = pool(self.model, index, p, a, s, b);
@@ -349,8 +375,15 @@ impl<'m> Predictor<'m> {
     }
 
     /// Runs the layers in `range` on `self.a[..width]` (one sample, `Mean` or weight sampling), leaving the result
-    /// in `self.a`; returns the output width.
-    fn run_layers(
+    /// in `self.a`; returns the output width. Compiled for the predictor's instruction set ([`Isa::run`]): the
+    /// single-sample kernels are never fused, so every instruction set gives the same bits.
+    fn run_layers(&mut self, range: Range<usize>, pass: Pass, width: usize, rng: Option<&mut SeededRng>) -> usize {
+        let isa = self.isa;
+        isa.run(LayerRun { predictor: self, range, pass, width, rng })
+    }
+
+    #[inline(always)]
+    fn run_layers_inline(
         &mut self,
         range: Range<usize>,
         pass: Pass,
@@ -382,8 +415,7 @@ impl<'m> Predictor<'m> {
                 }
                 Layer::Activation(f) => f.apply(&mut a[..width]),
                 Layer::Conv2d(l) => {
-                    width = convolve(model, index, l.geometry(), a, 1, (l.weight(), l.bias(), 1), b);
-                    core::mem::swap(a, b);
+                    width = convolve(false, &self.plans[index], (a, b), 1, (l.weight(), l.bias(), 1));
                 }
                 Layer::BayesianConv2d(l) => {
                     let n = l.weight_mu().len();
@@ -395,8 +427,7 @@ impl<'m> Predictor<'m> {
                         }
                         _ => (l.weight_mu(), l.bias_mu()),
                     };
-                    width = convolve(model, index, l.geometry(), a, 1, (weights, bias, 1), b);
-                    core::mem::swap(a, b);
+                    width = convolve(false, &self.plans[index], (a, b), 1, (weights, bias, 1));
                 }
                 Layer::Pool2d(p) => {
                     width = pool(model, index, p, a, 1, b);
@@ -409,21 +440,52 @@ impl<'m> Predictor<'m> {
     }
 }
 
-/// Convolution `index` of `model` (its `geometry`) on a block of `s` samples from `input` into `out`, with
-/// `kernels` as [`conv2d_block`] takes them; returns the output width.
+/// The plan of every convolution of `model`, by layer index (an empty plan for other layers). A Bayesian
+/// kernel weight is live unless its mean and standard deviation are both 0 (pruned); a fixed one unless it is 0.
+fn conv_plans(model: &Model) -> Vec<ConvPlan> {
+    let plan = |index: usize, g, live: &dyn Fn(usize) -> bool| {
+        let (input, output) = model.layer_images(index);
+        ConvPlan::new(g, input, output, live)
+    };
+    let layers = model.layers().iter().enumerate();
+    layers
+        .map(|(index, layer)| match layer {
+            Layer::Conv2d(l) => plan(index, l.geometry(), &|k| l.weight()[k] != 0.0),
+            Layer::BayesianConv2d(l) => {
+                plan(index, l.geometry(), &|k| l.weight_mu()[k] != 0.0 || l.weight_sigma()[k] != 0.0)
+            }
+            _ => ConvPlan::default(),
+        })
+        .collect()
+}
+
+/// The convolution of `plan` on a block of `s` samples in `a`, with `kernels` as [`conv2d_block`] takes them,
+/// fused or not; leaves the output in `a` (the padded input goes to `b` first, or else the output, and the two
+/// swap) and returns its width.
 #[inline(always)]
-fn convolve(
-    model: &Model,
-    index: usize,
-    geometry: &ConvGeometry,
-    input: &[f32],
+fn convolve<T: DerefMut<Target = [f32]>>(
+    fused: bool,
+    plan: &ConvPlan,
+    (a, b): (&mut T, &mut T),
     s: usize,
     kernels: (&[f32], &[f32], usize),
-    out: &mut [f32],
 ) -> usize {
-    let (image, [c, oh, ow]) = model.layer_images(index);
-    conv2d_block(ConvShape { geometry, input: image, output: [oh, ow] }, input, s, kernels, out);
-    c * oh * ow
+    // No closure here: a closure is compiled for the baseline, not for the caller's instruction set.
+    let (x, out) = if plan.pads() {
+        plan.pad(a, s, b);
+        (&**b, &mut **a)
+    } else {
+        (&**a, &mut **b)
+    };
+    if fused {
+        conv2d_block::<true>(plan, (x, true), s, kernels, out);
+    } else {
+        conv2d_block::<false>(plan, (x, true), s, kernels, out);
+    }
+    if !plan.pads() {
+        core::mem::swap(a, b);
+    }
+    plan.output_len()
 }
 
 /// Pooling layer `index` of `model` on a block of `s` samples from `input` into `out`; returns the output width.
@@ -439,6 +501,23 @@ struct BlockDraw<'p, 'm, 'r> {
     predictor: &'p mut Predictor<'m>,
     s: usize,
     rng: &'r mut SeededRng,
+}
+
+/// Layers of one sample, as work for [`Isa::run`].
+struct LayerRun<'p, 'm, 'r> {
+    predictor: &'p mut Predictor<'m>,
+    range: Range<usize>,
+    pass: Pass,
+    width: usize,
+    rng: Option<&'r mut SeededRng>,
+}
+
+impl Compiled for LayerRun<'_, '_, '_> {
+    type Output = usize;
+    #[inline(always)]
+    fn run(self) -> usize {
+        self.predictor.run_layers_inline(self.range, self.pass, self.width, self.rng)
+    }
 }
 
 impl Compiled for BlockDraw<'_, '_, '_> {
@@ -488,15 +567,52 @@ mod tests {
         Model::new(layers, Task::Classification { classes: 3, labels: vec![] }, None, Provenance::default()).unwrap()
     }
 
+    /// A 1x12x12 CNN with random posteriors, every third kernel weight pruned: Bayesian convolutions with
+    /// padding (the first, whose input every sample shares) and without, a fixed 1x1 convolution, max and average
+    /// pooling, then a Bayesian dense head of 3.
+    fn pruned_cnn() -> Model {
+        use crate::layers::{BayesianConv2d, Conv2d, ConvGeometry, PoolGeometry, PoolKind};
+        let mut rng = SeededRng::new(4);
+        let mut draw = |n: usize, scale: f32| (0..n).map(|_| rng.gaussian() * scale).collect::<Vec<f32>>();
+        let mut bayesian = |g: ConvGeometry| {
+            let n = g.weight_count().unwrap();
+            let (mut mu, mut sigma) = (draw(n, 0.4), draw(n, 0.1));
+            for (k, (m, s)) in mu.iter_mut().zip(&mut sigma).enumerate() {
+                (*m, *s) = if k % 3 == 1 { (0.0, 0.0) } else { (*m, s.abs()) };
+            }
+            let (bias, bias_sigma) = (draw(g.out_channels, 0.1), vec![0.05; g.out_channels]);
+            Layer::BayesianConv2d(BayesianConv2d::new(g, mu, sigma, bias, bias_sigma))
+        };
+        let pool = |kind| Layer::Pool2d(Pool2d { kind, geometry: PoolGeometry::new([2, 2]) });
+        let layers = vec![
+            bayesian(ConvGeometry::new(1, 3, [3, 3]).padding([1, 1])),
+            Layer::Activation(Activation::Relu),
+            pool(PoolKind::Max),
+            bayesian(ConvGeometry::new(3, 4, [3, 3])),
+            Layer::Conv2d(Conv2d::new(
+                ConvGeometry::new(4, 2, [1, 1]),
+                vec![0.5, -0.25, 1.0, 0.75, 0.0, 1.5, -1.0, 0.5],
+                vec![0.1, -0.1],
+            )),
+            pool(PoolKind::Avg),
+            Layer::Flatten,
+            Layer::BayesianDense(BayesianDense::new(8, 3, draw(24, 0.5), vec![0.05; 24], vec![0.0; 3], vec![0.01; 3])),
+        ];
+        let task = Task::Classification { classes: 3, labels: vec![] };
+        Model::new_image(layers, [1, 12, 12], task, None, Provenance::default()).unwrap()
+    }
+
     /// Every instruction set draws the bits of the portable build of its kind (fused or not), for every sampler
-    /// and block size, dense or sparse; `Mean` and weight sampling are never fused.
+    /// and block size, dense or sparse, fully connected or convolutional; `Mean` and weight sampling are never
+    /// fused.
     #[test]
     fn every_instruction_set_draws_the_bits_of_its_portable_kind() {
         let dense = pruned_network();
-        let input: Vec<f32> = (0..12).map(|i| (i as f32 - 5.0) / 3.0).collect();
         // 32 + 8 + 2 + 1: blocks of every kind the kernels treat differently.
         let samples = if cfg!(miri) { 7 } else { 43 };
-        for model in [dense.clone(), dense.sparsified()] {
+        for model in [dense.clone(), dense.sparsified(), pruned_cnn()] {
+            let d = model.input_dim();
+            let input: Vec<f32> = (0..d).map(|i| ((i % 12) as f32 - 5.0) / 3.0).collect();
             let draw = |isa: Isa, sampler: Sampler| {
                 let mut out = Vec::new();
                 Predictor::on(&model, isa).sample_outputs(&input, sampler, 5, samples, &mut out).unwrap();

@@ -10,11 +10,11 @@
 //!   other kernels are the portable ones, which the compiler vectorises with NEON (the aarch64 baseline).
 //! - `sliced`: a sparse layer's weights re-laid for eight rows at a time, for single-input products.
 //!
-//! Which results are fused: the block products of local reparameterization and the bulk Gaussian draws, on
-//! every instruction set with FMA (AVX2 + FMA, AVX-512, NEON). Their bits then differ from the portable build's
-//! in the last place (a seed still gives the same bits on any one machine, and the same bits on every machine
-//! with FMA). Single-sample products, softmax and entropies are never fused: `Mean` and weight sampling give
-//! the same bits on every CPU.
+//! Which results are fused: the block products of local reparameterization, the convolutions of a block of
+//! samples and the bulk Gaussian draws, on every instruction set with FMA (AVX2 + FMA, AVX-512, NEON). Their bits
+//! then differ from the portable build's in the last place (a seed still gives the same bits on any one machine,
+//! and the same bits on every machine with FMA). Single-sample products and convolutions, softmax and entropies
+//! are never fused: `Mean` and weight sampling give the same bits on every CPU.
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod aarch64;
@@ -25,7 +25,7 @@ mod sliced;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86_64;
 
-pub(crate) use portable::{conv2d_block, dot, entropies, gemv, live_rows, pool2d_block, sparse_dot, ConvShape};
+pub(crate) use portable::{conv2d_block, dot, entropies, gemv, live_rows, pool2d_block, sparse_dot, ConvPlan};
 pub(crate) use sliced::SlicedWeights;
 
 use crate::layers::CsrPattern;
@@ -103,10 +103,15 @@ impl Isa {
         all
     }
 
-    /// Whether the block products and Gaussian draws fuse their multiply-adds on this instruction set.
-    #[cfg(test)]
+    /// Whether the block products, block convolutions and Gaussian draws fuse their multiply-adds on this
+    /// instruction set (a constant where the portable level is not built).
     pub(crate) fn fused(self) -> bool {
-        self.0 != Level::Portable
+        match self.0 {
+            #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
+            Level::Portable => false,
+            #[allow(unreachable_patterns)]
+            _ => true,
+        }
     }
 
     /// `work.run()`, compiled for this instruction set where that pays (x86-64: AVX2 + FMA, AVX-512): the

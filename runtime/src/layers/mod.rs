@@ -48,6 +48,15 @@ impl Layer {
         }
     }
 
+    /// The geometry of a convolution; `None` for other layers.
+    pub fn conv_geometry(&self) -> Option<&ConvGeometry> {
+        match self {
+            Layer::Conv2d(l) => Some(l.geometry()),
+            Layer::BayesianConv2d(l) => Some(l.geometry()),
+            _ => None,
+        }
+    }
+
     /// Whether the layer draws random numbers when sampled.
     pub fn is_stochastic(&self) -> bool {
         matches!(self, Layer::BayesianDense(_) | Layer::BayesianConv2d(_) | Layer::Dropout(_))

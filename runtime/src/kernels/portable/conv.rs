@@ -1,132 +1,193 @@
 //! Convolution and pooling over a block of samples: images stored NCHW, one row of `s` samples per value
-//! (`[channels × height × width × s]`, the layout of every block of the predictor). Plain multiply-then-add in a
-//! fixed order (bias, then input channel, kernel row, kernel column), never fused: the same bits on every CPU.
+//! (`[channels × height × width × s]`, the layout of every block of the predictor).
+//!
+//! A convolution runs from a [`ConvPlan`]: its input is first zero-padded into a buffer of its own, so that every
+//! tap of every output reads inside the image and no kernel tests a bound, and each output channel keeps a list of
+//! its live taps (the kernel weights not pruned), each with the offset it reads from the output's window. Every
+//! output is its bias plus its channel's taps in order (input channel, kernel row, kernel column), each `w * x`
+//! added with one rounding when `FUSED` and two otherwise; a padded position adds `w * 0`. The block kernels keep
+//! a tile of outputs × samples in registers, the single-sample kernel a tile of positions along a row; every path
+//! gives the bits of [`conv_any`], the plain loop.
 
+use super::block::madd;
 use crate::layers::{ConvGeometry, PoolGeometry, PoolKind};
+use crate::prelude::*;
 
-/// A convolution's sizes for one input: `[channels, height, width]` in, `[height, width]` out.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConvShape<'g> {
-    pub geometry: &'g ConvGeometry,
-    pub input: [usize; 3],
-    pub output: [usize; 2],
+/// A convolution as its kernels see it, for one input size: the padded input, the output, and each output
+/// channel's live taps.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConvPlan {
+    input: [usize; 3],
+    padding: [usize; 2],
+    /// Height and width of the zero-padded input.
+    padded: [usize; 2],
+    stride: [usize; 2],
+    /// Output channels, height and width.
+    output: [usize; 3],
+    /// Output channel `o`'s taps are `taps[first_tap[o]..first_tap[o + 1]]`.
+    first_tap: Vec<usize>,
+    /// A tap: the index of its kernel weight, and the offset (in values of the padded input) of the input it
+    /// multiplies from the top-left corner of the output's window.
+    taps: Vec<[usize; 2]>,
+    /// Kernel weights (live or not).
+    weights: usize,
+    /// One past the furthest value of a padded sample that a tap of an output reads.
+    reach: usize,
 }
 
-/// `out[(o, y, x), t] = bias[o, t] + sum_{i, ky, kx} w[(o, i, ky, kx), t] * in[(c, iy, ix), t]` for a block of `s`
-/// samples, with `c` the `i`-th input channel of output channel `o`'s group, `iy = y stride + ky dilation -
-/// padding` (likewise `ix`), positions outside the input left out (zero padding). `weights` and `bias` hold
-/// `per` values per weight: `s` (a kernel per sample) or 1 (one kernel for all). Each output's sum starts at the
-/// bias and adds the taps in order (input channel, kernel row, kernel column), whatever the block size.
+impl ConvPlan {
+    /// The plan of convolution `g` on `input` (`[channels, height, width]`) giving `output` (`[channels,
+    /// height, width]`), both as the model validated them; `live(k)` says whether kernel weight `k` can be
+    /// non-zero (a pruned weight is zero in every sample, and its tap is left out).
+    pub(crate) fn new(g: &ConvGeometry, input: [usize; 3], output: [usize; 3], live: impl Fn(usize) -> bool) -> Self {
+        let padded = [input[1] + 2 * g.padding[0], input[2] + 2 * g.padding[1]];
+        let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups.max(1), g.kernel);
+        let (mut first_tap, mut taps) = (vec![0], Vec::new());
+        for o in 0..output[0] {
+            let first_channel = (o / opg.max(1)) * cpg;
+            for i in 0..cpg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let k = ((o * cpg + i) * kh + ky) * kw + kx;
+                        if live(k) {
+                            let row = (first_channel + i) * padded[0] + ky * g.dilation[0];
+                            taps.push([k, row * padded[1] + kx * g.dilation[1]]);
+                        }
+                    }
+                }
+            }
+            first_tap.push(taps.len());
+        }
+        let mut plan =
+            Self { input, padding: g.padding, padded, stride: g.stride, output, first_tap, taps, ..Self::default() };
+        plan.weights = output[0] * cpg * kh * kw;
+        let last_window = plan.origin(output[1].saturating_sub(1), output[2].saturating_sub(1));
+        plan.reach = plan.taps.iter().map(|[_, offset]| last_window + offset + 1).max().unwrap_or(0);
+        plan
+    }
+
+    /// Whether the input is padded (else the kernels read it as it is).
+    pub(crate) fn pads(&self) -> bool {
+        self.padding != [0, 0]
+    }
+
+    /// Values of one sample of the padded input.
+    pub(crate) fn padded_len(&self) -> usize {
+        self.input[0] * self.padded[0] * self.padded[1]
+    }
+
+    /// Values of one sample of the output.
+    pub(crate) fn output_len(&self) -> usize {
+        self.output.iter().product()
+    }
+
+    fn taps(&self, o: usize) -> &[[usize; 2]] {
+        &self.taps[self.first_tap[o]..self.first_tap[o + 1]]
+    }
+
+    /// Output position `(y, x)`'s window: its first value in the padded input.
+    #[inline(always)]
+    fn origin(&self, y: usize, x: usize) -> usize {
+        y * self.stride[0] * self.padded[1] + x * self.stride[1]
+    }
+
+    /// Copies the input block `x` (`[c × h × w × s]`) into `out` with its zero border: `[c × h' × w' × s]`.
+    pub(crate) fn pad(&self, x: &[f32], s: usize, out: &mut [f32]) {
+        let ([c, h, w], [ph, pw], [hp, wp]) = (self.input, self.padding, self.padded);
+        let out = &mut out[..c * hp * wp * s];
+        for (channel, padded) in x.chunks_exact(h * w * s).zip(out.chunks_exact_mut(hp * wp * s)) {
+            let (top, rest) = padded.split_at_mut(ph * wp * s);
+            let (middle, bottom) = rest.split_at_mut(h * wp * s);
+            top.fill(0.0);
+            bottom.fill(0.0);
+            for (row, padded_row) in channel.chunks_exact(w * s).zip(middle.chunks_exact_mut(wp * s)) {
+                let (left, rest) = padded_row.split_at_mut(pw * s);
+                let (inside, right) = rest.split_at_mut(w * s);
+                left.fill(0.0);
+                inside.copy_from_slice(row);
+                right.fill(0.0);
+            }
+        }
+    }
+}
+
+/// `out[(o, y, x), t]` for a block of `s` samples (see the module documentation for the sum): `x` is the padded
+/// input, one image per sample (`[c × h' × w' × s]`) or, when `x_per_sample` is false, one image for every
+/// sample (`[c × h' × w']`); `weights` and `bias` hold `per` values per weight: `s` (a kernel per sample) or 1
+/// (one kernel for all). A non-finite input value makes every output NaN: a pruned tap would otherwise drop an
+/// overflow that the dense kernel would pass on.
 #[inline(always)]
-pub(crate) fn conv2d_block(
-    shape: ConvShape<'_>,
-    input: &[f32],
+pub(crate) fn conv2d_block<const FUSED: bool>(
+    plan: &ConvPlan,
+    (x, x_per_sample): (&[f32], bool),
     s: usize,
     (weights, bias, per): (&[f32], &[f32], usize),
     out: &mut [f32],
 ) {
-    // The sums of a whole block row stay in registers for the two sizes that matter: the full sample block and
-    // the single sample of `Mean` and weight sampling; other sizes share one loop over slices.
-    match (s, per == 1) {
-        (32, true) => conv_fixed::<32, false>(shape, input, weights, bias, out),
-        (32, false) => conv_fixed::<32, true>(shape, input, weights, bias, out),
-        (1, _) => conv_single(shape, input, weights, bias, out),
-        _ => conv_any(shape, input, s, (weights, bias, per), out),
+    // The tiled kernels read `x` and `weights` without bounds checks; these three lines make that sound: every
+    // tap of every output reads below `reach` of a padded sample, and every tap's weight is below `weights`.
+    let x = &x[..plan.padded_len() * if x_per_sample { s } else { 1 }];
+    let weights = &weights[..plan.weights * per];
+    assert!(plan.reach <= plan.padded_len(), "a convolution plan reads outside its input");
+    let out = &mut out[..plan.output_len() * s];
+    if any_non_finite(x) {
+        out.fill(f32::NAN);
+        return;
+    }
+    match (s, per == 1, x_per_sample) {
+        (32, false, true) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
+        (32, false, false) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
+        (32, true, true) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
+        // Adaptive sampling draws groups of eight.
+        (8, false, true) => conv_tiles::<8, true, true, FUSED>(plan, x, weights, bias, out),
+        (8, false, false) => conv_tiles::<8, true, false, FUSED>(plan, x, weights, bias, out),
+        (8, true, true) => conv_tiles::<8, false, true, FUSED>(plan, x, weights, bias, out),
+        (1, _, _) if plan.stride[1] == 1 => conv_single::<true, FUSED>(plan, x, weights, bias, out),
+        (1, _, _) => conv_single::<false, FUSED>(plan, x, weights, bias, out),
+        _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
     }
 }
 
-/// The output positions `o` along dimension `d` (of `outs`) whose input `o stride + k dilation - padding` lies in
-/// `0..n`, as a range (the valid positions of one kernel offset are contiguous).
-#[inline(always)]
-fn valid(g: &ConvGeometry, d: usize, k: usize, n: usize, outs: usize) -> core::ops::Range<usize> {
-    let offset = k * g.dilation[d];
-    // First o with o stride + offset >= padding, and first o with o stride + offset >= padding + n.
-    let first = |bound: usize| bound.saturating_sub(offset).div_ceil(g.stride[d]).min(outs);
-    first(g.padding[d])..first(g.padding[d] + n)
+/// Positions of a block tile: four outputs of a row, each with its `N` sums, stay in registers.
+const BLOCK_TILE: usize = 4;
+
+/// The starts of tiles of `p` consecutive positions covering `0..n`: every multiple of `p` that fits, then
+/// `n - p` for the rest (a tile overlapping the one before it; its outputs there come out with the same bits).
+/// `None` if `n < p`.
+fn tile_starts(n: usize, p: usize) -> Option<impl Iterator<Item = usize>> {
+    (n >= p).then(|| (0..n / p).map(move |k| k * p).chain((!n.is_multiple_of(p)).then_some(n - p)))
 }
 
-/// [`conv2d_block`] for a block of `N` samples, each output's `N` sums in registers. `PER_SAMPLE`: `weights`
-/// and `bias` hold `N` values per weight, else one.
+/// [`conv2d_block`] for a block of `N` samples, tiles of [`BLOCK_TILE`] positions of a row (one position at a
+/// time where a row is narrower). `W_PER`: a kernel per sample; `X_PER`: an image per sample.
 #[inline(always)]
-fn conv_fixed<const N: usize, const PER_SAMPLE: bool>(
-    shape: ConvShape<'_>,
-    input: &[f32],
+fn conv_tiles<const N: usize, const W_PER: bool, const X_PER: bool, const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
     weights: &[f32],
     bias: &[f32],
     out: &mut [f32],
 ) {
-    let g = shape.geometry;
-    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
-    let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups, g.kernel);
-    let input = input.as_chunks::<N>().0;
+    let [channels, oh, ow] = plan.output;
+    let per = if W_PER { N } else { 1 };
     let out = out.as_chunks_mut::<N>().0;
-    let per = if PER_SAMPLE { N } else { 1 };
-    for o in 0..g.out_channels {
-        let first_channel = (o / opg) * cpg;
-        let b = &bias[o * per..(o + 1) * per];
+    for o in 0..channels {
+        let (taps, b) = (plan.taps(o), &bias[o * per..(o + 1) * per]);
         for y in 0..oh {
-            for x in 0..ow {
-                let mut acc = [0.0f32; N];
-                for (t, a) in acc.iter_mut().enumerate() {
-                    *a = b[if PER_SAMPLE { t } else { 0 }];
-                }
-                for i in 0..cpg {
-                    let c = first_channel + i;
-                    for ky in 0..kh {
-                        let Some(iy) =
-                            (y * g.stride[0] + ky * g.dilation[0]).checked_sub(g.padding[0]).filter(|v| *v < h)
-                        else {
-                            continue;
-                        };
-                        for kx in 0..kw {
-                            let Some(ix) =
-                                (x * g.stride[1] + kx * g.dilation[1]).checked_sub(g.padding[1]).filter(|v| *v < w)
-                            else {
-                                continue;
-                            };
-                            let k = ((o * cpg + i) * kh + ky) * kw + kx;
-                            let src = &input[(c * h + iy) * w + ix];
-                            let wk = &weights[k * per..(k + 1) * per];
-                            for t in 0..N {
-                                acc[t] += wk[if PER_SAMPLE { t } else { 0 }] * src[t];
-                            }
-                        }
+            let row = &mut out[(o * oh + y) * ow..(o * oh + y + 1) * ow];
+            // Loops, not closures: a closure is compiled for the baseline, not for the caller's instruction set.
+            let step = plan.stride[1];
+            match tile_starts(ow, BLOCK_TILE) {
+                Some(starts) => {
+                    for x0 in starts {
+                        let tile = (plan.origin(y, x0), step, &mut row[x0..]);
+                        block_tile::<N, BLOCK_TILE, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
                     }
                 }
-                out[(o * oh + y) * ow + x] = acc;
-            }
-        }
-    }
-}
-
-/// [`conv2d_block`] for one sample: tap by tap (in the sums' order), the tap's weight times a row of the input
-/// added to a row of the output, which vectorises along the row when the stride is 1.
-fn conv_single(shape: ConvShape<'_>, input: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) {
-    let g = shape.geometry;
-    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
-    let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups, g.kernel);
-    for o in 0..g.out_channels {
-        let out_o = &mut out[o * oh * ow..(o + 1) * oh * ow];
-        out_o.fill(bias[o]);
-        for i in 0..cpg {
-            let c = (o / opg) * cpg + i;
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let u = weights[((o * cpg + i) * kh + ky) * kw + kx];
-                    let xs = valid(g, 1, kx, w, ow);
-                    if xs.is_empty() {
-                        continue;
-                    }
-                    let ix0 = xs.start * g.stride[1] + kx * g.dilation[1] - g.padding[1];
-                    for y in valid(g, 0, ky, h, oh) {
-                        let iy = y * g.stride[0] + ky * g.dilation[0] - g.padding[0];
-                        let src = &input[(c * h + iy) * w + ix0..];
-                        let dst = &mut out_o[y * ow + xs.start..y * ow + xs.end];
-                        if g.stride[1] == 1 {
-                            dst.iter_mut().zip(src).for_each(|(d, v)| *d += u * v);
-                        } else {
-                            dst.iter_mut().zip(src.iter().step_by(g.stride[1])).for_each(|(d, v)| *d += u * v);
-                        }
+                None => {
+                    for x0 in 0..ow {
+                        let tile = (plan.origin(y, x0), step, &mut row[x0..]);
+                        block_tile::<N, 1, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
                     }
                 }
             }
@@ -134,51 +195,223 @@ fn conv_single(shape: ConvShape<'_>, input: &[f32], weights: &[f32], bias: &[f32
     }
 }
 
-/// [`conv2d_block`] for any block size: the taps in the same order, each added to a whole output row of the
-/// block.
-fn conv_any(
-    shape: ConvShape<'_>,
-    input: &[f32],
+/// `P` (1 or [`BLOCK_TILE`]) outputs of one channel at positions `origin + p * step` (`p < P`) of the padded
+/// input, each with its `N` sums, into `out[..P]`. The sums are named locals, one per position: an array of
+/// them indexed in a loop is kept on the stack, one float at a time.
+#[inline(always)]
+fn block_tile<const N: usize, const P: usize, const W_PER: bool, const X_PER: bool, const FUSED: bool>(
+    taps: &[[usize; 2]],
+    (weights, bias): (&[f32], &[f32]),
+    x: &[f32],
+    (origin, step, out): (usize, usize, &mut [[f32; N]]),
+) {
+    const { assert!(P == 1 || P == BLOCK_TILE) };
+    let (per, x_per) = (if W_PER { N } else { 1 }, if X_PER { N } else { 1 });
+    let start: [f32; N] = core::array::from_fn(|t| bias[if W_PER { t } else { 0 }]);
+    let (mut a0, mut a1, mut a2, mut a3) = (start, start, start, start);
+    for &[k, offset] in taps {
+        // SAFETY: `k` is below the plan's weight count, and `weights` holds `per` values of each
+        // (`conv2d_block`).
+        let w = unsafe { window(weights, k * per, per) };
+        let w: [f32; N] = core::array::from_fn(|t| w[if W_PER { t } else { 0 }]);
+        let at = origin + offset;
+        // SAFETY: the tile's positions are outputs, whose taps read below the plan's reach, which is at most the
+        // padded sample that `x` holds `x_per` values of (`conv2d_block`).
+        let xs = |p: usize| unsafe { window(x, (at + p * step) * x_per, x_per) };
+        madd_row::<N, X_PER, FUSED>(&mut a0, &w, xs(0));
+        if P == BLOCK_TILE {
+            madd_row::<N, X_PER, FUSED>(&mut a1, &w, xs(1));
+            madd_row::<N, X_PER, FUSED>(&mut a2, &w, xs(2));
+            madd_row::<N, X_PER, FUSED>(&mut a3, &w, xs(3));
+        }
+    }
+    out[0] = a0;
+    if P == BLOCK_TILE {
+        out[1..4].copy_from_slice(&[a1, a2, a3]);
+    }
+}
+
+/// `acc[t] += w[t] * v[t]` for the `N` samples of one output (`v` a single value shared by all when `X_PER` is
+/// false).
+#[inline(always)]
+fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32; N], w: &[f32; N], v: &[f32]) {
+    for ((a, w), t) in acc.iter_mut().zip(w).zip(0..N) {
+        *a = madd::<FUSED>(*a, *w, v[if X_PER { t } else { 0 }]);
+    }
+}
+
+/// [`conv2d_block`] for one sample: tiles of 16, 8 or 4 positions along a row (the widest that fits it), the
+/// tile's sums in vectors (contiguous loads when `UNIT`, stride 1 along rows).
+#[inline(always)]
+fn conv_single<const UNIT: bool, const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    match plan.output[2] {
+        16.. => single_rows::<16, 8, UNIT, FUSED>(plan, x, weights, bias, out),
+        8.. => single_rows::<8, 4, UNIT, FUSED>(plan, x, weights, bias, out),
+        4.. => single_rows::<4, 4, UNIT, FUSED>(plan, x, weights, bias, out),
+        _ => single_rows::<1, 1, UNIT, FUSED>(plan, x, weights, bias, out),
+    }
+}
+
+/// [`conv_single`] with columns of tiles `P` positions wide (`P` at most the row's width), and the rest of a row
+/// in one `H`-wide column where it fits (`H <= P`), else a `P`-wide one; each column is overlapped by the one
+/// before it where the widths do not divide the row.
+#[inline(always)]
+fn single_rows<const P: usize, const H: usize, const UNIT: bool, const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let ow = plan.output[2];
+    for o in 0..plan.output[0] {
+        for x0 in (0..ow / P).map(|k| k * P) {
+            single_column::<P, UNIT, FUSED>(plan, o, x0, (x, weights, bias), out);
+        }
+        match ow % P {
+            0 => {}
+            rest if rest <= H => single_column::<H, UNIT, FUSED>(plan, o, ow - H, (x, weights, bias), out),
+            _ => single_column::<P, UNIT, FUSED>(plan, o, ow - P, (x, weights, bias), out),
+        }
+    }
+}
+
+/// Outputs `x0..x0 + P` of every row of channel `o`, in tiles of up to four rows × `P` positions: the four rows'
+/// sums are independent, so that no tap waits for the previous one's addition. Overlapping tiles cover the last
+/// rows.
+#[inline(always)]
+fn single_column<const P: usize, const UNIT: bool, const FUSED: bool>(
+    plan: &ConvPlan,
+    o: usize,
+    x0: usize,
+    (x, weights, bias): (&[f32], &[f32], &[f32]),
+    out: &mut [f32],
+) {
+    let [_, oh, ow] = plan.output;
+    let step = [plan.stride[0] * plan.padded[1], if UNIT { 1 } else { plan.stride[1] }];
+    let (taps, out) = (plan.taps(o), &mut out[o * oh * ow..(o + 1) * oh * ow]);
+    match tile_starts(oh, SINGLE_ROWS) {
+        Some(rows) => {
+            for y0 in rows {
+                let tile = (plan.origin(y0, x0), step, &mut out[y0 * ow + x0..], ow);
+                single_tile::<P, SINGLE_ROWS, FUSED>(taps, (weights, bias[o]), x, tile);
+            }
+        }
+        None => {
+            for y0 in 0..oh {
+                let tile = (plan.origin(y0, x0), step, &mut out[y0 * ow + x0..], ow);
+                single_tile::<P, 1, FUSED>(taps, (weights, bias[o]), x, tile);
+            }
+        }
+    }
+}
+
+/// Rows of a single-sample tile.
+const SINGLE_ROWS: usize = 4;
+
+/// `R` (1 or [`SINGLE_ROWS`]) rows × `P` outputs of one sample and channel, at positions `origin + r * step[0] +
+/// p * step[1]` of the padded input, into `out[r * width..][..P]`. Each row's sums are a named local.
+#[inline(always)]
+fn single_tile<const P: usize, const R: usize, const FUSED: bool>(
+    taps: &[[usize; 2]],
+    (weights, bias): (&[f32], f32),
+    x: &[f32],
+    (origin, [row_step, step], out, width): (usize, [usize; 2], &mut [f32], usize),
+) {
+    const { assert!(R == 1 || R == SINGLE_ROWS) };
+    let (mut a0, mut a1, mut a2, mut a3) = ([bias; P], [bias; P], [bias; P], [bias; P]);
+    for &[k, offset] in taps {
+        // SAFETY: `k` is below the plan's weight count, which `weights` holds (`conv2d_block`).
+        let w = unsafe { *weights.get_unchecked(k) };
+        let at = origin + offset;
+        // SAFETY: the tile's positions are outputs, whose taps read below the plan's reach, which is at most the
+        // padded sample that `x` holds (`conv2d_block`).
+        let xs = |r: usize| unsafe { window(x, at + r * row_step, (P - 1) * step + 1) };
+        madd_positions::<P, FUSED>(&mut a0, w, xs(0), step);
+        if R == SINGLE_ROWS {
+            madd_positions::<P, FUSED>(&mut a1, w, xs(1), step);
+            madd_positions::<P, FUSED>(&mut a2, w, xs(2), step);
+            madd_positions::<P, FUSED>(&mut a3, w, xs(3), step);
+        }
+    }
+    for (r, a) in [a0, a1, a2, a3].iter().take(R).enumerate() {
+        out[r * width..r * width + P].copy_from_slice(a);
+    }
+}
+
+/// `acc[p] += w * v[p * step]` for `P` positions of one row.
+#[inline(always)]
+fn madd_positions<const P: usize, const FUSED: bool>(acc: &mut [f32; P], w: f32, v: &[f32], step: usize) {
+    for (p, a) in acc.iter_mut().enumerate() {
+        *a = madd::<FUSED>(*a, w, v[p * step]);
+    }
+}
+
+/// `x[at..at + len]` without a bounds check.
+///
+/// # Safety
+/// `at + len <= x.len()`.
+#[inline(always)]
+unsafe fn window(x: &[f32], at: usize, len: usize) -> &[f32] {
+    debug_assert!(at + len <= x.len());
+    // SAFETY: the caller's promise.
+    unsafe { x.get_unchecked(at..at + len) }
+}
+
+/// [`conv2d_block`] as a plain loop, for any block size: one output after another, its taps in order, each
+/// tap added to the output's `s` sums. The reference of the tiled kernels.
+#[inline(always)]
+fn conv_any<const FUSED: bool>(
+    plan: &ConvPlan,
+    (x, x_per_sample): (&[f32], bool),
     s: usize,
     (weights, bias, per): (&[f32], &[f32], usize),
     out: &mut [f32],
 ) {
-    let g = shape.geometry;
-    let ([_, h, w], [oh, ow]) = (shape.input, shape.output);
-    let (cpg, opg) = (g.channels_per_group(), g.out_channels / g.groups);
-    let [kh, kw] = g.kernel;
-    for o in 0..g.out_channels {
-        let out_o = &mut out[o * oh * ow * s..(o + 1) * oh * ow * s];
+    let [channels, oh, ow] = plan.output;
+    let x_per = if x_per_sample { s } else { 1 };
+    let mut outputs = out.chunks_exact_mut(s);
+    for o in 0..channels {
         let b = &bias[o * per..(o + 1) * per];
-        for row in out_o.chunks_exact_mut(s) {
-            for (t, v) in row.iter_mut().enumerate() {
-                *v = b[if per == 1 { 0 } else { t }];
-            }
-        }
-        for i in 0..cpg {
-            let c = (o / opg) * cpg + i;
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let k = ((o * cpg + i) * kh + ky) * kw + kx;
-                    let wk = &weights[k * per..(k + 1) * per];
-                    for y in valid(g, 0, ky, h, oh) {
-                        let iy = y * g.stride[0] + ky * g.dilation[0] - g.padding[0];
-                        for x in valid(g, 1, kx, w, ow) {
-                            let ix = x * g.stride[1] + kx * g.dilation[1] - g.padding[1];
-                            let src = &input[((c * h + iy) * w + ix) * s..][..s];
-                            let dst = &mut out_o[(y * ow + x) * s..][..s];
-                            if per == 1 {
-                                let u = wk[0];
-                                dst.iter_mut().zip(src).for_each(|(d, v)| *d += u * v);
-                            } else {
-                                dst.iter_mut().zip(src).zip(wk).for_each(|((d, v), u)| *d += u * v);
-                            }
-                        }
+        for y in 0..oh {
+            for xx in 0..ow {
+                let Some(dst) = outputs.next() else { return };
+                for (t, d) in dst.iter_mut().enumerate() {
+                    *d = b[if per == 1 { 0 } else { t }];
+                }
+                for &[k, offset] in plan.taps(o) {
+                    let at = (plan.origin(y, xx) + offset) * x_per;
+                    let (w, v) = (&weights[k * per..(k + 1) * per], &x[at..at + x_per]);
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        let (w, v) = (w[if per == 1 { 0 } else { t }], v[if x_per == 1 { 0 } else { t }]);
+                        *d = madd::<FUSED>(*d, w, v);
                     }
                 }
             }
         }
     }
+}
+
+/// The offsets `k < kernel` of a window starting at `start` (in padded coordinates) whose input `start + k -
+/// padding` lies in `0..n`.
+#[inline(always)]
+fn inside(start: usize, padding: usize, kernel: usize, n: usize) -> core::ops::Range<usize> {
+    let first = padding.saturating_sub(start).min(kernel);
+    first..(n + padding).saturating_sub(start).clamp(first, kernel)
+}
+
+/// Whether any value of `x` is infinite or NaN (exponent bits all set), without an early exit so that the test
+/// vectorises.
+#[inline(always)]
+fn any_non_finite(x: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32)) != 0
 }
 
 /// Max or average pooling of a block of `s` samples, channel by channel (`input` is `[c × h × w × s]`, `out`
@@ -193,27 +426,46 @@ pub(crate) fn pool2d_block(
     s: usize,
     out: &mut [f32],
 ) {
-    const EXPONENT: u32 = 0x7f80_0000;
     let input = &input[..c * h * w * s];
     let out = &mut out[..c * oh * ow * s];
     let [kh, kw] = g.kernel;
     let step = g.step();
     let count = (kh * kw) as f32;
+    let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
     for ch in 0..c {
         for y in 0..oh {
+            let rows = inside(y * step[0], g.padding[0], kh, h);
             for x in 0..ow {
+                let columns = inside(x * step[1], g.padding[1], kw, w);
+                // The window's values: channel `ch`, rows `rows`, columns `columns` of the input.
+                let at = |ky: usize, kx: usize| {
+                    (ch * h + y * step[0] + ky - g.padding[0]) * w + x * step[1] + kx - g.padding[1]
+                };
                 let dst = &mut out[((ch * oh + y) * ow + x) * s..][..s];
-                dst.fill(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 });
-                for ky in 0..kh {
-                    let Some(iy) = (y * step[0] + ky).checked_sub(g.padding[0]).filter(|iy| *iy < h) else { continue };
-                    for kx in 0..kw {
-                        let Some(ix) = (x * step[1] + kx).checked_sub(g.padding[1]).filter(|ix| *ix < w) else {
-                            continue;
-                        };
-                        let src = &input[((ch * h + iy) * w + ix) * s..][..s];
-                        match kind {
-                            PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, v)| *d = d.max(*v)),
-                            PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
+                if s == 1 {
+                    // One sample: the window's statistic in a register, and a plain comparison (a NaN is dealt
+                    // with below), where `f32::max`'s NaN rule would cost a compare and a blend more.
+                    let mut m = init;
+                    for ky in rows.clone() {
+                        for kx in columns.clone() {
+                            let v = input[at(ky, kx)];
+                            m = match kind {
+                                PoolKind::Max if v > m => v,
+                                PoolKind::Max => m,
+                                PoolKind::Avg => m + v,
+                            };
+                        }
+                    }
+                    dst[0] = m;
+                } else {
+                    dst.fill(init);
+                    for ky in rows.clone() {
+                        for kx in columns.clone() {
+                            let src = &input[at(ky, kx) * s..][..s];
+                            match kind {
+                                PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, v)| *d = d.max(*v)),
+                                PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
+                            }
                         }
                     }
                 }
@@ -223,7 +475,7 @@ pub(crate) fn pool2d_block(
             }
         }
     }
-    if input.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32)) != 0 {
+    if any_non_finite(input) {
         out.fill(f32::NAN);
     }
 }
@@ -266,6 +518,10 @@ mod tests {
         out.into_iter().map(|v| v as f32).collect()
     }
 
+    /// Every path of the kernel (tiles of 32 samples, single-sample tiles, strided, the plain loop) for
+    /// geometries with padding, stride, dilation and groups, rows narrower and wider than a tile, a kernel per
+    /// sample or one for all, an image per sample or one for all, pruned taps, fused or not: the bits of the
+    /// plain loop, and within 1e-4 of the definition in f64.
     #[test]
     fn the_block_convolution_is_the_definition_for_every_sample() {
         let geometries = [
@@ -273,45 +529,78 @@ mod tests {
             ConvGeometry::new(2, 4, [3, 2]).stride([2, 1]).padding([1, 1]),
             ConvGeometry::new(3, 3, [3, 3]).padding([2, 2]).dilation([2, 2]).groups(3),
             ConvGeometry::new(4, 2, [1, 1]).groups(2),
+            ConvGeometry::new(2, 3, [2, 3]).stride([1, 2]).padding([0, 1]),
+            ConvGeometry::new(1, 2, [5, 5]).padding([2, 2]),
         ];
-        let (h, w) = (7, 6);
-        for (g, s) in geometries.into_iter().flat_map(|g| [(g, 3), (g, 32), (g, 1)]) {
+        let sizes = if cfg!(miri) { [(7, 6)].as_slice() } else { [(7, 6), (9, 13)].as_slice() };
+        let cases = sizes.iter().flat_map(|hw| geometries.iter().map(move |g| (*g, *hw)));
+        for ((g, (h, w)), s) in cases.flat_map(|c| [(c, 3), (c, 32), (c, 1)]) {
             let input = [g.in_channels, h, w];
-            let output = g.output_size([h, w]).unwrap();
+            let [oh, ow] = g.output_size([h, w]).unwrap();
             let n_in = g.in_channels * h * w;
             let nw = g.weight_count().unwrap();
+            // Every fifth kernel weight pruned: zero in every sample, its tap left out.
+            let pruned = |k: usize| k % 5 == 2;
+            let plan = ConvPlan::new(&g, input, [g.out_channels, oh, ow], |k| !pruned(k));
             // Sample t's image and kernel.
             let x = |t: usize| (0..n_in).map(|k| ((k * 7 + t * 3) as f32 * 0.37).sin()).collect::<Vec<f32>>();
-            let k = |t: usize| (0..nw).map(|k| ((k * 5 + t) as f32 * 0.23).cos()).collect::<Vec<f32>>();
+            let k = |t: usize| {
+                (0..nw).map(|k| if pruned(k) { 0.0 } else { ((k * 5 + t) as f32 * 0.23).cos() }).collect::<Vec<f32>>()
+            };
             let b = |t: usize| (0..g.out_channels).map(|o| o as f32 * 0.1 - t as f32).collect::<Vec<f32>>();
             let interleave = |f: &dyn Fn(usize) -> Vec<f32>| {
                 let cols: Vec<Vec<f32>> = (0..s).map(f).collect();
                 (0..cols[0].len()).flat_map(|r| cols.iter().map(move |c| c[r])).collect::<Vec<f32>>()
             };
-            let n_out = g.out_channels * output[0] * output[1];
-            let shape = ConvShape { geometry: &g, input, output };
-            // One kernel per sample, and one kernel shared by all.
-            let mut per_sample = vec![f32::NAN; n_out * s];
-            conv2d_block(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut per_sample);
-            let mut shared = vec![f32::NAN; n_out * s];
-            conv2d_block(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut shared);
-            // The register and single-sample kernels add the taps in the order of the loop over slices: the same
-            // bits.
+            let padded = |x: &[f32], s: usize| {
+                let mut out = vec![f32::NAN; plan.padded_len() * s];
+                plan.pad(x, s, &mut out);
+                out
+            };
+            let (xs, x0) = (padded(&interleave(&x), s), padded(&x(0), 1));
+            let (ks, bs) = (interleave(&k), interleave(&b));
+            let n_out = g.out_channels * oh * ow;
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            let mut any = vec![f32::NAN; n_out * s];
-            conv_any(shape, &interleave(&x), s, (&interleave(&k), &interleave(&b), s), &mut any);
-            assert_eq!(bits(&any), bits(&per_sample), "{g:?}, s = {s}");
-            conv_any(shape, &interleave(&x), s, (&k(0), &b(0), 1), &mut any);
-            assert_eq!(bits(&any), bits(&shared), "{g:?} shared, s = {s}");
-            for t in 0..s {
-                let want = naive(&g, input, &x(t), &k(t), &b(t));
-                let want_shared = naive(&g, input, &x(t), &k(0), &b(0));
-                for (j, (a, b)) in want.iter().zip(&want_shared).enumerate() {
-                    assert!((per_sample[j * s + t] - a).abs() < 1e-4, "{g:?} sample {t} output {j}");
-                    assert!((shared[j * s + t] - b).abs() < 1e-4, "{g:?} shared, sample {t} output {j}");
+            // (input, an image per sample), (kernels, biases, values per weight): a kernel per sample, one kernel
+            // for all, one image for all.
+            let (k0, b0) = (k(0), b(0));
+            let kinds = [((&xs, true), (&ks, &bs, s)), ((&xs, true), (&k0, &b0, 1)), ((&x0, false), (&ks, &bs, s))];
+            for (kind, ((xin, x_per), (kw, kb, per))) in kinds.into_iter().enumerate() {
+                let want = |t: usize| {
+                    let (xt, kt) = if kind == 2 { (x(0), t) } else { (x(t), if kind == 1 { 0 } else { t }) };
+                    naive(&g, input, &xt, &k(kt), &b(kt))
+                };
+                for fused in [false, true] {
+                    let (mut got, mut reference) = (vec![f32::NAN; n_out * s], vec![f32::NAN; n_out * s]);
+                    if fused {
+                        conv2d_block::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut got);
+                        conv_any::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
+                    } else {
+                        conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got);
+                        conv_any::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
+                    }
+                    assert_eq!(bits(&got), bits(&reference), "{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}");
+                    for t in 0..s {
+                        for (j, want) in want(t).iter().enumerate() {
+                            let v = got[j * s + t];
+                            assert!((v - want).abs() < 1e-4, "{g:?} {h}x{w} kind {kind} sample {t} output {j}: {v}");
+                        }
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_non_finite_input_makes_every_output_nan() {
+        let g = ConvGeometry::new(1, 2, [3, 3]);
+        // Only the corner tap is live, so the dense sum would never read the infinite value at the centre.
+        let plan = ConvPlan::new(&g, [1, 3, 3], [2, 1, 1], |k| k % 9 == 0);
+        let mut x = vec![1.0; 9];
+        x[4] = f32::INFINITY;
+        let mut out = [0.0; 2];
+        conv2d_block::<false>(&plan, (&x, true), 1, (&[1.0; 18], &[0.0; 2], 1), &mut out);
+        assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
     }
 
     #[test]
