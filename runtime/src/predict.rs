@@ -355,15 +355,20 @@ impl<'m> Predictor<'m> {
                 }
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
                 Layer::Activation(f) => f.apply(&mut a[..width * s]),
-                Layer::Conv2d(l) => {
-                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, (l.weight(), l.bias(), 1));
-                }
-                Layer::BayesianConv2d(l) => {
-                    // Each sample's own kernels, used at every position: exact, unlike independent noise per
-                    // output (see `layers/conv.rs`).
-                    let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
-                    l.sample_kernels(isa, s, (weights, bias), rng);
-                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, (weights, bias, s));
+                Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
+                    // One call of the (inlined) kernels for both kinds: the library stays smaller.
+                    let kernels = match layer {
+                        Layer::BayesianConv2d(l) => {
+                            // Each sample's own kernels, used at every position: exact, unlike independent noise
+                            // per output (see `layers/conv.rs`).
+                            let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
+                            l.sample_kernels(isa, s, (weights, bias), rng);
+                            (&weights[..], &bias[..], s)
+                        }
+                        Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
+                        _ => continue, // not reached: the arm takes convolutions only
+                    };
+                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels);
                 }
                 Layer::Pool2d(p) => {
                     width = pool(self.model, index, p, a, s, b);
@@ -414,18 +419,17 @@ impl<'m> Predictor<'m> {
                     }
                 }
                 Layer::Activation(f) => f.apply(&mut a[..width]),
-                Layer::Conv2d(l) => {
-                    width = convolve(false, &self.plans[index], (a, b), 1, (l.weight(), l.bias(), 1));
-                }
-                Layer::BayesianConv2d(l) => {
-                    let n = l.weight_mu().len();
-                    let (weights, bias): (&[f32], &[f32]) = match (pass, rng.as_deref_mut()) {
-                        (Pass::WeightSampling, Some(r)) => {
-                            let (weights, bias) = self.kernel.split_at_mut(n);
+                layer @ (Layer::Conv2d(_) | Layer::BayesianConv2d(_)) => {
+                    // One call of the (inlined) kernels for both kinds: the library stays smaller.
+                    let (weights, bias): (&[f32], &[f32]) = match (layer, pass, rng.as_deref_mut()) {
+                        (Layer::BayesianConv2d(l), Pass::WeightSampling, Some(r)) => {
+                            let (weights, bias) = self.kernel.split_at_mut(l.weight_mu().len());
                             l.sample_kernels_once((weights, bias), r);
                             (weights, bias)
                         }
-                        _ => (l.weight_mu(), l.bias_mu()),
+                        (Layer::BayesianConv2d(l), ..) => (l.weight_mu(), l.bias_mu()),
+                        (Layer::Conv2d(l), ..) => (l.weight(), l.bias()),
+                        _ => continue, // not reached: the arm takes convolutions only
                     };
                     width = convolve(false, &self.plans[index], (a, b), 1, (weights, bias, 1));
                 }

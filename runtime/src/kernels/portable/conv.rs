@@ -138,12 +138,10 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         (32, false, true) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
         (32, false, false) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
         (32, true, true) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
-        // Adaptive sampling draws groups of eight.
-        (8, false, true) => conv_tiles::<8, true, true, FUSED>(plan, x, weights, bias, out),
-        (8, false, false) => conv_tiles::<8, true, false, FUSED>(plan, x, weights, bias, out),
-        (8, true, true) => conv_tiles::<8, false, true, FUSED>(plan, x, weights, bias, out),
-        (1, _, _) if plan.stride[1] == 1 => conv_single::<true, FUSED>(plan, x, weights, bias, out),
-        (1, _, _) => conv_single::<false, FUSED>(plan, x, weights, bias, out),
+        // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) take the plain loop:
+        // tiles for them grew the phones' library past its budget (benches/README, session 16).
+        // Strided rows would need gathers: the plain loop (phones' libraries stay small with fewer kernels).
+        (1, _, _) if plan.stride[1] == 1 => conv_single::<FUSED>(plan, x, weights, bias, out),
         _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
     }
 }
@@ -240,21 +238,14 @@ fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32
     }
 }
 
-/// [`conv2d_block`] for one sample: tiles of 16, 8 or 4 positions along a row (the widest that fits it), the
-/// tile's sums in vectors (contiguous loads when `UNIT`, stride 1 along rows).
+/// [`conv2d_block`] for one sample and stride 1 along rows: tiles of 8 or 4 positions along a row (the widest
+/// that fits it), the tile's sums in vectors.
 #[inline(always)]
-fn conv_single<const UNIT: bool, const FUSED: bool>(
-    plan: &ConvPlan,
-    x: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-) {
+fn conv_single<const FUSED: bool>(plan: &ConvPlan, x: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) {
     match plan.output[2] {
-        16.. => single_rows::<16, 8, UNIT, FUSED>(plan, x, weights, bias, out),
-        8.. => single_rows::<8, 4, UNIT, FUSED>(plan, x, weights, bias, out),
-        4.. => single_rows::<4, 4, UNIT, FUSED>(plan, x, weights, bias, out),
-        _ => single_rows::<1, 1, UNIT, FUSED>(plan, x, weights, bias, out),
+        8.. => single_rows::<8, 4, FUSED>(plan, x, weights, bias, out),
+        4.. => single_rows::<4, 4, FUSED>(plan, x, weights, bias, out),
+        _ => single_rows::<1, 1, FUSED>(plan, x, weights, bias, out),
     }
 }
 
@@ -262,7 +253,7 @@ fn conv_single<const UNIT: bool, const FUSED: bool>(
 /// in one `H`-wide column where it fits (`H <= P`), else a `P`-wide one; each column is overlapped by the one
 /// before it where the widths do not divide the row.
 #[inline(always)]
-fn single_rows<const P: usize, const H: usize, const UNIT: bool, const FUSED: bool>(
+fn single_rows<const P: usize, const H: usize, const FUSED: bool>(
     plan: &ConvPlan,
     x: &[f32],
     weights: &[f32],
@@ -272,12 +263,12 @@ fn single_rows<const P: usize, const H: usize, const UNIT: bool, const FUSED: bo
     let ow = plan.output[2];
     for o in 0..plan.output[0] {
         for x0 in (0..ow / P).map(|k| k * P) {
-            single_column::<P, UNIT, FUSED>(plan, o, x0, (x, weights, bias), out);
+            single_column::<P, FUSED>(plan, o, x0, (x, weights, bias), out);
         }
         match ow % P {
             0 => {}
-            rest if rest <= H => single_column::<H, UNIT, FUSED>(plan, o, ow - H, (x, weights, bias), out),
-            _ => single_column::<P, UNIT, FUSED>(plan, o, ow - P, (x, weights, bias), out),
+            rest if rest <= H => single_column::<H, FUSED>(plan, o, ow - H, (x, weights, bias), out),
+            _ => single_column::<P, FUSED>(plan, o, ow - P, (x, weights, bias), out),
         }
     }
 }
@@ -286,7 +277,7 @@ fn single_rows<const P: usize, const H: usize, const UNIT: bool, const FUSED: bo
 /// sums are independent, so that no tap waits for the previous one's addition. Overlapping tiles cover the last
 /// rows.
 #[inline(always)]
-fn single_column<const P: usize, const UNIT: bool, const FUSED: bool>(
+fn single_column<const P: usize, const FUSED: bool>(
     plan: &ConvPlan,
     o: usize,
     x0: usize,
@@ -294,7 +285,7 @@ fn single_column<const P: usize, const UNIT: bool, const FUSED: bool>(
     out: &mut [f32],
 ) {
     let [_, oh, ow] = plan.output;
-    let step = [plan.stride[0] * plan.padded[1], if UNIT { 1 } else { plan.stride[1] }];
+    let step = [plan.stride[0] * plan.padded[1], 1];
     let (taps, out) = (plan.taps(o), &mut out[o * oh * ow..(o + 1) * oh * ow]);
     match tile_starts(oh, SINGLE_ROWS) {
         Some(rows) => {
