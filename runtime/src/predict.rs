@@ -325,12 +325,7 @@ impl<'m> Predictor<'m> {
                 } else {
                     &self.prefix
                 };
-                let kernels = (&weights[..], &bias[..], s);
-                if isa.fused() {
-                    conv2d_block::<true>(plan, (image, false), s, kernels, &mut self.block_a);
-                } else {
-                    conv2d_block::<false>(plan, (image, false), s, kernels, &mut self.block_a);
-                }
+                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), &mut self.block_a);
                 width = plan.output_len();
                 start += 1;
             }
@@ -481,15 +476,28 @@ fn convolve<T: DerefMut<Target = [f32]>>(
     } else {
         (&**a, &mut **b)
     };
-    if fused {
-        conv2d_block::<true>(plan, (x, true), s, kernels, out);
-    } else {
-        conv2d_block::<false>(plan, (x, true), s, kernels, out);
-    }
+    conv2d(fused, plan, (x, true), s, kernels, out);
     if !plan.pads() {
         core::mem::swap(a, b);
     }
     plan.output_len()
+}
+
+/// [`conv2d_block`], fused or not.
+#[inline(always)]
+fn conv2d(
+    fused: bool,
+    plan: &ConvPlan,
+    x: (&[f32], bool),
+    s: usize,
+    kernels: (&[f32], &[f32], usize),
+    out: &mut [f32],
+) {
+    if fused {
+        conv2d_block::<true>(plan, x, s, kernels, out);
+    } else {
+        conv2d_block::<false>(plan, x, s, kernels, out);
+    }
 }
 
 /// Pooling layer `index` of `model` on a block of `s` samples from `input` into `out`; returns the output width.
