@@ -8,19 +8,21 @@ cd "$(dirname "$0")/.."
 DATA=${BNN_MNIST_DIR:-../shared/data/mnist}
 cargo build --release -q --bin bnn
 BNN=target/release/bnn
+mkdir -p runs   # checkpoints and intermediate files; models/ gets only what ships
 stages=${*:-curve mnist-bbb mnist-reports sweep comparison}
 has() { [[ " $stages " == *" $1 "* ]]; }
 
 if has curve; then
-  $BNN train --force --recipe models/curve-bbb.toml --out models/curve-bbb.safetensors
+  $BNN train --force --recipe models/curve-bbb.toml --out models/curve-bbb.safetensors \
+    --checkpoint runs/curve-bbb.ckpt
   $BNN eval --model models/curve-bbb.safetensors --out-dir models/reports/curve-bbb
 fi
 if has mnist-bbb; then
-  $BNN train --force --recipe models/mnist-bbb.toml --data "$DATA" --out models/mnist-bbb.safetensors
+  $BNN train --force --recipe models/mnist-bbb.toml --data "$DATA" --out models/mnist-bbb.safetensors \
+    --checkpoint runs/mnist-bbb.ckpt
 fi
 if has mnist-reports; then
   # Pruned by SNR, then calibrated on the 10,000 validation images the recipe held out of training.
-  mkdir -p runs
   $BNN prune --in models/mnist-bbb.safetensors --out runs/mnist-bbb-snr95-f16.safetensors \
     --sparsity 0.95 --criterion snr --dtype f16
   $BNN calibrate --model runs/mnist-bbb-snr95-f16.safetensors --out models/mnist-bbb-snr95-f16.safetensors \

@@ -121,8 +121,8 @@ pub fn reliability_diagram(path: &Path, title: &str, bins: &[crate::evaluate::Re
     root.present().map_err(|e| plot_err(path, e))
 }
 
-/// A 1-D regression picture: data points, predictive mean, and two shaded bands (epistemic and total),
-/// each given as `(x, lower, upper)`.
+/// A 1-D regression picture: data points, predictive mean, two shaded bands (epistemic and total), each given as
+/// `(x, lower, upper)`, and the data's true E[y | x] dashed where it is known (`truth` not empty).
 pub fn regression_bands(
     path: &Path,
     title: &str,
@@ -130,6 +130,7 @@ pub fn regression_bands(
     mean: &[(f64, f64)],
     epistemic: &[(f64, f64, f64)],
     total: &[(f64, f64, f64)],
+    truth: &[(f64, f64)],
 ) -> Result<()> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
@@ -162,6 +163,14 @@ pub fn regression_bands(
         .map_err(|e| plot_err(path, e))?
         .label("predictive mean")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], COLORS[1].stroke_width(2)));
+    if !truth.is_empty() {
+        let inside = truth.iter().map(|(x, y)| (*x, clamp(*y)));
+        chart
+            .draw_series(DashedLineSeries::new(inside, 6, 4, BLACK.stroke_width(1)))
+            .map_err(|e| plot_err(path, e))?
+            .label("true E[y | x]")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+    }
     chart
         .draw_series(data.iter().map(|p| Circle::new(*p, 2, BLACK.filled())))
         .map_err(|e| plot_err(path, e))?

@@ -63,7 +63,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let picture = a.out_dir.join("curve.png");
     // The run's own copy of the data is normalised; the runtime model takes raw inputs.
     let raw = bnn_trainer::data::load(&run.recipe.data, None, run.recipe.training.seed)?;
-    println!("{}", super::report::regression_picture(&loaded, &raw.train, &raw.test, &picture, 256)?.markdown());
+    let truth = bnn_trainer::data::conditional_mean(&run.recipe.data);
+    println!("{}", super::report::regression_picture(&loaded, &raw.train, &raw.test, truth, &picture, 256)?.markdown());
     eprintln!("done in {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -60,6 +60,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                 &model,
                 &split.train,
                 &split.test,
+                recipe.as_ref().and_then(|r| data::conditional_mean(&r.data)),
                 &a.out_dir.join("regression.png"),
                 a.samples,
             )?;

@@ -55,10 +55,11 @@ pub fn regression_picture(
     model: &Model,
     train: &Dataset,
     test: &Dataset,
+    truth: Option<fn(f64) -> f64>,
     path: &Path,
     samples: usize,
 ) -> anyhow::Result<RegressionEval> {
-    let (metrics, curves) = regression_study(model, train, test, samples)?;
+    let (metrics, curves) = regression_study(model, train, test, truth, samples)?;
     regression_bands(
         path,
         "Bayes by Backprop regression: mean, epistemic and total uncertainty",
@@ -66,6 +67,7 @@ pub fn regression_picture(
         &curves.mean,
         &curves.epistemic,
         &curves.total,
+        &curves.truth,
     )?;
     Ok(RegressionEval { metrics, picture: path.display().to_string() })
 }
@@ -94,8 +96,14 @@ impl RegressionEval {
                 )
             })
             .collect();
+        let truth = m.truth.as_ref().map_or(String::new(), |t| {
+            format!(
+                "| test RMSE of the true E[y \\| x] (the noise floor) | {:.4} |\n| RMSE of the mean from E[y \\| x] inside the data | {:.4} |\n",
+                t.test_rmse_floor, t.mean_rmse_inside
+            )
+        });
         format!(
-            "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {:.4} |\n| mean epistemic sd farther than half the data's width outside it | {:.4} |\n| ratio outside / inside | {:.1} |\n{conformal}\nPicture: `{}`\n",
+            "| metric | value |\n|---|---:|\n| test RMSE | {:.4} |\n| test NLL | {:.4} |\n| mean epistemic sd inside the data [{lo:.2}, {hi:.2}] | {:.4} |\n| mean epistemic sd farther than half the data's width outside it | {:.4} |\n| ratio outside / inside | {:.1} |\n{truth}{conformal}\nPicture: `{}`\n",
             m.test_rmse,
             m.test_nll,
             m.epistemic_sd_inside,

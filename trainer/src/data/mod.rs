@@ -111,6 +111,14 @@ pub fn load(spec: &DataSpec, data_dir: Option<&Path>, seed: u64) -> Result<Split
     }
 }
 
+/// E[y | x] of the data in closed form, where the data are a built-in 1-D regression set.
+pub fn conditional_mean(spec: &DataSpec) -> Option<fn(f64) -> f64> {
+    match spec {
+        DataSpec::Synthetic { name, .. } => synthetic::conditional_mean(*name),
+        DataSpec::Mnist { .. } | DataSpec::Csv { .. } => None,
+    }
+}
+
 /// The MNIST directory: the flag, else `BNN_MNIST_DIR`, else the recipe's `dir`.
 pub fn mnist_dir(flag: Option<&Path>, recipe_dir: Option<&str>) -> Result<PathBuf> {
     if let Some(d) = flag {

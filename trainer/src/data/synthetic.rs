@@ -70,6 +70,22 @@ pub fn generate(set: SyntheticSet, n: usize, seed: u64) -> Dataset {
 /// The side of a bars image: one channel of `BARS_SIDE` × `BARS_SIDE` pixels.
 pub const BARS_SIDE: usize = 8;
 
+/// E[y | x] of a regression set, in closed form: the best any model's mean can do (`None` for the classification
+/// sets). For the curve the noise inside the sines damps them: with ε ~ N(0, s²), E[sin(a(x + ε))] =
+/// sin(ax) exp(-a²s²/2), so the mean curve is x + 0.67 · 0.3 sin(2πx) + 0.21 · 0.3 sin(4πx), and y scatters about
+/// it with a standard deviation of about 0.30 (not s: the phase noise adds to ε).
+pub fn conditional_mean(set: SyntheticSet) -> Option<fn(f64) -> f64> {
+    match set {
+        SyntheticSet::Curve => Some(|x| {
+            use std::f64::consts::PI;
+            let damping = |a: f64| (-0.5 * (a * CURVE_NOISE_SD as f64).powi(2)).exp();
+            x + 0.3 * damping(2.0 * PI) * (2.0 * PI * x).sin() + 0.3 * damping(4.0 * PI) * (4.0 * PI * x).sin()
+        }),
+        SyntheticSet::Heteroscedastic => Some(f64::sin),
+        SyntheticSet::TwoMoons | SyntheticSet::Bars => None,
+    }
+}
+
 /// The heteroscedastic set's true noise standard deviation at `x`.
 pub fn heteroscedastic_noise_sd(x: f32) -> f32 {
     0.05 + 0.1 * x.abs()
@@ -103,5 +119,33 @@ mod tests {
             .collect();
         let sd = (resid.iter().map(|r| r * r).sum::<f64>() / resid.len() as f64).sqrt();
         assert!(sd > 0.1 && sd < 0.5, "residual sd {sd}");
+    }
+
+    /// Bins of 0.025 in x: the closed-form E[y | x] lies within 4 standard errors of each bin's sample mean, and
+    /// the scatter about it (the RMSE of the best possible mean, the data's noise floor) is 0.29-0.30.
+    #[test]
+    fn the_curve_scatters_about_its_closed_form_mean() {
+        let mean = conditional_mean(SyntheticSet::Curve).unwrap();
+        let d = generate(SyntheticSet::Curve, 200_000, 11);
+        let Targets::Values { values, .. } = &d.targets else { unreachable!() };
+        const BINS: usize = 20;
+        let (mut n, mut sum, mut sq) = ([0usize; BINS], [0.0f64; BINS], [0.0f64; BINS]);
+        let mut floor = 0.0;
+        for (x, y) in d.inputs.iter().zip(values) {
+            let (x, y) = (*x as f64, *y as f64);
+            let b = ((x / 0.5 * BINS as f64) as usize).min(BINS - 1);
+            let r = y - mean(x);
+            (n[b], sum[b], sq[b]) = (n[b] + 1, sum[b] + r, sq[b] + r * r);
+            floor += r * r;
+        }
+        for b in 0..BINS {
+            let m = sum[b] / n[b] as f64;
+            let se = ((sq[b] / n[b] as f64 - m * m) / n[b] as f64).sqrt();
+            assert!(m.abs() < 4.0 * se, "bin {b}: mean residual {m}, standard error {se}");
+        }
+        let floor = (floor / values.len() as f64).sqrt();
+        assert!((0.29..0.30).contains(&floor), "noise floor {floor}");
+        assert_eq!(conditional_mean(SyntheticSet::Heteroscedastic).unwrap()(1.0), 1f64.sin());
+        assert!(conditional_mean(SyntheticSet::Bars).is_none());
     }
 }

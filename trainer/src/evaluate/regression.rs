@@ -1,6 +1,6 @@
 //! The 1-D regression study: the predictive mean with its epistemic and total bands over three times the data's
 //! range (for the picture), test RMSE and Gaussian NLL, and how much wider the epistemic band is outside the
-//! data than inside it.
+//! data than inside it; where the data's E[y | x] is known, how far the mean is from it and the noise floor.
 
 use super::gaussian_nll;
 use crate::data::{Dataset, Targets};
@@ -26,6 +26,18 @@ pub struct RegressionMetrics {
     /// With a calibrated model: its conformal intervals on the test set, per stored level.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conformal: Vec<IntervalCoverage>,
+    /// Where the data's E[y | x] is known: the predictive mean against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<TruthComparison>,
+}
+
+/// The predictive mean against the data's true E[y | x].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TruthComparison {
+    /// Root mean squared distance of the predictive mean from E[y | x] over the data's range.
+    pub mean_rmse_inside: f64,
+    /// The test RMSE of E[y | x] itself: the noise floor, which no model's mean beats but by the test set's luck.
+    pub test_rmse_floor: f64,
 }
 
 /// A calibrated regression model's conformal interval at one level on the test set.
@@ -48,6 +60,8 @@ pub struct RegressionCurves {
     pub epistemic: Vec<(f64, f64, f64)>,
     /// Mean ± 2 total standard deviations.
     pub total: Vec<(f64, f64, f64)>,
+    /// E[y | x], where known (else empty).
+    pub truth: Vec<(f64, f64)>,
 }
 
 fn regression(model: &Model, x: &[f32], options: &PredictOptions) -> Result<RegressionPrediction> {
@@ -62,11 +76,13 @@ fn values(d: &Dataset) -> Result<&[f32]> {
     }
 }
 
-/// Runs the study of a model with one input and one output, with at least 100 Monte-Carlo samples.
+/// Runs the study of a model with one input and one output, with at least 100 Monte-Carlo samples; `truth` is
+/// the data's E[y | x] where it is known.
 pub fn regression_study(
     model: &Model,
     train: &Dataset,
     test: &Dataset,
+    truth: Option<fn(f64) -> f64>,
     samples: usize,
 ) -> Result<(RegressionMetrics, RegressionCurves)> {
     if model.input_dim() != 1 || train.dim != 1 || test.dim != 1 || train.is_empty() {
@@ -82,8 +98,9 @@ pub fn regression_study(
         mean: vec![],
         epistemic: vec![],
         total: vec![],
+        truth: vec![],
     };
-    let (mut sd_in, mut n_in, mut sd_out, mut n_out) = (0.0, 0, 0.0, 0);
+    let (mut sd_in, mut n_in, mut sd_out, mut n_out, mut se_truth) = (0.0, 0, 0.0, 0, 0.0);
     for k in 0..=CURVE_POINTS {
         let x = lo - w + 3.0 * w * k as f64 / CURVE_POINTS as f64;
         let r = regression(model, &[x as f32], &options)?;
@@ -92,9 +109,13 @@ pub fn regression_study(
         curves.mean.push((x, m));
         curves.epistemic.push((x, m - 2.0 * e, m + 2.0 * e));
         curves.total.push((x, m - 2.0 * t, m + 2.0 * t));
+        if let Some(f) = truth {
+            curves.truth.push((x, f(x)));
+        }
         if (lo..=hi).contains(&x) {
             sd_in += e;
             n_in += 1;
+            se_truth += truth.map_or(0.0, |f| (m - f(x)).powi(2));
         } else if x < lo - 0.5 * w || x > hi + 0.5 * w {
             sd_out += e;
             n_out += 1;
@@ -128,6 +149,13 @@ pub fn regression_study(
         .collect();
     let n = test_y.len().max(1) as f64;
     let (sd_in, sd_out) = (sd_in / n_in.max(1) as f64, sd_out / n_out.max(1) as f64);
+    let truth = truth.map(|f| {
+        let floor: f64 = (0..test.len()).map(|i| (test_y[i] as f64 - f(test.input(i)[0] as f64)).powi(2)).sum();
+        TruthComparison {
+            mean_rmse_inside: (se_truth / n_in.max(1) as f64).sqrt(),
+            test_rmse_floor: (floor / n).sqrt(),
+        }
+    });
     let metrics = RegressionMetrics {
         test_rmse: (se / n).sqrt(),
         test_nll: nll / n,
@@ -136,6 +164,7 @@ pub fn regression_study(
         epistemic_sd_outside: sd_out,
         outside_over_inside: sd_out / sd_in,
         conformal,
+        truth,
     };
     Ok((metrics, curves))
 }
@@ -165,7 +194,7 @@ mod tests {
     #[test]
     fn the_study_of_a_bayesian_line_matches_its_closed_form() {
         let xs: Vec<f32> = (0..=20).map(|k| -1.0 + 0.1 * k as f32).collect();
-        let (m, curves) = regression_study(&line(), &on_the_line(&xs), &on_the_line(&xs), 4000).unwrap();
+        let (m, curves) = regression_study(&line(), &on_the_line(&xs), &on_the_line(&xs), None, 4000).unwrap();
         assert_eq!(m.data_range, [-1.0, 1.0]);
         let sd = |x: f64| 0.1 * (x * x + 1.0).sqrt();
         // Inside: the 101 curve points on [-1, 1]; outside: those beyond 2 on either side (x in [2, 3]).
@@ -181,13 +210,31 @@ mod tests {
         assert_eq!(curves.data.len(), xs.len());
         let (x, lo, hi) = curves.total[0];
         assert!(x == -3.0 && (hi - lo) > 4.0 * 0.5, "{x} {lo} {hi}");
+        assert!(m.truth.is_none() && curves.truth.is_empty());
+    }
+
+    /// The mean's distance from a known E[y | x] and the test noise floor: exact for the line's own mean, 0.5 for a
+    /// truth half a unit above it.
+    #[test]
+    fn the_mean_is_measured_against_a_known_truth() {
+        let xs: Vec<f32> = (0..=20).map(|k| -1.0 + 0.1 * k as f32).collect();
+        let data = on_the_line(&xs);
+        let (m, curves) = regression_study(&line(), &data, &data, Some(|x| x), 4000).unwrap();
+        let truth = m.truth.unwrap();
+        assert!(truth.mean_rmse_inside < 0.02 && truth.test_rmse_floor == 0.0, "{truth:?}");
+        assert_eq!(curves.truth.len(), curves.mean.len());
+        assert!(curves.truth.iter().all(|(x, y)| x == y));
+        let (m, _) = regression_study(&line(), &data, &data, Some(|x| x + 0.5), 4000).unwrap();
+        let truth = m.truth.unwrap();
+        assert!((truth.mean_rmse_inside - 0.5).abs() < 0.02, "{truth:?}");
+        assert!((truth.test_rmse_floor - 0.5).abs() < 1e-6, "{truth:?}");
     }
 
     #[test]
     fn data_with_more_than_one_input_is_refused() {
         let two =
             Dataset { inputs: vec![0.0; 4], dim: 2, targets: Targets::Values { values: vec![0.0; 2], outputs: 1 } };
-        let err = regression_study(&line(), &two, &two, 10).unwrap_err().to_string();
+        let err = regression_study(&line(), &two, &two, None, 10).unwrap_err().to_string();
         assert!(err.contains("one input"), "{err}");
     }
 }
