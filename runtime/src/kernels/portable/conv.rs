@@ -6,7 +6,7 @@
 //! its live taps (the kernel weights not pruned), each with the offset it reads from the output's window. Every
 //! output is its bias plus its channel's taps in order (input channel, kernel row, kernel column), each `w * x`
 //! added with one rounding when `FUSED` and two otherwise; a padded position adds `w * 0`. The block kernels keep
-//! a tile of outputs × samples in registers, the single-sample kernel a tile of rows × positions; every path
+//! a tile of outputs × samples in registers, the single-sample kernel runs of consecutive positions; every path
 //! gives the bits of [`conv_any`], the plain loop.
 
 use super::block::madd;
@@ -138,10 +138,10 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         (32, false, true) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
         (32, false, false) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
         (32, true, true) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
-        // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) and strided rows of
-        // one sample take the plain loop: more tiled kernels grew the phones' library past its budget
+        // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) and strided
+        // convolutions of one sample take the plain loop: more tiled kernels grew the phones' library past its budget
         // (benches/README, session 16).
-        (1, _, _) if plan.stride[1] == 1 => conv_single::<FUSED>(plan, x, weights, bias, out),
+        (1, _, _) if plan.stride == [1, 1] => conv_single::<FUSED>(plan, x, weights, bias, out),
         _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
     }
 }
@@ -238,109 +238,94 @@ fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32
     }
 }
 
-/// [`conv2d_block`] for one sample and stride 1 along rows: tiles of 8 or 4 positions along a row (the widest
-/// that fits it), the tile's sums in vectors.
+/// [`conv2d_block`] for one sample and stride 1, a channel at a time in *wide rows*: output `(y, x)` is wide
+/// position `y * w' + x` (`w'` the padded width), whose window starts at that same offset of the padded input, so
+/// consecutive wide positions read consecutive values even across rows. Tiles of [`SINGLE_CHAINS`] ×
+/// [`SINGLE_LANES`] wide positions (independent chains of sums, so that no tap waits for the one before), the
+/// rest in single chains (the last overlapping the one before it, with the same bits); the positions past a row's
+/// end (`x >= width`) are computed and dropped. Channels with fewer wide positions than a chain take the plain
+/// loop.
 #[inline(always)]
 fn conv_single<const FUSED: bool>(plan: &ConvPlan, x: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) {
-    match plan.output[2] {
-        8.. => single_rows::<8, 4, FUSED>(plan, x, weights, bias, out),
-        4.. => single_rows::<4, 4, FUSED>(plan, x, weights, bias, out),
-        _ => single_rows::<1, 1, FUSED>(plan, x, weights, bias, out),
+    let [channels, oh, ow] = plan.output;
+    let wide = (oh.max(1) - 1) * plan.padded[1] + ow;
+    if wide < SINGLE_LANES {
+        return conv_any::<FUSED>(plan, (x, true), 1, (weights, bias, 1), out);
+    }
+    const TILE: usize = SINGLE_CHAINS * SINGLE_LANES;
+    let mut sums = [0.0; TILE];
+    for o in 0..channels {
+        let (taps, b, out) = (plan.taps(o), bias[o], &mut out[o * oh * ow..(o + 1) * oh * ow]);
+        let full = wide / TILE * TILE;
+        for j0 in (0..full).step_by(TILE) {
+            single_tile::<SINGLE_LANES, SINGLE_CHAINS, FUSED>(taps, (weights, b), x, (j0, &mut sums));
+            narrow(plan, j0, &sums, out);
+        }
+        for j0 in (full..wide).step_by(SINGLE_LANES).map(|j| j.min(wide - SINGLE_LANES)) {
+            single_tile::<SINGLE_LANES, 1, FUSED>(taps, (weights, b), x, (j0, &mut sums[..SINGLE_LANES]));
+            narrow(plan, j0, &sums[..SINGLE_LANES], out);
+        }
     }
 }
 
-/// [`conv_single`] with columns of tiles `P` positions wide (`P` at most the row's width), and the rest of a row
-/// in one `H`-wide column where it fits (`H <= P`), else a `P`-wide one; each column is overlapped by the one
-/// before it where the widths do not divide the row.
+/// Sums of a single-sample chain: 16 positions, one vector on AVX-512, two on AVX2, four on NEON.
+const SINGLE_LANES: usize = 16;
+
+/// Independent chains of a single-sample tile.
+const SINGLE_CHAINS: usize = 4;
+
+/// Copies the sums of wide positions `j0..j0 + sums.len()` (see [`conv_single`]) that are outputs to their
+/// places in `out` (one channel, `[height × width]`).
 #[inline(always)]
-fn single_rows<const P: usize, const H: usize, const FUSED: bool>(
-    plan: &ConvPlan,
-    x: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-) {
-    let ow = plan.output[2];
-    for o in 0..plan.output[0] {
-        for x0 in (0..ow / P).map(|k| k * P) {
-            single_column::<P, FUSED>(plan, o, x0, (x, weights, bias), out);
+fn narrow(plan: &ConvPlan, j0: usize, sums: &[f32], out: &mut [f32]) {
+    let (wp, ow, end) = (plan.padded[1], plan.output[2], j0 + sums.len());
+    let mut j = j0;
+    while j < end {
+        let (y, x) = (j / wp, j % wp);
+        if x < ow {
+            let stop = (y * wp + ow).min(end);
+            out[y * ow + x..y * ow + x + stop - j].copy_from_slice(&sums[j - j0..stop - j0]);
         }
-        match ow % P {
-            0 => {}
-            rest if rest <= H => single_column::<H, FUSED>(plan, o, ow - H, (x, weights, bias), out),
-            _ => single_column::<P, FUSED>(plan, o, ow - P, (x, weights, bias), out),
-        }
+        j = (y + 1) * wp;
     }
 }
 
-/// Outputs `x0..x0 + P` of every row of channel `o`, in tiles of up to four rows × `P` positions: the four rows'
-/// sums are independent, so that no tap waits for the previous one's addition. Overlapping tiles cover the last
-/// rows.
-#[inline(always)]
-fn single_column<const P: usize, const FUSED: bool>(
-    plan: &ConvPlan,
-    o: usize,
-    x0: usize,
-    (x, weights, bias): (&[f32], &[f32], &[f32]),
-    out: &mut [f32],
-) {
-    let [_, oh, ow] = plan.output;
-    let step = [plan.stride[0] * plan.padded[1], 1];
-    let (taps, out) = (plan.taps(o), &mut out[o * oh * ow..(o + 1) * oh * ow]);
-    match tile_starts(oh, SINGLE_ROWS) {
-        Some(rows) => {
-            for y0 in rows {
-                let tile = (plan.origin(y0, x0), step, &mut out[y0 * ow + x0..], ow);
-                single_tile::<P, SINGLE_ROWS, FUSED>(taps, (weights, bias[o]), x, tile);
-            }
-        }
-        None => {
-            for y0 in 0..oh {
-                let tile = (plan.origin(y0, x0), step, &mut out[y0 * ow + x0..], ow);
-                single_tile::<P, 1, FUSED>(taps, (weights, bias[o]), x, tile);
-            }
-        }
-    }
-}
-
-/// Rows of a single-sample tile.
-const SINGLE_ROWS: usize = 4;
-
-/// `R` (1 or [`SINGLE_ROWS`]) rows × `P` outputs of one sample and channel, at positions `origin + r * step[0] +
-/// p * step[1]` of the padded input, into `out[r * width..][..P]`. Each row's sums are a named local.
+/// `R` (1 or [`SINGLE_CHAINS`]) chains of `P` consecutive wide positions of one sample and channel from `j0` (see
+/// [`conv_single`]) into `out[..R * P]`. Each chain's sums are a named local.
 #[inline(always)]
 fn single_tile<const P: usize, const R: usize, const FUSED: bool>(
     taps: &[[usize; 2]],
     (weights, bias): (&[f32], f32),
     x: &[f32],
-    (origin, [row_step, step], out, width): (usize, [usize; 2], &mut [f32], usize),
+    (j0, out): (usize, &mut [f32]),
 ) {
-    const { assert!(R == 1 || R == SINGLE_ROWS) };
+    const { assert!(R == 1 || R == SINGLE_CHAINS) };
     let (mut a0, mut a1, mut a2, mut a3) = ([bias; P], [bias; P], [bias; P], [bias; P]);
     for &[k, offset] in taps {
         // SAFETY: `k` is below the plan's weight count, which `weights` holds (`conv2d_block`).
         let w = unsafe { *weights.get_unchecked(k) };
-        let at = origin + offset;
-        // SAFETY: the tile's positions are outputs, whose taps read below the plan's reach, which is at most the
-        // padded sample that `x` holds (`conv2d_block`).
-        let xs = |r: usize| unsafe { window(x, at + r * row_step, (P - 1) * step + 1) };
-        madd_positions::<P, FUSED>(&mut a0, w, xs(0), step);
-        if R == SINGLE_ROWS {
-            madd_positions::<P, FUSED>(&mut a1, w, xs(1), step);
-            madd_positions::<P, FUSED>(&mut a2, w, xs(2), step);
-            madd_positions::<P, FUSED>(&mut a3, w, xs(3), step);
+        let at = j0 + offset;
+        // SAFETY: wide position `j` reads `j + offset` for its taps' offsets; the last wide position, the last
+        // output, reads below the plan's reach (every position of the tile is at most that one), which is at
+        // most the padded sample that `x` holds (`conv2d_block`).
+        let xs = |r: usize| unsafe { window(x, at + r * P, P) };
+        madd_positions::<P, FUSED>(&mut a0, w, xs(0));
+        if R == SINGLE_CHAINS {
+            madd_positions::<P, FUSED>(&mut a1, w, xs(1));
+            madd_positions::<P, FUSED>(&mut a2, w, xs(2));
+            madd_positions::<P, FUSED>(&mut a3, w, xs(3));
         }
     }
     for (r, a) in [a0, a1, a2, a3].iter().take(R).enumerate() {
-        out[r * width..r * width + P].copy_from_slice(a);
+        out[r * P..(r + 1) * P].copy_from_slice(a);
     }
 }
 
-/// `acc[p] += w * v[p * step]` for `P` positions of one row.
+/// `acc[p] += w * v[p]` for `P` consecutive positions.
 #[inline(always)]
-fn madd_positions<const P: usize, const FUSED: bool>(acc: &mut [f32; P], w: f32, v: &[f32], step: usize) {
-    for (p, a) in acc.iter_mut().enumerate() {
-        *a = madd::<FUSED>(*a, w, v[p * step]);
+fn madd_positions<const P: usize, const FUSED: bool>(acc: &mut [f32; P], w: f32, v: &[f32]) {
+    for (a, v) in acc.iter_mut().zip(&v[..P]) {
+        *a = madd::<FUSED>(*a, w, *v);
     }
 }
 
@@ -405,6 +390,44 @@ fn any_non_finite(x: &[f32]) -> bool {
     x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32)) != 0
 }
 
+/// One sample's pooling windows folded by `step` from `init` (a maximum by a plain comparison: a NaN is dealt
+/// with by the caller; or a sum), a row of outputs at a time: each window value, kernel row by kernel row and
+/// column by column as in the block loop, goes to every output of the row whose window holds it.
+#[inline(always)]
+fn pool_single(
+    g: &PoolGeometry,
+    [c, h, w]: [usize; 3],
+    [oh, ow]: [usize; 2],
+    input: &[f32],
+    out: &mut [f32],
+    (init, step): (f32, impl Fn(f32, f32) -> f32),
+) {
+    let ([kh, kw], [sy, sx], [ph, pw]) = (g.kernel, g.step(), g.padding);
+    for (ch, rows_out) in out.chunks_exact_mut(oh * ow).take(c).enumerate() {
+        for (y, dst) in rows_out.chunks_exact_mut(ow).enumerate() {
+            dst.fill(init);
+            for ky in inside(y * sy, ph, kh, h) {
+                let row = &input[(ch * h + y * sy + ky - ph) * w..][..w];
+                for kx in 0..kw {
+                    // The outputs whose column `x * sx + kx - pw` lies in the row: all but a few at either end
+                    // (found by stepping in from the ends: a division here costs more than the row).
+                    let mut first = 0;
+                    while first < ow && first * sx + kx < pw {
+                        first += 1;
+                    }
+                    let mut end = ow;
+                    while end > first && (end - 1) * sx + kx >= w + pw {
+                        end -= 1;
+                    }
+                    for x in first..end {
+                        dst[x] = step(dst[x], row[x * sx + kx - pw]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Max or average pooling of a block of `s` samples, channel by channel (`input` is `[c × h × w × s]`, `out`
 /// `[c × oh × ow × s]`). A non-finite input value makes every output NaN, as an activation does: `max` would
 /// otherwise drop a NaN and an overflow would come out as a number.
@@ -423,45 +446,35 @@ pub(crate) fn pool2d_block(
     let step = g.step();
     let count = (kh * kw) as f32;
     let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
-    for ch in 0..c {
-        for y in 0..oh {
-            let rows = inside(y * step[0], g.padding[0], kh, h);
-            for x in 0..ow {
-                let columns = inside(x * step[1], g.padding[1], kw, w);
-                // The window's values: channel `ch`, rows `rows`, columns `columns` of the input.
-                let at = |ky: usize, kx: usize| {
-                    (ch * h + y * step[0] + ky - g.padding[0]) * w + x * step[1] + kx - g.padding[1]
-                };
-                let dst = &mut out[((ch * oh + y) * ow + x) * s..][..s];
-                if s == 1 {
-                    // One sample: the window's statistic in a register, and a plain comparison (a NaN is dealt
-                    // with below), where `f32::max`'s NaN rule would cost a compare and a blend more.
-                    let mut m = init;
-                    for ky in rows.clone() {
-                        for kx in columns.clone() {
-                            let v = input[at(ky, kx)];
-                            m = match kind {
-                                PoolKind::Max if v > m => v,
-                                PoolKind::Max => m,
-                                PoolKind::Avg => m + v,
-                            };
-                        }
-                    }
-                    dst[0] = m;
-                } else {
+    if s == 1 {
+        match kind {
+            PoolKind::Max => pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| if v > m { v } else { m })),
+            PoolKind::Avg => {
+                pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| m + v));
+                out.iter_mut().for_each(|d| *d /= count);
+            }
+        }
+    } else {
+        for ch in 0..c {
+            for y in 0..oh {
+                let rows = inside(y * step[0], g.padding[0], kh, h);
+                for x in 0..ow {
+                    let columns = inside(x * step[1], g.padding[1], kw, w);
+                    let dst = &mut out[((ch * oh + y) * ow + x) * s..][..s];
                     dst.fill(init);
                     for ky in rows.clone() {
                         for kx in columns.clone() {
-                            let src = &input[at(ky, kx) * s..][..s];
+                            let at = (ch * h + y * step[0] + ky - g.padding[0]) * w + x * step[1] + kx - g.padding[1];
+                            let src = &input[at * s..][..s];
                             match kind {
                                 PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, v)| *d = d.max(*v)),
                                 PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
                             }
                         }
                     }
-                }
-                if kind == PoolKind::Avg {
-                    dst.iter_mut().for_each(|d| *d /= count);
+                    if kind == PoolKind::Avg {
+                        dst.iter_mut().for_each(|d| *d /= count);
+                    }
                 }
             }
         }
@@ -528,7 +541,7 @@ mod tests {
         let (sizes, geometries) = if cfg!(miri) {
             ([(7, 6)].as_slice(), &geometries[1..3])
         } else {
-            ([(7, 6), (9, 13)].as_slice(), geometries.as_slice())
+            ([(7, 6), (9, 13), (4, 5)].as_slice(), geometries.as_slice())
         };
         let cases = sizes.iter().flat_map(|hw| geometries.iter().map(move |g| (*g, *hw)));
         for ((g, (h, w)), s) in cases.flat_map(|c| [(c, 3), (c, 32), (c, 1)]) {
@@ -618,5 +631,39 @@ mod tests {
         bad[5] = f32::NAN;
         pool2d_block((PoolKind::Max, &g), [1, 3, 4], out_hw, &bad, 2, &mut out);
         assert!(out.iter().all(|v| v.is_nan()));
+        // One sample takes its own path: the same windows.
+        let mut one = vec![0.0; 3];
+        pool2d_block((PoolKind::Max, &g), [1, 3, 4], out_hw, &img, 1, &mut one);
+        assert_eq!(one, [4.0, 6.0, 7.0]);
+        pool2d_block((PoolKind::Avg, &g), [1, 3, 4], out_hw, &img, 1, &mut one);
+        assert_eq!(one, [1.0, 3.5, 2.5]);
+    }
+
+    /// One sample's pooling (a row of outputs at a time) gives the bits of the block loop's, for windows with
+    /// and without padding and overlap, on two channels of odd sizes.
+    #[test]
+    fn one_sample_pools_with_the_bits_of_the_block_loop() {
+        let geometries = [
+            PoolGeometry::new([2, 2]),
+            PoolGeometry::new([3, 3]).stride([2, 2]).padding([1, 1]),
+            PoolGeometry::new([3, 2]).stride([1, 2]).padding([1, 0]),
+            PoolGeometry::new([2, 3]).stride([3, 1]).padding([0, 1]),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for g in geometries {
+            for [h, w] in [[5, 7], [6, 4]] {
+                let [oh, ow] = g.output_size([h, w]).unwrap();
+                let x: Vec<f32> = (0..2 * h * w).map(|k| ((k * 7) as f32 * 0.37).sin()).collect();
+                for kind in [PoolKind::Max, PoolKind::Avg] {
+                    // The image twice per value: a block of two samples.
+                    let twice: Vec<f32> = x.iter().flat_map(|v| [*v, *v]).collect();
+                    let (mut one, mut block) = (vec![f32::NAN; 2 * oh * ow], vec![f32::NAN; 4 * oh * ow]);
+                    pool2d_block((kind, &g), [2, h, w], [oh, ow], &x, 1, &mut one);
+                    pool2d_block((kind, &g), [2, h, w], [oh, ow], &twice, 2, &mut block);
+                    let first: Vec<f32> = block.iter().step_by(2).copied().collect();
+                    assert_eq!(bits(&one), bits(&first), "{g:?} {h}x{w} {kind:?}");
+                }
+            }
+        }
     }
 }
