@@ -286,9 +286,29 @@ fn calibration_is_fitted_on_held_out_examples_and_eval_scores_its_decisions() {
     let (dir, _, unseen, _) = trained("calibrate-none", &classifier(0));
     let (ok, text) = bnn(&["calibrate", "--model", s(&unseen), "--out", s(&dir.join("c.safetensors"))]);
     assert!(!ok && text.contains("training.validation"), "{text}");
+    let (ok, text) = bnn(&["eval", "--model", s(&unseen), "--out-dir", s(&dir.join("e")), "--split", "validation"]);
+    assert!(!ok && text.contains("training.validation"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 
     let (dir, _, model, _) = trained("calibrate", &classifier(150));
+    // `eval --split validation` measures the 150 held-out examples, not the 200 test points.
+    let (ok, json) = bnn(&[
+        "eval",
+        "--model",
+        s(&model),
+        "--out-dir",
+        s(&dir.join("val")),
+        "--split",
+        "validation",
+        "--json",
+        "--shift-limit",
+        "4",
+    ]);
+    assert!(ok, "{json}");
+    let eval: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(eval["test"]["examples"].as_u64(), Some(150), "{json}");
+    let md = std::fs::read_to_string(dir.join("val/eval.md")).unwrap();
+    assert!(md.contains("150 validation images"), "{md}");
     let out = dir.join("calibrated.safetensors");
     let args =
         ["calibrate", "--model", s(&model), "--out", s(&out), "--levels", "0.8,0.95", "--abstain-coverage", "0.9"];

@@ -2,7 +2,8 @@
 //! and a reliability diagram; a rotation shift study; out-of-distribution AUROC, AUPR and FPR at 95% TPR by
 //! entropy and by mutual information. 1-D regression: RMSE, NLL and a picture of the epistemic and total bands.
 //! Markdown on standard output, or with `--json` the JSON object `metrics.json` holds (`ClassificationEval`,
-//! `RegressionEval`: their field names are the schema).
+//! `RegressionEval`: their field names are the schema). `--split validation` measures all of it on the examples
+//! the model's recipe held out of training instead of the test set, for choosing between models.
 
 use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
@@ -11,8 +12,9 @@ use bnn_trainer::evaluate::decisions::{decision_report, risk_coverage, DecisionR
 use bnn_trainer::evaluate::shift::{shift_study, ShiftStudy};
 use bnn_trainer::evaluate::{evaluate_classifier, reliability_bins, ClassificationReport, ECE_BINS};
 use bnn_trainer::plot::{line_chart, reliability_diagram, Series};
+use bnn_trainer::train::recipe_data;
 use bnn_trainer::Recipe;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -27,6 +29,11 @@ pub struct EvalArgs {
     /// Where the reports and pictures go.
     #[arg(long)]
     out_dir: PathBuf,
+    /// The examples to measure: the test set, or the validation set the model's recipe held out of training
+    /// (`training.validation`), so that a choice between models never looks at the test set. A model calibrated
+    /// by `bnn calibrate` was fitted on the validation set: its calibration measured there is optimistic.
+    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
+    split: EvalSplit,
     /// Monte-Carlo samples per prediction.
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     samples: usize,
@@ -43,15 +50,38 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// The examples `bnn eval` measures.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EvalSplit {
+    Test,
+    Validation,
+}
+
+impl EvalSplit {
+    fn images(self) -> &'static str {
+        match self {
+            EvalSplit::Test => "test images",
+            EvalSplit::Validation => "validation images (held out of training)",
+        }
+    }
+}
+
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let recipe_text = model.provenance().recipe.clone();
     let recipe = recipe_text.as_deref().map(Recipe::from_toml).transpose()?;
-    let split = match &recipe {
+    let mut split = match &recipe {
         Some(r) => data::load(&r.data, a.data.as_deref(), r.training.seed)?,
         None => data::load_mnist(&data::mnist_dir(a.data.as_deref(), None)?, Some(1), None)?,
     };
+    if a.split == EvalSplit::Validation {
+        let r = recipe.as_ref().context("--split validation needs the model's recipe, and the file records none")?;
+        split.test = recipe_data(r, a.data.as_deref())?.1.context(
+            "the model's recipe held out no validation set (training.validation = 0): every training example was \
+             seen in training",
+        )?;
+    }
     let options = PredictOptions::default().samples(a.samples);
     match model.task() {
         Task::Classification { .. } => classification(&a, &model, &split.test, &options),
@@ -81,10 +111,11 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         &reliability_bins(&confidence, &correct, ECE_BINS),
     )?;
     let mut md = format!(
-        "# Evaluation of `{}`\n\nS = {} samples, {} test images.\n\n| metric | value |\n|---|---:|\n| error | {:.2}% |\n| NLL | {:.4} |\n| Brier | {:.4} |\n| ECE (15 bins) | {:.2}% |\n| mean predictive entropy | {:.4} |\n| mean mutual information | {:.4} |\n",
+        "# Evaluation of `{}`\n\nS = {} samples, {} {}.\n\n| metric | value |\n|---|---:|\n| error | {:.2}% |\n| NLL | {:.4} |\n| Brier | {:.4} |\n| ECE (15 bins) | {:.2}% |\n| mean predictive entropy | {:.4} |\n| mean mutual information | {:.4} |\n",
         a.model.display(),
         a.samples,
         report.examples,
+        a.split.images(),
         100.0 * report.error,
         report.nll,
         report.brier,
