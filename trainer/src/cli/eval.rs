@@ -71,17 +71,21 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let recipe_text = model.provenance().recipe.clone();
     let recipe = recipe_text.as_deref().map(Recipe::from_toml).transpose()?;
-    let mut split = match &recipe {
-        Some(r) => data::load(&r.data, a.data.as_deref(), r.training.seed)?,
-        None => data::load_mnist(&data::mnist_dir(a.data.as_deref(), None)?, Some(1), None)?,
+    let split = match (&recipe, a.split) {
+        (Some(r), EvalSplit::Test) => data::load(&r.data, a.data.as_deref(), r.training.seed)?,
+        (Some(r), EvalSplit::Validation) => {
+            let (split, validation) = recipe_data(r, a.data.as_deref())?;
+            let validation = validation.context(
+                "the model's recipe held out no validation set (training.validation = 0): every training example \
+                 was seen in training",
+            )?;
+            data::Split { train: split.train, test: validation }
+        }
+        (None, EvalSplit::Test) => data::load_mnist(&data::mnist_dir(a.data.as_deref(), None)?, Some(1), None)?,
+        (None, EvalSplit::Validation) => {
+            anyhow::bail!("--split validation needs the model's recipe, and the file records none")
+        }
     };
-    if a.split == EvalSplit::Validation {
-        let r = recipe.as_ref().context("--split validation needs the model's recipe, and the file records none")?;
-        split.test = recipe_data(r, a.data.as_deref())?.1.context(
-            "the model's recipe held out no validation set (training.validation = 0): every training example was \
-             seen in training",
-        )?;
-    }
     let options = PredictOptions::default().samples(a.samples);
     match model.task() {
         Task::Classification { .. } => classification(&a, &model, &split.test, &options),

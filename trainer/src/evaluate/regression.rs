@@ -109,13 +109,12 @@ pub fn regression_study(
         curves.mean.push((x, m));
         curves.epistemic.push((x, m - 2.0 * e, m + 2.0 * e));
         curves.total.push((x, m - 2.0 * t, m + 2.0 * t));
-        if let Some(f) = truth {
-            curves.truth.push((x, f(x)));
-        }
+        let true_mean = truth.map(|f| f(x));
+        curves.truth.extend(true_mean.map(|y| (x, y)));
         if (lo..=hi).contains(&x) {
             sd_in += e;
             n_in += 1;
-            se_truth += truth.map_or(0.0, |f| (m - f(x)).powi(2));
+            se_truth += true_mean.map_or(0.0, |y| (m - y).powi(2));
         } else if x < lo - 0.5 * w || x > hi + 0.5 * w {
             sd_out += e;
             n_out += 1;

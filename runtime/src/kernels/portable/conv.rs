@@ -253,10 +253,9 @@ fn conv_single<const FUSED: bool>(plan: &ConvPlan, x: &[f32], weights: &[f32], b
         return conv_any::<FUSED>(plan, (x, true), 1, (weights, bias, 1), out);
     }
     const TILE: usize = SINGLE_CHAINS * SINGLE_LANES;
-    let mut sums = [0.0; TILE];
+    let (mut sums, full) = ([0.0; TILE], wide / TILE * TILE);
     for o in 0..channels {
         let (taps, b, out) = (plan.taps(o), bias[o], &mut out[o * oh * ow..(o + 1) * oh * ow]);
-        let full = wide / TILE * TILE;
         for j0 in (0..full).step_by(TILE) {
             single_tile::<SINGLE_LANES, SINGLE_CHAINS, FUSED>(taps, (weights, b), x, (j0, &mut sums));
             narrow(plan, j0, &sums, out);
