@@ -70,6 +70,25 @@ fn f16_and_bf16_round_trip_to_the_nearest_representable_value() {
 }
 
 #[test]
+fn a_normalisation_shared_by_every_feature_is_stored_once_and_predicts_the_same_bits() {
+    let m = rich_model();
+    let repeated = Normalization { mean: vec![0.1307; 3], std: vec![0.3081; 3] };
+    let m = Model::new(m.layers().to_vec(), m.task().clone(), Some(repeated), m.provenance().clone()).unwrap();
+    let bytes = ModelWriter::new(&m).to_bytes().unwrap();
+    let back = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(back.normalization(), Some(&Normalization::global(0.1307, 0.3081)));
+    let per_feature = ModelWriter::new(&rich_model()).to_bytes().unwrap();
+    assert_eq!(Model::from_bytes(&per_feature).unwrap().normalization(), rich_model().normalization());
+    let x = [0.2, -0.4, 3.0];
+    for sampler in [Sampler::Mean, Sampler::LocalReparam, Sampler::WeightSampling] {
+        let opts = PredictOptions::default().sampler(sampler).samples(8).seed(5);
+        let (a, b) = (m.predict(&x, &opts).unwrap(), back.predict(&x, &opts).unwrap());
+        let (a, b) = (a.as_classification().unwrap(), b.as_classification().unwrap());
+        assert_eq!(a.probabilities, b.probabilities, "{sampler:?}");
+    }
+}
+
+#[test]
 fn a_mean_that_overflows_f16_cannot_be_written() {
     let layer = Layer::Dense(Dense::new(1, 2, vec![1.0e6, 1.0], vec![0.0, 0.0]));
     let m = Model::new(vec![layer], Task::Classification { classes: 2, labels: vec![] }, None, Provenance::default())

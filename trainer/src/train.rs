@@ -162,7 +162,11 @@ impl Run {
     /// the same input normalisation.
     pub fn from_model(model: &Model, recipe: Recipe, data_dir: Option<&Path>, device: Device) -> Result<Run> {
         let mut run = Run::new(recipe, data_dir, device)?;
-        if run.normalization.as_ref() != model.normalization() {
+        // Compared in their shortest forms: files written before global normalisations were stored as one pair
+        // repeat it per feature.
+        if run.normalization.as_ref().map(Normalization::compacted)
+            != model.normalization().map(Normalization::compacted)
+        {
             return Err(TrainError::Recipe("the recipe's data normalisation differs from the model's".into()));
         }
         let device = run.device.clone();

@@ -68,8 +68,13 @@ learning_rate = 0.01
 /// Raw (unnormalised) inputs of the test set, and the same inputs as the trainer sees them.
 fn inputs(run: &Run, n: usize) -> Vec<Vec<f32>> {
     let norm = run.normalization.as_ref().unwrap();
+    // One entry per feature, or one for all (a global normalisation).
+    let entry = |v: &[f32], j: usize| v[j.min(v.len() - 1)];
     (0..n)
-        .map(|i| run.split.test.input(i).iter().zip(&norm.mean).zip(&norm.std).map(|((v, m), s)| v * s + m).collect())
+        .map(|i| {
+            let x = run.split.test.input(i).iter().enumerate();
+            x.map(|(j, v)| v * entry(&norm.std, j) + entry(&norm.mean, j)).collect()
+        })
         .collect()
 }
 

@@ -107,8 +107,9 @@ pub(crate) struct DescriptionOut<'a> {
     pub input_shape: Option<[usize; 3]>,
     pub layers: Vec<LayerDescription>,
     pub task: &'a Task,
+    /// In its shortest form ([`Normalization::compacted`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub normalization: Option<&'a Normalization>,
+    pub normalization: Option<Normalization>,
     pub provenance: &'a Provenance,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<&'a Calibration>,

@@ -8,6 +8,7 @@ use super::{names, FORMAT_VERSION, MODEL_KEY, VERSION_KEY};
 use crate::error::ModelError;
 use crate::layers::{BayesianDense, Dense, Layer, WeightLayout};
 use crate::model::{Model, Shape};
+use crate::normalization::Normalization;
 use crate::prelude::*;
 #[cfg(feature = "std")]
 use std::path::Path;
@@ -59,7 +60,7 @@ impl<'a> ModelWriter<'a> {
             input_shape,
             layers: layers.iter().map(LayerDescription::of).collect(),
             task: model.task(),
-            normalization: model.normalization(),
+            normalization: model.normalization().map(Normalization::compacted),
             provenance: model.provenance(),
             calibration: model.calibration(),
         };

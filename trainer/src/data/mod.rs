@@ -151,7 +151,7 @@ pub fn fit_normalization(spec: &DataSpec, train: &Dataset) -> Option<Normalizati
         NormalizeSpec::Global => {
             let mean = train.inputs.iter().map(|v| *v as f64).sum::<f64>() / train.inputs.len() as f64;
             let var = train.inputs.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / train.inputs.len() as f64;
-            Some(Normalization { mean: vec![mean as f32; d], std: vec![fix(var.sqrt()); d] })
+            Some(Normalization::global(mean as f32, fix(var.sqrt())))
         }
         NormalizeSpec::PerFeature => {
             let mut mean = vec![0.0f64; d];
@@ -198,12 +198,7 @@ impl Dataset {
 
 /// Applies a normalisation to every input of a dataset, in place.
 pub fn normalize(data: &mut Dataset, n: &Normalization) {
-    let d = data.dim;
-    for row in data.inputs.chunks_exact_mut(d) {
-        for ((v, m), s) in row.iter_mut().zip(&n.mean).zip(&n.std) {
-            *v = (*v - m) / s;
-        }
-    }
+    data.inputs.chunks_exact_mut(data.dim).for_each(|row| n.apply_in_place(row));
 }
 
 #[cfg(test)]
