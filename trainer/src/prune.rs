@@ -5,8 +5,9 @@
 
 use crate::error::{Result, TrainError};
 use crate::progress::TrainProgress;
+use crate::recipe::TrainingSpec;
 use crate::{Recipe, Run};
-use bnn_runtime::{BayesianConv2d, BayesianDense, Conv2d, Dense, Layer, Model, Named, SeededRng};
+use bnn_runtime::{BayesianConv2d, BayesianDense, Conv2d, Dense, Layer, Model, Named, Provenance, SeededRng};
 use serde::Serialize;
 use std::path::Path;
 
@@ -187,9 +188,9 @@ fn highest(scores: &[f64], k: usize) -> Vec<bool> {
 }
 
 /// Retrains a pruned model's surviving weights for `epochs` epochs with the pruning pattern fixed, using the
-/// recipe stored in its provenance at that recipe's final learning rate (no further decay). `data` as for
-/// training (MNIST directory or CSV file; default as the recipe says, or `$BNN_MNIST_DIR`). The result is
-/// stored sparsely and records `finetune_epochs` in its provenance.
+/// recipe stored in its provenance at the step size that last trained its weights ([`finetune_learning_rate`];
+/// no further decay). `data` as for training (MNIST directory or CSV file; default as the recipe says, or
+/// `$BNN_MNIST_DIR`). The result is stored sparsely and records `finetune_epochs` in its provenance.
 pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, progress: &mut dyn TrainProgress) -> Result<Model> {
     let text = pruned
         .provenance()
@@ -198,7 +199,7 @@ pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, progress: &m
         .ok_or_else(|| TrainError::Recipe("fine-tuning needs the recipe in the model's provenance".into()))?;
     let mut recipe = Recipe::from_toml(&text)?;
     let t = &mut recipe.training;
-    t.learning_rate *= t.lr_decay.powi(t.epochs as i32);
+    t.learning_rate = finetune_learning_rate(t, pruned.provenance());
     t.lr_decay = 1.0;
     t.epochs = epochs;
     let mut run = Run::from_model(pruned, recipe, data, candle_core::Device::Cpu)?;
@@ -207,6 +208,17 @@ pub fn finetune(pruned: &Model, epochs: usize, data: Option<&Path>, progress: &m
     let mut provenance = pruned.provenance().clone();
     provenance.extra.insert("finetune_epochs".into(), serde_json::json!(epochs));
     Ok(run.export()?.with_provenance(provenance).sparsified())
+}
+
+/// The step size of the last epoch that trained a model's weights: epoch `E` (counted from 1) trains at
+/// `learning_rate * lr_decay^(E - 1)`, and `E` is the epoch its provenance says was selected (`selected_epoch`),
+/// else the epochs run (`epochs`), else the recipe's budget. Early stopping ends most runs long before the budget,
+/// where a strongly decayed step size would be next to nothing.
+pub fn finetune_learning_rate(training: &TrainingSpec, provenance: &Provenance) -> f64 {
+    let epoch = |key: &str| provenance.extra.get(key).and_then(serde_json::Value::as_u64);
+    let last = epoch("selected_epoch").or_else(|| epoch("epochs")).unwrap_or(training.epochs as u64);
+    let decays = i32::try_from(last.saturating_sub(1)).unwrap_or(i32::MAX);
+    training.learning_rate * training.lr_decay.powi(decays)
 }
 
 #[cfg(test)]
@@ -231,6 +243,20 @@ mod tests {
     fn kept_mu(m: &Model) -> Vec<f32> {
         let Layer::BayesianDense(l) = &m.layers()[0] else { unreachable!() };
         l.dense_weight_mu().into_iter().filter(|v| *v != 0.0).collect()
+    }
+
+    #[test]
+    fn fine_tuning_continues_at_the_step_size_of_the_epoch_it_starts_from() {
+        let training = TrainingSpec { learning_rate: 0.1, lr_decay: 0.5, epochs: 100, ..TrainingSpec::default() };
+        let with = |pairs: &[(&str, u64)]| {
+            let mut p = Provenance::default();
+            pairs.iter().for_each(|(k, v)| _ = p.extra.insert((*k).into(), serde_json::json!(v)));
+            finetune_learning_rate(&training, &p)
+        };
+        // Selected epoch 3 of 41 run: trained last at 0.1 * 0.5^2, not at the budget's 0.1 * 0.5^100.
+        assert_eq!(with(&[("epochs", 41), ("selected_epoch", 3)]), 0.025);
+        assert_eq!(with(&[("epochs", 2)]), 0.05);
+        assert_eq!(with(&[]), 0.1 * 0.5f64.powi(99));
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct PruneArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Retrain the surviving weights for N epochs with the pruning pattern fixed, using the recipe stored in
-    /// the model's provenance at its final learning rate.
+    /// the model's provenance at the step size of the epoch its weights come from.
     #[arg(long, default_value_t = 0)]
     finetune_epochs: usize,
     /// Data for fine-tuning: MNIST directory or CSV file [default: as the recipe says, or $BNN_MNIST_DIR].
