@@ -50,7 +50,7 @@ if has lenet5; then
   # The pruned file comes from the wider-spike recipe (its prior chosen by the pruned model's validation error),
   # calibrated like the dense model.
   $BNN train --force --recipe models/mnist-bbb-lenet5-sparse.toml --data "$DATA" \
-    --out runs/mnist-bbb-lenet5-sparse.safetensors --epochs 30
+    --out runs/mnist-bbb-lenet5-sparse.safetensors
   $BNN prune --in runs/mnist-bbb-lenet5-sparse.safetensors --out runs/mnist-bbb-lenet5-snr95-f16.safetensors \
     --sparsity 0.95 --criterion snr --dtype f16
   $BNN calibrate --model runs/mnist-bbb-lenet5-snr95-f16.safetensors \
