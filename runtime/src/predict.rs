@@ -113,6 +113,9 @@ pub struct Predictor<'m> {
     block_kernels: LineAligned,
     /// Each convolution's plan (its live taps and padded input), by layer index; empty for other layers.
     plans: Vec<ConvPlan>,
+    /// Room for a block convolution to regroup its samples, where the instruction set does
+    /// ([`Isa::regroups_conv_samples`]); empty otherwise.
+    conv_room: Vec<f32>,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
@@ -135,6 +138,7 @@ impl<'m> Predictor<'m> {
         let w = model.max_width();
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
         let block = || LineAligned::new(w * SAMPLE_BLOCK);
+        let plans = conv_plans(model);
         Self {
             model,
             isa,
@@ -150,7 +154,8 @@ impl<'m> Predictor<'m> {
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             kernel: vec![0.0; model.max_kernels()],
             block_kernels: LineAligned::new(model.max_kernels() * SAMPLE_BLOCK),
-            plans: conv_plans(model),
+            conv_room: vec![0.0; conv_room_len(model, &plans, isa)],
+            plans,
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
         }
@@ -325,7 +330,7 @@ impl<'m> Predictor<'m> {
                 } else {
                     &self.prefix
                 };
-                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), &mut self.block_a);
+                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), (&mut self.block_a, None));
                 width = plan.output_len();
                 start += 1;
             }
@@ -363,7 +368,8 @@ impl<'m> Predictor<'m> {
                         Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
                         _ => continue, // not reached: the arm takes convolutions only
                     };
-                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels);
+                    let room = Some(&mut self.conv_room[..]).filter(|r| !r.is_empty());
+                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
                 }
                 Layer::Pool2d(p) => {
                     width = pool(self.model, index, p, a, s, b);
@@ -426,7 +432,7 @@ impl<'m> Predictor<'m> {
                         (Layer::Conv2d(l), ..) => (l.weight(), l.bias()),
                         _ => continue, // not reached: the arm takes convolutions only
                     };
-                    width = convolve(false, &self.plans[index], (a, b), 1, (weights, bias, 1));
+                    width = convolve(false, &self.plans[index], (a, b), 1, (weights, bias, 1), None);
                 }
                 Layer::Pool2d(p) => {
                     width = pool(model, index, p, a, 1, b);
@@ -458,9 +464,21 @@ fn conv_plans(model: &Model) -> Vec<ConvPlan> {
         .collect()
 }
 
-/// The convolution of `plan` on a block of `s` samples in `a`, with `kernels` as [`conv2d_block`] takes them,
-/// fused or not; leaves the output in `a` (the padded input goes to `b` first, or else the output, and the two
-/// swap) and returns its width.
+/// Values of room the Bayesian convolutions of `model` (`plans` by layer index) take to regroup a block of samples
+/// on `isa`: none where it does not regroup them.
+fn conv_room_len(model: &Model, plans: &[ConvPlan], isa: Isa) -> usize {
+    let bayesian = model.layers().iter().zip(plans).filter(|(l, _)| matches!(l, Layer::BayesianConv2d(_)));
+    let most = bayesian.map(|(_, plan)| plan.regroup_len(SAMPLE_BLOCK)).max().unwrap_or(0);
+    if isa.regroups_conv_samples() {
+        most
+    } else {
+        0
+    }
+}
+
+/// The convolution of `plan` on a block of `s` samples in `a`, with `kernels` and `room` as [`conv2d_block`]
+/// takes them, fused or not; leaves the output in `a` (the padded input goes to `b` first, or else the output,
+/// and the two swap) and returns its width.
 #[inline(always)]
 fn convolve<T: DerefMut<Target = [f32]>>(
     fused: bool,
@@ -468,6 +486,7 @@ fn convolve<T: DerefMut<Target = [f32]>>(
     (a, b): (&mut T, &mut T),
     s: usize,
     kernels: (&[f32], &[f32], usize),
+    room: Option<&mut [f32]>,
 ) -> usize {
     // No closure here: a closure is compiled for the baseline, not for the caller's instruction set.
     let (x, out) = if plan.pads() {
@@ -476,7 +495,7 @@ fn convolve<T: DerefMut<Target = [f32]>>(
     } else {
         (&**a, &mut **b)
     };
-    conv2d(fused, plan, (x, true), s, kernels, out);
+    conv2d(fused, plan, (x, true), s, kernels, (out, room));
     if !plan.pads() {
         core::mem::swap(a, b);
     }
@@ -491,12 +510,12 @@ fn conv2d(
     x: (&[f32], bool),
     s: usize,
     kernels: (&[f32], &[f32], usize),
-    out: &mut [f32],
+    (out, room): (&mut [f32], Option<&mut [f32]>),
 ) {
     if fused {
-        conv2d_block::<true>(plan, x, s, kernels, out);
+        conv2d_block::<true>(plan, x, s, kernels, out, room);
     } else {
-        conv2d_block::<false>(plan, x, s, kernels, out);
+        conv2d_block::<false>(plan, x, s, kernels, out, room);
     }
 }
 
@@ -579,10 +598,11 @@ mod tests {
         Model::new(layers, Task::Classification { classes: 3, labels: vec![] }, None, Provenance::default()).unwrap()
     }
 
-    /// A 1x12x12 CNN with random posteriors, every third kernel weight pruned: Bayesian convolutions with
-    /// padding (the first, whose input every sample shares) and without, a fixed 1x1 convolution, max and average
-    /// pooling, then a Bayesian dense head of 3.
-    fn pruned_cnn() -> Model {
+    /// A 1x12x12 CNN with random posteriors, every third kernel weight pruned if `prune` (else none, so that
+    /// the second convolution's block may regroup its samples): Bayesian convolutions with padding (the first,
+    /// whose input every sample shares) and without, a fixed 1x1 convolution, max and average pooling, then a
+    /// Bayesian dense head of 3.
+    fn cnn(prune: bool) -> Model {
         use crate::layers::{BayesianConv2d, Conv2d, ConvGeometry, PoolGeometry, PoolKind};
         let mut rng = SeededRng::new(4);
         let mut draw = |n: usize, scale: f32| (0..n).map(|_| rng.gaussian() * scale).collect::<Vec<f32>>();
@@ -590,7 +610,7 @@ mod tests {
             let n = g.weight_count().unwrap();
             let (mut mu, mut sigma) = (draw(n, 0.4), draw(n, 0.1));
             for (k, (m, s)) in mu.iter_mut().zip(&mut sigma).enumerate() {
-                (*m, *s) = if k % 3 == 1 { (0.0, 0.0) } else { (*m, s.abs()) };
+                (*m, *s) = if prune && k % 3 == 1 { (0.0, 0.0) } else { (*m, s.abs()) };
             }
             let (bias, bias_sigma) = (draw(g.out_channels, 0.1), vec![0.05; g.out_channels]);
             Layer::BayesianConv2d(BayesianConv2d::new(g, mu, sigma, bias, bias_sigma))
@@ -622,7 +642,7 @@ mod tests {
         let dense = pruned_network();
         // 32 + 8 + 2 + 1: blocks of every kind the kernels treat differently.
         let samples = if cfg!(miri) { 7 } else { 43 };
-        for model in [dense.clone(), dense.sparsified(), pruned_cnn()] {
+        for model in [dense.clone(), dense.sparsified(), cnn(true), cnn(false)] {
             let d = model.input_dim();
             let input: Vec<f32> = (0..d).map(|i| ((i % 12) as f32 - 5.0) / 3.0).collect();
             let draw = |isa: Isa, sampler: Sampler| {

@@ -114,6 +114,16 @@ impl Isa {
         }
     }
 
+    /// Whether a block convolution with an image and kernels per sample regroups its samples in eights before
+    /// it runs (`portable::conv`'s `conv_grouped`): on AVX2, whose sixteen registers the sample-minor tiles
+    /// overflow (measured: `benches/README.md`, session 19); elsewhere not measured, so not.
+    pub(crate) fn regroups_conv_samples(self) -> bool {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        return matches!(self.0, Level::Avx2Fma);
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        false
+    }
+
     /// `work.run()`, compiled for this instruction set where that pays (x86-64: AVX2 + FMA, AVX-512): the
     /// predictor's block of element-wise passes (the noise, ReLU, squares, live rows), whose `#[inline(always)]`
     /// kernels are then built for 256- or 512-bit vectors (the same operations, so the same bits).

@@ -6,8 +6,9 @@
 //! its live taps (the kernel weights not pruned), each with the offset it reads from the output's window. Every
 //! output is its bias plus its channel's taps in order (input channel, kernel row, kernel column), each `w * x`
 //! added with one rounding when `FUSED` and two otherwise; a padded position adds `w * 0`. The block kernels keep
-//! a tile of outputs × samples in registers, the single-sample kernel runs of consecutive positions; every path
-//! gives the bits of [`conv_any`], the plain loop.
+//! a tile of outputs × samples in registers (or, given room, first copy a block's samples into groups of eight
+//! and keep a tile of channels × positions of one group: [`conv_grouped`]), the single-sample kernel runs of
+//! consecutive positions; every path gives the bits of [`conv_any`], the plain loop.
 
 use super::block::madd;
 use crate::layers::{ConvGeometry, PoolGeometry, PoolKind};
@@ -33,6 +34,10 @@ pub(crate) struct ConvPlan {
     weights: usize,
     /// One past the furthest value of a padded sample that a tap of an output reads.
     reach: usize,
+    /// Whether every output channel reads the same inputs with all of its kernel weights (one group, nothing
+    /// pruned): channel `o`'s tap `j` is then weight `o * taps + j` at channel 0's offset of tap `j`.
+    #[cfg(any(test, target_arch = "x86_64"))]
+    dense: bool,
 }
 
 impl ConvPlan {
@@ -61,6 +66,10 @@ impl ConvPlan {
         let mut plan =
             Self { input, padding: g.padding, padded, stride: g.stride, output, first_tap, taps, ..Self::default() };
         plan.weights = output[0] * cpg * kh * kw;
+        #[cfg(any(test, target_arch = "x86_64"))]
+        {
+            plan.dense = g.groups <= 1 && plan.taps.len() == plan.weights;
+        }
         let last_window = plan.origin(output[1].saturating_sub(1), output[2].saturating_sub(1));
         plan.reach = plan.taps.iter().map(|[_, offset]| last_window + offset + 1).max().unwrap_or(0);
         plan
@@ -79,6 +88,19 @@ impl ConvPlan {
     /// Values of one sample of the output.
     pub(crate) fn output_len(&self) -> usize {
         self.output.iter().product()
+    }
+
+    /// Values of room [`conv2d_block`] takes to regroup a block of `s` samples (see [`conv_grouped`]).
+    pub(crate) fn regroup_len(&self, s: usize) -> usize {
+        (self.padded_len() + self.weights) * s
+    }
+
+    /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given
+    /// room: every kernel weight live, one group, and at least a tile of output channels and of a row.
+    #[cfg(any(test, target_arch = "x86_64"))]
+    fn regroups(&self) -> bool {
+        let [channels, _, width] = self.output;
+        self.dense && channels >= GROUP_TILE[0] && width >= GROUP_TILE[1]
     }
 
     fn taps(&self, o: usize) -> &[[usize; 2]] {
@@ -115,7 +137,8 @@ impl ConvPlan {
 /// input, one image per sample (`[c × h' × w' × s]`) or, when `x_per_sample` is false, one image for every
 /// sample (`[c × h' × w']`); `weights` and `bias` hold `per` values per weight: `s` (a kernel per sample) or 1
 /// (one kernel for all). A non-finite input value makes every output NaN: a pruned tap would otherwise drop an
-/// overflow that the dense kernel would pass on.
+/// overflow that the dense kernel would pass on. With `room` (at least [`ConvPlan::regroup_len`] values), a
+/// block of 32 samples with an image and kernels per sample and a plan that allows it runs [`conv_grouped`].
 #[inline(always)]
 pub(crate) fn conv2d_block<const FUSED: bool>(
     plan: &ConvPlan,
@@ -123,6 +146,7 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
     s: usize,
     (weights, bias, per): (&[f32], &[f32], usize),
     out: &mut [f32],
+    room: Option<&mut [f32]>,
 ) {
     // The tiled kernels read `x` and `weights` without bounds checks; these three lines make that sound: every
     // tap of every output reads below `reach` of a padded sample, and every tap's weight is below `weights`.
@@ -134,14 +158,19 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         out.fill(f32::NAN);
         return;
     }
-    match (s, per == 1, x_per_sample) {
-        (32, false, true) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
-        (32, false, false) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
-        (32, true, true) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
+    match (s, per == 1, x_per_sample, room) {
+        // Built where an instruction set regroups (`Isa::regroups_conv_samples`), and in tests.
+        #[cfg(any(test, target_arch = "x86_64"))]
+        (32, false, true, Some(room)) if plan.regroups() => {
+            conv_grouped::<32, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
+        }
+        (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
+        (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
+        (32, true, true, _) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
         // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) and strided
         // convolutions of one sample take the plain loop: more tiled kernels grew the phones' library past its budget
         // (benches/README, session 16).
-        (1, _, _) if plan.stride == [1, 1] => conv_single::<FUSED>(plan, x, weights, bias, out),
+        (1, _, _, _) if plan.stride == [1, 1] => conv_single::<FUSED>(plan, x, weights, bias, out),
         _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
     }
 }
@@ -235,6 +264,126 @@ fn block_tile<const N: usize, const P: usize, const W_PER: bool, const X_PER: bo
 fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32; N], w: &[f32; N], v: &[f32]) {
     for ((a, w), t) in acc.iter_mut().zip(w).zip(0..N) {
         *a = madd::<FUSED>(*a, *w, v[if X_PER { t } else { 0 }]);
+    }
+}
+
+/// Samples of a group in [`conv_grouped`]: one 256-bit vector.
+#[cfg(any(test, target_arch = "x86_64"))]
+const SAMPLE_GROUP: usize = 8;
+
+/// Output channels and positions of a row in a tile of [`conv_grouped`].
+#[cfg(any(test, target_arch = "x86_64"))]
+const GROUP_TILE: [usize; 2] = [3, 3];
+
+/// [`conv2d_block`] for a block of `N` samples, an image and kernels per sample, and a dense plan, in groups of
+/// [`SAMPLE_GROUP`] samples: the block's padded input and kernels are first copied into `room`, each group's
+/// values together (`[values × 8]` per group), and each group then runs in tiles of [`GROUP_TILE`] output
+/// channels × positions of a row, so that each weight load serves three positions and each input load three
+/// channels, the twelve vectors of a tile (nine sums, three weights) fitting AVX2's sixteen registers (the
+/// sample-minor tiles of [`conv_tiles`] spill there). The tiles at the ends of the channels and of a row
+/// overlap the ones before them, with the same bits.
+#[cfg(any(test, target_arch = "x86_64"))]
+#[inline(always)]
+fn conv_grouped<const N: usize, const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
+    (weights, bias): (&[f32], &[f32]),
+    out: &mut [f32],
+    room: &mut [f32],
+) {
+    const G: usize = SAMPLE_GROUP;
+    const { assert!(N.is_multiple_of(G)) };
+    let (values, kernel) = (plan.padded_len(), plan.weights);
+    let (xs, ws) = room[..(values + kernel) * N].split_at_mut(values * N);
+    regroup::<N>(x, xs);
+    regroup::<N>(weights, ws);
+    let ([channels, oh, ow], [tc, tp]) = (plan.output, GROUP_TILE);
+    let (taps, out) = (plan.taps(0), out.as_chunks_mut::<N>().0);
+    for (g, (xs, ws)) in xs.chunks_exact(values * G).zip(ws.chunks_exact(kernel * G)).enumerate() {
+        let lanes = g * G..(g + 1) * G;
+        for o0 in tile_starts(channels, tc).into_iter().flatten() {
+            let b: [[f32; G]; 3] = core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
+            for y in 0..oh {
+                for x0 in tile_starts(ow, tp).into_iter().flatten() {
+                    let sums = group_tile::<FUSED>(taps, ws, xs, (o0, b, plan.origin(y, x0), plan.stride[1]));
+                    for (c, sums) in sums.iter().enumerate() {
+                        let row = &mut out[((o0 + c) * oh + y) * ow + x0..][..tp];
+                        for (dst, sum) in row.iter_mut().zip(sums) {
+                            dst[lanes.clone()].copy_from_slice(sum);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies a block `x` (`[values × N]`) into `out` group by group: group `g`'s `[values × 8]` from `g * values *
+/// 8`.
+#[cfg(any(test, target_arch = "x86_64"))]
+#[inline(always)]
+fn regroup<const N: usize>(x: &[f32], out: &mut [f32]) {
+    let values = x.len() / N;
+    for (i, row) in x.chunks_exact(N).enumerate() {
+        for (g, lanes) in row.chunks_exact(SAMPLE_GROUP).enumerate() {
+            out[(g * values + i) * SAMPLE_GROUP..][..SAMPLE_GROUP].copy_from_slice(lanes);
+        }
+    }
+}
+
+/// The sums of one group of samples (`x` and `weights` its regrouped input and kernels) for output channels
+/// `o0..o0 + 3` (starting from their biases `bias`) at positions `origin + p * step` (`p < 3`) of the padded
+/// input, `taps` being channel 0's. The nine sums are named locals (see [`block_tile`]).
+#[cfg(any(test, target_arch = "x86_64"))]
+#[inline(always)]
+fn group_tile<const FUSED: bool>(
+    taps: &[[usize; 2]],
+    weights: &[f32],
+    x: &[f32],
+    (o0, bias, origin, step): (usize, [[f32; SAMPLE_GROUP]; 3], usize, usize),
+) -> [[[f32; SAMPLE_GROUP]; 3]; 3] {
+    const G: usize = SAMPLE_GROUP;
+    let w = |c: usize, j: usize| -> [f32; G] {
+        // SAFETY: `weights` holds a group's values of every kernel weight, and channel `o0 + c`'s tap `j` (`o0 +
+        // c` an output channel) is weight `(o0 + c) * taps + j`, below the plan's weight count (`conv_grouped`).
+        let w = unsafe { window(weights, ((o0 + c) * taps.len() + j) * G, G) };
+        core::array::from_fn(|l| w[l])
+    };
+    let xs = |at: usize| -> [f32; G] {
+        // SAFETY: the positions are outputs, whose taps read below the plan's reach, at most the padded sample
+        // that `x` holds a group's values of (`conv_grouped`).
+        let v = unsafe { window(x, at * G, G) };
+        core::array::from_fn(|l| v[l])
+    };
+    let [b0, b1, b2] = bias;
+    let (mut a00, mut a01, mut a02) = (b0, b0, b0);
+    let (mut a10, mut a11, mut a12) = (b1, b1, b1);
+    let (mut a20, mut a21, mut a22) = (b2, b2, b2);
+    for (j, &[_, offset]) in taps.iter().enumerate() {
+        let (w0, w1, w2) = (w(0, j), w(1, j), w(2, j));
+        let at = origin + offset;
+        let v = xs(at);
+        madd_group::<FUSED>(&mut a00, &w0, &v);
+        madd_group::<FUSED>(&mut a10, &w1, &v);
+        madd_group::<FUSED>(&mut a20, &w2, &v);
+        let v = xs(at + step);
+        madd_group::<FUSED>(&mut a01, &w0, &v);
+        madd_group::<FUSED>(&mut a11, &w1, &v);
+        madd_group::<FUSED>(&mut a21, &w2, &v);
+        let v = xs(at + 2 * step);
+        madd_group::<FUSED>(&mut a02, &w0, &v);
+        madd_group::<FUSED>(&mut a12, &w1, &v);
+        madd_group::<FUSED>(&mut a22, &w2, &v);
+    }
+    [[a00, a01, a02], [a10, a11, a12], [a20, a21, a22]]
+}
+
+/// `acc[l] += w[l] * v[l]` for one group of samples.
+#[cfg(any(test, target_arch = "x86_64"))]
+#[inline(always)]
+fn madd_group<const FUSED: bool>(acc: &mut [f32; SAMPLE_GROUP], w: &[f32; SAMPLE_GROUP], v: &[f32; SAMPLE_GROUP]) {
+    for ((a, w), v) in acc.iter_mut().zip(w).zip(v) {
+        *a = madd::<FUSED>(*a, *w, *v);
     }
 }
 
@@ -523,8 +672,8 @@ mod tests {
 
     /// Every path of the kernel (tiles of 32 samples, single-sample tiles, strided, the plain loop) for
     /// geometries with padding, stride, dilation and groups, rows narrower and wider than a tile, a kernel per
-    /// sample or one for all, an image per sample or one for all, pruned taps, fused or not: the bits of the
-    /// plain loop, and within 1e-4 of the definition in f64.
+    /// sample or one for all, an image per sample or one for all, pruned taps or none, fused or not, with room to
+    /// regroup the samples and without: the bits of the plain loop, and within 1e-4 of the definition in f64.
     #[test]
     fn the_block_convolution_is_the_definition_for_every_sample() {
         let geometries = [
@@ -543,13 +692,16 @@ mod tests {
             ([(7, 6), (9, 13), (4, 5)].as_slice(), geometries.as_slice())
         };
         let cases = sizes.iter().flat_map(|hw| geometries.iter().map(move |g| (*g, *hw)));
-        for ((g, (h, w)), s) in cases.flat_map(|c| [(c, 3), (c, 32), (c, 1)]) {
+        let cases = cases.flat_map(|c| [(c, 3), (c, 32), (c, 1)]).flat_map(|c| [(c, true), (c, false)]);
+        // Miri: the unpruned kernels (which regroup) at 32 samples only.
+        let mut regrouped = 0;
+        for (((g, (h, w)), s), prune) in cases.filter(|&((_, s), prune)| prune || s == 32 || !cfg!(miri)) {
             let input = [g.in_channels, h, w];
             let [oh, ow] = g.output_size([h, w]).unwrap();
             let n_in = g.in_channels * h * w;
             let nw = g.weight_count().unwrap();
-            // Every fifth kernel weight pruned: zero in every sample, its tap left out.
-            let pruned = |k: usize| k % 5 == 2;
+            // Every fifth kernel weight pruned (or none): zero in every sample, its tap left out.
+            let pruned = |k: usize| prune && k % 5 == 2;
             let plan = ConvPlan::new(&g, input, [g.out_channels, oh, ow], |k| !pruned(k));
             // Sample t's image and kernel.
             let x = |t: usize| (0..n_in).map(|k| ((k * 7 + t * 3) as f32 * 0.37).sin()).collect::<Vec<f32>>();
@@ -579,16 +731,20 @@ mod tests {
                     let (xt, kt) = if kind == 2 { (x(0), t) } else { (x(t), if kind == 1 { 0 } else { t }) };
                     naive(&g, input, &xt, &k(kt), &b(kt))
                 };
-                for fused in [false, true] {
+                for (fused, regroup) in [(false, false), (true, false), (false, true), (true, true)] {
                     let (mut got, mut reference) = (vec![f32::NAN; n_out * s], vec![f32::NAN; n_out * s]);
+                    let mut room = vec![f32::NAN; if regroup { plan.regroup_len(s) } else { 0 }];
+                    let room = Some(&mut room[..]).filter(|_| regroup);
                     if fused {
-                        conv2d_block::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut got);
+                        conv2d_block::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
                         conv_any::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
                     } else {
-                        conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got);
+                        conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
                         conv_any::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
                     }
-                    assert_eq!(bits(&got), bits(&reference), "{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}");
+                    regrouped += usize::from(regroup && kind == 0 && s == 32 && plan.regroups());
+                    let case = format!("{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}, regroup {regroup}");
+                    assert_eq!(bits(&got), bits(&reference), "{case}, pruned {prune}");
                     for t in 0..s {
                         for (j, want) in want(t).iter().enumerate() {
                             let v = got[j * s + t];
@@ -598,6 +754,7 @@ mod tests {
                 }
             }
         }
+        assert!(regrouped >= 4, "the regrouped kernel ran in {regrouped} cases");
     }
 
     #[test]
@@ -608,7 +765,7 @@ mod tests {
         let mut x = vec![1.0; 9];
         x[4] = f32::INFINITY;
         let mut out = [0.0; 2];
-        conv2d_block::<false>(&plan, (&x, true), 1, (&[1.0; 18], &[0.0; 2], 1), &mut out);
+        conv2d_block::<false>(&plan, (&x, true), 1, (&[1.0; 18], &[0.0; 2], 1), &mut out, None);
         assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
     }
 
