@@ -330,7 +330,8 @@ impl<'m> Predictor<'m> {
                 } else {
                     &self.prefix
                 };
-                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), (&mut self.block_a, None));
+                let room = Some(&mut self.conv_room[..]).filter(|r| !r.is_empty());
+                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), (&mut self.block_a, room));
                 width = plan.output_len();
                 start += 1;
             }

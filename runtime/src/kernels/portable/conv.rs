@@ -162,7 +162,11 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         // Built where an instruction set regroups (`Isa::regroups_conv_samples`), and in tests.
         #[cfg(any(test, target_arch = "x86_64"))]
         (32, false, true, Some(room)) if plan.regroups() => {
-            conv_grouped::<32, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
+            conv_grouped::<32, true, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
+        }
+        #[cfg(any(test, target_arch = "x86_64"))]
+        (32, false, false, Some(room)) if plan.regroups() => {
+            conv_grouped::<32, false, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
         }
         (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
         (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
@@ -275,16 +279,17 @@ const SAMPLE_GROUP: usize = 8;
 #[cfg(any(test, target_arch = "x86_64"))]
 const GROUP_TILE: [usize; 2] = [3, 3];
 
-/// [`conv2d_block`] for a block of `N` samples, an image and kernels per sample, and a dense plan, in groups of
-/// [`SAMPLE_GROUP`] samples: the block's padded input and kernels are first copied into `room`, each group's
-/// values together (`[values × 8]` per group), and each group then runs in tiles of [`GROUP_TILE`] output
-/// channels × positions of a row, so that each weight load serves three positions and each input load three
-/// channels, the twelve vectors of a tile (nine sums, three weights) fitting AVX2's sixteen registers (the
-/// sample-minor tiles of [`conv_tiles`] spill there). The tiles at the ends of the channels and of a row
-/// overlap the ones before them, with the same bits.
+/// [`conv2d_block`] for a block of `N` samples, kernels per sample, and a dense plan, in groups of
+/// [`SAMPLE_GROUP`] samples: the block's kernels and its padded input (if `X_PER`, an image per sample; else one
+/// image for all, read as it is) are first copied into `room`, each group's values together (`[values × 8]` per
+/// group), and each group then runs in tiles of [`GROUP_TILE`] output channels × positions of a row, so that
+/// each weight load serves three positions and each input load three channels, the twelve or thirteen vectors of
+/// a tile (nine sums, three weights, an input) fitting AVX2's sixteen registers (the sample-minor tiles of
+/// [`conv_tiles`] spill there). The tiles at the ends of the channels and of a row overlap the ones before them,
+/// with the same bits.
 #[cfg(any(test, target_arch = "x86_64"))]
 #[inline(always)]
-fn conv_grouped<const N: usize, const FUSED: bool>(
+fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,
     x: &[f32],
     (weights, bias): (&[f32], &[f32]),
@@ -294,18 +299,23 @@ fn conv_grouped<const N: usize, const FUSED: bool>(
     const G: usize = SAMPLE_GROUP;
     const { assert!(N.is_multiple_of(G)) };
     let (values, kernel) = (plan.padded_len(), plan.weights);
-    let (xs, ws) = room[..(values + kernel) * N].split_at_mut(values * N);
-    regroup::<N>(x, xs);
+    let (xs, ws) = room[..(values + kernel) * N].split_at_mut(if X_PER { values * N } else { 0 });
+    let ws = &mut ws[..kernel * N];
     regroup::<N>(weights, ws);
+    if X_PER {
+        regroup::<N>(x, xs);
+    }
     let ([channels, oh, ow], [tc, tp]) = (plan.output, GROUP_TILE);
     let (taps, out) = (plan.taps(0), out.as_chunks_mut::<N>().0);
-    for (g, (xs, ws)) in xs.chunks_exact(values * G).zip(ws.chunks_exact(kernel * G)).enumerate() {
+    for (g, ws) in ws.chunks_exact(kernel * G).enumerate() {
+        let xs = if X_PER { &xs[g * values * G..(g + 1) * values * G] } else { &x[..values] };
         let lanes = g * G..(g + 1) * G;
         for o0 in tile_starts(channels, tc).into_iter().flatten() {
             let b: [[f32; G]; 3] = core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
             for y in 0..oh {
                 for x0 in tile_starts(ow, tp).into_iter().flatten() {
-                    let sums = group_tile::<FUSED>(taps, ws, xs, (o0, b, plan.origin(y, x0), plan.stride[1]));
+                    let at = (o0, b, plan.origin(y, x0), plan.stride[1]);
+                    let sums = group_tile::<X_PER, FUSED>(taps, ws, xs, at);
                     for (c, sums) in sums.iter().enumerate() {
                         let row = &mut out[((o0 + c) * oh + y) * ow + x0..][..tp];
                         for (dst, sum) in row.iter_mut().zip(sums) {
@@ -331,12 +341,13 @@ fn regroup<const N: usize>(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The sums of one group of samples (`x` and `weights` its regrouped input and kernels) for output channels
+/// The sums of one group of samples (`weights` its regrouped kernels, `x` its regrouped input if `X_PER`, else
+/// the one image of every sample) for output channels
 /// `o0..o0 + 3` (starting from their biases `bias`) at positions `origin + p * step` (`p < 3`) of the padded
 /// input, `taps` being channel 0's. The nine sums are named locals (see [`block_tile`]).
 #[cfg(any(test, target_arch = "x86_64"))]
 #[inline(always)]
-fn group_tile<const FUSED: bool>(
+fn group_tile<const X_PER: bool, const FUSED: bool>(
     taps: &[[usize; 2]],
     weights: &[f32],
     x: &[f32],
@@ -350,10 +361,11 @@ fn group_tile<const FUSED: bool>(
         core::array::from_fn(|l| w[l])
     };
     let xs = |at: usize| -> [f32; G] {
+        let x_per = if X_PER { G } else { 1 };
         // SAFETY: the positions are outputs, whose taps read below the plan's reach, at most the padded sample
-        // that `x` holds a group's values of (`conv_grouped`).
-        let v = unsafe { window(x, at * G, G) };
-        core::array::from_fn(|l| v[l])
+        // that `x` holds a group's values of (or, one image for all, the values of) (`conv_grouped`).
+        let v = unsafe { window(x, at * x_per, x_per) };
+        core::array::from_fn(|l| v[if X_PER { l } else { 0 }])
     };
     let [b0, b1, b2] = bias;
     let (mut a00, mut a01, mut a02) = (b0, b0, b0);
@@ -742,7 +754,7 @@ mod tests {
                         conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
                         conv_any::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
                     }
-                    regrouped += usize::from(regroup && kind == 0 && s == 32 && plan.regroups());
+                    regrouped += usize::from(regroup && kind != 1 && s == 32 && plan.regroups());
                     let case = format!("{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}, regroup {regroup}");
                     assert_eq!(bits(&got), bits(&reference), "{case}, pruned {prune}");
                     for t in 0..s {
