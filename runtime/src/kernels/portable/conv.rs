@@ -743,7 +743,12 @@ mod tests {
                     let (xt, kt) = if kind == 2 { (x(0), t) } else { (x(t), if kind == 1 { 0 } else { t }) };
                     naive(&g, input, &xt, &k(kt), &b(kt))
                 };
-                for (fused, regroup) in [(false, false), (true, false), (false, true), (true, true)] {
+                let regroups = kind != 1 && s == 32 && plan.regroups();
+                // Miri: pruned kernels without the room (which they do not use), unpruned ones only where they
+                // regroup (the other kernels' reads are those of the pruned cases).
+                let miri_skips = |regroup: bool| cfg!(miri) && if prune { regroup } else { !(regroup && regroups) };
+                let runs = [(false, false), (true, false), (false, true), (true, true)].into_iter();
+                for (fused, regroup) in runs.filter(|&(_, regroup)| !miri_skips(regroup)) {
                     let (mut got, mut reference) = (vec![f32::NAN; n_out * s], vec![f32::NAN; n_out * s]);
                     let mut room = vec![f32::NAN; if regroup { plan.regroup_len(s) } else { 0 }];
                     let room = Some(&mut room[..]).filter(|_| regroup);
@@ -754,7 +759,7 @@ mod tests {
                         conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
                         conv_any::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
                     }
-                    regrouped += usize::from(regroup && kind != 1 && s == 32 && plan.regroups());
+                    regrouped += usize::from(regroup && regroups);
                     let case = format!("{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}, regroup {regroup}");
                     assert_eq!(bits(&got), bits(&reference), "{case}, pruned {prune}");
                     for t in 0..s {
