@@ -114,8 +114,8 @@ pub struct Predictor<'m> {
     /// Each convolution's plan (its live taps and padded input), by layer index; empty for other layers.
     plans: Vec<ConvPlan>,
     /// Room for a block convolution to regroup its samples, where the instruction set does
-    /// ([`Isa::regroups_conv_samples`]); empty otherwise.
-    conv_room: Vec<f32>,
+    /// ([`Isa::regroups_conv_samples`]) and a Bayesian convolution can.
+    conv_room: Option<Vec<f32>>,
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
@@ -154,7 +154,7 @@ impl<'m> Predictor<'m> {
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
             kernel: vec![0.0; model.max_kernels()],
             block_kernels: LineAligned::new(model.max_kernels() * SAMPLE_BLOCK),
-            conv_room: vec![0.0; conv_room_len(model, &plans, isa)],
+            conv_room: conv_room(model, &plans, isa),
             plans,
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
@@ -330,8 +330,8 @@ impl<'m> Predictor<'m> {
                 } else {
                     &self.prefix
                 };
-                let room = Some(&mut self.conv_room[..]).filter(|r| !r.is_empty());
-                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), (&mut self.block_a, room));
+                let out = (&mut self.block_a[..], self.conv_room.as_deref_mut());
+                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), out);
                 width = plan.output_len();
                 start += 1;
             }
@@ -369,7 +369,7 @@ impl<'m> Predictor<'m> {
                         Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
                         _ => continue, // not reached: the arm takes convolutions only
                     };
-                    let room = Some(&mut self.conv_room[..]).filter(|r| !r.is_empty());
+                    let room = self.conv_room.as_deref_mut();
                     width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
                 }
                 Layer::Pool2d(p) => {
@@ -465,16 +465,15 @@ fn conv_plans(model: &Model) -> Vec<ConvPlan> {
         .collect()
 }
 
-/// Values of room the Bayesian convolutions of `model` (`plans` by layer index) take to regroup a block of samples
-/// on `isa`: none where it does not regroup them.
-fn conv_room_len(model: &Model, plans: &[ConvPlan], isa: Isa) -> usize {
+/// The room the Bayesian convolutions of `model` (`plans` by layer index) take to regroup a block of samples on
+/// `isa`: none where the instruction set does not regroup, or no convolution can.
+fn conv_room(model: &Model, plans: &[ConvPlan], isa: Isa) -> Option<Vec<f32>> {
+    if !isa.regroups_conv_samples() {
+        return None;
+    }
     let bayesian = model.layers().iter().zip(plans).filter(|(l, _)| matches!(l, Layer::BayesianConv2d(_)));
     let most = bayesian.map(|(_, plan)| plan.regroup_len(SAMPLE_BLOCK)).max().unwrap_or(0);
-    if isa.regroups_conv_samples() {
-        most
-    } else {
-        0
-    }
+    (most > 0).then(|| vec![0.0; most])
 }
 
 /// The convolution of `plan` on a block of `s` samples in `a`, with `kernels` and `room` as [`conv2d_block`]

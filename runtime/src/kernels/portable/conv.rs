@@ -90,17 +90,24 @@ impl ConvPlan {
         self.output.iter().product()
     }
 
-    /// Values of room [`conv2d_block`] takes to regroup a block of `s` samples (see [`conv_grouped`]).
+    /// Values of room [`conv2d_block`] takes to regroup a block of `s` samples (see [`conv_grouped`]): none
+    /// for a plan it does not regroup.
     pub(crate) fn regroup_len(&self, s: usize) -> usize {
-        (self.padded_len() + self.weights) * s
+        if self.regroups() {
+            (self.padded_len() + self.weights) * s
+        } else {
+            0
+        }
     }
 
     /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given
-    /// room: every kernel weight live, one group, and at least a tile of output channels and of a row.
-    #[cfg(any(test, target_arch = "x86_64"))]
+    /// room: every kernel weight live, one group, and at least a tile of output channels and of a row (never
+    /// where the regrouping kernel is not built).
     fn regroups(&self) -> bool {
-        let [channels, _, width] = self.output;
-        self.dense && channels >= GROUP_TILE[0] && width >= GROUP_TILE[1]
+        #[cfg(any(test, target_arch = "x86_64"))]
+        return self.dense && self.output[0] >= GROUP_TILE[0] && self.output[2] >= GROUP_TILE[1];
+        #[cfg(not(any(test, target_arch = "x86_64")))]
+        false
     }
 
     fn taps(&self, o: usize) -> &[[usize; 2]] {
@@ -162,11 +169,11 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         // Built where an instruction set regroups (`Isa::regroups_conv_samples`), and in tests.
         #[cfg(any(test, target_arch = "x86_64"))]
         (32, false, true, Some(room)) if plan.regroups() => {
-            conv_grouped::<32, true, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
+            conv_grouped::<32, true, FUSED>(plan, x, (weights, bias), out, room)
         }
         #[cfg(any(test, target_arch = "x86_64"))]
         (32, false, false, Some(room)) if plan.regroups() => {
-            conv_grouped::<32, false, FUSED>(plan, x, (weights, &bias[..plan.output[0] * 32]), out, room)
+            conv_grouped::<32, false, FUSED>(plan, x, (weights, bias), out, room)
         }
         (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
         (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
@@ -306,7 +313,7 @@ fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
         regroup::<N>(x, xs);
     }
     let ([channels, oh, ow], [tc, tp]) = (plan.output, GROUP_TILE);
-    let (taps, out) = (plan.taps(0), out.as_chunks_mut::<N>().0);
+    let (taps, bias, out) = (plan.taps(0), &bias[..channels * N], out.as_chunks_mut::<N>().0);
     for (g, ws) in ws.chunks_exact(kernel * G).enumerate() {
         let xs = if X_PER { &xs[g * values * G..(g + 1) * values * G] } else { &x[..values] };
         let lanes = g * G..(g + 1) * G;
@@ -342,9 +349,9 @@ fn regroup<const N: usize>(x: &[f32], out: &mut [f32]) {
 }
 
 /// The sums of one group of samples (`weights` its regrouped kernels, `x` its regrouped input if `X_PER`, else
-/// the one image of every sample) for output channels
-/// `o0..o0 + 3` (starting from their biases `bias`) at positions `origin + p * step` (`p < 3`) of the padded
-/// input, `taps` being channel 0's. The nine sums are named locals (see [`block_tile`]).
+/// the one image of every sample) for output channels `o0..o0 + 3` (starting from their biases `bias`) at
+/// positions `origin + p * step` (`p < 3`) of the padded input, `taps` being channel 0's. The nine sums are named
+/// locals (see [`block_tile`]).
 #[cfg(any(test, target_arch = "x86_64"))]
 #[inline(always)]
 fn group_tile<const X_PER: bool, const FUSED: bool>(
