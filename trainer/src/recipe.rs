@@ -234,6 +234,11 @@ pub struct TrainingSpec {
     pub validation: usize,
     /// With a validation set: stop once this many epochs have passed without a lower validation NLL (0: never).
     pub patience: usize,
+    /// Data augmentation: every time a training image is drawn into a minibatch it is moved by a whole-pixel
+    /// offset drawn uniformly from `[-shift_pixels, shift_pixels]` along each axis, blank pixels moving in
+    /// (`data::augment`; MNIST or the bars set, `normalize` global or none). Validation and test images are never moved.
+    /// 0: off.
+    pub shift_pixels: usize,
 }
 
 impl Default for TrainingSpec {
@@ -252,6 +257,7 @@ impl Default for TrainingSpec {
             eval_samples: 10,
             validation: 0,
             patience: 0,
+            shift_pixels: 0,
         }
     }
 }
@@ -343,6 +349,19 @@ impl Recipe {
                 return bad("data.test_fraction must lie in [0, 1)".into());
             }
         }
+        let images_normalised_alike = match self.data {
+            DataSpec::Mnist { normalize, .. } | DataSpec::Synthetic { name: SyntheticSet::Bars, normalize, .. } => {
+                normalize != NormalizeSpec::PerFeature
+            }
+            _ => false,
+        };
+        if t.shift_pixels > 0 && !images_normalised_alike {
+            return bad(
+                "training.shift_pixels moves pixels: it needs images (MNIST or the bars set) normalised alike \
+                 (normalize = \"global\" or \"none\")"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -362,6 +381,8 @@ mod tests {
             "[data]\nsource = \"synthetic\"\nname = \"nope\"\n",
             "[data]\nsource = \"synthetic\"\nname = \"curve\"\n[model]\nhiden = [3]\n",
             "[data]\nsource = \"synthetic\"\nname = \"curve\"\n[export]\ndtype = \"int8\"\n",
+            "[data]\nsource = \"synthetic\"\nname = \"curve\"\n[training]\nshift_pixels = 2\n",
+            "[data]\nsource = \"mnist\"\nnormalize = \"per_feature\"\n[training]\nshift_pixels = 2\n",
         ] {
             assert!(matches!(Recipe::from_toml(bad), Err(TrainError::Recipe(_))), "{bad}");
         }

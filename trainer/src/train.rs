@@ -2,15 +2,16 @@
 //! ELBO steps with seeded noise; per-epoch test metrics; checkpoints and resume; export.
 
 use crate::checkpoint::{self, CheckpointInfo};
+use crate::data::augment::RandomTranslation;
 use crate::data::{self, Dataset, Split, Targets};
 use crate::error::{Result, TrainError};
 use crate::evaluate::gaussian_nll;
 use crate::likelihood::{BatchTargets, Likelihood};
-use crate::nn::{Network, Noise};
+use crate::nn::{step_key, Network, Noise};
 use crate::optim::Adam;
 use crate::progress::{TrainPlan, TrainProgress};
 use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
-use bnn_runtime::{Model, ModelWriter, Normalization, PredictOptions, Provenance};
+use bnn_runtime::{Model, ModelWriter, Normalization, PredictOptions, Provenance, SeededRng};
 use candle_core::{Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
 /// Mixed into the training seed to draw the validation set.
 const VALIDATION_SEED_KEY: u64 = 0x0a11_da7e;
+/// Mixed into a step's key to draw its images' translations, apart from the step's weight noise.
+const TRANSLATION_SEED_KEY: u64 = 0x5a1f_7ed0;
 
 /// What one epoch measured. Losses are per training example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +71,8 @@ pub struct Run {
     pub validation: Option<Dataset>,
     /// The model of [`Run::best_epoch`], exported when that epoch ended.
     best_model: Option<Model>,
+    /// The training images' random translations (`training.shift_pixels`), when the recipe asks for them.
+    translation: Option<RandomTranslation>,
     /// Text of the recipe file, stored in the exported model's provenance.
     pub recipe_source: Option<String>,
     /// With a checkpoint file, also write one inside an epoch once this much time has passed since the last.
@@ -133,6 +138,14 @@ impl Run {
             data::normalize(&mut split.test, n);
             validation.iter_mut().for_each(|v| data::normalize(v, n));
         }
+        let shift = recipe.training.shift_pixels;
+        let translation = (shift > 0)
+            .then(|| {
+                let mut blank = [0.0f32];
+                normalization.iter().for_each(|n| n.apply_in_place(&mut blank));
+                RandomTranslation::new(split.train.dim, shift, blank[0])
+            })
+            .transpose()?;
         let likelihood = Likelihood::new(recipe.likelihood, &device)?;
         let head = likelihood.head_width(split.train.target_width());
         let network = Network::new(&recipe.model, split.train.dim, head, seed, &device)?;
@@ -151,6 +164,7 @@ impl Run {
             history: vec![],
             validation,
             best_model: None,
+            translation,
             recipe_source: None,
             checkpoint_every: Duration::from_secs(300),
             partial: None,
@@ -199,11 +213,17 @@ impl Run {
         t.kl_scale * warm * per_example
     }
 
-    /// Gathers examples `idx` of `data` into tensors.
-    fn batch(&self, data: &Dataset, idx: &[usize]) -> Result<(Tensor, BatchTargets)> {
+    /// Gathers training examples `idx` into the tensors of step `step` of epoch `epoch`, each image moved by
+    /// its translation when the recipe asks for them.
+    fn training_batch(&self, idx: &[usize], epoch: usize, step: usize) -> Result<(Tensor, BatchTargets)> {
+        let data = &self.split.train;
         let d = data.dim;
         let mut x = Vec::with_capacity(idx.len() * d);
         idx.iter().for_each(|&i| x.extend_from_slice(data.input(i)));
+        if let Some(t) = &self.translation {
+            let key = step_key(self.recipe.training.seed, epoch, step) ^ TRANSLATION_SEED_KEY;
+            t.apply(&mut x, &mut SeededRng::new(key));
+        }
         let x = Tensor::from_vec(x, (idx.len(), d), &self.device)?;
         let y = match &data.targets {
             Targets::Classes { labels, .. } => BatchTargets::Classes(Tensor::from_vec(
@@ -271,7 +291,7 @@ impl Run {
             self.partial.take().filter(|p| p.epoch == epoch).unwrap_or(PartialEpoch { epoch, ..Default::default() });
         let steps = self.steps_per_epoch();
         for (step, idx) in order.chunks(t.batch_size).enumerate().skip(p.steps_done) {
-            let (x, y) = self.batch(&self.split.train, idx)?;
+            let (x, y) = self.training_batch(idx, epoch, step)?;
             let mut noise = Noise::for_step(t.seed, epoch, step, &self.device);
             let kl_weight = self.kl_weight(epoch, step, idx.len());
             let s = if self.device.is_cpu() {

@@ -1,6 +1,6 @@
 //! Convolutional networks in the trainer: a Bayesian CNN (and its MC-dropout and deterministic counterparts)
 //! learns the synthetic bars images and exports a runtime model of image input; seeded CNN training is
-//! bit-reproducible; recipe mistakes about the architecture are named before training.
+//! bit-reproducible, with or without moving its training images; recipe mistakes about the architecture are named before training.
 
 use bnn_runtime::{Model, ModelWriter, Shape};
 use bnn_trainer::{Recipe, Run};
@@ -61,6 +61,22 @@ fn seeded_cnn_training_is_bit_reproducible() {
         assert_eq!(bytes(3, estimator), bytes(3, estimator), "{estimator}");
         assert_ne!(bytes(3, estimator), bytes(4, estimator), "{estimator}");
     }
+}
+
+#[test]
+fn moving_the_training_images_is_seeded_and_still_learns() {
+    let shifted = |seed, shift| {
+        let text = recipe("bayesian", ARCH, seed, "").replace("seed =", &format!("shift_pixels = {shift}\nseed ="));
+        train(&text)
+    };
+    let bytes =
+        |run: &Run| ModelWriter::new(&run.export().unwrap().with_provenance(Default::default())).to_bytes().unwrap();
+    let run = shifted(3, 1);
+    // A bar moved by one pixel is still a row or a column (one move in twelve takes it out of the image: an edge bar moved outwards).
+    let accuracy = run.history.last().unwrap().test.metric;
+    assert!(accuracy > 0.9, "test accuracy {accuracy}");
+    assert_eq!(bytes(&run), bytes(&shifted(3, 1)), "the same seed moves the images alike");
+    assert_ne!(bytes(&run), bytes(&shifted(3, 0)), "the images were moved");
 }
 
 #[test]

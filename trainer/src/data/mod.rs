@@ -1,6 +1,7 @@
 //! Training data: the in-memory [`Dataset`], its train/test [`Split`], input normalisation, and the
-//! loaders for MNIST, CSV and the built-in synthetic sets.
+//! loaders for MNIST, CSV and the built-in synthetic sets; augmentation of training images in [`augment`].
 
+pub mod augment;
 mod csv;
 mod mnist;
 pub mod shift;

@@ -19,5 +19,5 @@ pub use fused_step::{FusedPass, NamedGradient};
 pub use gaussian_posterior::{softplus, GaussianPosterior, WeightSample};
 pub use linear::Linear;
 pub use network::{NetLayer, Network};
-pub use noise::Noise;
+pub use noise::{step_key, Noise};
 pub use prior::{gaussian_kl, monte_carlo_kl};

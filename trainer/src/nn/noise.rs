@@ -5,6 +5,14 @@ use crate::kernels::posterior::noise_values;
 use bnn_runtime::SeededRng;
 use candle_core::{Device, Result, Tensor};
 
+/// The key of one optimisation step's random numbers: distinct for every (seed, epoch, step), and the same
+/// when a run resumes from a checkpoint inside the epoch.
+pub fn step_key(seed: u64, epoch: usize, step: usize) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add((epoch as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+        .wrapping_add((step as u64).wrapping_mul(0x94d0_49bb_1331_11eb))
+}
+
 /// A stream of standard-normal tensors and dropout masks.
 pub struct Noise {
     rng: SeededRng,
@@ -18,11 +26,7 @@ impl Noise {
 
     /// The stream for one optimisation step (or one evaluation pass): distinct for every (seed, epoch, step).
     pub fn for_step(seed: u64, epoch: usize, step: usize, device: &Device) -> Self {
-        let key = seed
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add((epoch as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
-            .wrapping_add((step as u64).wrapping_mul(0x94d0_49bb_1331_11eb));
-        Self::new(key, device)
+        Self::new(step_key(seed, epoch, step), device)
     }
 
     /// Standard-normal draws of the given shape (the runtime's bulk Box–Muller draws).
