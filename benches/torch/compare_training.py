@@ -143,9 +143,11 @@ def main():
     out_dir = tempfile.mkdtemp(prefix="bnn-compare-")
 
     def full_training_set(recipe, name, estimator="local_reparam"):
-        # The shipped recipes hold 10,000 images out for validation; an epoch here covers all 60,000, as torch's.
+        # The shipped recipes hold 10,000 images out for validation; an epoch here covers all 60,000, as torch's,
+        # and moves none of them (torch's rows do not augment).
         with open(recipe) as f:
-            lines = [l for l in f.read().splitlines() if not l.startswith(("validation =", "patience ="))]
+            lines = [l for l in f.read().splitlines()
+                     if not l.startswith(("validation =", "patience =", "shift_pixels ="))]
         text = "\n".join(lines).replace('estimator = "local_reparam"', f'estimator = "{estimator}"')
         path = os.path.join(out_dir, name)
         with open(path, "w") as f:
