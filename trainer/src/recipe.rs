@@ -236,8 +236,8 @@ pub struct TrainingSpec {
     pub patience: usize,
     /// Data augmentation: every time a training image is drawn into a minibatch it is moved by a whole-pixel
     /// offset drawn uniformly from `[-shift_pixels, shift_pixels]` along each axis, blank pixels moving in
-    /// (`data::augment`; MNIST or the bars set, `normalize` global or none). Validation and test images are never moved.
-    /// 0: off.
+    /// (`data::augment`; MNIST or the bars set, `normalize` global or none). Validation and test images are
+    /// never moved. 0: off.
     pub shift_pixels: usize,
 }
 

@@ -1,6 +1,7 @@
 //! Convolutional networks in the trainer: a Bayesian CNN (and its MC-dropout and deterministic counterparts)
 //! learns the synthetic bars images and exports a runtime model of image input; seeded CNN training is
-//! bit-reproducible, with or without moving its training images; recipe mistakes about the architecture are named before training.
+//! bit-reproducible, with or without moving its training images; recipe mistakes about the architecture are
+//! named before training.
 
 use bnn_runtime::{Model, ModelWriter, Shape};
 use bnn_trainer::{Recipe, Run};
@@ -72,7 +73,8 @@ fn moving_the_training_images_is_seeded_and_still_learns() {
     let bytes =
         |run: &Run| ModelWriter::new(&run.export().unwrap().with_provenance(Default::default())).to_bytes().unwrap();
     let run = shifted(3, 1);
-    // A bar moved by one pixel is still a row or a column (one move in twelve takes it out of the image: an edge bar moved outwards).
+    // A bar moved by one pixel is still a row or a column (one move in twelve takes it out of the image: an
+    // edge bar moved outwards).
     let accuracy = run.history.last().unwrap().test.metric;
     assert!(accuracy > 0.9, "test accuracy {accuracy}");
     assert_eq!(bytes(&run), bytes(&shifted(3, 1)), "the same seed moves the images alike");

@@ -2,6 +2,7 @@
 //! whole-pixel offset, drawn from a seeded stream, so that a run (and a run resumed from a checkpoint) sees the
 //! same moved images every time. Validation and test images are never moved.
 
+use super::shift::side;
 use crate::error::{Result, TrainError};
 use bnn_runtime::SeededRng;
 
@@ -18,7 +19,7 @@ pub struct RandomTranslation {
 impl RandomTranslation {
     /// Translations of images of `dim` pixels (a square: MNIST's 28 × 28 = 784).
     pub fn new(dim: usize, max: usize, background: f32) -> Result<Self> {
-        let side = (dim as f64).sqrt().round() as usize;
+        let side = side(dim);
         if side * side != dim || side == 0 {
             return Err(TrainError::Data(format!(
                 "training.shift_pixels moves square single-channel images; an input of {dim} values is not one"

@@ -5,7 +5,7 @@ use super::{Dataset, Targets};
 use bnn_runtime::SeededRng;
 
 /// Side of a square image with `dim` pixels.
-fn side(dim: usize) -> usize {
+pub(crate) fn side(dim: usize) -> usize {
     (dim as f64).sqrt().round() as usize
 }
 
