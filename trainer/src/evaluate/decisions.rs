@@ -1,9 +1,9 @@
 //! How well a calibrated classifier's decisions hold up on labelled data: the empirical coverage and size of
-//! its conformal prediction sets at each stored level, calibration before and after its temperature, and
+//! its conformal prediction sets at each stored level, calibration (ECE) and NLL before and after its temperature, and
 //! selective prediction — the risk–coverage curve of answering only the most confident inputs, its area
 //! (AURC), the risk at 80% coverage, and what the stored abstention threshold does.
 
-use super::{expected_calibration_error, ECE_BINS};
+use super::{expected_calibration_error, label_nll, ECE_BINS};
 use bnn_runtime::{aps_set, confidence, Calibration, ClassificationPrediction};
 use serde::Serialize;
 
@@ -37,6 +37,9 @@ pub struct DecisionReport {
     pub temperature: f32,
     pub ece_before: f64,
     pub ece_after: f64,
+    /// Mean negative log probability of the true class with the raw probabilities and with the calibrated ones.
+    pub nll_before: f64,
+    pub nll_after: f64,
     pub sets: Vec<SetCoverage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub abstention: Option<Abstention>,
@@ -101,6 +104,9 @@ pub fn decision_report(
     let raw_confidence: Vec<f32> = predictions.iter().map(|p| confidence(&p.probabilities)).collect();
     let confidence: Vec<f32> = calibrated.iter().map(|p| confidence(p)).collect();
     let n = predictions.len().max(1) as f64;
+    let mean_nll = |probabilities: &mut dyn Iterator<Item = &[f32]>| {
+        probabilities.zip(labels).map(|(p, y)| label_nll(p, *y as usize)).sum::<f64>() / n
+    };
     let sets = set_coverage(&calibrated, Some(labels), calibration);
     let abstention = calibration.abstain_below.map(|t| {
         let answered: Vec<bool> = confidence.iter().map(|c| *c >= t).collect();
@@ -115,6 +121,8 @@ pub fn decision_report(
         temperature: calibration.temperature,
         ece_before: expected_calibration_error(&raw_confidence, &correct, ECE_BINS),
         ece_after: expected_calibration_error(&confidence, &correct, ECE_BINS),
+        nll_before: mean_nll(&mut predictions.iter().map(|p| p.probabilities.as_slice())),
+        nll_after: mean_nll(&mut calibrated.iter().map(Vec::as_slice)),
         sets,
         abstention,
         aurc,
@@ -125,10 +133,35 @@ pub fn decision_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bnn_runtime::CalibrationSplit;
 
     #[test]
     fn the_risk_coverage_curve_answers_the_most_confident_first() {
         let curve = risk_coverage(&[0.9, 0.6, 0.99, 0.7], &[true, false, true, false]);
         assert_eq!(curve, vec![(0.25, 0.0), (0.5, 0.0), (0.75, 1.0 / 3.0), (1.0, 0.5)]);
+    }
+
+    #[test]
+    fn the_nll_after_the_temperature_is_that_of_the_sharpened_probabilities() {
+        let prediction = |probabilities: Vec<f32>| ClassificationPrediction {
+            class: if probabilities[0] >= probabilities[1] { 0 } else { 1 },
+            probabilities,
+            predictive_entropy: 0.0,
+            expected_entropy: 0.0,
+            mutual_information: 0.0,
+            samples_used: 1,
+        };
+        let calibration = Calibration {
+            temperature: 0.5,
+            sets: vec![],
+            abstain_below: None,
+            intervals: vec![],
+            split: CalibrationSplit { examples: 2, seed: 0, source: "test".into() },
+        };
+        // T = 1/2 squares and renormalises: (0.8, 0.2) -> (0.64, 0.04) / 0.68; (0.6, 0.4) -> (0.36, 0.16) / 0.52.
+        let r = decision_report(&[prediction(vec![0.8, 0.2]), prediction(vec![0.6, 0.4])], &[0, 1], &calibration);
+        assert!((r.nll_before - (-(0.8f64.ln()) - 0.4f64.ln()) / 2.0).abs() < 1e-6, "{}", r.nll_before);
+        let after = (-(0.64f64 / 0.68).ln() - (0.16f64 / 0.52).ln()) / 2.0;
+        assert!((r.nll_after - after).abs() < 1e-6, "{} vs {after}", r.nll_after);
     }
 }

@@ -67,6 +67,12 @@ pub fn predict_all(
     Ok(results.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect())
 }
 
+/// The negative log probability of the true class `y` (a probability of 0 counts as 1e-12, so that one
+/// confident mistake costs 27.6 nats instead of infinity).
+pub fn label_nll(probabilities: &[f32], y: usize) -> f64 {
+    -(probabilities[y] as f64).max(1e-12).ln()
+}
+
 /// The report for predictions of a labelled set.
 pub fn classification_report(preds: &[ClassificationPrediction], labels: &[u32]) -> ClassificationReport {
     let n = preds.len().max(1) as f64;
@@ -75,7 +81,7 @@ pub fn classification_report(preds: &[ClassificationPrediction], labels: &[u32])
     for (p, y) in preds.iter().zip(labels) {
         let y = *y as usize;
         correct.push(p.class == y);
-        nll -= (p.probabilities[y] as f64).max(1e-12).ln();
+        nll += label_nll(&p.probabilities, y);
         brier += p
             .probabilities
             .iter()
