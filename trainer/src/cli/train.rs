@@ -72,6 +72,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         run.split.test.len(),
         run.split.train.dim
     );
+    let beta = run.recipe.training.kl_scale;
+    if beta != 1.0 {
+        eprintln!("the KL term is weighted {beta} (a tempered posterior): the elbo column is -(NLL + {beta} KL / N)");
+    }
     run.train(Some(&checkpoint), &mut super::progress::TrainBar::standard()?)?;
     let model = run.export()?;
     ModelWriter::new(&model).dtype(dtype).write(&a.out)?;
