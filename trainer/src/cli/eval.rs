@@ -268,8 +268,8 @@ struct ClassificationEval<'a> {
 /// The Markdown section of a calibrated model's decisions.
 fn decisions_markdown(r: &DecisionReport) -> String {
     let mut md = format!(
-        "\n## Decisions (calibrated model)\n\nTemperature {:.4}: ECE {:.2}% before, {:.2}% after; NLL {:.4} before, {:.4} after. Risk–coverage: AURC \
-         {:.5}, error among the 80% most confident {:.2}% (`risk_coverage.png`).\n\n\
+        "\n## Decisions (calibrated model)\n\nTemperature {:.4}: ECE {:.2}% before, {:.2}% after; NLL {:.4} before, \
+         {:.4} after. Risk–coverage: AURC {:.5}, error among the 80% most confident {:.2}% (`risk_coverage.png`).\n\n\
          | level | coverage | mean set size | empty sets | singletons |\n|---:|---:|---:|---:|---:|\n",
         r.temperature,
         100.0 * r.ece_before,

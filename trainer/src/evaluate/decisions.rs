@@ -1,7 +1,7 @@
 //! How well a calibrated classifier's decisions hold up on labelled data: the empirical coverage and size of
-//! its conformal prediction sets at each stored level, calibration (ECE) and NLL before and after its temperature, and
-//! selective prediction — the risk–coverage curve of answering only the most confident inputs, its area
-//! (AURC), the risk at 80% coverage, and what the stored abstention threshold does.
+//! its conformal prediction sets at each stored level, calibration (ECE) and NLL before and after its
+//! temperature, and selective prediction — the risk–coverage curve of answering only the most confident inputs,
+//! its area (AURC), the risk at 80% coverage, and what the stored abstention threshold does.
 
 use super::{expected_calibration_error, label_nll, ECE_BINS};
 use bnn_runtime::{aps_set, confidence, Calibration, ClassificationPrediction};
@@ -93,6 +93,11 @@ pub fn set_coverage(calibrated: &[Vec<f32>], labels: Option<&[u32]>, calibration
         .collect()
 }
 
+/// Sum of [`label_nll`] over inputs' `probabilities` and their true `labels`.
+fn total_label_nll<'a>(probabilities: impl Iterator<Item = &'a [f32]>, labels: &[u32]) -> f64 {
+    probabilities.zip(labels).map(|(p, y)| label_nll(p, *y as usize)).sum()
+}
+
 /// Scores `calibration` on predictions with true `labels`.
 pub fn decision_report(
     predictions: &[ClassificationPrediction],
@@ -104,9 +109,6 @@ pub fn decision_report(
     let raw_confidence: Vec<f32> = predictions.iter().map(|p| confidence(&p.probabilities)).collect();
     let confidence: Vec<f32> = calibrated.iter().map(|p| confidence(p)).collect();
     let n = predictions.len().max(1) as f64;
-    let mean_nll = |probabilities: &mut dyn Iterator<Item = &[f32]>| {
-        probabilities.zip(labels).map(|(p, y)| label_nll(p, *y as usize)).sum::<f64>() / n
-    };
     let sets = set_coverage(&calibrated, Some(labels), calibration);
     let abstention = calibration.abstain_below.map(|t| {
         let answered: Vec<bool> = confidence.iter().map(|c| *c >= t).collect();
@@ -121,8 +123,8 @@ pub fn decision_report(
         temperature: calibration.temperature,
         ece_before: expected_calibration_error(&raw_confidence, &correct, ECE_BINS),
         ece_after: expected_calibration_error(&confidence, &correct, ECE_BINS),
-        nll_before: mean_nll(&mut predictions.iter().map(|p| p.probabilities.as_slice())),
-        nll_after: mean_nll(&mut calibrated.iter().map(Vec::as_slice)),
+        nll_before: total_label_nll(predictions.iter().map(|p| p.probabilities.as_slice()), labels) / n,
+        nll_after: total_label_nll(calibrated.iter().map(Vec::as_slice), labels) / n,
         sets,
         abstention,
         aurc,
