@@ -4,8 +4,9 @@
 //!
 //! - `portable/`: the reference kernels in plain Rust, unfused (`a + w * h`) or fused (one rounding per
 //!   multiply-add) by a const parameter; every other build must give the bits of one of them.
-//! - `x86_64/`: the portable kernels compiled for AVX2 + FMA and for AVX-512, and AVX-512 intrinsics for the
-//!   32-sample block products (the compiler keeps the portable ones at 256 bits).
+//! - `x86_64/`: the portable kernels compiled for AVX2 + FMA and for AVX-512, AVX-512 intrinsics for the
+//!   32-sample block products (the compiler keeps the portable ones at 256 bits), and AVX2 intrinsics for the
+//!   one-pass sparse local reparameterization.
 //! - `aarch64/`: NEON intrinsics (fused) for the 32-sample block products and the sliced sparse products; the
 //!   other kernels are the portable ones, which the compiler vectorises with NEON (the aarch64 baseline).
 //! - `sliced`: a sparse layer's weights re-laid for eight rows at a time, for single-input products.
@@ -230,6 +231,13 @@ pub(crate) fn csr_local_reparam_one_pass(
             unsafe { x86_64::avx512::local_reparam_csr(csr, weights, bias, h, noise, y) };
             true
         }
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Level::Avx2Fma => {
+            // SAFETY: the CPU has AVX2 and FMA (an `Isa` names only an instruction set it has) and every column
+            // index is below `h.len() / 32` (checked above).
+            unsafe { x86_64::avx2::local_reparam_csr(csr, weights, bias, h, noise, y) };
+            true
+        }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         Level::Neon => {
             // SAFETY: the CPU has NEON (an `Isa` names only an instruction set it has) and every column index is
@@ -372,10 +380,10 @@ mod tests {
             add_local_reparam_noise(&mut y, &v, &noise, (&b_mu, &b_var), s);
             assert_eq!(bits(&one_pass), bits(&y), "{isa:?}");
         }
-        // x86-64 with AVX-512 and aarch64 have such a kernel: the test must have compared it there.
+        // x86-64 with AVX2 or AVX-512 and aarch64 have such a kernel: the test must have compared it there.
         let one_pass = |isa: &Isa| match isa.0 {
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
-            Level::Avx512 => true,
+            Level::Avx512 | Level::Avx2Fma => true,
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Level::Neon => true,
             _ => false,

@@ -19,6 +19,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 const LANES: usize = 16;
 /// Draws per step: the first values of the lanes' pairs, then the second values.
 const STEP: usize = 2 * LANES;
+/// Steps whose words are drawn before any of them is transformed: the transforms of a batch do not depend on
+/// each other or on the generators, so the CPU overlaps their long chains (`benches/README.md`, session 22).
+const BATCH: usize = 8;
 
 /// [`LANES`] xoshiro128++ generators; state word `i` of lane `l` is `s[i][l]`.
 pub(crate) struct LaneGenerator {
@@ -59,18 +62,24 @@ impl LaneGenerator {
     }
 }
 
-/// Fills `out` from `lanes`: the step loop; a last partial step is computed whole and cut. `CHUNK` (dividing
+/// Fills `out` from `lanes`: the steps in batches of [`BATCH`] (each batch's words first, then its transforms;
+/// the generators advance in the same order either way); a last partial step is computed whole and cut. `CHUNK` (dividing
 /// [`LANES`]) is how many lanes the transform takes at once: 16 fill a 512-bit vector, 8 a 256-bit one (AVX2
 /// spills registers with 16); every chunking computes the same bits.
 #[inline(always)]
 pub(crate) fn fill<const CHUNK: usize, const FUSED: bool>(lanes: &mut LaneGenerator, out: &mut [f32]) {
-    let (mut radius, mut angle) = ([0u32; LANES], [0u32; LANES]);
+    let mut words = [[[0u32; LANES]; 2]; BATCH];
     let (steps, rest) = out.as_chunks_mut::<STEP>();
-    for step in steps {
-        lanes.next(&mut radius);
-        lanes.next(&mut angle);
-        box_muller::<CHUNK, FUSED>(&radius, &angle, step);
+    for batch in steps.chunks_mut(BATCH) {
+        for [radius, angle] in &mut words[..batch.len()] {
+            lanes.next(radius);
+            lanes.next(angle);
+        }
+        for ([radius, angle], step) in words.iter().zip(batch) {
+            box_muller::<CHUNK, FUSED>(radius, angle, step);
+        }
     }
+    let (mut radius, mut angle) = ([0u32; LANES], [0u32; LANES]);
     if !rest.is_empty() {
         let mut last = [0.0f32; STEP];
         lanes.next(&mut radius);

@@ -1,5 +1,6 @@
 //! The portable kernels compiled for AVX2 + FMA: 256-bit vectors and fused multiply-adds (the fused portable
-//! bits), and the sliced sparse products with one gather per step (unfused, the portable bits).
+//! bits); the sliced sparse products with one gather per step (unfused, the portable bits); and the one-pass
+//! local reparameterization of a CSR layer for 32 samples, written with intrinsics (the fused portable bits).
 //!
 //! Every function here needs a CPU with AVX2 and FMA; [`super::super::Isa`] calls them only on one.
 
@@ -81,4 +82,81 @@ fn fold(acc: [__m256; LANES]) -> [f32; LANES] {
     // SAFETY: the store writes exactly the eight values of `out`.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
     out
+}
+
+/// Local reparameterization of a CSR Bayesian layer for a block of 32 samples in one pass over the pattern (see
+/// [`super::super::csr_local_reparam_one_pass`]): the bits of two fused CSR block products (on `h` and its
+/// squares) and the element-wise sum, with each column index and row of `h` read once for both sums. A row's 32
+/// sums of each kind are four 256-bit registers.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA, and every index in `col_idx` is below `h.len() / 32`.
+#[target_feature(enable = "avx2,fma")]
+pub(in crate::kernels) unsafe fn local_reparam_csr(
+    (row_ptr, col_idx): (&[u32], &[u32]),
+    (mu, var): (&[f32], &[f32]),
+    (bias_mu, bias_var): (&[f32], &[f32]),
+    h: &[f32],
+    noise: &[f32],
+    y: &mut [f32],
+) {
+    let h = h.as_chunks::<32>().0;
+    let rows = row_ptr.len().saturating_sub(1);
+    let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
+    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
+    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
+    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
+    let zero = [_mm256_setzero_ps(); 4];
+    for j in 0..rows {
+        let r = range(j);
+        let (mu, var, cols) = (&mu[r.clone()], &var[r.clone()], &col_idx[r]);
+        let (mut m, mut v) = (zero, zero);
+        for ((u, w), c) in mu.iter().zip(&var[..mu.len()]).zip(&cols[..mu.len()]) {
+            (m, v) = row32::madd_pair((m, v), *u, *w, h_row(*c));
+        }
+        // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane.
+        let (b_mu, b_var, e) = (_mm256_set1_ps(bias_mu[j]), _mm256_set1_ps(bias_var[j]), row32::load(&noise[j]));
+        let sums = core::array::from_fn(|k| {
+            let sd = _mm256_sqrt_ps(_mm256_add_ps(v[k], b_var));
+            _mm256_add_ps(m[k], _mm256_add_ps(b_mu, _mm256_mul_ps(sd, e[k])))
+        });
+        row32::store(&mut y[j], sums);
+    }
+}
+
+/// Rows of 32 floats as four 256-bit registers.
+mod row32 {
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) fn load(r: &[f32; 32]) -> [__m256; 4] {
+        // SAFETY: each load reads eight of the 32 floats of `r`.
+        core::array::from_fn(|k| unsafe { _mm256_loadu_ps(r.as_ptr().add(8 * k)) })
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) fn store(r: &mut [f32; 32], a: [__m256; 4]) {
+        for (k, v) in a.into_iter().enumerate() {
+            // SAFETY: each store writes eight of the 32 floats of `r`.
+            unsafe { _mm256_storeu_ps(r.as_mut_ptr().add(8 * k), v) };
+        }
+    }
+
+    /// `(m + u · r, v + w · r²)`, each lane one rounded square and two fused multiply-adds.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub(super) fn madd_pair(
+        (m, v): ([__m256; 4], [__m256; 4]),
+        u: f32,
+        w: f32,
+        r: &[f32; 32],
+    ) -> ([__m256; 4], [__m256; 4]) {
+        let (r, u, w) = (load(r), _mm256_set1_ps(u), _mm256_set1_ps(w));
+        (
+            core::array::from_fn(|k| _mm256_fmadd_ps(u, r[k], m[k])),
+            core::array::from_fn(|k| _mm256_fmadd_ps(w, _mm256_mul_ps(r[k], r[k]), v[k])),
+        )
+    }
 }
