@@ -29,6 +29,9 @@ mod x86_64;
 pub(crate) use portable::{conv2d_block, dot, entropies, gemv, live_rows, pool2d_block, sparse_dot, ConvPlan};
 pub(crate) use sliced::SlicedWeights;
 
+#[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
+use csr_walk::{CsrBlock, LocalReparamBlock};
+
 use crate::layers::CsrPattern;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -177,26 +180,30 @@ pub(crate) fn dense_block_product(isa: Isa, w: &[f32], cols: usize, h: &[f32], s
 /// `y = W · h` for the CSR matrix of `pattern` with `values` and a block `h` of `s > 1` samples (see
 /// [`portable::block_product_csr`] for the bits).
 pub(crate) fn csr_block_product(isa: Isa, pattern: &CsrPattern, values: &[f32], h: &[f32], s: usize, y: &mut [f32]) {
-    let (row_ptr, col_idx) = (pattern.row_ptr(), pattern.col_idx());
-    // The intrinsic kernels read rows of `h` without bounds checks: every column index must have its row.
+    // The intrinsic kernels for blocks of 32 (where every column index has its row of `h`).
     #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
-    let block_32 = s == SAMPLE_BLOCK && pattern.columns_used() * SAMPLE_BLOCK <= h.len();
+    if let Some(block) = CsrBlock::new(pattern, values, h).filter(|_| s == SAMPLE_BLOCK) {
+        match isa.0 {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: an `Isa` names only an instruction set this CPU has.
+            Level::Avx512 => return unsafe { x86_64::avx512::block_product_csr(&block, y) },
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            // SAFETY: as above.
+            Level::Neon => return unsafe { aarch64::block_product_csr(&block, y) },
+            // (On aarch64 outside tests NEON is the only level.)
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+    let (row_ptr, col_idx) = (pattern.row_ptr(), pattern.col_idx());
     match isa.0 {
         #[cfg(any(test, not(all(target_arch = "aarch64", target_feature = "neon"))))]
         Level::Portable => portable::block_product_csr::<false>(row_ptr, col_idx, values, h, s, y),
         #[cfg(test)]
         Level::PortableFused => portable::block_product_csr::<true>(row_ptr, col_idx, values, h, s, y),
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        // SAFETY: the CPU has AVX-512F (an `Isa` names only an instruction set it has) and every column index is
-        // below `h.len() / 32` (`block_32`).
-        Level::Avx512 if block_32 => unsafe { x86_64::avx512::block_product_csr(row_ptr, col_idx, values, h, y) },
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
         // SAFETY: AVX-512F implies AVX2 and FMA, and an `Isa` names only an instruction set this CPU has.
         Level::Avx512 | Level::Avx2Fma => unsafe { x86_64::avx2::block_product_csr(row_ptr, col_idx, values, h, s, y) },
-        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        // SAFETY: the CPU has NEON (an `Isa` names only an instruction set it has) and every column index is below
-        // `h.len() / 32` (`block_32`).
-        Level::Neon if block_32 => unsafe { aarch64::block_product_csr(row_ptr, col_idx, values, h, y) },
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         Level::Neon => portable::block_product_csr::<true>(row_ptr, col_idx, values, h, s, y),
     }
@@ -208,8 +215,6 @@ pub(crate) fn csr_block_product(isa: Isa, pattern: &CsrPattern, values: &[f32], 
 /// in order, fused. The bits of two fused [`csr_block_product`]s (on `h` and its squares) followed by the
 /// element-wise sum. Returns `false`, leaving `y` alone, where there is no such kernel (or `s` is not
 /// [`SAMPLE_BLOCK`]).
-// On aarch64 outside tests NEON is the only level, and the last arm is unreachable.
-#[allow(unreachable_patterns)]
 pub(crate) fn csr_local_reparam_one_pass(
     isa: Isa,
     pattern: &CsrPattern,
@@ -219,39 +224,27 @@ pub(crate) fn csr_local_reparam_one_pass(
     noise: &[f32],
     y: &mut [f32],
 ) -> bool {
-    if s != SAMPLE_BLOCK || pattern.columns_used() * SAMPLE_BLOCK > h.len() {
-        return false;
+    #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
+    if let Some(csr) = CsrBlock::new(pattern, weights, h).filter(|_| s == SAMPLE_BLOCK) {
+        let block = LocalReparamBlock::new(csr, bias, noise);
+        match isa.0 {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: an `Isa` names only an instruction set this CPU has.
+            Level::Avx512 => unsafe { x86_64::avx512::local_reparam_csr(&block, y) },
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            // SAFETY: as above.
+            Level::Avx2Fma => unsafe { x86_64::avx2::local_reparam_csr(&block, y) },
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            // SAFETY: as above.
+            Level::Neon => unsafe { aarch64::local_reparam_csr(&block, y) },
+            #[allow(unreachable_patterns)]
+            _ => return false,
+        }
+        return true;
     }
-    let csr = (pattern.row_ptr(), pattern.col_idx());
-    match isa.0 {
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        Level::Avx512 => {
-            // SAFETY: the CPU has AVX-512F (an `Isa` names only an instruction set it has) and every column index
-            // is below `h.len() / 32` (checked above).
-            unsafe { x86_64::avx512::local_reparam_csr(csr, weights, bias, h, noise, y) };
-            true
-        }
-        #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        Level::Avx2Fma => {
-            // SAFETY: the CPU has AVX2 and FMA (an `Isa` names only an instruction set it has) and every column
-            // index is below `h.len() / 32` (checked above).
-            unsafe { x86_64::avx2::local_reparam_csr(csr, weights, bias, h, noise, y) };
-            true
-        }
-        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        Level::Neon => {
-            // SAFETY: the CPU has NEON (an `Isa` names only an instruction set it has) and every column index is
-            // below `h.len() / 32` (checked above).
-            unsafe { aarch64::local_reparam_csr(csr, weights, bias, h, noise, y) };
-            true
-        }
-        _ => {
-            // No one-pass kernel on this instruction set (and, in some builds, none at all: the arguments are
-            // used only above).
-            let _ = (csr, weights, bias, noise, y);
-            false
-        }
-    }
+    // No such kernel for this block (and, in some builds, none at all: the arguments are used only above).
+    let _ = (isa, pattern, weights, bias, h, s, noise, y);
+    false
 }
 
 /// `y[j, t] += bias_mu[j] + sqrt(var[j, t] + bias_var[j]) * noise[j, t]` for a block of `s` samples: the end

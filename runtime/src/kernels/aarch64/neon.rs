@@ -2,7 +2,7 @@
 //! products in the same order, each with one rounding. Built only for aarch64 with NEON (`super`'s `cfg`); each
 //! function needs NEON, which [`super::super::Isa`] guarantees.
 
-use super::super::csr_walk::csr_row_pairs;
+use super::super::csr_walk::{CsrBlock, LocalReparamBlock};
 use super::super::portable::H_SLICE_BYTES;
 use super::super::sliced::{Residue, LANES};
 use super::super::SAMPLE_BLOCK;
@@ -81,70 +81,30 @@ pub(in crate::kernels) fn block_product_dense(w: &[f32], cols: usize, h: &[f32],
 }
 
 /// The fused portable CSR block product for blocks of 32 samples: rows in pairs with their entries interleaved
-/// ([`csr_row_pairs`]), each row's 32 sums in eight registers.
-///
-/// # Safety
-/// The CPU has NEON, and every index in `col_idx` is below `h.len() / 32`.
+/// ([`CsrBlock::row_pairs`]), each row's 32 sums in eight registers.
 #[target_feature(enable = "neon")]
-pub(in crate::kernels) unsafe fn block_product_csr(
-    row_ptr: &[u32],
-    col_idx: &[u32],
-    values: &[f32],
-    h: &[f32],
-    y: &mut [f32],
-) {
-    let h = h.as_chunks::<32>().0;
-    let rows = row_ptr.len().saturating_sub(1);
-    let y = &mut y.as_chunks_mut::<32>().0[..rows];
-    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
-    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
-    csr_row_pairs(
-        rows,
-        |j| (&values[range(j)], &col_idx[range(j)]),
-        [vdupq_n_f32(0.0); 8],
-        |a, u, c| madd(a, u, h_row(c)),
-        |j, sums| store(&mut y[j], sums),
-    );
+pub(in crate::kernels) fn block_product_csr(block: &CsrBlock<'_, &[f32]>, y: &mut [f32]) {
+    let y = &mut y.as_chunks_mut::<32>().0[..block.rows()];
+    block.row_pairs([vdupq_n_f32(0.0); 8], |a, u, r| madd(a, u, r), |j, sums| store(&mut y[j], sums));
 }
 
 /// Local reparameterization of a CSR Bayesian layer for a block of 32 samples in one pass over the pattern (see
 /// [`super::super::csr_local_reparam_one_pass`]): the bits of two fused CSR block products and the element-wise
 /// sum, with each column index and row of `h` read once for both sums.
-///
-/// # Safety
-/// The CPU has NEON, and every index in `col_idx` is below `h.len() / 32`.
 #[target_feature(enable = "neon")]
-pub(in crate::kernels) unsafe fn local_reparam_csr(
-    (row_ptr, col_idx): (&[u32], &[u32]),
-    (mu, var): (&[f32], &[f32]),
-    (bias_mu, bias_var): (&[f32], &[f32]),
-    h: &[f32],
-    noise: &[f32],
-    y: &mut [f32],
-) {
-    let h = h.as_chunks::<32>().0;
-    let rows = row_ptr.len().saturating_sub(1);
-    let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
-    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
-    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
+pub(in crate::kernels) fn local_reparam_csr(block: &LocalReparamBlock<'_>, y: &mut [f32]) {
+    let y = &mut y.as_chunks_mut::<32>().0[..block.csr.rows()];
     // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to row `j` of `y`.
     let finish = |j: usize, (m, v): (Row, Row)| {
-        let (b_mu, b_var, e) = (vdupq_n_f32(bias_mu[j]), vdupq_n_f32(bias_var[j]), load(&noise[j]));
+        let (b_mu, b_var, e) = block.row_end(j);
+        let (b_mu, b_var, e) = (vdupq_n_f32(b_mu), vdupq_n_f32(b_var), load(e));
         let sums: Row = core::array::from_fn(|k| {
             vaddq_f32(m[k], vaddq_f32(b_mu, vmulq_f32(vsqrtq_f32(vaddq_f32(v[k], b_var)), e[k])))
         });
         store(&mut y[j], sums);
     };
     let zero = [vdupq_n_f32(0.0); 8];
-    csr_row_pairs(
-        rows,
-        |j| ((&mu[range(j)], &var[range(j)]), &col_idx[range(j)]),
-        (zero, zero),
-        |a, (u, w), c| madd_pair(a, u, w, h_row(c)),
-        finish,
-    );
+    block.csr.row_pairs((zero, zero), |a, (u, w), r| madd_pair(a, u, w, r), finish);
 }
 
 /// The sliced products of one group ([`super::super::sliced`]): per step, the eight entries of `x` gathered

@@ -63,9 +63,9 @@ impl LaneGenerator {
 }
 
 /// Fills `out` from `lanes`: the steps in batches of [`BATCH`] (each batch's words first, then its transforms;
-/// the generators advance in the same order either way); a last partial step is computed whole and cut. `CHUNK` (dividing
-/// [`LANES`]) is how many lanes the transform takes at once: 16 fill a 512-bit vector, 8 a 256-bit one (AVX2
-/// spills registers with 16); every chunking computes the same bits.
+/// the generators advance in the same order either way); a last partial step is computed whole and cut.
+/// `CHUNK` (dividing [`LANES`]) is how many lanes the transform takes at once: 16 fill a 512-bit vector, 8 a
+/// 256-bit one (AVX2 spills registers with 16); every chunking computes the same bits.
 #[inline(always)]
 pub(crate) fn fill<const CHUNK: usize, const FUSED: bool>(lanes: &mut LaneGenerator, out: &mut [f32]) {
     let mut words = [[[0u32; LANES]; 2]; BATCH];
@@ -79,12 +79,11 @@ pub(crate) fn fill<const CHUNK: usize, const FUSED: bool>(lanes: &mut LaneGenera
             box_muller::<CHUNK, FUSED>(radius, angle, step);
         }
     }
-    let (mut radius, mut angle) = ([0u32; LANES], [0u32; LANES]);
     if !rest.is_empty() {
-        let mut last = [0.0f32; STEP];
-        lanes.next(&mut radius);
-        lanes.next(&mut angle);
-        box_muller::<CHUNK, FUSED>(&radius, &angle, &mut last);
+        let (mut last, [radius, angle]) = ([0.0f32; STEP], &mut words[0]);
+        lanes.next(radius);
+        lanes.next(angle);
+        box_muller::<CHUNK, FUSED>(radius, angle, &mut last);
         rest.copy_from_slice(&last[..rest.len()]);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Every function here needs a CPU with AVX2 and FMA; [`super::super::Isa`] calls them only on one.
 
+use super::super::csr_walk::LocalReparamBlock;
 use super::super::portable::{self, LaneGenerator};
 use super::super::sliced::{Residue, LANES};
 use core::arch::x86_64::*;
@@ -87,41 +88,22 @@ fn fold(acc: [__m256; LANES]) -> [f32; LANES] {
 /// Local reparameterization of a CSR Bayesian layer for a block of 32 samples in one pass over the pattern (see
 /// [`super::super::csr_local_reparam_one_pass`]): the bits of two fused CSR block products (on `h` and its
 /// squares) and the element-wise sum, with each column index and row of `h` read once for both sums. A row's 32
-/// sums of each kind are four 256-bit registers.
-///
-/// # Safety
-/// The CPU has AVX2 and FMA, and every index in `col_idx` is below `h.len() / 32`.
+/// sums of each kind are four 256-bit registers, so the rows go one by one (two rows' sixteen sums would spill).
 #[target_feature(enable = "avx2,fma")]
-pub(in crate::kernels) unsafe fn local_reparam_csr(
-    (row_ptr, col_idx): (&[u32], &[u32]),
-    (mu, var): (&[f32], &[f32]),
-    (bias_mu, bias_var): (&[f32], &[f32]),
-    h: &[f32],
-    noise: &[f32],
-    y: &mut [f32],
-) {
-    let h = h.as_chunks::<32>().0;
-    let rows = row_ptr.len().saturating_sub(1);
-    let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
-    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
-    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
-    let zero = [_mm256_setzero_ps(); 4];
-    for j in 0..rows {
-        let r = range(j);
-        let (mu, var, cols) = (&mu[r.clone()], &var[r.clone()], &col_idx[r]);
-        let (mut m, mut v) = (zero, zero);
-        for ((u, w), c) in mu.iter().zip(&var[..mu.len()]).zip(&cols[..mu.len()]) {
-            (m, v) = row32::madd_pair((m, v), *u, *w, h_row(*c));
-        }
-        // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane.
-        let (b_mu, b_var, e) = (_mm256_set1_ps(bias_mu[j]), _mm256_set1_ps(bias_var[j]), row32::load(&noise[j]));
+pub(in crate::kernels) fn local_reparam_csr(block: &LocalReparamBlock<'_>, y: &mut [f32]) {
+    let y = &mut y.as_chunks_mut::<32>().0[..block.csr.rows()];
+    // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to row `j` of `y`.
+    let finish = |j: usize, (m, v): ([__m256; 4], [__m256; 4])| {
+        let (b_mu, b_var, e) = block.row_end(j);
+        let (b_mu, b_var, e) = (_mm256_set1_ps(b_mu), _mm256_set1_ps(b_var), row32::load(e));
         let sums = core::array::from_fn(|k| {
             let sd = _mm256_sqrt_ps(_mm256_add_ps(v[k], b_var));
             _mm256_add_ps(m[k], _mm256_add_ps(b_mu, _mm256_mul_ps(sd, e[k])))
         });
         row32::store(&mut y[j], sums);
-    }
+    };
+    let zero = [_mm256_setzero_ps(); 4];
+    block.csr.rows_in_order((zero, zero), |a, (u, w), r| row32::madd_pair(a, u, w, r), finish);
 }
 
 /// Rows of 32 floats as four 256-bit registers.

@@ -4,7 +4,7 @@
 //!
 //! Every function here needs a CPU with AVX-512F; [`super::super::Isa`] calls them only on one.
 
-use super::super::csr_walk::csr_row_pairs;
+use super::super::csr_walk::{CsrBlock, LocalReparamBlock};
 use super::super::portable::{self, LaneGenerator, H_SLICE_BYTES};
 use super::super::SAMPLE_BLOCK;
 
@@ -66,35 +66,14 @@ pub(in crate::kernels) fn block_product_dense(w: &[f32], cols: usize, h: &[f32],
 }
 
 /// [`portable::block_product_csr`] for blocks of 32 samples (fused): rows in pairs with their entries
-/// interleaved, as in the portable kernel ([`csr_row_pairs`]), each row's 32 sums in two 512-bit registers.
+/// interleaved, as in the portable kernel ([`CsrBlock::row_pairs`]), each row's 32 sums in two 512-bit registers.
 /// The bits of `block_product_csr::<true>`.
-///
-/// # Safety
-/// The CPU supports AVX-512F, and every index in `col_idx` is below `h.len() / 32`.
 #[target_feature(enable = "avx512f")]
-pub(in crate::kernels) unsafe fn block_product_csr(
-    row_ptr: &[u32],
-    col_idx: &[u32],
-    values: &[f32],
-    h: &[f32],
-    y: &mut [f32],
-) {
+pub(in crate::kernels) fn block_product_csr(block: &CsrBlock<'_, &[f32]>, y: &mut [f32]) {
     use core::arch::x86_64::*;
     use row32::{madd, store};
-    let h = h.as_chunks::<32>().0;
-    let rows = row_ptr.len().saturating_sub(1);
-    let y = &mut y.as_chunks_mut::<32>().0[..rows];
-    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise). (Bounds checks here cost a
-    // measurable share of the kernel: benches/README.md, "Dispatch".)
-    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
-    csr_row_pairs(
-        rows,
-        |j| (&values[range(j)], &col_idx[range(j)]),
-        [_mm512_setzero_ps(); 2],
-        |a, u, c| madd(a, u, h_row(c)),
-        |j, sums| store(&mut y[j], sums),
-    );
+    let y = &mut y.as_chunks_mut::<32>().0[..block.rows()];
+    block.row_pairs([_mm512_setzero_ps(); 2], |a, u, r| madd(a, u, r), |j, sums| store(&mut y[j], sums));
 }
 
 /// Local reparameterization of a CSR Bayesian layer for a block of 32 samples, in one pass
@@ -103,43 +82,24 @@ pub(in crate::kernels) unsafe fn block_product_csr(
 /// product added with a fused multiply-add. Every operation and its order is that of two
 /// [`portable::block_product_csr`]`::<true>` calls (on `h` and its squares) followed by the element-wise sum, so the
 /// bits are theirs; but each column index and row of `h` is read once for both sums and the squares and
-/// variances never go through memory. `h`, `noise` and `y` are `[_ × 32]`, row-major.
-///
-/// # Safety
-/// The CPU supports AVX-512F, and every index in `col_idx` is below `h.len() / 32`.
+/// variances never go through memory. `y` is `[_ × 32]`, row-major.
 #[target_feature(enable = "avx512f")]
-pub(in crate::kernels) unsafe fn local_reparam_csr(
-    (row_ptr, col_idx): (&[u32], &[u32]),
-    (mu, var): (&[f32], &[f32]),
-    (bias_mu, bias_var): (&[f32], &[f32]),
-    h: &[f32],
-    noise: &[f32],
-    y: &mut [f32],
-) {
+pub(in crate::kernels) fn local_reparam_csr(block: &LocalReparamBlock<'_>, y: &mut [f32]) {
     use core::arch::x86_64::*;
     use row32::{load, madd_pair, store};
-    let h = h.as_chunks::<32>().0;
-    let rows = row_ptr.len().saturating_sub(1);
-    let (y, noise) = (&mut y.as_chunks_mut::<32>().0[..rows], &noise.as_chunks::<32>().0[..rows]);
-    let range = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
-    // SAFETY: `c` is one of `col_idx`, all below `h.len()` (the caller's promise).
-    let h_row = |c: u32| unsafe { h.get_unchecked(c as usize) };
+    let y = &mut y.as_chunks_mut::<32>().0[..block.csr.rows()];
     // `m + (b_mu + sqrt(v + b_var) * e)`, lane by lane, written to row `j` of `y`.
     let finish = |j: usize, (m, v): ([__m512; 2], [__m512; 2])| {
-        let (b_mu, b_var, e) = (_mm512_set1_ps(bias_mu[j]), _mm512_set1_ps(bias_var[j]), load(&noise[j]));
+        let (b_mu, b_var, e) = block.row_end(j);
+        let (b_mu, b_var, e) = (_mm512_set1_ps(b_mu), _mm512_set1_ps(b_var), load(e));
         let lane = |k: usize| {
             let sd = _mm512_sqrt_ps(_mm512_add_ps(v[k], b_var));
             _mm512_add_ps(m[k], _mm512_add_ps(b_mu, _mm512_mul_ps(sd, e[k])))
         };
         store(&mut y[j], [lane(0), lane(1)]);
     };
-    csr_row_pairs(
-        rows,
-        |j| ((&mu[range(j)], &var[range(j)]), &col_idx[range(j)]),
-        ([_mm512_setzero_ps(); 2], [_mm512_setzero_ps(); 2]),
-        |a, (u, w), c| madd_pair(a, u, w, h_row(c)),
-        finish,
-    );
+    let zero = [_mm512_setzero_ps(); 2];
+    block.csr.row_pairs((zero, zero), |a, (u, w), r| madd_pair(a, u, w, r), finish);
 }
 
 /// Rows of 32 floats as two 512-bit halves, for the AVX-512 block products.
