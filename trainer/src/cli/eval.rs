@@ -9,7 +9,7 @@ use anyhow::Context;
 use bnn_runtime::{Model, PredictOptions, Task};
 use bnn_trainer::data::{self, Dataset, Targets};
 use bnn_trainer::evaluate::decisions::{decision_report, risk_coverage, DecisionReport};
-use bnn_trainer::evaluate::shift::{shift_study, ShiftStudy};
+use bnn_trainer::evaluate::shift::{shift_study, OodRow, ShiftStudy};
 use bnn_trainer::evaluate::{evaluate_classifier, reliability_bins, ClassificationReport, ECE_BINS};
 use bnn_trainer::plot::{line_chart, reliability_diagram, Series};
 use bnn_trainer::train::recipe_data;
@@ -216,6 +216,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         )?;
     }
     std::fs::write(a.out_dir.join("ood.csv"), ood_csv)?;
+    md += &by_class_markdown(&shift.ood);
     if shift.ood.iter().any(|row| !row.conformal.is_empty()) {
         md += "\nConformal sets on the out-of-distribution inputs (a singleton is a confident answer about an input \
                that has none):\n\n| OOD set | level | singletons | empty sets | mean size |\n|---|---:|---:|---:|---:|\n";
@@ -234,6 +235,26 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         }
     }
     publish(a, &ClassificationEval { samples: a.samples, test: &report, decisions, shift: &shift }, &md, "eval.md")
+}
+
+/// The table of AUROC by mutual information per class of the images each out-of-distribution set was made
+/// from (empty if no set has one).
+fn by_class_markdown(ood: &[OodRow]) -> String {
+    let Some(classes) = ood.iter().map(|row| row.auroc_mi_by_class.len()).max().filter(|c| *c > 0) else {
+        return String::new();
+    };
+    let mut md = String::from(
+        "\nAUROC by MI of the inputs made from each class's test images alone (against all the test images): \
+         which classes a transformation leaves looking like digits.\n\n| OOD set |",
+    );
+    md += &(0..classes).map(|k| format!(" {k} |")).collect::<String>();
+    md += &format!("\n|---|{}\n", "---:|".repeat(classes));
+    for row in ood.iter().filter(|row| !row.auroc_mi_by_class.is_empty()) {
+        md += &format!("| {} |", row.set);
+        md += &row.auroc_mi_by_class.iter().map(|a| format!(" {a:.4} |")).collect::<String>();
+        md += "\n";
+    }
+    md
 }
 
 /// Writes `metrics.json` and the Markdown report `md_name` into the output directory, and prints one of them

@@ -3,9 +3,9 @@
 //! uniform noise) from the test images.
 
 use super::decisions::{set_coverage, SetCoverage};
-use super::{evaluate_classifier, ClassificationReport, OodDetection};
+use super::{auroc, evaluate_classifier, ClassificationReport, OodDetection};
 use crate::data::shift::{inverted, rotated, uniform_noise};
-use crate::data::Dataset;
+use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use bnn_runtime::{ClassificationPrediction, Model, PredictOptions};
 use serde::Serialize;
@@ -30,6 +30,11 @@ pub struct OodRow {
     pub set: &'static str,
     pub by_entropy: OodDetection,
     pub by_mutual_information: OodDetection,
+    /// For a set made from the labelled images (rotated, inverted): the AUROC by mutual information of the
+    /// inputs made from each class's images alone (index = class; NaN for a class with none), against all the
+    /// test images — which digits the transformation leaves looking like digits. Empty for noise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auroc_mi_by_class: Vec<f64>,
     /// With a calibrated model: how its conformal sets treat these inputs, per stored level (a singleton is a
     /// confident answer about an input that has none: the lower the better).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -66,26 +71,45 @@ pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, thre
     };
     let (id_entropy, id_mi, _) = scores(base)?;
     let mut ood = Vec::with_capacity(3);
-    for (set, data) in [
-        ("rotated 90°", rotated(base, 90.0)),
-        ("inverted", inverted(base)),
-        ("uniform noise", uniform_noise(base.len(), base.dim, NOISE_SEED)),
+    for (set, data, from_base) in [
+        ("rotated 90°", rotated(base, 90.0), true),
+        ("inverted", inverted(base), true),
+        ("uniform noise", uniform_noise(base.len(), base.dim, NOISE_SEED), false),
     ] {
         let (entropy, mi, conformal) = scores(&data)?;
+        let auroc_mi_by_class = match (&base.targets, from_base) {
+            (Targets::Classes { labels, classes }, true) => auroc_by_class(&mi, labels, *classes, &id_mi),
+            _ => vec![],
+        };
         ood.push(OodRow {
             set,
             by_entropy: OodDetection::new(&entropy, &id_entropy),
             by_mutual_information: OodDetection::new(&mi, &id_mi),
+            auroc_mi_by_class,
             conformal,
         });
     }
     Ok(ShiftStudy { rotation, ood })
 }
 
+/// The [`auroc`] of the `positives` whose `labels` are each class in turn (`classes` of them; NaN for a class
+/// with none) against all the `negatives`.
+fn auroc_by_class(positives: &[f64], labels: &[u32], classes: usize, negatives: &[f64]) -> Vec<f64> {
+    (0..classes as u32)
+        .map(|k| {
+            let of_k: Vec<f64> = positives.iter().zip(labels).filter(|(_, y)| **y == k).map(|(v, _)| *v).collect();
+            if of_k.is_empty() {
+                f64::NAN
+            } else {
+                auroc(&of_k, negatives)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Targets;
     use bnn_runtime::{BayesianDense, Layer, Provenance, Task};
 
     #[test]
@@ -114,6 +138,22 @@ mod tests {
             for d in [o.by_entropy, o.by_mutual_information] {
                 assert!((0.0..=1.0).contains(&d.auroc) && (0.0..=1.0).contains(&d.fpr_at_95_tpr), "{o:?}");
             }
+            // Per class for the sets made from the images, each in [0, 1]; none for noise.
+            let classes = if o.set == "uniform noise" { 0 } else { 2 };
+            assert_eq!(o.auroc_mi_by_class.len(), classes, "{}", o.set);
+            assert!(o.auroc_mi_by_class.iter().all(|a| (0.0..=1.0).contains(a)), "{o:?}");
         }
+    }
+
+    #[test]
+    fn the_auroc_by_class_scores_each_class_alone() {
+        // Class 0's positives all score above every negative, class 1's all below, class 2 has none.
+        let (positives, labels) = ([5.0, 0.1, 6.0, 0.2], [0, 1, 0, 1]);
+        let negatives = [1.0, 2.0, 3.0];
+        let by_class = auroc_by_class(&positives, &labels, 3, &negatives);
+        assert_eq!(&by_class[..2], &[1.0, 0.0]);
+        assert!(by_class[2].is_nan());
+        // Mixed: 4.0 beats all three negatives, 1.5 beats one: (3 + 1) / 6.
+        assert_eq!(auroc_by_class(&[4.0, 1.5], &[0, 0], 1, &negatives), vec![4.0 / 6.0]);
     }
 }
