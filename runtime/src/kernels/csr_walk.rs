@@ -1,8 +1,9 @@
 //! What the intrinsic CSR block kernels (AVX2, AVX-512, NEON) share: [`CsrBlock`], a CSR layer's rows with a
 //! block of 32 samples' activations, checked once so that the walks hand each entry its row of activations
 //! without a bounds check; the walks over the rows — in pairs with their entries interleaved, or one by one;
-//! and [`LocalReparamBlock`], the operands of a one-pass local reparameterization. A walk fixes only the order in which rows and entries are visited; each row's sums still add its entries
-//! in order, so any walk gives the portable kernels' bits.
+//! and [`LocalReparamBlock`], the operands of a one-pass local reparameterization. A walk fixes only the order
+//! in which rows and entries are visited; each row's sums still add its entries in order, so any walk gives the
+//! portable kernels' bits.
 
 use crate::layers::CsrPattern;
 use core::ops::Range;

@@ -1,6 +1,7 @@
 //! `bnn eval`: how good and how honest a model's uncertainty is. Classification: accuracy, NLL, Brier, ECE
 //! and a reliability diagram; a rotation shift study; out-of-distribution AUROC, AUPR and FPR at 95% TPR by
-//! entropy and by mutual information, and the AUROC per class of the images a set was made from. 1-D regression: RMSE, NLL and a picture of the epistemic and total bands.
+//! entropy and by mutual information, and the AUROC per class of the images a set was made from. 1-D
+//! regression: RMSE, NLL and a picture of the epistemic and total bands.
 //! Markdown on standard output, or with `--json` the JSON object `metrics.json` holds (`ClassificationEval`,
 //! `RegressionEval`: their field names are the schema). `--split validation` measures all of it on the examples
 //! the model's recipe held out of training instead of the test set, for choosing between models.
