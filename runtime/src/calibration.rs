@@ -111,7 +111,7 @@ impl Calibration {
         ))
     }
 
-    /// A prediction's probabilities ([`ClassificationPrediction::probabilities`]) at the calibrated temperature.
+    /// A prediction's probabilities ([`crate::ClassificationPrediction::probabilities`]) at the calibrated temperature.
     pub fn calibrated(&self, probabilities: &[f32]) -> Vec<f32> {
         let mut out = vec![0.0; probabilities.len()];
         temperature_scaled(probabilities, self.temperature, &mut out);

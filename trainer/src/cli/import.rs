@@ -15,7 +15,7 @@ pub struct ImportArgs {
     #[arg(long)]
     state: PathBuf,
     /// The network, input first, stages separated by `-`: layer sizes (784-400-400-10), or for a CNN an image
-    /// input CxHxW and conv<OUT>k<K>[s<S>][p<P>][d<D>][g<G>], maxpool<K>[s<S>][p<P>], avgpool<K>..., flatten
+    /// input CxHxW and `conv<OUT>k<K>[s<S>][p<P>][d<D>][g<G>]`, `maxpool<K>[s<S>][p<P>]`, `avgpool<K>...`, flatten
     /// (LeNet-5: 1x28x28-conv6k5p2-maxpool2-conv16k5-maxpool2-flatten-120-84-10).
     #[arg(long)]
     arch: String,

@@ -1,12 +1,11 @@
-//! 2-D convolution for training: [`ConvShape`]'s products on plain slices (what the fused step calls) — the
-//! whole minibatch unfolded once (im2col, `[kernel taps, examples × positions]`) and multiplied through
-//! [`matmul::product`] (the `gemm` crate), the kernel gradient as [`row_products`] over fixed blocks of the
-//! minibatch on all threads — and, on them, [`conv2d`], a candle op with its own backward pass for the composed path. Candle's
-//! own CPU convolution runs the input gradient as a direct transposed convolution and the kernel gradient as a
-//! convolution with a minibatch-sized kernel; on LeNet-5 that made a Bayes-by-Backprop step several times
-//! slower than this (`benches/README.md`). Any [`ConvGeometry`] the runtime runs (non-square strides, padding
-//! and dilation, groups) trains; the gradients are checked against candle's convolution and against finite
-//! differences (tests below).
+//! 2-D convolution for training: [`ConvShape`]'s products on plain slices (what the fused step calls) — the whole
+//! minibatch unfolded once (im2col, `[kernel taps, examples × positions]`) and multiplied through
+//! [`super::matmul::product`] (the `gemm` crate), the kernel gradient as [`row_products`] over fixed blocks of the
+//! minibatch on all threads — and, on them, [`conv2d`], a candle op with its own backward pass for the composed path.
+//! Candle's own CPU convolution runs the input gradient as a direct transposed convolution and the kernel gradient as a
+//! convolution with a minibatch-sized kernel; on LeNet-5 that made a Bayes-by-Backprop step several times slower than
+//! this (`benches/README.md`). Any [`ConvGeometry`] the runtime runs (non-square strides, padding and dilation, groups)
+//! trains; the gradients are checked against candle's convolution and against finite differences (tests below).
 
 use super::matmul::{product, Matrix};
 use super::row_products::row_products;
