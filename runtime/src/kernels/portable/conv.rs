@@ -282,18 +282,20 @@ fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32
 #[cfg(any(test, target_arch = "x86_64"))]
 const SAMPLE_GROUP: usize = 8;
 
-/// Output channels and positions of a row in a tile of [`conv_grouped`].
+/// Output channels and positions of a row in a tile of [`conv_grouped`]: each weight load serves five positions
+/// and each input load two channels (0.7 loads per multiply-add), and the thirteen vectors of a tile (ten sums,
+/// two weights, an input) fit AVX2's sixteen registers. Chosen over 3 × 3 (0.67 loads per multiply-add, but on
+/// LeNet-5's second convolution, 16 channels of 10-wide rows, a quarter of its tiles' work lies in overlaps) and
+/// 4 × 2 by timing (`benches/README.md`, session 23).
 #[cfg(any(test, target_arch = "x86_64"))]
-const GROUP_TILE: [usize; 2] = [3, 3];
+const GROUP_TILE: [usize; 2] = [2, 5];
 
 /// [`conv2d_block`] for a block of `N` samples, kernels per sample, and a dense plan, in groups of
 /// [`SAMPLE_GROUP`] samples: the block's kernels and its padded input (if `X_PER`, an image per sample; else one
 /// image for all, read as it is) are first copied into `room`, each group's values together (`[values × 8]` per
-/// group), and each group then runs in tiles of [`GROUP_TILE`] output channels × positions of a row, so that
-/// each weight load serves three positions and each input load three channels, the twelve or thirteen vectors of
-/// a tile (nine sums, three weights, an input) fitting AVX2's sixteen registers (the sample-minor tiles of
-/// [`conv_tiles`] spill there). The tiles at the ends of the channels and of a row overlap the ones before them,
-/// with the same bits.
+/// group), and each group then runs in tiles of [`GROUP_TILE`] output channels × positions of a row whose sums
+/// stay in registers (the sample-minor tiles of [`conv_tiles`] spill on AVX2). The tiles at the ends of the
+/// channels and of a row overlap the ones before them, with the same bits.
 #[cfg(any(test, target_arch = "x86_64"))]
 #[inline(always)]
 fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
@@ -318,11 +320,12 @@ fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
         let xs = if X_PER { &xs[g * values * G..(g + 1) * values * G] } else { &x[..values] };
         let lanes = g * G..(g + 1) * G;
         for o0 in tile_starts(channels, tc).into_iter().flatten() {
-            let b: [[f32; G]; 3] = core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
+            let b: [[f32; G]; GROUP_TILE[0]] =
+                core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
             for y in 0..oh {
                 for x0 in tile_starts(ow, tp).into_iter().flatten() {
                     let at = (o0, b, plan.origin(y, x0), plan.stride[1]);
-                    let sums = group_tile::<X_PER, FUSED>(taps, ws, xs, at);
+                    let sums = group_tile::<{ GROUP_TILE[0] }, { GROUP_TILE[1] }, X_PER, FUSED>(taps, ws, xs, at);
                     for (c, sums) in sums.iter().enumerate() {
                         let row = &mut out[((o0 + c) * oh + y) * ow + x0..][..tp];
                         for (dst, sum) in row.iter_mut().zip(sums) {
@@ -349,17 +352,17 @@ fn regroup<const N: usize>(x: &[f32], out: &mut [f32]) {
 }
 
 /// The sums of one group of samples (`weights` its regrouped kernels, `x` its regrouped input if `X_PER`, else
-/// the one image of every sample) for output channels `o0..o0 + 3` (starting from their biases `bias`) at
-/// positions `origin + p * step` (`p < 3`) of the padded input, `taps` being channel 0's. The nine sums are named
-/// locals (see [`block_tile`]).
+/// the one image of every sample) for output channels `o0..o0 + C` (starting from their biases `bias`) at
+/// positions `origin + p * step` (`p < P`) of the padded input, `taps` being channel 0's. The loops over the
+/// tile have constant bounds: the compiler unrolls them and keeps the `C × P` sums in registers.
 #[cfg(any(test, target_arch = "x86_64"))]
 #[inline(always)]
-fn group_tile<const X_PER: bool, const FUSED: bool>(
+fn group_tile<const C: usize, const P: usize, const X_PER: bool, const FUSED: bool>(
     taps: &[[usize; 2]],
     weights: &[f32],
     x: &[f32],
-    (o0, bias, origin, step): (usize, [[f32; SAMPLE_GROUP]; 3], usize, usize),
-) -> [[[f32; SAMPLE_GROUP]; 3]; 3] {
+    (o0, bias, origin, step): (usize, [[f32; SAMPLE_GROUP]; C], usize, usize),
+) -> [[[f32; SAMPLE_GROUP]; P]; C] {
     const G: usize = SAMPLE_GROUP;
     let w = |c: usize, j: usize| -> [f32; G] {
         // SAFETY: `weights` holds a group's values of every kernel weight, and channel `o0 + c`'s tap `j` (`o0 +
@@ -374,27 +377,17 @@ fn group_tile<const X_PER: bool, const FUSED: bool>(
         let v = unsafe { window(x, at * x_per, x_per) };
         core::array::from_fn(|l| v[if X_PER { l } else { 0 }])
     };
-    let [b0, b1, b2] = bias;
-    let (mut a00, mut a01, mut a02) = (b0, b0, b0);
-    let (mut a10, mut a11, mut a12) = (b1, b1, b1);
-    let (mut a20, mut a21, mut a22) = (b2, b2, b2);
+    let mut sums: [[[f32; G]; P]; C] = core::array::from_fn(|c| [bias[c]; P]);
     for (j, &[_, offset]) in taps.iter().enumerate() {
-        let (w0, w1, w2) = (w(0, j), w(1, j), w(2, j));
-        let at = origin + offset;
-        let v = xs(at);
-        madd_group::<FUSED>(&mut a00, &w0, &v);
-        madd_group::<FUSED>(&mut a10, &w1, &v);
-        madd_group::<FUSED>(&mut a20, &w2, &v);
-        let v = xs(at + step);
-        madd_group::<FUSED>(&mut a01, &w0, &v);
-        madd_group::<FUSED>(&mut a11, &w1, &v);
-        madd_group::<FUSED>(&mut a21, &w2, &v);
-        let v = xs(at + 2 * step);
-        madd_group::<FUSED>(&mut a02, &w0, &v);
-        madd_group::<FUSED>(&mut a12, &w1, &v);
-        madd_group::<FUSED>(&mut a22, &w2, &v);
+        let ws: [[f32; G]; C] = core::array::from_fn(|c| w(c, j));
+        for p in 0..P {
+            let v = xs(origin + offset + p * step);
+            for (sums, w) in sums.iter_mut().zip(&ws) {
+                madd_group::<FUSED>(&mut sums[p], w, &v);
+            }
+        }
     }
-    [[a00, a01, a02], [a10, a11, a12], [a20, a21, a22]]
+    sums
 }
 
 /// `acc[l] += w[l] * v[l]` for one group of samples.
