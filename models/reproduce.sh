@@ -18,8 +18,9 @@ if has curve; then
   $BNN eval --model models/curve-bbb.safetensors --out-dir models/reports/curve-bbb
 fi
 if has mnist-bbb; then
-  # The dense model (images moved in training, the KL term weighted 0.03: a tempered posterior) and the pruned
-  # file's parent (images as they are, the full ELBO: its posterior prunes far better; models/README.md).
+  # The dense model (images moved in training, the KL term weighted 0.03: a tempered posterior; a N(0, 1) prior
+  # on raw pixels) and the pruned file's parent (images as they are, the full ELBO: its posterior prunes far
+  # better; models/README.md).
   for m in mnist-bbb mnist-bbb-sparse; do
     $BNN train --force --recipe models/$m.toml --data "$DATA" --out models/$m.safetensors --checkpoint runs/$m.ckpt
   done
