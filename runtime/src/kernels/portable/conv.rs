@@ -307,6 +307,8 @@ fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
 ) {
     const G: usize = SAMPLE_GROUP;
     const { assert!(N.is_multiple_of(G)) };
+    const C: usize = GROUP_TILE[0];
+    const P: usize = GROUP_TILE[1];
     let (values, kernel) = (plan.padded_len(), plan.weights);
     let (xs, ws) = room[..(values + kernel) * N].split_at_mut(if X_PER { values * N } else { 0 });
     let ws = &mut ws[..kernel * N];
@@ -314,20 +316,19 @@ fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
     if X_PER {
         regroup::<N>(x, xs);
     }
-    let ([channels, oh, ow], [tc, tp]) = (plan.output, GROUP_TILE);
+    let [channels, oh, ow] = plan.output;
     let (taps, bias, out) = (plan.taps(0), &bias[..channels * N], out.as_chunks_mut::<N>().0);
     for (g, ws) in ws.chunks_exact(kernel * G).enumerate() {
         let xs = if X_PER { &xs[g * values * G..(g + 1) * values * G] } else { &x[..values] };
         let lanes = g * G..(g + 1) * G;
-        for o0 in tile_starts(channels, tc).into_iter().flatten() {
-            let b: [[f32; G]; GROUP_TILE[0]] =
-                core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
+        for o0 in tile_starts(channels, C).into_iter().flatten() {
+            let b: [[f32; G]; C] = core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
             for y in 0..oh {
-                for x0 in tile_starts(ow, tp).into_iter().flatten() {
+                for x0 in tile_starts(ow, P).into_iter().flatten() {
                     let at = (o0, b, plan.origin(y, x0), plan.stride[1]);
-                    let sums = group_tile::<{ GROUP_TILE[0] }, { GROUP_TILE[1] }, X_PER, FUSED>(taps, ws, xs, at);
+                    let sums = group_tile::<C, P, X_PER, FUSED>(taps, ws, xs, at);
                     for (c, sums) in sums.iter().enumerate() {
-                        let row = &mut out[((o0 + c) * oh + y) * ow + x0..][..tp];
+                        let row = &mut out[((o0 + c) * oh + y) * ow + x0..][..P];
                         for (dst, sum) in row.iter_mut().zip(sums) {
                             dst[lanes.clone()].copy_from_slice(sum);
                         }
