@@ -120,10 +120,11 @@ impl Isa {
 
     /// Whether a block convolution with an image and kernels per sample regroups its samples in eights before
     /// it runs (`portable::conv`'s `conv_grouped`): on AVX2, whose sixteen registers the sample-minor tiles
-    /// overflow (measured: `benches/README.md`, session 19); elsewhere not measured, so not.
+    /// overflow, and on AVX-512, where it pays too (measured: `benches/README.md`, sessions 19 and 24); not on
+    /// NEON, where it is not built.
     pub(crate) fn regroups_conv_samples(self) -> bool {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
-        return matches!(self.0, Level::Avx2Fma);
+        return matches!(self.0, Level::Avx2Fma | Level::Avx512);
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         false
     }
