@@ -30,6 +30,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Calibration, shift and out-of-distribution evaluation (classification) or the 1-D regression picture.
     Eval(cli::eval::EvalArgs),
+    /// Two classifiers on the same images: each difference (error, NLL, Brier, OOD AUROC) and whether it could be chance.
+    Compare(cli::compare::CompareArgs),
     /// Print a model file's description.
     Info(cli::info::InfoArgs),
     /// Remove weights by signal-to-noise ratio, magnitude or at random, and write the sparse model.
@@ -64,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Predict(a) => cli::predict::run(a),
         Command::Demo(a) => cli::demo::run(a),
         Command::Eval(a) => cli::eval::run(a),
+        Command::Compare(a) => cli::compare::run(a),
         Command::Info(a) => cli::info::run(a),
         Command::Prune(a) => cli::prune::run(a),
         Command::PruneSweep(a) => cli::prune_sweep::run(a),

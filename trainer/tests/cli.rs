@@ -413,3 +413,68 @@ fn a_bayesian_cnn_trains_prunes_and_predicts_from_the_command_line() {
     assert!(!ok && out.contains("64"), "a wrong input length is named: {out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn compare_tests_two_classifiers_on_the_same_images_and_refuses_what_cannot_be_compared() {
+    let classifier = |hidden: usize, seed: u64| {
+        format!(
+            "[data]\nsource = \"synthetic\"\nname = \"two_moons\"\ntrain_points = 400\ntest_points = 200\n\
+             [model]\nhidden = [{hidden}]\n[training]\nepochs = 5\nbatch_size = 32\nlearning_rate = 0.01\n\
+             validation = 100\nseed = {seed}\n"
+        )
+    };
+    let (dir_a, _, a, _) = trained("compare-a", &classifier(16, 1));
+    let (dir_b, _, b, _) = trained("compare-b", &classifier(4, 1));
+    let (dir_c, _, c, _) = trained("compare-c", &classifier(16, 2));
+    let compare = |x: &Path, y: &Path, extra: &[&str]| {
+        let mut args = vec!["compare", "--model", s(x), "--against", s(y), "--shift-limit", "50", "--json"];
+        args.extend_from_slice(extra);
+        let (ok, out) = bnn(&args);
+        assert!(ok, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+
+    // A model against itself: every difference is 0 and could be chance.
+    let same = compare(&a, &a, &[]);
+    assert_eq!(same["examples"].as_u64(), Some(200), "{same}");
+    assert_eq!((same["error"]["only_a_right"].as_u64(), same["error"]["only_b_right"].as_u64()), (Some(0), Some(0)));
+    assert_eq!((f(&same["nll"]["difference"]), f(&same["nll"]["p_value"])), (0.0, 1.0), "{same}");
+    let ood = same["ood"].as_array().unwrap();
+    assert_eq!(ood.len(), 3, "{same}");
+    for row in ood {
+        assert_eq!(f(&row["auroc_by_mutual_information"]["difference"]), 0.0, "{row}");
+    }
+
+    // Two models: the difference is A − B of the two figures, each of which `bnn eval` reports.
+    let pair = compare(&a, &b, &[]);
+    let nll = &pair["nll"];
+    assert!((f(&nll["difference"]) - (f(&nll["a"]) - f(&nll["b"]))).abs() < 1e-12, "{pair}");
+    assert!(f(&nll["standard_error"]) > 0.0 && (0.0..=1.0).contains(&f(&nll["p_value"])), "{pair}");
+    let (ok, json) =
+        bnn(&["eval", "--model", s(&a), "--out-dir", s(&dir_a.join("eval")), "--json", "--shift-limit", "50"]);
+    assert!(ok, "{json}");
+    let eval: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!((f(&eval["test"]["nll"]) - f(&nll["a"])).abs() < 1e-12, "{json}");
+    assert!((f(&eval["test"]["error"]) - f(&pair["error"]["a"])).abs() < 1e-12, "{json}");
+    for (mine, theirs) in pair["ood"].as_array().unwrap().iter().zip(eval["ood"].as_array().unwrap()) {
+        let auroc = f(&mine["auroc_by_mutual_information"]["a"]);
+        assert!((auroc - f(&theirs["by_mutual_information"]["auroc"])).abs() < 1e-12, "{mine} / {theirs}");
+    }
+    let (ok, md) = bnn(&["compare", "--model", s(&a), "--against", s(&b), "--shift-limit", "50"]);
+    assert!(ok && md.contains("| NLL |") && md.contains("| AUROC by MI, inverted |"), "{md}");
+
+    // On the validation images: the same held-out images (same data and seed) are compared; others are refused.
+    let val = compare(&a, &b, &["--split", "validation"]);
+    assert_eq!(val["examples"].as_u64(), Some(100), "{val}");
+    let (ok, text) =
+        bnn(&["compare", "--model", s(&a), "--against", s(&c), "--split", "validation", "--shift-limit", "50"]);
+    assert!(!ok && text.contains("different validation images"), "{text}");
+    // A regression model is not a classifier.
+    let (dir_r, _, regression) = small("compare-r");
+    let (ok, text) = bnn(&["compare", "--model", s(&a), "--against", s(&regression)]);
+    assert!(!ok && text.contains("not a classifier"), "{text}");
+    for dir in [dir_a, dir_b, dir_c, dir_r] {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

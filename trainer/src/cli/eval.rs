@@ -51,15 +51,15 @@ pub struct EvalArgs {
     json: bool,
 }
 
-/// The examples `bnn eval` measures.
+/// The examples `bnn eval` and `bnn compare` measure.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum EvalSplit {
+pub enum EvalSplit {
     Test,
     Validation,
 }
 
 impl EvalSplit {
-    fn images(self) -> &'static str {
+    pub fn images(self) -> &'static str {
         match self {
             EvalSplit::Test => "test images",
             EvalSplit::Validation => "validation images (held out of training)",
@@ -70,23 +70,7 @@ impl EvalSplit {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let recipe_text = model.provenance().recipe.clone();
-    let recipe = recipe_text.as_deref().map(Recipe::from_toml).transpose()?;
-    let split = match (&recipe, a.split) {
-        (Some(r), EvalSplit::Test) => data::load(&r.data, a.data.as_deref(), r.training.seed)?,
-        (Some(r), EvalSplit::Validation) => {
-            let (split, validation) = recipe_data(r, a.data.as_deref())?;
-            let validation = validation.context(
-                "the model's recipe held out no validation set (training.validation = 0): every training example \
-                 was seen in training",
-            )?;
-            data::Split { train: split.train, test: validation }
-        }
-        (None, EvalSplit::Test) => data::load_mnist(&data::mnist_dir(a.data.as_deref(), None)?, Some(1), None)?,
-        (None, EvalSplit::Validation) => {
-            anyhow::bail!("--split validation needs the model's recipe, and the file records none")
-        }
-    };
+    let (recipe, split) = model_data(&model, a.data.as_deref(), a.split)?;
     let options = PredictOptions::default().samples(a.samples);
     match model.task() {
         Task::Classification { .. } => classification(&a, &model, &split.test, &options),
@@ -102,6 +86,33 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             publish(&a, &report, &report.markdown(), "regression.md")
         }
     }
+}
+
+/// The recipe a model records (if any) and its data: the training examples, and as `test` the examples `split`
+/// names — the test set, or the validation examples its recipe held out of training. Without a recipe, MNIST
+/// from `dir` (or `$BNN_MNIST_DIR`).
+pub fn model_data(
+    model: &Model,
+    dir: Option<&std::path::Path>,
+    split: EvalSplit,
+) -> anyhow::Result<(Option<Recipe>, data::Split)> {
+    let recipe = model.provenance().recipe.as_deref().map(Recipe::from_toml).transpose()?;
+    let data = match (&recipe, split) {
+        (Some(r), EvalSplit::Test) => data::load(&r.data, dir, r.training.seed)?,
+        (Some(r), EvalSplit::Validation) => {
+            let (split, validation) = recipe_data(r, dir)?;
+            let validation = validation.context(
+                "the model's recipe held out no validation set (training.validation = 0): every training example \
+                 was seen in training",
+            )?;
+            data::Split { train: split.train, test: validation }
+        }
+        (None, EvalSplit::Test) => data::load_mnist(&data::mnist_dir(dir, None)?, Some(1), None)?,
+        (None, EvalSplit::Validation) => {
+            anyhow::bail!("--split validation needs the model's recipe, and the file records none")
+        }
+    };
+    Ok((recipe, data))
 }
 
 fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &PredictOptions) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! The `bnn` subcommands, one file each.
 
 pub mod calibrate;
+pub mod compare;
 pub mod demo;
 pub mod eval;
 pub mod import;

@@ -6,7 +6,7 @@
 use bnn_runtime::{BayesianDense, Layer, Model, ModelWriter, Named, PredictOptions, StorageDtype};
 use bnn_trainer::data::{load_mnist_test, mnist_dir, Targets};
 use bnn_trainer::evaluate::{evaluate_classifier, interleaved_latencies, LatencyCase, LATENCY_ROUNDS};
-use bnn_trainer::paired::PairedComparison;
+use bnn_trainer::paired::{format_p_value, PairedComparison};
 use bnn_trainer::plot::{histogram, line_chart, Series};
 use bnn_trainer::prune::{finetune, prune, Criterion};
 use clap::Args;
@@ -247,23 +247,11 @@ fn paired_table(rows: &[Row]) -> String {
                 other.criterion.name(),
                 c.only_a_right,
                 c.only_b_right,
-                format_p(c.p_value())
+                format_p_value(c.p_value())
             );
         }
     }
     md
-}
-
-/// Three decimals, or scientific notation below 0.001 (where three decimals would print 0.000); a p-value
-/// below f64's range (the binomial terms underflow) prints as `< 1e-300`.
-fn format_p(p: f64) -> String {
-    if p < 1e-300 {
-        "< 1e-300".into()
-    } else if p < 1e-3 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.3}")
-    }
 }
 
 #[cfg(test)]
@@ -289,8 +277,6 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| 95%")).collect();
         assert_eq!(lines, ["| 95% | magnitude | 1 | 1 | 1.000 |", "| 95% | random | 2 | 0 | 0.500 |"]);
         assert!(!table.contains("| 0% |"), "no comparison of unpruned models");
-        let printed = [0.0421, 2.6e-7, 0.0].map(format_p);
-        assert_eq!(printed, ["0.042", "2.6e-7", "< 1e-300"]);
         assert_eq!(paired_table(&rows[2..3]), "", "no SNR rows, no table");
     }
 

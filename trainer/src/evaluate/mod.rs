@@ -73,6 +73,11 @@ pub fn label_nll(probabilities: &[f32], y: usize) -> f64 {
     -(probabilities[y] as f64).max(1e-12).ln()
 }
 
+/// The Brier score of one prediction whose true class is `y`: `sum_k (p_k - 1[k = y])^2`.
+pub fn label_brier(probabilities: &[f32], y: usize) -> f64 {
+    probabilities.iter().enumerate().map(|(k, v)| (*v as f64 - if k == y { 1.0 } else { 0.0 }).powi(2)).sum()
+}
+
 /// The report for predictions of a labelled set.
 pub fn classification_report(preds: &[ClassificationPrediction], labels: &[u32]) -> ClassificationReport {
     let n = preds.len().max(1) as f64;
@@ -82,12 +87,7 @@ pub fn classification_report(preds: &[ClassificationPrediction], labels: &[u32])
         let y = *y as usize;
         correct.push(p.class == y);
         nll += label_nll(&p.probabilities, y);
-        brier += p
-            .probabilities
-            .iter()
-            .enumerate()
-            .map(|(k, v)| (*v as f64 - if k == y { 1.0 } else { 0.0 }).powi(2))
-            .sum::<f64>();
+        brier += label_brier(&p.probabilities, y);
         ent += p.predictive_entropy as f64;
         mi += p.mutual_information as f64;
     }

@@ -57,6 +57,24 @@ fn conformal_sets(model: &Model, preds: &[ClassificationPrediction]) -> Vec<SetC
     set_coverage(&calibrated, None, c)
 }
 
+/// One out-of-distribution set of the study.
+pub struct OodSet {
+    pub name: &'static str,
+    pub data: Dataset,
+    /// Whether the inputs are the images of `base` transformed (one per image, in order, with its label).
+    pub from_base: bool,
+}
+
+/// The study's out-of-distribution sets made from the labelled images `base` (square, pixels in [0, 1]):
+/// rotated 90°, inverted, and as many uniform-noise images (always the same ones for one size).
+pub fn ood_sets(base: &Dataset) -> [OodSet; 3] {
+    [
+        OodSet { name: "rotated 90°", data: rotated(base, 90.0), from_base: true },
+        OodSet { name: "inverted", data: inverted(base), from_base: true },
+        OodSet { name: "uniform noise", data: uniform_noise(base.len(), base.dim, NOISE_SEED), from_base: false },
+    ]
+}
+
 /// Runs the study on the labelled images `base` (square, pixels in [0, 1]).
 pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, threads: usize) -> Result<ShiftStudy> {
     let mut rotation = Vec::with_capacity(ROTATION_ANGLES.len());
@@ -71,11 +89,7 @@ pub fn shift_study(model: &Model, base: &Dataset, options: &PredictOptions, thre
     };
     let (id_entropy, id_mi, _) = scores(base)?;
     let mut ood = Vec::with_capacity(3);
-    for (set, data, from_base) in [
-        ("rotated 90°", rotated(base, 90.0), true),
-        ("inverted", inverted(base), true),
-        ("uniform noise", uniform_noise(base.len(), base.dim, NOISE_SEED), false),
-    ] {
+    for OodSet { name: set, data, from_base } in ood_sets(base) {
         let (entropy, mi, conformal) = scores(&data)?;
         let auroc_mi_by_class = match (&base.targets, from_base) {
             (Targets::Classes { labels, classes }, true) => auroc_by_class(&mi, labels, *classes, &id_mi),
