@@ -18,7 +18,7 @@ if has curve; then
   $BNN eval --model models/curve-bbb.safetensors --out-dir models/reports/curve-bbb
 fi
 if has mnist-bbb; then
-  # The dense model (images moved in training, the KL term weighted 0.03: a tempered posterior; a N(0, 1) prior
+  # The dense model (images moved in training, the KL term weighted 0.05: a tempered posterior; a N(0, 1) prior
   # on raw pixels) and the pruned file's parent (images as they are, the full ELBO: its posterior prunes far
   # better; models/README.md).
   for m in mnist-bbb mnist-bbb-sparse; do
@@ -44,6 +44,9 @@ if has comparison; then
     $BNN train --force --recipe models/mnist-$kind.toml --data "$DATA" --out runs/mnist-$kind.safetensors
     $BNN eval --model runs/mnist-$kind.safetensors --data "$DATA" --out-dir models/reports/mnist-$kind
   done
+  # BBB against MC dropout on the same images, each difference with its paired test.
+  $BNN compare --model models/mnist-bbb.safetensors --against runs/mnist-mc-dropout.safetensors --data "$DATA" \
+    > models/reports/mnist-bbb/compare-mc-dropout.md
 fi
 if has lenet5; then
   # The BBB recipe runs its own 60 epochs (session 18); sessions 13-17 capped it at 30 and the MC-dropout and
