@@ -4,7 +4,7 @@
 //! DeLong's test. `--split validation` compares on the validation images both recipes held out, so that a
 //! choice between the two never looks at the test set.
 
-use super::eval::{model_data, EvalSplit};
+use super::eval::{model_data, EvalSplit, Measurement};
 use anyhow::Context;
 use bnn_runtime::{ClassificationPrediction, Model, PredictOptions, Task};
 use bnn_trainer::data::{Dataset, Targets};
@@ -26,24 +26,9 @@ pub struct CompareArgs {
     /// The second model (B); every difference is A − B.
     #[arg(long)]
     against: PathBuf,
-    /// MNIST directory [default: $BNN_MNIST_DIR].
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// The examples to compare on: the test set, or the validation set both models' recipes held out of
-    /// training (they must hold out the same images).
-    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
-    split: EvalSplit,
-    /// Monte-Carlo samples per prediction.
-    #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
-    samples: usize,
-    /// Images per out-of-distribution set, and test images they are told from (as in `bnn eval`).
-    #[arg(long, default_value_t = 2000, value_parser = super::positive_count)]
-    shift_limit: usize,
-    #[arg(long, default_value_t = 2, value_parser = super::positive_count)]
-    threads: usize,
-    /// Print the comparison as one JSON object instead of Markdown.
-    #[arg(long)]
-    json: bool,
+    // With `--split validation` both models' recipes must hold out the same images (checked).
+    #[command(flatten)]
+    m: Measurement,
 }
 
 /// The comparison `bnn compare --json` prints.
@@ -91,9 +76,9 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
         model_a.input_dim(),
         model_b.input_dim()
     );
-    let (_, split) = model_data(&model_a, a.data.as_deref(), a.split)?;
-    if a.split == EvalSplit::Validation {
-        let (_, other) = model_data(&model_b, a.data.as_deref(), a.split)?;
+    let (_, split) = model_data(&model_a, a.m.data.as_deref(), a.m.split)?;
+    if a.m.split == EvalSplit::Validation {
+        let (_, other) = model_data(&model_b, a.m.data.as_deref(), a.m.split)?;
         anyhow::ensure!(
             other.test.inputs == split.test.inputs,
             "the two models' recipes hold out different validation images: each model may have trained on images \
@@ -102,8 +87,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     }
     let test = &split.test;
     let Targets::Classes { labels, .. } = &test.targets else { anyhow::bail!("the examples have no class labels") };
-    let options = PredictOptions::default().samples(a.samples);
-    let predict = |model: &Model, data: &Dataset| predict_all(model, data, &options, a.threads);
+    let options = PredictOptions::default().samples(a.m.samples);
+    let predict = |model: &Model, data: &Dataset| predict_all(model, data, &options, a.m.threads);
     let (preds_a, preds_b) = (predict(&model_a, test)?, predict(&model_b, test)?);
 
     let correct = |preds: &[ClassificationPrediction]| -> Vec<bool> {
@@ -127,7 +112,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
 
     // The negatives of every set: the first `shift_limit` test images, whose predictions (seeded by their
     // index) are those above.
-    let base = test.first(a.shift_limit);
+    let base = test.first(a.m.shift_limit);
     let scores = |preds: &[ClassificationPrediction]| -> (Vec<f64>, Vec<f64>) {
         preds.iter().map(|p| (p.mutual_information as f64, p.predictive_entropy as f64)).unzip()
     };
@@ -142,8 +127,8 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
             auroc_by_entropy: delong_difference(&pos_ent_a, &ent_a, &pos_ent_b, &ent_b),
         });
     }
-    let comparison = Comparison { samples: a.samples, examples: test.len(), error, nll, brier, ood };
-    if a.json {
+    let comparison = Comparison { samples: a.m.samples, examples: test.len(), error, nll, brier, ood };
+    if a.m.json {
         println!("{}", serde_json::to_string_pretty(&comparison)?);
     } else {
         print!("{}", markdown(&a, &comparison)?);
@@ -163,9 +148,9 @@ fn markdown(a: &CompareArgs, c: &Comparison) -> anyhow::Result<String> {
         a.against.display(),
         c.samples,
         c.examples,
-        a.split.images(),
-        a.shift_limit.min(c.examples),
-        a.shift_limit.min(c.examples),
+        a.m.split.images(),
+        a.m.shift_limit.min(c.examples),
+        a.m.shift_limit.min(c.examples),
     );
     let e = &c.error;
     writeln!(

@@ -24,31 +24,39 @@ pub struct EvalArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// MNIST directory [default: $BNN_MNIST_DIR]; other data comes from the recipe in the model's provenance.
-    #[arg(long)]
-    data: Option<PathBuf>,
     /// Where the reports and pictures go.
     #[arg(long)]
     out_dir: PathBuf,
+    /// Use only the first N test examples for the main metrics.
+    #[arg(long, value_parser = super::positive_count)]
+    test_limit: Option<usize>,
+    #[command(flatten)]
+    m: Measurement,
+}
+
+/// How `bnn eval` and `bnn compare` measure a model: on which images, with how many samples, on how many threads.
+#[derive(Args)]
+pub struct Measurement {
+    /// MNIST directory [default: $BNN_MNIST_DIR]; other data comes from the recipe in the model's provenance.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// The examples to measure: the test set, or the validation set the model's recipe held out of training
     /// (`training.validation`), so that a choice between models never looks at the test set. A model calibrated
     /// by `bnn calibrate` was fitted on the validation set: its calibration measured there is optimistic.
     #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
-    split: EvalSplit,
+    pub split: EvalSplit,
     /// Monte-Carlo samples per prediction.
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
-    samples: usize,
-    /// Use only the first N test examples for the main metrics.
-    #[arg(long, value_parser = super::positive_count)]
-    test_limit: Option<usize>,
-    /// Test images per rotation angle and per out-of-distribution set.
+    pub samples: usize,
+    /// Test images per rotation angle and per out-of-distribution set (each set is made from these images and
+    /// told from them).
     #[arg(long, default_value_t = 2000, value_parser = super::positive_count)]
-    shift_limit: usize,
+    pub shift_limit: usize,
     #[arg(long, default_value_t = 2, value_parser = super::positive_count)]
-    threads: usize,
-    /// Print the metrics as one JSON object (what `metrics.json` holds) instead of Markdown.
+    pub threads: usize,
+    /// Print the results as one JSON object (for `eval`, what `metrics.json` holds) instead of Markdown.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 /// The examples `bnn eval` and `bnn compare` measure.
@@ -70,8 +78,8 @@ impl EvalSplit {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir.display()))?;
     let model = Model::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let (recipe, split) = model_data(&model, a.data.as_deref(), a.split)?;
-    let options = PredictOptions::default().samples(a.samples);
+    let (recipe, split) = model_data(&model, a.m.data.as_deref(), a.m.split)?;
+    let options = PredictOptions::default().samples(a.m.samples);
     match model.task() {
         Task::Classification { .. } => classification(&a, &model, &split.test, &options),
         Task::Regression { .. } => {
@@ -81,7 +89,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                 &split.test,
                 recipe.as_ref().and_then(|r| data::conditional_mean(&r.data)),
                 &a.out_dir.join("regression.png"),
-                a.samples,
+                a.m.samples,
             )?;
             publish(&a, &report, &report.markdown(), "regression.md")
         }
@@ -117,7 +125,7 @@ pub fn model_data(
 
 fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &PredictOptions) -> anyhow::Result<()> {
     let test = test.first(a.test_limit.unwrap_or(usize::MAX));
-    let (report, preds) = evaluate_classifier(model, &test, options, a.threads)?;
+    let (report, preds) = evaluate_classifier(model, &test, options, a.m.threads)?;
     let Targets::Classes { labels, .. } = &test.targets else { unreachable!("classification data") };
     let confidence: Vec<f32> = preds.iter().map(|p| p.probabilities[p.class]).collect();
     let correct: Vec<bool> = preds.iter().zip(labels).map(|(p, y)| p.class == *y as usize).collect();
@@ -129,9 +137,9 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
     let mut md = format!(
         "# Evaluation of `{}`\n\nS = {} samples, {} {}.\n\n| metric | value |\n|---|---:|\n| error | {:.2}% |\n| NLL | {:.4} |\n| Brier | {:.4} |\n| ECE (15 bins) | {:.2}% |\n| mean predictive entropy | {:.4} |\n| mean mutual information | {:.4} |\n",
         a.model.display(),
-        a.samples,
+        a.m.samples,
         report.examples,
-        a.split.images(),
+        a.m.split.images(),
         100.0 * report.error,
         report.nll,
         report.brier,
@@ -161,7 +169,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
         }
         None => None,
     };
-    let shift = shift_study(model, &test.first(a.shift_limit), options, a.threads)?;
+    let shift = shift_study(model, &test.first(a.m.shift_limit), options, a.m.threads)?;
 
     let mut csv = String::from("angle,accuracy,ece,mean_entropy,mean_mutual_information\n");
     md += "\n## Rotation shift\n\n| angle | accuracy | ECE | mean entropy | mean MI |\n|---:|---:|---:|---:|---:|\n";
@@ -246,7 +254,7 @@ fn classification(a: &EvalArgs, model: &Model, test: &Dataset, options: &Predict
             }
         }
     }
-    publish(a, &ClassificationEval { samples: a.samples, test: &report, decisions, shift: &shift }, &md, "eval.md")
+    publish(a, &ClassificationEval { samples: a.m.samples, test: &report, decisions, shift: &shift }, &md, "eval.md")
 }
 
 /// The table of AUROC by mutual information per class of the images each out-of-distribution set was made
@@ -275,7 +283,7 @@ fn publish(a: &EvalArgs, metrics: &impl serde::Serialize, markdown: &str, md_nam
     let json = serde_json::to_string_pretty(metrics)?;
     std::fs::write(a.out_dir.join("metrics.json"), &json)?;
     std::fs::write(a.out_dir.join(md_name), markdown)?;
-    if a.json {
+    if a.m.json {
         println!("{json}");
     } else {
         print!("{markdown}");
