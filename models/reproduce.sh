@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the shipped models, their evaluation reports and the pruning benchmark from the recipes.
-# Usage: bash models/reproduce.sh [curve] [mnist-bbb] [mnist-reports] [sweep] [comparison] [lenet5]
-# (default: all but lenet5: the Bayesian LeNet-5s and their MC-dropout and deterministic counterparts, ~1 h)
+# Usage: bash models/reproduce.sh [curve] [mnist-bbb] [mnist-reports] [sweep] [comparison] [lenet5] [wide]
+# (default: all but lenet5 — the Bayesian LeNet-5s and their MC-dropout and deterministic counterparts, ~1 h — and
+# wide, the paper's 784-1200-1200-10 network and its 98%-pruned file, ~30 min)
 # MNIST comes from $BNN_MNIST_DIR, else ../shared/data/mnist. Nothing is downloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,5 +72,18 @@ if has lenet5; then
       --out runs/mnist-$kind-lenet5.safetensors --epochs 20
     $BNN eval --model runs/mnist-$kind-lenet5.safetensors --data "$DATA" --out-dir models/reports/mnist-$kind-lenet5
   done
+fi
+if has wide; then
+  $BNN train --force --recipe models/mnist-bbb-1200.toml --data "$DATA" --out runs/mnist-bbb-1200.safetensors
+  $BNN prune-sweep --model runs/mnist-bbb-1200.safetensors --data "$DATA" --sparsities 0,0.95,0.98,0.99 \
+    --criteria snr,magnitude --out-dir models/reports/mnist-bbb-1200
+  $BNN prune --in runs/mnist-bbb-1200.safetensors --out runs/mnist-bbb-1200-snr98-f16.safetensors \
+    --sparsity 0.98 --criterion snr --dtype f16
+  $BNN calibrate --model runs/mnist-bbb-1200-snr98-f16.safetensors --out models/mnist-bbb-1200-snr98-f16.safetensors \
+    --data "$DATA" --levels 0.9,0.95,0.99 --abstain-coverage 0.95
+  $BNN eval --model models/mnist-bbb-1200-snr98-f16.safetensors --data "$DATA" \
+    --out-dir models/reports/mnist-bbb-1200-snr98-f16
+  $BNN compare --model models/mnist-bbb-1200-snr98-f16.safetensors --against models/mnist-bbb-snr95-f16.safetensors \
+    --data "$DATA" > models/reports/mnist-bbb-1200-snr98-f16/compare-snr95-f16.md
 fi
 rm -f models/*.ckpt runs/*.ckpt
