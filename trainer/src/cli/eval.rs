@@ -48,8 +48,8 @@ pub struct Measurement {
     /// Monte-Carlo samples per prediction.
     #[arg(long, default_value_t = 32, value_parser = super::positive_count)]
     pub samples: usize,
-    /// Test images per rotation angle and per out-of-distribution set (each set is made from these images and
-    /// told from them).
+    /// Images per out-of-distribution set, made from the first N test images and told from them (and for
+    /// `eval`, test images per rotation angle).
     #[arg(long, default_value_t = 2000, value_parser = super::positive_count)]
     pub shift_limit: usize,
     #[arg(long, default_value_t = 2, value_parser = super::positive_count)]
