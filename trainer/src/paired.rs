@@ -106,14 +106,12 @@ pub fn delong_difference(a_pos: &[f64], a_neg: &[f64], b_pos: &[f64], b_neg: &[f
     }
     let (a10, a01) = placements(&a_pos[..m], &a_neg[..n]);
     let (b10, b01) = placements(&b_pos[..m], &b_neg[..n]);
-    let (auc_a, auc_b) = (a10.iter().sum::<f64>() / m as f64, b10.iter().sum::<f64>() / m as f64);
-    // Var(A - B) = Var(A) + Var(B) - 2 Cov(A, B), each from the placements' sample (co)variances.
-    let variance_of_difference = |x: &[f64], y: &[f64], k: usize| -> f64 {
-        let (mx, my) = (x.iter().sum::<f64>() / k as f64, y.iter().sum::<f64>() / k as f64);
-        x.iter().zip(y).map(|(u, v)| ((u - mx) - (v - my)).powi(2)).sum::<f64>() / (k - 1) as f64
-    };
-    let variance = variance_of_difference(&a10, &b10, m) / m as f64 + variance_of_difference(&a01, &b01, n) / n as f64;
-    PairedDifference::new(auc_a, auc_b, variance.max(0.0).sqrt())
+    // Var(AUC_A - AUC_B) is the squared standard error of the paired mean difference of the two scores'
+    // placements over the positives, plus the same over the negatives; the means of the positives' placements
+    // are the AUROCs.
+    let (over_positives, over_negatives) = (paired_mean_difference(&a10, &b10), paired_mean_difference(&a01, &b01));
+    let standard_error = over_positives.standard_error.hypot(over_negatives.standard_error);
+    PairedDifference::new(over_positives.a, over_positives.b, standard_error)
 }
 
 /// DeLong's placements of one score: for each positive the share of negatives it beats, for each negative the
