@@ -123,10 +123,10 @@ fn placements(pos: &[f64], neg: &[f64]) -> (Vec<f64>, Vec<f64>) {
         s
     };
     let (sp, sn) = (sorted(pos), sorted(neg));
-    // (count below x, count equal to x) in a sorted list.
+    // (count below x, count equal to x) in a sorted list; -0 and +0 are equal, as in `evaluate::auroc`.
     let below_equal = |s: &[f64], x: f64| {
-        let lo = s.partition_point(|v| v.total_cmp(&x).is_lt());
-        let hi = s.partition_point(|v| v.total_cmp(&x).is_le());
+        let lo = s.partition_point(|v| *v < x);
+        let hi = s.partition_point(|v| *v <= x);
         (lo as f64, (hi - lo) as f64)
     };
     let (m, n) = (pos.len() as f64, neg.len() as f64);
@@ -246,6 +246,9 @@ mod tests {
         let same = delong_difference(&a_pos, &a_neg, &a_pos, &a_neg);
         assert_eq!((same.difference, same.standard_error, same.p_value), (0.0, 0.0, 1.0));
         assert!(delong_difference(&[1.0], &[0.0, 1.0], &[1.0], &[0.0, 1.0]).p_value.is_nan());
+        // Zeros of either sign tie, as `auroc` counts them.
+        let (pos, neg) = ([0.0, 2.0], [-0.0, 1.0]);
+        assert_eq!(delong_difference(&pos, &neg, &pos, &neg).a, auroc(&pos, &neg));
     }
 
     #[test]
