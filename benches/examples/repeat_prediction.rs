@@ -1,22 +1,35 @@
 //! One S = 32 prediction of a model's input repeated, for `perf record` and for A/B timing of two builds run
-//! alternately (benches/README.md, session 19): prints the mean wall time per prediction.
+//! alternately (benches/README.md, session 19): prints the mean wall time per prediction. With `BATCH`, each
+//! repetition is one `predict_batch` of that many inputs on one thread (the first MNIST test images when
+//! `BNN_MNIST_DIR` names the MNIST directory, else copies of the synthetic input).
 //!
-//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS]
+//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH]]
 
 use bnn_runtime::{Model, PredictOptions, Predictor};
+use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: repeat_prediction MODEL.safetensors [REPETITIONS]")?;
+    let path = args.next().ok_or("usage: repeat_prediction MODEL.safetensors [REPETITIONS [BATCH]]")?;
     let repetitions: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000).max(1);
+    let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1).max(1);
     let model = Model::load(path)?;
-    let x = bnn_benches::input(model.input_dim());
+    let d = model.input_dim();
+    let inputs = match (batch, std::env::var_os("BNN_MNIST_DIR")) {
+        (2.., Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
+        _ => (0..batch).flat_map(|_| bnn_benches::input(d)).collect(),
+    };
     let options = PredictOptions::default().samples(32);
     let mut predictor = Predictor::new(&model);
     let start = std::time::Instant::now();
     for _ in 0..repetitions {
-        std::hint::black_box(predictor.predict(&x, &options)?);
+        if batch == 1 {
+            std::hint::black_box(predictor.predict(&inputs, &options)?);
+        } else {
+            std::hint::black_box(predictor.predict_batch(&inputs, &options)?);
+        }
     }
-    println!("{:.1} µs per prediction", start.elapsed().as_secs_f64() * 1e6 / repetitions as f64);
+    let per_prediction = start.elapsed().as_secs_f64() * 1e6 / (repetitions * batch) as f64;
+    println!("{per_prediction:.1} µs per prediction");
     Ok(())
 }

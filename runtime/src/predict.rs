@@ -8,8 +8,10 @@
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
-use crate::kernels::{conv2d_block, pool2d_block, Compiled, ConvPlan, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
-use crate::layers::{sample_from_moments, BlockScratch, Layer, Pool2d};
+use crate::kernels::{
+    conv2d_block, pool2d_block, Compiled, ConvPlan, Isa, Lanes, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK,
+};
+use crate::layers::{sample_from_moments, BayesianDense, BlockScratch, Layer, Pool2d};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
@@ -169,12 +171,17 @@ impl<'m> Predictor<'m> {
     /// [`ADAPTIVE_MIN_SAMPLES`] samples.
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
         options.validate()?;
+        let pass = self.prepare(input, options.sampler)?;
+        self.sample_prepared(pass, options)
+    }
+
+    /// The Monte-Carlo loop of [`Self::predict`] from a prepared input (`options` already checked).
+    fn sample_prepared(&mut self, pass: Pass, options: &PredictOptions) -> Result<Prediction, PredictError> {
         let (max, tolerance) = match options.samples {
             SampleCount::Fixed(n) => (n, None),
             SampleCount::Adaptive { max, tolerance } => (max, Some(tolerance as f64)),
         };
         let mut rng = SeededRng::new(options.seed);
-        let pass = self.prepare(input, options.sampler)?;
         self.acc.reset();
         let draws = if pass == Pass::Mean { 1 } else { max };
         let group = if tolerance.is_some() { ADAPTIVE_MIN_SAMPLES } else { SAMPLE_BLOCK };
@@ -193,17 +200,42 @@ impl<'m> Predictor<'m> {
     }
 
     /// Predicts every input of a row-major batch (`inputs.len()` a multiple of the input size). Item `i`
-    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed.
+    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed. With local
+    /// reparameterization and a Bayesian dense first layer, that layer's moments are computed for
+    /// eight inputs at a time (its weights read once per group, the same bits).
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         let d = self.model.input_dim();
         if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
-        inputs
-            .chunks_exact(d)
-            .enumerate()
-            .map(|(i, x)| self.predict(x, &options.seed(options.seed.wrapping_add(i as u64))))
-            .collect()
+        let item = |i: usize| options.seed(options.seed.wrapping_add(i as u64));
+        let first = match self.model.layers().first() {
+            Some(Layer::BayesianDense(l)) if options.sampler == Sampler::LocalReparam && !inputs.is_empty() => l,
+            _ => return inputs.chunks_exact(d).enumerate().map(|(i, x)| self.predict(x, &item(i))).collect(),
+        };
+        options.validate()?;
+        let o = first.out_features();
+        let mut lanes = InputLanes::new(d, o);
+        let mut out = Vec::with_capacity(inputs.len() / d);
+        for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
+            lanes.transpose(self.model, group, &mut self.a[..d]);
+            if !self.isa.run(FirstMoments { layer: first, lanes: &mut lanes }) {
+                let items = group.chunks_exact(d).enumerate();
+                for (i, x) in items.map(|(i, x)| (k * INPUT_LANES + i, x)) {
+                    out.push(self.predict(x, &item(i))?);
+                }
+                continue;
+            }
+            for (i, x) in group.chunks_exact(d).enumerate() {
+                finite(x)?;
+                for (j, (m, s)) in lanes.mean.iter().zip(&lanes.sd).enumerate() {
+                    (self.prefix[j], self.prefix_sd[j]) = (m[i], s[i]);
+                }
+                self.prefix_width = o;
+                out.push(self.sample_prepared(Pass::LocalReparam, &item(k * INPUT_LANES + i))?);
+            }
+        }
+        Ok(out)
     }
 
     /// The raw head outputs of `samples` Monte-Carlo passes, appended row-major (`samples x head_width`) to
@@ -236,9 +268,7 @@ impl<'m> Predictor<'m> {
         if input.len() != d {
             return Err(PredictError::InputLength { expected: d, found: input.len() });
         }
-        if let Some((index, &value)) = input.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(PredictError::NonFiniteInput { index, value });
-        }
+        finite(input)?;
         match model.normalization() {
             Some(n) => n.apply(input, &mut self.a[..d]),
             None => self.a[..d].copy_from_slice(input),
@@ -556,6 +586,63 @@ impl Compiled for BlockDraw<'_, '_, '_> {
     #[inline(always)]
     fn run(self) {
         self.predictor.draw_block_inline(self.s, self.rng)
+    }
+}
+
+/// `input` itself, or the error naming its first non-finite value.
+fn finite(input: &[f32]) -> Result<&[f32], PredictError> {
+    match input.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, &value)) => Err(PredictError::NonFiniteInput { index, value }),
+        None => Ok(input),
+    }
+}
+
+/// A group of up to [`INPUT_LANES`] inputs of a batch, transposed for the first layer's moments, and
+/// the first layer's moments of each.
+struct InputLanes {
+    /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
+    /// non-finite value, which its own prediction then reports); `xt_sq` the squares.
+    xt: Vec<Lanes>,
+    xt_sq: Vec<Lanes>,
+    mean: Vec<Lanes>,
+    sd: Vec<Lanes>,
+}
+
+impl InputLanes {
+    fn new(inputs: usize, outputs: usize) -> Self {
+        let lanes = |n: usize| vec![[0.0; INPUT_LANES]; n];
+        Self { xt: lanes(inputs), xt_sq: lanes(inputs), mean: lanes(outputs), sd: lanes(outputs) }
+    }
+
+    /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`.
+    fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
+        self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
+        for (i, x) in group.chunks_exact(row.len()).enumerate() {
+            let Ok(x) = finite(x) else { continue };
+            match model.normalization() {
+                Some(n) => n.apply(x, row),
+                None => row.copy_from_slice(x),
+            }
+            self.xt.iter_mut().zip(&*row).for_each(|(lane, v)| lane[i] = *v);
+        }
+        for (q, x) in self.xt_sq.iter_mut().zip(&self.xt) {
+            *q = x.map(|v| v * v);
+        }
+    }
+}
+
+/// The first layer's moments of a group of inputs, compiled for the predictor's instruction set ([`Isa::run`]).
+struct FirstMoments<'l> {
+    layer: &'l BayesianDense,
+    lanes: &'l mut InputLanes,
+}
+
+impl Compiled for FirstMoments<'_> {
+    type Output = bool;
+    #[inline(always)]
+    fn run(self) -> bool {
+        let l = self.lanes;
+        self.layer.moments_lanes(&l.xt, &l.xt_sq, &mut l.mean, &mut l.sd)
     }
 }
 

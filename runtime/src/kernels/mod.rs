@@ -26,7 +26,9 @@ mod sliced;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86_64;
 
-pub(crate) use portable::{conv2d_block, dot, entropies, gemv, live_rows, pool2d_block, sparse_dot, ConvPlan};
+pub(crate) use portable::{
+    conv2d_block, dot, entropies, gemv, gemv_lanes, live_rows, pool2d_block, sparse_dot, ConvPlan, Lanes, INPUT_LANES,
+};
 pub(crate) use sliced::SlicedWeights;
 
 #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]

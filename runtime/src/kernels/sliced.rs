@@ -9,6 +9,7 @@
 //! adds an exact zero). One vector then carries partial sum `l` of eight rows through the same additions in
 //! the same order.
 
+use super::portable::{add_product, fold_lanes, Lanes, INPUT_LANES};
 use super::Isa;
 use crate::layers::CsrPattern;
 use crate::prelude::*;
@@ -16,6 +17,8 @@ use wide::f32x8;
 
 /// Rows per group, and partial sums per row.
 pub(super) const LANES: usize = 8;
+/// Rows of a group that [`SlicedWeights::moments_lanes`] sums together.
+const QUAD: usize = 4;
 
 /// The steps of one residue of one group: per step, the column, mean and variance of each of the eight rows.
 #[derive(Clone, Copy)]
@@ -106,6 +109,54 @@ impl SlicedWeights {
                 (*m, *v) = (bm + sm, bv + sv);
             }
         });
+    }
+
+    /// [`Self::moments`] for [`INPUT_LANES`] inputs side by side (`xt[c][i]` is value `c` of input `i`, `xt_sq`
+    /// its squares): `mean[j][i]` and `var[j][i]` get the bits `moments` gives input `i`.
+    #[inline(always)]
+    pub(crate) fn moments_lanes(
+        &self,
+        xt: &[Lanes],
+        xt_sq: &[Lanes],
+        (bias_mu, bias_var): (&[f32], &[f32]),
+        (mean, var): (&mut [Lanes], &mut [Lanes]),
+    ) {
+        let (xt, xt_sq) = (&xt[..self.width], &xt_sq[..self.width]);
+        for g in 0..self.rows.div_ceil(LANES) {
+            let residues = self.residues(g);
+            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
+            // Four rows at a time: eight independent chains of sums (a mean and a variance per row).
+            for quad in 0..rows.len().div_ceil(QUAD) {
+                let mut acc = [[[[0.0; INPUT_LANES]; LANES]; 2]; QUAD];
+                let b = QUAD * quad;
+                for (l, res) in residues.iter().enumerate() {
+                    // Named sums: the compiler keeps them in registers (an array of them indexed in a loop
+                    // stays on the stack).
+                    let [mut m0, mut m1, mut m2, mut m3, mut v0, mut v1, mut v2, mut v3] = [[0.0; INPUT_LANES]; 8];
+                    for ((cols, mu), w) in res.columns.iter().zip(res.mu).zip(res.var) {
+                        let [k0, k1, k2, k3] = [0, 1, 2, 3].map(|q| cols[b + q] as usize);
+                        add_product(&mut m0, mu[b], &xt[k0]);
+                        add_product(&mut v0, w[b], &xt_sq[k0]);
+                        add_product(&mut m1, mu[b + 1], &xt[k1]);
+                        add_product(&mut v1, w[b + 1], &xt_sq[k1]);
+                        add_product(&mut m2, mu[b + 2], &xt[k2]);
+                        add_product(&mut v2, w[b + 2], &xt_sq[k2]);
+                        add_product(&mut m3, mu[b + 3], &xt[k3]);
+                        add_product(&mut v3, w[b + 3], &xt_sq[k3]);
+                    }
+                    for (a, (m, v)) in acc.iter_mut().zip([(m0, v0), (m1, v1), (m2, v2), (m3, v3)]) {
+                        (a[0][l], a[1][l]) = (m, v);
+                    }
+                }
+                for (q, [am, av]) in acc.iter().enumerate() {
+                    let j = rows.start + QUAD * quad + q;
+                    if j < rows.end {
+                        mean[j] = fold_lanes(am).map(|v| bias_mu[j] + v);
+                        var[j] = fold_lanes(av).map(|v| bias_var[j] + v);
+                    }
+                }
+            }
+        }
     }
 
     /// Calls `out(g, mean sums, variance sums)` for every group `g` of eight rows: `mu . x` and, when `PAIR`,

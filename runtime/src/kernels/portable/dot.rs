@@ -10,7 +10,7 @@
 use wide::f32x8;
 
 /// Partial sums per dot product.
-const LANES: usize = 8;
+pub(super) const LANES: usize = 8;
 
 /// Folds the eight partial sums in a fixed order.
 #[inline]
