@@ -1,7 +1,8 @@
 //! One S = 32 prediction of a model's input repeated, for `perf record` and for A/B timing of two builds run
 //! alternately (benches/README.md, session 19): prints the mean wall time per prediction. With `BATCH`, each
-//! repetition is one `predict_batch` of that many inputs on one thread (the first MNIST test images when
-//! `BNN_MNIST_DIR` names the MNIST directory, else copies of the synthetic input).
+//! repetition is one `predict_batch` of that many inputs on one thread. The inputs are the first MNIST test
+//! images when `BNN_MNIST_DIR` names the MNIST directory (and the model reads 784 values), else copies of the
+//! synthetic input.
 //!
 //! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH]]
 
@@ -16,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(path)?;
     let d = model.input_dim();
     let inputs = match (batch, std::env::var_os("BNN_MNIST_DIR")) {
-        (2.., Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
+        (_, Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
         _ => (0..batch).flat_map(|_| bnn_benches::input(d)).collect(),
     };
     let options = PredictOptions::default().samples(32);
