@@ -43,8 +43,9 @@ pub(in crate::kernels) fn fill_gaussian(lanes: &mut LaneGenerator, out: &mut [f3
     portable::fill_gaussian::<8, true>(lanes, out)
 }
 
-/// The sliced products of one group ([`super::super::sliced`]) with each step's eight entries of `x` in one
-/// gather. Multiply and add stay separate (no FMA), as in [`portable::dot`].
+/// The sliced products of one group ([`super::super::sliced`]), each step's eight entries of `x` loaded one by
+/// one into a vector (faster than one gather instruction: benches/README.md, session 25). Multiply and add stay
+/// separate (no FMA), as in [`portable::dot`].
 ///
 /// # Safety
 /// The CPU has AVX2, and every column index of `residues` is below `x.len()`.
@@ -58,11 +59,12 @@ pub(in crate::kernels) unsafe fn sliced_group<const PAIR: bool>(
         // Local sums, kept in registers across the steps.
         let (mut am, mut av) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         for ((cols, mu), var) in r.columns.iter().zip(r.mu).zip(r.var) {
-            // SAFETY: the loads read exactly the eight values of `cols`, `mu` and `var`; every column index is
-            // below `x.len()` (the caller's promise), so the gather stays inside `x`.
+            // SAFETY: the vector loads read exactly the eight values of `mu` and `var`; every column index is
+            // below `x.len()` (the caller's promise), so each load of `x` stays inside it.
             let (xs, mu, var) = unsafe {
-                let idx = _mm256_loadu_si256(cols.as_ptr().cast());
-                (_mm256_i32gather_ps::<4>(x.as_ptr(), idx), _mm256_loadu_ps(mu.as_ptr()), _mm256_loadu_ps(var.as_ptr()))
+                let g = |l: usize| *x.get_unchecked(cols[l] as usize);
+                let xs = _mm256_setr_ps(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
+                (xs, _mm256_loadu_ps(mu.as_ptr()), _mm256_loadu_ps(var.as_ptr()))
             };
             am = _mm256_add_ps(am, _mm256_mul_ps(mu, xs));
             if PAIR {
