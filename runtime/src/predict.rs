@@ -11,7 +11,7 @@ use crate::error::PredictError;
 use crate::kernels::{
     conv2d_block, pool2d_block, Compiled, ConvPlan, Isa, Lanes, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK,
 };
-use crate::layers::{sample_from_moments, BayesianDense, BlockScratch, Layer, Pool2d};
+use crate::layers::{sample_from_moments, BlockScratch, Layer, Pool2d};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
@@ -200,39 +200,48 @@ impl<'m> Predictor<'m> {
     }
 
     /// Predicts every input of a row-major batch (`inputs.len()` a multiple of the input size). Item `i`
-    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed. With local
-    /// reparameterization and a Bayesian dense first layer, that layer's moments are computed for
-    /// eight inputs at a time (its weights read once per group, the same bits).
+    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed. A dense first
+    /// layer that runs once per input (deterministic, or Bayesian with its mean weights or its moments for local
+    /// reparameterization) runs for eight inputs at a time: its weights are read once per group, with the same
+    /// bits.
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         let d = self.model.input_dim();
         if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         let item = |i: usize| options.seed(options.seed.wrapping_add(i as u64));
-        let first = match self.model.layers().first() {
-            Some(Layer::BayesianDense(l)) if options.sampler == Sampler::LocalReparam && !inputs.is_empty() => l,
+        let pass = self.pass(options.sampler);
+        let first = self.model.layers().first().filter(|_| !inputs.is_empty());
+        let (first, moments) = match (first, pass) {
+            (Some(l @ Layer::BayesianDense(_)), Pass::LocalReparam) => (l, true),
+            (Some(l @ (Layer::BayesianDense(_) | Layer::Dense(_))), _) if self.prefix_end(pass) > 0 => (l, false),
             _ => return inputs.chunks_exact(d).enumerate().map(|(i, x)| self.predict(x, &item(i))).collect(),
         };
         options.validate()?;
-        let o = first.out_features();
+        let o = first.dense_sizes().map_or(0, |(_, o)| o);
         let mut lanes = InputLanes::new(d, o);
         let mut out = Vec::with_capacity(inputs.len() / d);
         for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
             lanes.transpose(self.model, group, &mut self.a[..d]);
-            if !self.isa.run(FirstMoments { layer: first, lanes: &mut lanes }) {
-                let items = group.chunks_exact(d).enumerate();
-                for (i, x) in items.map(|(i, x)| (k * INPUT_LANES + i, x)) {
+            let items = group.chunks_exact(d).enumerate().map(|(i, x)| (i, k * INPUT_LANES + i, x));
+            if !self.isa.run(FirstLayer { layer: first, moments, lanes: &mut lanes }) {
+                for (_, i, x) in items {
                     out.push(self.predict(x, &item(i))?);
                 }
                 continue;
             }
-            for (i, x) in group.chunks_exact(d).enumerate() {
+            for (lane, i, x) in items {
                 finite(x)?;
-                for (j, (m, s)) in lanes.mean.iter().zip(&lanes.sd).enumerate() {
-                    (self.prefix[j], self.prefix_sd[j]) = (m[i], s[i]);
+                if moments {
+                    for (j, (m, s)) in lanes.mean.iter().zip(&lanes.sd).enumerate() {
+                        (self.prefix[j], self.prefix_sd[j]) = (m[lane], s[lane]);
+                    }
+                    self.prefix_width = o;
+                } else {
+                    self.a[..o].iter_mut().zip(&lanes.mean).for_each(|(a, y)| *a = y[lane]);
+                    self.finish_prefix(pass, 1, o);
                 }
-                self.prefix_width = o;
-                out.push(self.sample_prepared(Pass::LocalReparam, &item(k * INPUT_LANES + i))?);
+                out.push(self.sample_prepared(pass, &item(i))?);
             }
         }
         Ok(out)
@@ -273,24 +282,43 @@ impl<'m> Predictor<'m> {
             Some(n) => n.apply(input, &mut self.a[..d]),
             None => self.a[..d].copy_from_slice(input),
         }
-        let stochastic = self.first_stochastic < model.layers().len();
-        let pass = match sampler {
-            _ if !stochastic => Pass::Mean,
+        let pass = self.pass(sampler);
+        self.finish_prefix(pass, 0, d);
+        Ok(pass)
+    }
+
+    /// The pass `sampler` asks for (`Mean` for a model that draws nothing).
+    fn pass(&self, sampler: Sampler) -> Pass {
+        match sampler {
+            _ if self.first_stochastic == self.model.layers().len() => Pass::Mean,
             Sampler::Mean => Pass::Mean,
             Sampler::LocalReparam => Pass::LocalReparam,
             Sampler::WeightSampling => Pass::WeightSampling,
-        };
-        let prefix_end = if pass == Pass::Mean { model.layers().len() } else { self.first_stochastic };
-        let width = self.run_layers(0..prefix_end, Pass::Mean, d, None);
+        }
+    }
+
+    /// The end of the layers that run once per input in `pass` (the deterministic prefix).
+    fn prefix_end(&self, pass: Pass) -> usize {
+        if pass == Pass::Mean {
+            self.model.layers().len()
+        } else {
+            self.first_stochastic
+        }
+    }
+
+    /// Runs the deterministic prefix from layer `from` on `self.a[..width]` and keeps its output — or, for local
+    /// reparameterization, the next (Bayesian dense) layer's pre-activation moments — for the samples.
+    fn finish_prefix(&mut self, pass: Pass, from: usize, width: usize) {
+        let prefix_end = self.prefix_end(pass);
+        let width = self.run_layers(from..prefix_end, Pass::Mean, width, None);
         self.prefix_width = width;
-        if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, model.layers().get(prefix_end)) {
+        if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, self.model.layers().get(prefix_end)) {
             let o = l.out_features();
             l.moments(self.isa, &self.a[..width], &mut self.scratch, &mut self.prefix[..o], &mut self.prefix_sd[..o]);
             self.prefix_width = o;
         } else {
             self.prefix[..width].copy_from_slice(&self.a[..width]);
         }
-        Ok(pass)
     }
 
     /// Draws up to `want` samples into `self.group` (sample-major); returns how many and the head width.
@@ -597,13 +625,14 @@ fn finite(input: &[f32]) -> Result<&[f32], PredictError> {
     }
 }
 
-/// A group of up to [`INPUT_LANES`] inputs of a batch, transposed for the first layer's moments, and
-/// the first layer's moments of each.
+/// A group of up to [`INPUT_LANES`] inputs of a batch, transposed for the first layer, and that layer's outputs
+/// (or pre-activation moments) of each.
 struct InputLanes {
     /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
     /// non-finite value, which its own prediction then reports); `xt_sq` the squares.
     xt: Vec<Lanes>,
     xt_sq: Vec<Lanes>,
+    /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
     mean: Vec<Lanes>,
     sd: Vec<Lanes>,
 }
@@ -631,18 +660,26 @@ impl InputLanes {
     }
 }
 
-/// The first layer's moments of a group of inputs, compiled for the predictor's instruction set ([`Isa::run`]).
-struct FirstMoments<'l> {
-    layer: &'l BayesianDense,
+/// The first layer of a group of inputs — its outputs, or with `moments` its pre-activation moments (a Bayesian
+/// dense layer) — compiled for the predictor's instruction set ([`Isa::run`]). `false` where the layer has no
+/// such kernel.
+struct FirstLayer<'l> {
+    layer: &'l Layer,
+    moments: bool,
     lanes: &'l mut InputLanes,
 }
 
-impl Compiled for FirstMoments<'_> {
+impl Compiled for FirstLayer<'_> {
     type Output = bool;
     #[inline(always)]
     fn run(self) -> bool {
         let l = self.lanes;
-        self.layer.moments_lanes(&l.xt, &l.xt_sq, &mut l.mean, &mut l.sd)
+        match (self.layer, self.moments) {
+            (Layer::BayesianDense(b), true) => b.moments_lanes(&l.xt, &l.xt_sq, &mut l.mean, &mut l.sd),
+            (Layer::BayesianDense(b), false) => b.mean_lanes(&l.xt, &mut l.mean),
+            (Layer::Dense(d), false) => d.forward_lanes(&l.xt, &mut l.mean),
+            _ => false,
+        }
     }
 }
 

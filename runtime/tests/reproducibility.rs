@@ -3,7 +3,7 @@
 
 mod common;
 
-use bnn_runtime::{PredictOptions, Predictor, Sampler, Task};
+use bnn_runtime::{Activation, Dense, Dropout, Layer, Model, PredictOptions, Predictor, Sampler, Task};
 
 fn model() -> bnn_runtime::Model {
     common::bayesian_mlp(1, &[3, 8, 3], Task::Classification { classes: 3, labels: vec![] }, 0.5)
@@ -47,31 +47,53 @@ fn batch_item_i_equals_a_single_prediction_with_seed_plus_i() {
 
 #[test]
 fn batches_take_their_first_layer_in_groups_with_the_bits_of_single_predictions() {
-    // The first Bayesian layer's moments of a batch run eight inputs at a time: a dense first layer behind a
-    // normalisation, and the same layers sparsified (its sliced layout), over 19 inputs (two groups and a part;
-    // under Miri 10 and fewer samples), must give every item the single prediction's bits; a non-finite value is
-    // reported for its own item.
+    // A batch's first dense layer runs eight inputs at a time: a Bayesian one behind a normalisation (its moments
+    // for local reparameterization, its mean weights for `Mean`), the same layers sparsified (their sliced
+    // layout) and an MC-dropout network's deterministic one, over 19 inputs (two groups and a part; under Miri
+    // 9 and fewer samples), must give every item the single prediction's bits; a non-finite value is reported
+    // for its own item.
     let task = Task::Classification { classes: 4, labels: vec![] };
     let plain = common::bayesian_mlp(5, &[13, 16, 4], task.clone(), 0.4);
     let norm = Some(bnn_runtime::Normalization::global(0.3, 1.7));
-    let dense = bnn_runtime::Model::new(plain.layers().to_vec(), task, norm, Default::default()).unwrap();
+    let dense = Model::new(plain.layers().to_vec(), task.clone(), norm, Default::default()).unwrap();
+    let weights = |n: usize, scale: f32| (0..n).map(|k| ((k * 5 % 17) as f32 * 0.61).sin() * scale).collect();
+    let dropout = Model::new(
+        vec![
+            Layer::Dense(Dense::new(13, 16, weights(13 * 16, 0.3), weights(16, 0.1))),
+            Layer::Activation(Activation::Relu),
+            Layer::Dropout(Dropout::new(0.25)),
+            Layer::Dense(Dense::new(16, 4, weights(16 * 4, 0.4), weights(4, 0.1))),
+        ],
+        task,
+        None,
+        Default::default(),
+    )
+    .unwrap();
     let fixed = PredictOptions::default().seed(9);
     let (items, option_sets) = match cfg!(miri) {
-        true => (10, vec![fixed.samples(3)]),
-        false => (19, vec![fixed.samples(40), PredictOptions::default().adaptive(64, 0.01)]),
+        true => (9, vec![fixed.samples(2), fixed.sampler(Sampler::Mean)]),
+        false => (
+            19,
+            vec![
+                fixed.samples(40),
+                PredictOptions::default().adaptive(64, 0.01),
+                fixed.sampler(Sampler::Mean),
+                fixed.samples(5).sampler(Sampler::WeightSampling),
+            ],
+        ),
     };
     let inputs: Vec<f32> = (0..items * 13).map(|k| ((k * 7 % 23) as f32 * 0.37).sin() * 2.0).collect();
-    for model in [&dense, &dense.sparsified()] {
+    for model in [&dense, &dense.sparsified(), &dropout] {
         for opts in &option_sets {
             let batch = model.predict_batch(&inputs, opts).unwrap();
             assert_eq!(batch.len(), items);
             for (i, p) in batch.iter().enumerate() {
                 let single = model.predict(&inputs[i * 13..(i + 1) * 13], &opts.seed(opts.seed + i as u64)).unwrap();
-                assert_eq!(*p, single, "item {i}");
+                assert_eq!(*p, single, "item {i}, {opts:?}");
             }
         }
         let mut bad = inputs.clone();
-        bad[9 * 13 + 4] = f32::INFINITY;
+        bad[8 * 13 + 4] = f32::INFINITY;
         let err = model.predict_batch(&bad, &PredictOptions::default()).unwrap_err();
         assert_eq!(err, bnn_runtime::PredictError::NonFiniteInput { index: 4, value: f32::INFINITY });
     }

@@ -116,10 +116,30 @@ impl SlicedWeights {
     #[inline(always)]
     pub(crate) fn moments_lanes(
         &self,
-        xt: &[Lanes],
-        xt_sq: &[Lanes],
+        (xt, xt_sq): (&[Lanes], &[Lanes]),
         (bias_mu, bias_var): (&[f32], &[f32]),
         (mean, var): (&mut [Lanes], &mut [Lanes]),
+    ) {
+        self.products_lanes::<true>(xt, xt_sq, |j, m, v| {
+            mean[j] = m.map(|s| bias_mu[j] + s);
+            var[j] = v.map(|s| bias_var[j] + s);
+        });
+    }
+
+    /// [`Self::mean`] for [`INPUT_LANES`] inputs side by side: `y[j][i]` gets the bits `mean` gives input `i`.
+    #[inline(always)]
+    pub(crate) fn mean_lanes(&self, xt: &[Lanes], bias: &[f32], y: &mut [Lanes]) {
+        self.products_lanes::<false>(xt, xt, |j, m, _| y[j] = m.map(|s| bias[j] + s));
+    }
+
+    /// Calls `out(j, mean sums, variance sums)` for every row `j`, each lane folded like
+    /// [`crate::kernels::dot`]'s partial sums: `mu . x` and, when `PAIR`, `var . x^2` (else zeros).
+    #[inline(always)]
+    fn products_lanes<const PAIR: bool>(
+        &self,
+        xt: &[Lanes],
+        xt_sq: &[Lanes],
+        mut out: impl FnMut(usize, Lanes, Lanes),
     ) {
         let (xt, xt_sq) = (&xt[..self.width], &xt_sq[..self.width]);
         for g in 0..self.rows.div_ceil(LANES) {
@@ -136,13 +156,15 @@ impl SlicedWeights {
                     for ((cols, mu), w) in res.columns.iter().zip(res.mu).zip(res.var) {
                         let [k0, k1, k2, k3] = [0, 1, 2, 3].map(|q| cols[b + q] as usize);
                         add_product(&mut m0, mu[b], &xt[k0]);
-                        add_product(&mut v0, w[b], &xt_sq[k0]);
                         add_product(&mut m1, mu[b + 1], &xt[k1]);
-                        add_product(&mut v1, w[b + 1], &xt_sq[k1]);
                         add_product(&mut m2, mu[b + 2], &xt[k2]);
-                        add_product(&mut v2, w[b + 2], &xt_sq[k2]);
                         add_product(&mut m3, mu[b + 3], &xt[k3]);
-                        add_product(&mut v3, w[b + 3], &xt_sq[k3]);
+                        if PAIR {
+                            add_product(&mut v0, w[b], &xt_sq[k0]);
+                            add_product(&mut v1, w[b + 1], &xt_sq[k1]);
+                            add_product(&mut v2, w[b + 2], &xt_sq[k2]);
+                            add_product(&mut v3, w[b + 3], &xt_sq[k3]);
+                        }
                     }
                     for (a, (m, v)) in acc.iter_mut().zip([(m0, v0), (m1, v1), (m2, v2), (m3, v3)]) {
                         (a[0][l], a[1][l]) = (m, v);
@@ -151,8 +173,7 @@ impl SlicedWeights {
                 for (q, [am, av]) in acc.iter().enumerate() {
                     let j = rows.start + QUAD * quad + q;
                     if j < rows.end {
-                        mean[j] = fold_lanes(am).map(|v| bias_mu[j] + v);
-                        var[j] = fold_lanes(av).map(|v| bias_var[j] + v);
+                        out(j, fold_lanes(am), fold_lanes(av));
                     }
                 }
             }

@@ -146,27 +146,41 @@ impl BayesianDense {
         sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
     }
 
-    /// [`Self::moments`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value `c` of input `i`, `xt_sq`
-    /// its squares; `mean` and `sd` get a row per output): lane `i` gets the bits `moments` gives input `i`.
-    /// `false`, leaving the outputs alone, for a sparse layer without its sliced layout (not made by a valid model).
+    /// [`Self::moments`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value `c`
+    /// of input `i`, `xt_sq` its squares; `mean` and `sd` get a row per output): lane `i` gets the bits `moments`
+    /// gives input `i`. `false`, leaving the outputs alone, for a sparse layer without its sliced layout (not made
+    /// by a valid model).
     #[inline(always)]
     pub(crate) fn moments_lanes(&self, xt: &[Lanes], xt_sq: &[Lanes], mean: &mut [Lanes], sd: &mut [Lanes]) -> bool {
         let (mean, sd) = (&mut mean[..self.out_features], &mut sd[..self.out_features]);
-        match (&self.sliced, &self.layout) {
-            (Some(sliced), _) => sliced.moments_lanes(xt, xt_sq, (&self.bias_mu, &self.bias_var), (mean, sd)),
-            (None, WeightLayout::Dense { cols, .. }) => {
-                kernels::gemv_lanes(&self.weight_mu, *cols, xt, mean);
-                kernels::gemv_lanes(&self.weight_var, *cols, xt_sq, sd);
-                let add_bias = |y: &mut [Lanes], bias: &[f32]| {
-                    y.iter_mut().zip(bias).for_each(|(y, b)| y.iter_mut().for_each(|v| *v += b));
-                };
-                add_bias(mean, &self.bias_mu);
-                add_bias(sd, &self.bias_var);
+        let done = match &self.sliced {
+            Some(sliced) => {
+                sliced.moments_lanes((xt, xt_sq), (&self.bias_mu, &self.bias_var), (mean, &mut *sd));
+                true
             }
-            (None, WeightLayout::Csr { .. }) => return false,
+            None => {
+                self.layout.affine_lanes(&self.weight_mu, &self.bias_mu, xt, mean)
+                    && self.layout.affine_lanes(&self.weight_var, &self.bias_var, xt_sq, sd)
+            }
+        };
+        if done {
+            sd.iter_mut().flatten().for_each(|v| *v = crate::math::sqrtf(*v));
         }
-        sd.iter_mut().flatten().for_each(|v| *v = crate::math::sqrtf(*v));
-        true
+        done
+    }
+
+    /// [`Self::forward_mean`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side, with its bits in
+    /// every lane; `false`, leaving `y` alone, where there is no such kernel (as [`Self::moments_lanes`]).
+    #[inline(always)]
+    pub(crate) fn mean_lanes(&self, xt: &[Lanes], y: &mut [Lanes]) -> bool {
+        let y = &mut y[..self.out_features];
+        match &self.sliced {
+            Some(sliced) => {
+                sliced.mean_lanes(xt, &self.bias_mu, y);
+                true
+            }
+            None => self.layout.affine_lanes(&self.weight_mu, &self.bias_mu, xt, y),
+        }
     }
 
     /// Local reparameterization for a block of `s` samples: `h` is `[in × s]`, `y` is `[out × s]`. The noise

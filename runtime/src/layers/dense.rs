@@ -1,7 +1,7 @@
 //! The deterministic dense layer: point-estimate weights, as in a standard or MC-dropout network.
 
 use super::layout::{CsrPattern, WeightLayout};
-use crate::kernels::Isa;
+use crate::kernels::{Isa, Lanes};
 use crate::prelude::*;
 
 /// A fully connected layer with fixed weights `[out_features, in_features]`, stored in `layout`.
@@ -78,5 +78,12 @@ impl Dense {
     /// `y = W x + b`.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
         self.layout.affine(&self.weight, &self.bias, x, y);
+    }
+
+    /// [`Self::forward`] of [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value
+    /// `c` of input `i`), with its bits in every lane; `false`, leaving `y` alone, for a sparse layer.
+    #[inline(always)]
+    pub(crate) fn forward_lanes(&self, xt: &[Lanes], y: &mut [Lanes]) -> bool {
+        self.layout.affine_lanes(&self.weight, &self.bias, xt, &mut y[..self.out_features])
     }
 }

@@ -3,7 +3,7 @@
 //! gives bit-identical single-sample results in either layout; block (many-sample) products agree to float
 //! rounding. The products themselves are in [`crate::kernels`].
 
-use crate::kernels::{self, dot, gemv, live_rows, sparse_dot, Isa};
+use crate::kernels::{self, dot, gemv, live_rows, sparse_dot, Isa, Lanes};
 use crate::prelude::*;
 use core::ops::Range;
 
@@ -142,6 +142,18 @@ impl WeightLayout {
     pub(crate) fn affine(&self, values: &[f32], bias: &[f32], x: &[f32], y: &mut [f32]) {
         self.matvec(values, x, y);
         y[..bias.len()].iter_mut().zip(bias).for_each(|(yj, b)| *yj += b);
+    }
+
+    /// [`Self::affine`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value `c` of
+    /// input `i`), with its bits in every lane, for the dense layout; `false`, leaving `y` alone, for CSR (its
+    /// sparse rows have their kernel in [`kernels::SlicedWeights`]).
+    #[inline(always)]
+    pub(crate) fn affine_lanes(&self, values: &[f32], bias: &[f32], xt: &[Lanes], y: &mut [Lanes]) -> bool {
+        let WeightLayout::Dense { rows, cols } = self else { return false };
+        let y = &mut y[..*rows];
+        kernels::gemv_lanes(values, *cols, xt, y);
+        y.iter_mut().zip(bias).for_each(|(y, b)| y.iter_mut().for_each(|v| *v += b));
+        true
     }
 
     /// The rows of the block `h` (`[cols × s]`) that [`Self::matmul_block`] must read, written to the front
