@@ -9,7 +9,8 @@
 //!   one-pass sparse local reparameterization.
 //! - `aarch64/`: NEON intrinsics (fused) for the 32-sample block products and the sliced sparse products; the
 //!   other kernels are the portable ones, which the compiler vectorises with NEON (the aarch64 baseline).
-//! - `sliced`: a sparse layer's weights re-laid for eight rows at a time, for single-input products.
+//! - `sliced`: a sparse layer's weights re-laid for eight rows at a time, for single-input products (and for
+//!   eight inputs at a time, a batch's first layer, with `portable/lanes.rs`: every lane the single-input bits).
 //!
 //! Which results are fused: the block products of local reparameterization, the convolutions of a block of
 //! samples and the bulk Gaussian draws, on every instruction set with FMA (AVX2 + FMA, AVX-512, NEON). Their bits

@@ -17,7 +17,7 @@ use wide::f32x8;
 
 /// Rows per group, and partial sums per row.
 pub(super) const LANES: usize = 8;
-/// Rows of a group that [`SlicedWeights::moments_lanes`] sums together.
+/// Rows of a group whose sums the eight-input products keep in registers together.
 const QUAD: usize = 4;
 
 /// The steps of one residue of one group: per step, the column, mean and variance of each of the eight rows.
