@@ -134,7 +134,9 @@ impl SlicedWeights {
 
     /// Calls `out(j, mean sums, variance sums)` for every row `j`, each lane folded like
     /// [`crate::kernels::dot`]'s partial sums: `mu . x` and, when `PAIR`, `var . x^2` (else zeros).
-    #[inline(always)]
+    // Inlined where `Isa::run` compiles it for an instruction set (x86-64); one copy elsewhere (smaller
+    // phone libraries: android/README.md, "Size").
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn products_lanes<const PAIR: bool>(
         &self,
         xt: &[Lanes],

@@ -31,7 +31,9 @@ pub(crate) fn fold(acc: &[Lanes; RESIDUES]) -> Lanes {
 
 /// `y[j][i] = dot(W[j], x_i)` for a row-major `[y.len() × cols]` matrix `w` and the inputs transposed,
 /// `xt[c][i]` = value `c` of input `i` (`cols` rows).
-#[inline(always)]
+// Inlined where `Isa::run` compiles it for an instruction set (x86-64); one copy elsewhere (smaller
+// phone libraries: android/README.md, "Size").
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 pub(crate) fn gemv_lanes(w: &[f32], cols: usize, xt: &[Lanes], y: &mut [Lanes]) {
     let xt = &xt[..cols];
     let (body, tail) = xt.as_chunks::<RESIDUES>();
