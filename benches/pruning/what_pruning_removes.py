@@ -17,18 +17,15 @@ numpy's generator, so its figures are close to, not equal to, `bnn prune-sweep`'
 """
 
 import argparse
-import gzip
 import json
+import os
+import sys
 
 import numpy as np
 from safetensors import safe_open
 
-
-def idx(path):
-    with gzip.open(path) as f:
-        raw = f.read()
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(raw[3])]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * len(dims)).reshape(dims)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mnist_idx import idx  # noqa: E402 (benches/mnist_idx.py, found through the line above)
 
 
 def load(path):
@@ -85,7 +82,7 @@ def main():
     def layers(mean_kept, var_kept, bias_shift=None):
         out = []
         for i, p in enumerate(params):
-            b_mu, b_var = p["bias.mu"].copy(), p["bias.sigma"] ** 2
+            b_mu, b_var = p["bias.mu"], p["bias.sigma"] ** 2
             if bias_shift is not None:
                 b_mu, b_var = b_mu + bias_shift[i][0], b_var + bias_shift[i][1]
             out.append((p["weight.mu"] * mean_kept[i], p["weight.sigma"] ** 2 * var_kept[i], b_mu, b_var))

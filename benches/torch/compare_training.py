@@ -20,10 +20,8 @@ virtual environment. This is a measurement; bnn-edge never depends on PyTorch.
 """
 
 import argparse
-import gzip
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -33,13 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4 : 4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from mnist_idx import idx  # noqa: E402 (benches/mnist_idx.py, found through the line above)
 
 
 def load_mnist(directory):
