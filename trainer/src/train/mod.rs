@@ -1,18 +1,26 @@
 //! A training run: data, network, likelihood and optimiser built from a recipe; epochs of minibatch
 //! ELBO steps with seeded noise; per-epoch test metrics; checkpoints and resume; export.
+//!
+//! Here: the [`Run`] and its epochs of steps; `metrics.rs` what an epoch measures, `selection.rs` which epoch is
+//! exported (lowest validation NLL) and when patience stops a run, `resume.rs` checkpoints and resuming.
 
-use crate::checkpoint::{self, CheckpointInfo};
+mod metrics;
+mod resume;
+mod selection;
+
+pub use metrics::{EpochMetrics, TestMetrics};
+
 use crate::data::augment::RandomTranslation;
 use crate::data::{self, Dataset, Split, Targets};
 use crate::error::{Result, TrainError};
-use crate::evaluate::gaussian_nll;
 use crate::likelihood::{BatchTargets, Likelihood};
 use crate::nn::{step_key, Network, Noise};
 use crate::optim::Adam;
 use crate::progress::{TrainPlan, TrainProgress};
 use crate::recipe::{KlWeighting, LikelihoodSpec, Recipe};
-use bnn_runtime::{Model, ModelWriter, Normalization, PredictOptions, Provenance, SeededRng};
-use candle_core::{Device, Tensor, D};
+use bnn_runtime::{Model, Normalization, SeededRng};
+use candle_core::{Device, Tensor};
+use metrics::batch_metric;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,38 +31,6 @@ const EVAL_SEED_KEY: u64 = 0xe7a1_5eed;
 const VALIDATION_SEED_KEY: u64 = 0x0a11_da7e;
 /// Mixed into a step's key to draw its images' translations, apart from the step's weight noise.
 const TRANSLATION_SEED_KEY: u64 = 0x5a1f_7ed0;
-
-/// What one epoch measured. Losses are per training example.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    /// Mean of -(NLL + KL weight * KL) over the epoch's minibatches (the ELBO per example when beta = 1).
-    pub elbo: f64,
-    pub nll: f64,
-    /// The full KL(q || p) in nats (not divided by N).
-    pub kl: f64,
-    /// Accuracy (classification) or RMSE (regression) of the training minibatches' own samples.
-    pub train_metric: f64,
-    pub test: TestMetrics,
-    /// On the validation set held out of the training set (`training.validation`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation: Option<TestMetrics>,
-    /// Wall-clock seconds of the epoch, test evaluation included.
-    pub seconds: f64,
-    /// Wall-clock seconds of the optimisation steps alone (what other trainers' epoch times measure).
-    #[serde(default)]
-    pub train_seconds: f64,
-}
-
-/// Test-set metrics of the Monte-Carlo predictive distribution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestMetrics {
-    /// Accuracy (classification) or RMSE of the predictive mean (regression).
-    pub metric: f64,
-    /// Mean negative log predictive probability (classification) or Gaussian NLL with the total variance.
-    pub nll: f64,
-    pub samples: usize,
-}
 
 /// Everything a training run needs, in memory.
 pub struct Run {
@@ -401,161 +377,6 @@ impl Run {
         self.adam.step(&loss.backward()?, lr)?;
         Ok(StepValues { out, nll: nll.to_scalar::<f32>()? as f64, kl: kl.to_scalar::<f32>()? as f64, loss: value })
     }
-
-    /// Monte-Carlo test metrics with `samples` samples per example, predicted by the runtime (local
-    /// reparameterization, the same sampler a deployed model uses) on all CPU threads.
-    pub fn evaluate(&self, data: &Dataset, samples: usize, epoch: usize) -> Result<TestMetrics> {
-        let n = data.len();
-        if n == 0 {
-            return Ok(TestMetrics { metric: f64::NAN, nll: f64::NAN, samples });
-        }
-        // The data is normalised already: the model for it has no normalisation of its own.
-        let task = self.likelihood.task(self.split.train.target_width())?;
-        let model = self.network.to_runtime_model(task, None, Provenance::default())?;
-        let seed = (self.recipe.training.seed ^ EVAL_SEED_KEY).wrapping_add((epoch as u64) << 32);
-        let options = PredictOptions::default().samples(samples).seed(seed);
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        let predictions = model.predict_batch_parallel(&data.inputs, &options, threads)?;
-        let (mut metric, mut nll) = (0.0, 0.0);
-        for (i, p) in predictions.iter().enumerate() {
-            match (&data.targets, p.as_classification(), p.as_regression()) {
-                (Targets::Classes { labels, .. }, Some(c), _) => {
-                    let y = labels[i] as usize;
-                    metric += (c.class == y) as u8 as f64;
-                    nll -= (c.probabilities[y] as f64).max(1e-12).ln();
-                }
-                (Targets::Values { values, outputs }, _, Some(r)) => {
-                    for (k, y) in values[i * outputs..(i + 1) * outputs].iter().enumerate() {
-                        metric += ((r.mean[k] - y) as f64).powi(2);
-                        nll += gaussian_nll(*y as f64, r.mean[k] as f64, r.total_variance[k] as f64);
-                    }
-                }
-                _ => return Err(TrainError::Data("the model's task does not match the test targets".into())),
-            }
-        }
-        let metric = if is_classification(data) { metric / n as f64 } else { (metric / n as f64).sqrt() };
-        Ok(TestMetrics { metric, nll: nll / n as f64, samples })
-    }
-
-    /// The epoch (1-based, as in [`EpochMetrics::epoch`]) with the lowest validation NLL so far, the first among
-    /// equals; `None` without a validation set.
-    fn best_epoch(&self) -> Option<usize> {
-        let validated = self.history.iter().filter_map(|m| Some((m.epoch, m.validation.as_ref()?.nll)));
-        validated
-            .fold(None, |best: Option<(usize, f64)>, (e, nll)| match best {
-                Some((_, b)) if b <= nll => best,
-                _ => Some((e, nll)),
-            })
-            .map(|(e, _)| e)
-    }
-
-    /// Whether `training.patience` epochs have passed since the best validation NLL.
-    fn patience_exhausted(&self) -> bool {
-        let patience = self.recipe.training.patience;
-        patience > 0 && self.best_epoch().is_some_and(|b| self.epochs_done >= b + patience)
-    }
-
-    /// The model to ship, a validated runtime model with normalisation and provenance: with a validation set the
-    /// epoch of lowest validation NLL (its provenance says which, under `selected_epoch`), else the network as
-    /// it stands.
-    pub fn export(&self) -> Result<Model> {
-        let (Some(model), Some(epoch)) = (&self.best_model, self.best_epoch()) else { return self.export_current() };
-        let mut provenance = model.provenance().clone();
-        provenance.extra.insert("epochs".into(), serde_json::json!(self.epochs_done));
-        provenance.extra.insert("selected_epoch".into(), serde_json::json!(epoch));
-        provenance.extra.insert("selected_by".into(), serde_json::json!("lowest validation NLL"));
-        Ok(model.clone().with_provenance(provenance))
-    }
-
-    /// The network as it stands, as a validated runtime model with normalisation and provenance.
-    fn export_current(&self) -> Result<Model> {
-        let task = self.likelihood.task(self.split.train.target_width())?;
-        let mut provenance = Provenance {
-            recipe: self.recipe_source.clone(),
-            seed: Some(self.recipe.training.seed),
-            producer: Some(format!("bnn-trainer {}", env!("CARGO_PKG_VERSION"))),
-            ..Default::default()
-        };
-        provenance.extra.insert("epochs".into(), serde_json::json!(self.epochs_done));
-        if let Some(last) = self.history.last() {
-            provenance.extra.insert("final_epoch_metrics".into(), serde_json::to_value(last).unwrap_or_default());
-        }
-        self.network.to_runtime_model(task, self.normalization.clone(), provenance)
-    }
-
-    fn recipe_json(&self) -> String {
-        serde_json::to_string(&self.recipe).unwrap_or_default()
-    }
-
-    /// Writes every variable, the optimiser state and the progress to `path`, atomically.
-    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let mut tensors: Vec<(String, Tensor)> =
-            self.adam.vars().iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-        tensors.extend(self.adam.state()?);
-        let info = CheckpointInfo {
-            epochs_done: self.epochs_done,
-            adam_steps: self.adam.t,
-            recipe_json: self.recipe_json(),
-            history_json: serde_json::to_string(&self.history).unwrap_or_default(),
-            partial_epoch_json: self.partial.as_ref().and_then(|p| serde_json::to_string(p).ok()),
-            best_model: self.best_model.as_ref().map(|m| ModelWriter::new(m).to_bytes()).transpose()?,
-        };
-        checkpoint::save(path, &tensors, &info)
-    }
-
-    /// Restores a checkpoint written by a run of the same recipe (only `training.epochs` may differ).
-    pub fn resume_from(&mut self, path: &Path) -> Result<()> {
-        let (tensors, info) = checkpoint::load(path, &self.device)?;
-        let mut saved: Recipe = serde_json::from_str(&info.recipe_json)
-            .map_err(|e| TrainError::Checkpoint { path: path.display().to_string(), message: e.to_string() })?;
-        saved.training.epochs = self.recipe.training.epochs;
-        if saved != self.recipe {
-            return Err(TrainError::Checkpoint {
-                path: path.display().to_string(),
-                message: "it was written by a different recipe".into(),
-            });
-        }
-        let bad = |m: String| TrainError::Checkpoint { path: path.display().to_string(), message: m };
-        let vars = self.adam.vars().to_vec();
-        let mut restored = 0;
-        for (name, value) in tensors {
-            if let Some((_, var)) = vars.iter().find(|(n, _)| *n == name) {
-                if var.as_tensor().dims() != value.dims() {
-                    return Err(bad(format!(
-                        "`{name}` has shape {:?}, the network needs {:?}",
-                        value.dims(),
-                        var.as_tensor().dims()
-                    )));
-                }
-                var.set(&value)?;
-                restored += 1;
-            } else if !self.adam.set_state(&name, value)? {
-                return Err(bad(format!("unknown tensor `{name}`")));
-            }
-        }
-        if restored != vars.len() {
-            return Err(bad(format!("holds {restored} of the network's {} variables", vars.len())));
-        }
-        if info.epochs_done > self.recipe.training.epochs {
-            return Err(bad(format!(
-                "it has {} epochs done, more than the {} asked for; ask for at least that many",
-                info.epochs_done, self.recipe.training.epochs
-            )));
-        }
-        self.adam.t = info.adam_steps;
-        self.epochs_done = info.epochs_done;
-        self.history = serde_json::from_str(&info.history_json).unwrap_or_default();
-        self.best_model = match &info.best_model {
-            Some(_) if self.best_epoch().is_none() => return Err(bad("a best model but no validation metrics".into())),
-            Some(bytes) => Some(Model::from_bytes(bytes).map_err(|e| bad(format!("its best model: {e}")))?),
-            None => None,
-        };
-        self.partial = match &info.partial_epoch_json {
-            Some(json) => Some(serde_json::from_str(json).map_err(|e| bad(format!("its epoch progress: {e}")))?),
-            None => None,
-        };
-        Ok(())
-    }
 }
 
 /// What one optimisation step reports: the network's outputs for the batch and the loss's parts.
@@ -564,43 +385,4 @@ struct StepValues {
     nll: f64,
     kl: f64,
     loss: f64,
-}
-
-/// Correct predictions (classification) or the summed squared error of the means (regression) of a batch.
-fn batch_metric(out: &Tensor, y: &BatchTargets) -> Result<f64> {
-    Ok(match y {
-        BatchTargets::Classes(labels) => {
-            out.argmax(D::Minus1)?.eq(labels)?.to_dtype(candle_core::DType::F32)?.sum_all()?.to_scalar::<f32>()? as f64
-        }
-        BatchTargets::Values(v) => {
-            let k = v.dim(1)?;
-            (out.narrow(1, 0, k)? - v)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64
-        }
-    })
-}
-
-impl EpochMetrics {
-    /// One human-readable line.
-    pub fn summary(&self, classification: bool) -> String {
-        let (train, test) = if classification {
-            (
-                format!("train acc {:.2}%", 100.0 * self.train_metric),
-                format!("test acc {:.2}% (S={})", 100.0 * self.test.metric, self.test.samples),
-            )
-        } else {
-            (
-                format!("train rmse {:.4}", self.train_metric),
-                format!("test rmse {:.4} (S={})", self.test.metric, self.test.samples),
-            )
-        };
-        let validation = match &self.validation {
-            Some(v) if classification => format!("  val acc {:.2}% nll {:.4}", 100.0 * v.metric, v.nll),
-            Some(v) => format!("  val rmse {:.4} nll {:.4}", v.metric, v.nll),
-            None => String::new(),
-        };
-        format!(
-            "epoch {:>3}  elbo {:>10.4}  nll {:.4}  kl {:>10.1}  {train}{validation}  {test}  test nll {:.4}  {:.1}s (steps {:.1}s)",
-            self.epoch, self.elbo, self.nll, self.kl, self.test.nll, self.seconds, self.train_seconds
-        )
-    }
 }

@@ -1,0 +1,118 @@
+//! A batch of inputs: the first dense layer of up to eight inputs at a time (each weight read once per group),
+//! then each input's own Monte-Carlo loop, with the bits of its single prediction.
+
+use super::{finite, Pass, PredictOptions, Predictor};
+use crate::error::PredictError;
+use crate::kernels::{Compiled, Lanes, INPUT_LANES};
+use crate::layers::Layer;
+use crate::model::Model;
+use crate::prelude::*;
+use crate::uncertainty::Prediction;
+
+impl Predictor<'_> {
+    /// Predicts every input of a row-major batch (`inputs.len()` a multiple of the input size). Item `i`
+    /// uses seed `options.seed + i` (wrapping), so it equals [`Predictor::predict`] with that seed. A dense first
+    /// layer that runs once per input (deterministic, or Bayesian with its mean weights or its moments for local
+    /// reparameterization) runs for eight inputs at a time: its weights are read once per group, with the same
+    /// bits.
+    pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
+        let d = self.model.input_dim();
+        if !inputs.len().is_multiple_of(d) {
+            return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
+        }
+        let item = |i: usize| options.seed(options.seed.wrapping_add(i as u64));
+        let pass = self.pass(options.sampler);
+        let first = self.model.layers().first().filter(|_| !inputs.is_empty());
+        let (first, moments) = match (first, pass) {
+            (Some(l @ Layer::BayesianDense(_)), Pass::LocalReparam) => (l, true),
+            (Some(l @ (Layer::BayesianDense(_) | Layer::Dense(_))), _) if self.prefix_end(pass) > 0 => (l, false),
+            _ => return inputs.chunks_exact(d).enumerate().map(|(i, x)| self.predict(x, &item(i))).collect(),
+        };
+        options.validate()?;
+        let o = first.dense_sizes().map_or(0, |(_, o)| o);
+        let mut lanes = InputLanes::new(d, o);
+        let mut out = Vec::with_capacity(inputs.len() / d);
+        for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
+            lanes.transpose(self.model, group, &mut self.a[..d]);
+            let items = group.chunks_exact(d).enumerate().map(|(i, x)| (i, k * INPUT_LANES + i, x));
+            if !self.isa.run(FirstLayer { layer: first, moments, lanes: &mut lanes }) {
+                for (_, i, x) in items {
+                    out.push(self.predict(x, &item(i))?);
+                }
+                continue;
+            }
+            for (lane, i, x) in items {
+                finite(x)?;
+                if moments {
+                    for (j, (m, s)) in lanes.mean.iter().zip(&lanes.sd).enumerate() {
+                        (self.prefix[j], self.prefix_sd[j]) = (m[lane], s[lane]);
+                    }
+                    self.prefix_width = o;
+                } else {
+                    self.a[..o].iter_mut().zip(&lanes.mean).for_each(|(a, y)| *a = y[lane]);
+                    self.finish_prefix(pass, 1, o);
+                }
+                out.push(self.sample_prepared(pass, &item(i))?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A group of up to [`INPUT_LANES`] inputs of a batch, transposed for the first layer, and that layer's outputs
+/// (or pre-activation moments) of each.
+struct InputLanes {
+    /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
+    /// non-finite value, which its own prediction then reports); `xt_sq` the squares.
+    xt: Vec<Lanes>,
+    xt_sq: Vec<Lanes>,
+    /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
+    mean: Vec<Lanes>,
+    sd: Vec<Lanes>,
+}
+
+impl InputLanes {
+    fn new(inputs: usize, outputs: usize) -> Self {
+        let lanes = |n: usize| vec![[0.0; INPUT_LANES]; n];
+        Self { xt: lanes(inputs), xt_sq: lanes(inputs), mean: lanes(outputs), sd: lanes(outputs) }
+    }
+
+    /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`.
+    fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
+        self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
+        for (i, x) in group.chunks_exact(row.len()).enumerate() {
+            let Ok(x) = finite(x) else { continue };
+            match model.normalization() {
+                Some(n) => n.apply(x, row),
+                None => row.copy_from_slice(x),
+            }
+            self.xt.iter_mut().zip(&*row).for_each(|(lane, v)| lane[i] = *v);
+        }
+        for (q, x) in self.xt_sq.iter_mut().zip(&self.xt) {
+            *q = x.map(|v| v * v);
+        }
+    }
+}
+
+/// The first layer of a group of inputs — its outputs, or with `moments` its pre-activation moments (a Bayesian
+/// dense layer) — compiled for the predictor's instruction set ([`Isa::run`]). `false` where the layer has no
+/// such kernel.
+struct FirstLayer<'l> {
+    layer: &'l Layer,
+    moments: bool,
+    lanes: &'l mut InputLanes,
+}
+
+impl Compiled for FirstLayer<'_> {
+    type Output = bool;
+    #[inline(always)]
+    fn run(self) -> bool {
+        let l = self.lanes;
+        match (self.layer, self.moments) {
+            (Layer::BayesianDense(b), true) => b.moments_lanes(&l.xt, &l.xt_sq, &mut l.mean, &mut l.sd),
+            (Layer::BayesianDense(b), false) => b.mean_lanes(&l.xt, &mut l.mean),
+            (Layer::Dense(d), false) => d.forward_lanes(&l.xt, &mut l.mean),
+            _ => false,
+        }
+    }
+}

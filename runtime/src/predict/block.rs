@@ -1,0 +1,110 @@
+//! A block of local-reparameterization samples: the first stochastic layer's draws (from the prepared moments,
+//! or each sample's kernels on the one image), then every later layer on the whole block.
+
+use super::conv::{conv2d, convolve, pool};
+use super::Predictor;
+use crate::kernels::Compiled;
+use crate::layers::{sample_from_moments, Layer};
+use crate::sample::SeededRng;
+
+impl Predictor<'_> {
+    /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
+    /// The block's element-wise passes (pre-activations from moments and noise, ReLU, squares, live rows) are
+    /// compiled for the predictor's instruction set ([`Isa::run`]): the same operations, so the same bits.
+    pub(super) fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
+        let isa = self.isa;
+        isa.run(BlockDraw { predictor: self, s, rng })
+    }
+
+    #[inline(always)]
+    fn draw_block_inline(&mut self, s: usize, rng: &mut SeededRng) {
+        // The Bayesian layers' block kernel is inlined here (`#[inline(always)]`), so its squaring and
+        // noise loops are compiled with the caller's features.
+        let (layers, isa) = (self.model.layers(), self.isa);
+        let w = self.prefix_width;
+        let mut start = self.first_stochastic;
+        let mut width = w;
+        match &layers[start] {
+            Layer::BayesianDense(_) => {
+                let (mean, sd) = (&self.prefix[..w], &self.prefix_sd[..w]);
+                sample_from_moments(isa, mean, sd, s, &mut self.block_a[..w * s], rng);
+                start += 1;
+            }
+            Layer::BayesianConv2d(l) => {
+                // Every sample convolves the same image with its own kernels: the kernels read the one image
+                // rather than a block of copies of it.
+                let plan = &self.plans[start];
+                let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
+                l.sample_kernels(isa, s, (weights, bias), rng);
+                let image = if plan.pads() {
+                    plan.pad(&self.prefix[..w], 1, &mut self.scratch);
+                    &self.scratch
+                } else {
+                    &self.prefix
+                };
+                let out = (&mut self.block_a[..], self.conv_room.as_deref_mut());
+                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), out);
+                width = plan.output_len();
+                start += 1;
+            }
+            _ => {
+                for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
+                    row.fill(*v);
+                }
+            }
+        }
+        let (a, b) = (&mut self.block_a, &mut self.block_b);
+        for (index, layer) in layers.iter().enumerate().skip(start) {
+            match layer {
+                Layer::BayesianDense(l) => {
+                    l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, rng);
+                    width = l.out_features();
+                    core::mem::swap(a, b);
+                }
+                Layer::Dense(l) => {
+                    l.forward_block(isa, a, s, &mut self.block_scratch.live, b);
+                    width = l.out_features();
+                    core::mem::swap(a, b);
+                }
+                Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
+                Layer::Activation(f) => f.apply(&mut a[..width * s]),
+                Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
+                    // One call of the (inlined) kernels for both kinds: the library stays smaller.
+                    let kernels = match layer {
+                        Layer::BayesianConv2d(l) => {
+                            // Each sample's own kernels, used at every position: exact, unlike independent noise
+                            // per output (see `layers/conv.rs`).
+                            let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
+                            l.sample_kernels(isa, s, (weights, bias), rng);
+                            (&weights[..], &bias[..], s)
+                        }
+                        Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
+                        _ => continue, // not reached: the arm takes convolutions only
+                    };
+                    let room = self.conv_room.as_deref_mut();
+                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
+                }
+                Layer::Pool2d(p) => {
+                    width = pool(self.model, index, p, a, s, b);
+                    core::mem::swap(a, b);
+                }
+                Layer::Flatten => {}
+            }
+        }
+    }
+}
+
+/// One block of local-reparameterization samples, as work for [`Isa::run`].
+struct BlockDraw<'p, 'm, 'r> {
+    predictor: &'p mut Predictor<'m>,
+    s: usize,
+    rng: &'r mut SeededRng,
+}
+
+impl Compiled for BlockDraw<'_, '_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.predictor.draw_block_inline(self.s, self.rng)
+    }
+}
