@@ -7,13 +7,15 @@ mod conv;
 mod dot;
 mod gaussian;
 mod lanes;
+mod pool;
 mod softmax;
 
 #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
 pub(crate) use block::H_SLICE_BYTES;
 pub(crate) use block::{block_product_csr, block_product_dense, live_rows, madd};
-pub(crate) use conv::{conv2d_block, pool2d_block, ConvPlan};
+pub(crate) use conv::{conv2d_block, ConvPlan};
 pub(crate) use dot::{dot, gemv, sparse_dot};
 pub(crate) use gaussian::{fill as fill_gaussian, LaneGenerator};
 pub(crate) use lanes::{add_product, fold as fold_lanes, gemv_lanes, Lanes, INPUT_LANES};
+pub(crate) use pool::pool2d_block;
 pub(crate) use softmax::{entropies, softmax_entropies};

@@ -1,0 +1,402 @@
+//! Convolution over a block of samples: images stored NCHW, one row of `s` samples per value (`[channels ×
+//! height × width × s]`, the layout of every block of the predictor). Here: the [`ConvPlan`], the dispatch to a
+//! kernel ([`conv2d_block`]) and the plain loop every kernel must match ([`conv_any`]); the tiled kernels live in
+//! `tiles.rs` (a block's samples in registers), `grouped.rs` (samples regrouped in eights) and `single.rs` (one
+//! sample in wide rows).
+//!
+//! A convolution runs from a [`ConvPlan`]: its input is first zero-padded into a buffer of its own, so that every
+//! tap of every output reads inside the image and no kernel tests a bound, and each output channel keeps a list of
+//! its live taps (the kernel weights not pruned), each with the offset it reads from the output's window. Every
+//! output is its bias plus its channel's taps in order (input channel, kernel row, kernel column), each `w * x`
+//! added with one rounding when `FUSED` and two otherwise; a padded position adds `w * 0`. The block kernels keep
+//! a tile of outputs × samples in registers (or, given room, first copy a block's samples into groups of eight
+//! and keep a tile of channels × positions of one group: [`conv_grouped`]), the single-sample kernel runs of
+//! consecutive positions; every path gives the bits of [`conv_any`], the plain loop.
+
+#[cfg(any(test, target_arch = "x86_64"))]
+mod grouped;
+mod single;
+mod tiles;
+
+use super::block::madd;
+use crate::layers::ConvGeometry;
+use crate::prelude::*;
+#[cfg(any(test, target_arch = "x86_64"))]
+use grouped::{conv_grouped, GROUP_TILE};
+use single::conv_single;
+use tiles::conv_tiles;
+
+/// A convolution as its kernels see it, for one input size: the padded input, the output, and each output
+/// channel's live taps.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConvPlan {
+    input: [usize; 3],
+    padding: [usize; 2],
+    /// Height and width of the zero-padded input.
+    padded: [usize; 2],
+    stride: [usize; 2],
+    /// Output channels, height and width.
+    output: [usize; 3],
+    /// Output channel `o`'s taps are `taps[first_tap[o]..first_tap[o + 1]]`.
+    first_tap: Vec<usize>,
+    /// A tap: the index of its kernel weight, and the offset (in values of the padded input) of the input it
+    /// multiplies from the top-left corner of the output's window.
+    taps: Vec<[usize; 2]>,
+    /// Kernel weights (live or not).
+    weights: usize,
+    /// One past the furthest value of a padded sample that a tap of an output reads.
+    reach: usize,
+    /// Whether every output channel reads the same inputs with all of its kernel weights (one group, nothing
+    /// pruned): channel `o`'s tap `j` is then weight `o * taps + j` at channel 0's offset of tap `j`.
+    #[cfg(any(test, target_arch = "x86_64"))]
+    dense: bool,
+}
+
+impl ConvPlan {
+    /// The plan of convolution `g` on `input` (`[channels, height, width]`) giving `output` (`[channels,
+    /// height, width]`), both as the model validated them; `live(k)` says whether kernel weight `k` can be
+    /// non-zero (a pruned weight is zero in every sample, and its tap is left out).
+    pub(crate) fn new(g: &ConvGeometry, input: [usize; 3], output: [usize; 3], live: impl Fn(usize) -> bool) -> Self {
+        let padded = [input[1] + 2 * g.padding[0], input[2] + 2 * g.padding[1]];
+        let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups.max(1), g.kernel);
+        let (mut first_tap, mut taps) = (vec![0], Vec::new());
+        for o in 0..output[0] {
+            let first_channel = (o / opg.max(1)) * cpg;
+            for i in 0..cpg {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let k = ((o * cpg + i) * kh + ky) * kw + kx;
+                        if live(k) {
+                            let row = (first_channel + i) * padded[0] + ky * g.dilation[0];
+                            taps.push([k, row * padded[1] + kx * g.dilation[1]]);
+                        }
+                    }
+                }
+            }
+            first_tap.push(taps.len());
+        }
+        let mut plan =
+            Self { input, padding: g.padding, padded, stride: g.stride, output, first_tap, taps, ..Self::default() };
+        plan.weights = output[0] * cpg * kh * kw;
+        #[cfg(any(test, target_arch = "x86_64"))]
+        {
+            plan.dense = g.groups <= 1 && plan.taps.len() == plan.weights;
+        }
+        let last_window = plan.origin(output[1].saturating_sub(1), output[2].saturating_sub(1));
+        plan.reach = plan.taps.iter().map(|[_, offset]| last_window + offset + 1).max().unwrap_or(0);
+        plan
+    }
+
+    /// Whether the input is padded (else the kernels read it as it is).
+    pub(crate) fn pads(&self) -> bool {
+        self.padding != [0, 0]
+    }
+
+    /// Values of one sample of the padded input.
+    pub(crate) fn padded_len(&self) -> usize {
+        self.input[0] * self.padded[0] * self.padded[1]
+    }
+
+    /// Values of one sample of the output.
+    pub(crate) fn output_len(&self) -> usize {
+        self.output.iter().product()
+    }
+
+    /// Values of room [`conv2d_block`] takes to regroup a block of `s` samples (see [`conv_grouped`]): none
+    /// for a plan it does not regroup.
+    pub(crate) fn regroup_len(&self, s: usize) -> usize {
+        if self.regroups() {
+            (self.padded_len() + self.weights) * s
+        } else {
+            0
+        }
+    }
+
+    /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given
+    /// room: every kernel weight live, one group, and at least a tile of output channels and of a row (never
+    /// where the regrouping kernel is not built).
+    fn regroups(&self) -> bool {
+        #[cfg(any(test, target_arch = "x86_64"))]
+        return self.dense && self.output[0] >= GROUP_TILE[0] && self.output[2] >= GROUP_TILE[1];
+        #[cfg(not(any(test, target_arch = "x86_64")))]
+        false
+    }
+
+    fn taps(&self, o: usize) -> &[[usize; 2]] {
+        &self.taps[self.first_tap[o]..self.first_tap[o + 1]]
+    }
+
+    /// Output position `(y, x)`'s window: its first value in the padded input.
+    #[inline(always)]
+    fn origin(&self, y: usize, x: usize) -> usize {
+        y * self.stride[0] * self.padded[1] + x * self.stride[1]
+    }
+
+    /// Copies the input block `x` (`[c × h × w × s]`) into `out` with its zero border: `[c × h' × w' × s]`.
+    pub(crate) fn pad(&self, x: &[f32], s: usize, out: &mut [f32]) {
+        let ([c, h, w], [ph, pw], [hp, wp]) = (self.input, self.padding, self.padded);
+        let out = &mut out[..c * hp * wp * s];
+        for (channel, padded) in x.chunks_exact(h * w * s).zip(out.chunks_exact_mut(hp * wp * s)) {
+            let (top, rest) = padded.split_at_mut(ph * wp * s);
+            let (middle, bottom) = rest.split_at_mut(h * wp * s);
+            top.fill(0.0);
+            bottom.fill(0.0);
+            for (row, padded_row) in channel.chunks_exact(w * s).zip(middle.chunks_exact_mut(wp * s)) {
+                let (left, rest) = padded_row.split_at_mut(pw * s);
+                let (inside, right) = rest.split_at_mut(w * s);
+                left.fill(0.0);
+                inside.copy_from_slice(row);
+                right.fill(0.0);
+            }
+        }
+    }
+}
+
+/// `out[(o, y, x), t]` for a block of `s` samples (see the module documentation for the sum): `x` is the padded
+/// input, one image per sample (`[c × h' × w' × s]`) or, when `x_per_sample` is false, one image for every
+/// sample (`[c × h' × w']`); `weights` and `bias` hold `per` values per weight: `s` (a kernel per sample) or 1
+/// (one kernel for all). A non-finite input value makes every output NaN: a pruned tap would otherwise drop an
+/// overflow that the dense kernel would pass on. With `room` (at least [`ConvPlan::regroup_len`] values), a
+/// block of 32 samples with an image and kernels per sample and a plan that allows it runs [`conv_grouped`].
+#[inline(always)]
+pub(crate) fn conv2d_block<const FUSED: bool>(
+    plan: &ConvPlan,
+    (x, x_per_sample): (&[f32], bool),
+    s: usize,
+    (weights, bias, per): (&[f32], &[f32], usize),
+    out: &mut [f32],
+    room: Option<&mut [f32]>,
+) {
+    // The tiled kernels read `x` and `weights` without bounds checks; these three lines make that sound: every
+    // tap of every output reads below `reach` of a padded sample, and every tap's weight is below `weights`.
+    let x = &x[..plan.padded_len() * if x_per_sample { s } else { 1 }];
+    let weights = &weights[..plan.weights * per];
+    assert!(plan.reach <= plan.padded_len(), "a convolution plan reads outside its input");
+    let out = &mut out[..plan.output_len() * s];
+    if any_non_finite(x) {
+        out.fill(f32::NAN);
+        return;
+    }
+    match (s, per == 1, x_per_sample, room) {
+        // Built where an instruction set regroups (`Isa::regroups_conv_samples`), and in tests.
+        #[cfg(any(test, target_arch = "x86_64"))]
+        (32, false, true, Some(room)) if plan.regroups() => {
+            conv_grouped::<32, true, FUSED>(plan, x, (weights, bias), out, room)
+        }
+        #[cfg(any(test, target_arch = "x86_64"))]
+        (32, false, false, Some(room)) if plan.regroups() => {
+            conv_grouped::<32, false, FUSED>(plan, x, (weights, bias), out, room)
+        }
+        (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
+        (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
+        (32, true, true, _) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
+        // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) and strided
+        // convolutions of one sample take the plain loop: more tiled kernels grew the phones' library past its budget
+        // (benches/README, session 16).
+        (1, _, _, _) if plan.stride == [1, 1] => conv_single::<FUSED>(plan, x, weights, bias, out),
+        _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
+    }
+}
+
+/// `x[at..at + len]` without a bounds check.
+///
+/// # Safety
+/// `at + len <= x.len()`.
+#[inline(always)]
+unsafe fn window(x: &[f32], at: usize, len: usize) -> &[f32] {
+    debug_assert!(at + len <= x.len());
+    // SAFETY: the caller's promise.
+    unsafe { x.get_unchecked(at..at + len) }
+}
+
+/// [`conv2d_block`] as a plain loop, for any block size: one output after another, its taps in order, each
+/// tap added to the output's `s` sums. The reference of the tiled kernels.
+#[inline(always)]
+fn conv_any<const FUSED: bool>(
+    plan: &ConvPlan,
+    (x, x_per_sample): (&[f32], bool),
+    s: usize,
+    (weights, bias, per): (&[f32], &[f32], usize),
+    out: &mut [f32],
+) {
+    let [channels, oh, ow] = plan.output;
+    let x_per = if x_per_sample { s } else { 1 };
+    let mut outputs = out.chunks_exact_mut(s);
+    for o in 0..channels {
+        let b = &bias[o * per..(o + 1) * per];
+        for y in 0..oh {
+            for xx in 0..ow {
+                let Some(dst) = outputs.next() else { return };
+                for (t, d) in dst.iter_mut().enumerate() {
+                    *d = b[if per == 1 { 0 } else { t }];
+                }
+                for &[k, offset] in plan.taps(o) {
+                    let at = (plan.origin(y, xx) + offset) * x_per;
+                    let (w, v) = (&weights[k * per..(k + 1) * per], &x[at..at + x_per]);
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        let (w, v) = (w[if per == 1 { 0 } else { t }], v[if x_per == 1 { 0 } else { t }]);
+                        *d = madd::<FUSED>(*d, w, v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether any value of `x` is infinite or NaN (exponent bits all set), without an early exit so that the test
+/// vectorises.
+#[inline(always)]
+pub(super) fn any_non_finite(x: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32)) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, one sample, one output at a time, with zero padding made explicit.
+    fn naive(g: &ConvGeometry, [c, h, w]: [usize; 3], x: &[f32], weights: &[f32], bias: &[f32]) -> Vec<f32> {
+        let [oh, ow] = g.output_size([h, w]).unwrap();
+        let (cpg, opg) = (g.channels_per_group(), g.out_channels / g.groups);
+        let at = |ch: usize, iy: isize, ix: isize| {
+            if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                0.0
+            } else {
+                x[(ch * h + iy as usize) * w + ix as usize] as f64
+            }
+        };
+        let mut out = Vec::new();
+        for (o, b) in bias.iter().enumerate().take(g.out_channels) {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut sum = *b as f64;
+                    for i in 0..cpg {
+                        for ky in 0..g.kernel[0] {
+                            for kx in 0..g.kernel[1] {
+                                let iy = (y * g.stride[0] + ky * g.dilation[0]) as isize - g.padding[0] as isize;
+                                let ix = (xx * g.stride[1] + kx * g.dilation[1]) as isize - g.padding[1] as isize;
+                                let k = ((o * cpg + i) * g.kernel[0] + ky) * g.kernel[1] + kx;
+                                sum += weights[k] as f64 * at((o / opg) * cpg + i, iy, ix);
+                            }
+                        }
+                    }
+                    out.push(sum);
+                }
+            }
+        }
+        let _ = c;
+        out.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// Every path of the kernel (tiles of 32 samples, single-sample tiles, strided, the plain loop) for
+    /// geometries with padding, stride, dilation and groups, rows narrower and wider than a tile, a kernel per
+    /// sample or one for all, an image per sample or one for all, pruned taps or none, fused or not, with room to
+    /// regroup the samples and without: the bits of the plain loop, and within 1e-4 of the definition in f64.
+    #[test]
+    fn the_block_convolution_is_the_definition_for_every_sample() {
+        let geometries = [
+            ConvGeometry::new(2, 3, [3, 3]),
+            ConvGeometry::new(2, 4, [3, 2]).stride([2, 1]).padding([1, 1]),
+            ConvGeometry::new(3, 3, [3, 3]).padding([2, 2]).dilation([2, 2]).groups(3),
+            ConvGeometry::new(4, 2, [1, 1]).groups(2),
+            ConvGeometry::new(2, 3, [2, 3]).stride([1, 2]).padding([0, 1]),
+            ConvGeometry::new(1, 2, [5, 5]).padding([2, 2]),
+        ];
+        // Miri (about 1000x slower): one size and two geometries (stride and padding; groups, dilation and
+        // padding), every block size, kind and rounding still, so that the unchecked reads of every tile run.
+        let (sizes, geometries) = if cfg!(miri) {
+            ([(7, 6)].as_slice(), &geometries[1..3])
+        } else {
+            ([(7, 6), (9, 13), (4, 5)].as_slice(), geometries.as_slice())
+        };
+        let cases = sizes.iter().flat_map(|hw| geometries.iter().map(move |g| (*g, *hw)));
+        let cases = cases.flat_map(|c| [(c, 3), (c, 32), (c, 1)]).flat_map(|c| [(c, true), (c, false)]);
+        // Miri: the unpruned kernels (which regroup) at 32 samples only.
+        let mut regrouped = 0;
+        for (((g, (h, w)), s), prune) in cases.filter(|&((_, s), prune)| prune || s == 32 || !cfg!(miri)) {
+            let input = [g.in_channels, h, w];
+            let [oh, ow] = g.output_size([h, w]).unwrap();
+            let n_in = g.in_channels * h * w;
+            let nw = g.weight_count().unwrap();
+            // Every fifth kernel weight pruned (or none): zero in every sample, its tap left out.
+            let pruned = |k: usize| prune && k % 5 == 2;
+            let plan = ConvPlan::new(&g, input, [g.out_channels, oh, ow], |k| !pruned(k));
+            // Sample t's image and kernel.
+            let x = |t: usize| (0..n_in).map(|k| ((k * 7 + t * 3) as f32 * 0.37).sin()).collect::<Vec<f32>>();
+            let k = |t: usize| {
+                (0..nw).map(|k| if pruned(k) { 0.0 } else { ((k * 5 + t) as f32 * 0.23).cos() }).collect::<Vec<f32>>()
+            };
+            let b = |t: usize| (0..g.out_channels).map(|o| o as f32 * 0.1 - t as f32).collect::<Vec<f32>>();
+            let interleave = |f: &dyn Fn(usize) -> Vec<f32>| {
+                let cols: Vec<Vec<f32>> = (0..s).map(f).collect();
+                (0..cols[0].len()).flat_map(|r| cols.iter().map(move |c| c[r])).collect::<Vec<f32>>()
+            };
+            let padded = |x: &[f32], s: usize| {
+                let mut out = vec![f32::NAN; plan.padded_len() * s];
+                plan.pad(x, s, &mut out);
+                out
+            };
+            let (xs, x0) = (padded(&interleave(&x), s), padded(&x(0), 1));
+            let (ks, bs) = (interleave(&k), interleave(&b));
+            let n_out = g.out_channels * oh * ow;
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            // (input, an image per sample), (kernels, biases, values per weight): a kernel per sample, one kernel
+            // for all, one image for all.
+            let (k0, b0) = (k(0), b(0));
+            let kinds = [((&xs, true), (&ks, &bs, s)), ((&xs, true), (&k0, &b0, 1)), ((&x0, false), (&ks, &bs, s))];
+            for (kind, ((xin, x_per), (kw, kb, per))) in kinds.into_iter().enumerate() {
+                // The definition in f64 for each sample, computed once for the kind's runs; under Miri for
+                // three samples (every sample's bits are checked against the plain loop).
+                let mut checked: Vec<usize> = if cfg!(miri) { vec![0, s / 2, s - 1] } else { (0..s).collect() };
+                checked.dedup();
+                let want: Vec<(usize, Vec<f32>)> = checked
+                    .into_iter()
+                    .map(|t| {
+                        let (xt, kt) = if kind == 2 { (x(0), t) } else { (x(t), if kind == 1 { 0 } else { t }) };
+                        (t, naive(&g, input, &xt, &k(kt), &b(kt)))
+                    })
+                    .collect();
+                let regroups = kind != 1 && s == 32 && plan.regroups();
+                // Miri: pruned kernels without the room (which they do not use), unpruned ones only where they
+                // regroup (the other kernels' reads are those of the pruned cases).
+                let miri_skips = |regroup: bool| cfg!(miri) && if prune { regroup } else { !(regroup && regroups) };
+                let runs = [(false, false), (true, false), (false, true), (true, true)].into_iter();
+                for (fused, regroup) in runs.filter(|&(_, regroup)| !miri_skips(regroup)) {
+                    let (mut got, mut reference) = (vec![f32::NAN; n_out * s], vec![f32::NAN; n_out * s]);
+                    let mut room = vec![f32::NAN; if regroup { plan.regroup_len(s) } else { 0 }];
+                    let room = Some(&mut room[..]).filter(|_| regroup);
+                    if fused {
+                        conv2d_block::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
+                        conv_any::<true>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
+                    } else {
+                        conv2d_block::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut got, room);
+                        conv_any::<false>(&plan, (xin, x_per), s, (kw, kb, per), &mut reference);
+                    }
+                    regrouped += usize::from(regroup && regroups);
+                    let case = format!("{g:?} {h}x{w}, s = {s}, kind {kind}, fused {fused}, regroup {regroup}");
+                    assert_eq!(bits(&got), bits(&reference), "{case}, pruned {prune}");
+                    for (t, want) in &want {
+                        for (j, want) in want.iter().enumerate() {
+                            let v = got[j * s + t];
+                            assert!((v - want).abs() < 1e-4, "{g:?} {h}x{w} kind {kind} sample {t} output {j}: {v}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(regrouped >= 4, "the regrouped kernel ran in {regrouped} cases");
+    }
+
+    #[test]
+    fn a_non_finite_input_makes_every_output_nan() {
+        let g = ConvGeometry::new(1, 2, [3, 3]);
+        // Only the corner tap is live, so the dense sum would never read the infinite value at the centre.
+        let plan = ConvPlan::new(&g, [1, 3, 3], [2, 1, 1], |k| k % 9 == 0);
+        let mut x = vec![1.0; 9];
+        x[4] = f32::INFINITY;
+        let mut out = [0.0; 2];
+        conv2d_block::<false>(&plan, (&x, true), 1, (&[1.0; 18], &[0.0; 2], 1), &mut out, None);
+        assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
+    }
+}

@@ -1,0 +1,167 @@
+//! Max and average pooling over a block of samples (`[channels × height × width × s]`, the predictor's layout),
+//! one sample's windows a row at a time.
+
+use super::conv::any_non_finite;
+use crate::layers::{PoolGeometry, PoolKind};
+
+/// The offsets `k < kernel` of a window starting at `start` (in padded coordinates) whose input `start + k -
+/// padding` lies in `0..n`.
+#[inline(always)]
+fn inside(start: usize, padding: usize, kernel: usize, n: usize) -> core::ops::Range<usize> {
+    let first = padding.saturating_sub(start).min(kernel);
+    first..(n + padding).saturating_sub(start).clamp(first, kernel)
+}
+
+/// One sample's pooling windows folded by `step` from `init` (a maximum by a plain comparison: a NaN is dealt
+/// with by the caller; or a sum), a row of outputs at a time: each window value, kernel row by kernel row and
+/// column by column as in the block loop, goes to every output of the row whose window holds it.
+#[inline(always)]
+fn pool_single(
+    g: &PoolGeometry,
+    [c, h, w]: [usize; 3],
+    [oh, ow]: [usize; 2],
+    input: &[f32],
+    out: &mut [f32],
+    (init, step): (f32, impl Fn(f32, f32) -> f32),
+) {
+    let ([kh, kw], [sy, sx], [ph, pw]) = (g.kernel, g.step(), g.padding);
+    for (ch, rows_out) in out.chunks_exact_mut(oh * ow).take(c).enumerate() {
+        for (y, dst) in rows_out.chunks_exact_mut(ow).enumerate() {
+            dst.fill(init);
+            for ky in inside(y * sy, ph, kh, h) {
+                let row = &input[(ch * h + y * sy + ky - ph) * w..][..w];
+                for kx in 0..kw {
+                    // The outputs whose column `x * sx + kx - pw` lies in the row: all but a few at either end
+                    // (found by stepping in from the ends: a division here costs more than the row).
+                    let mut first = 0;
+                    while first < ow && first * sx + kx < pw {
+                        first += 1;
+                    }
+                    let mut end = ow;
+                    while end > first && (end - 1) * sx + kx >= w + pw {
+                        end -= 1;
+                    }
+                    for x in first..end {
+                        dst[x] = step(dst[x], row[x * sx + kx - pw]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max or average pooling of a block of `s` samples, channel by channel (`input` is `[c × h × w × s]`, `out`
+/// `[c × oh × ow × s]`). A non-finite input value makes every output NaN, as an activation does: `max` would
+/// otherwise drop a NaN and an overflow would come out as a number.
+#[inline(always)]
+pub(crate) fn pool2d_block(
+    (kind, g): (PoolKind, &PoolGeometry),
+    [c, h, w]: [usize; 3],
+    [oh, ow]: [usize; 2],
+    input: &[f32],
+    s: usize,
+    out: &mut [f32],
+) {
+    let input = &input[..c * h * w * s];
+    let out = &mut out[..c * oh * ow * s];
+    let [kh, kw] = g.kernel;
+    let step = g.step();
+    let count = (kh * kw) as f32;
+    let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
+    if s == 1 {
+        match kind {
+            PoolKind::Max => pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| if v > m { v } else { m })),
+            PoolKind::Avg => {
+                pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| m + v));
+                out.iter_mut().for_each(|d| *d /= count);
+            }
+        }
+    } else {
+        for ch in 0..c {
+            for y in 0..oh {
+                let rows = inside(y * step[0], g.padding[0], kh, h);
+                for x in 0..ow {
+                    let columns = inside(x * step[1], g.padding[1], kw, w);
+                    let dst = &mut out[((ch * oh + y) * ow + x) * s..][..s];
+                    dst.fill(init);
+                    for ky in rows.clone() {
+                        for kx in columns.clone() {
+                            let at = (ch * h + y * step[0] + ky - g.padding[0]) * w + x * step[1] + kx - g.padding[1];
+                            let src = &input[at * s..][..s];
+                            match kind {
+                                PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, v)| *d = d.max(*v)),
+                                PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
+                            }
+                        }
+                    }
+                    if kind == PoolKind::Avg {
+                        dst.iter_mut().for_each(|d| *d /= count);
+                    }
+                }
+            }
+        }
+    }
+    if any_non_finite(input) {
+        out.fill(f32::NAN);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    #[test]
+    fn pooling_takes_the_maximum_or_the_mean_of_each_window() {
+        // One channel, 3x4, two samples (the second the negative of the first); 2x2 windows, stride 2, padding
+        // (0, 1): the windows cover columns -1..1 and 1..3.
+        let img: Vec<f32> = (0..12).map(|k| k as f32).collect();
+        let input: Vec<f32> = img.iter().flat_map(|v| [*v, -*v]).collect();
+        let g = PoolGeometry::new([2, 2]).padding([0, 1]);
+        let out_hw = g.output_size([3, 4]).unwrap();
+        assert_eq!(out_hw, [1, 3]);
+        let mut out = vec![0.0; 6];
+        pool2d_block((PoolKind::Max, &g), [1, 3, 4], out_hw, &input, 2, &mut out);
+        assert_eq!(out, [4.0, 0.0, 6.0, -1.0, 7.0, -3.0]);
+        pool2d_block((PoolKind::Avg, &g), [1, 3, 4], out_hw, &input, 2, &mut out);
+        assert_eq!(out, [1.0, -1.0, 3.5, -3.5, 2.5, -2.5]);
+        let mut bad = input.clone();
+        bad[5] = f32::NAN;
+        pool2d_block((PoolKind::Max, &g), [1, 3, 4], out_hw, &bad, 2, &mut out);
+        assert!(out.iter().all(|v| v.is_nan()));
+        // One sample takes its own path: the same windows.
+        let mut one = vec![0.0; 3];
+        pool2d_block((PoolKind::Max, &g), [1, 3, 4], out_hw, &img, 1, &mut one);
+        assert_eq!(one, [4.0, 6.0, 7.0]);
+        pool2d_block((PoolKind::Avg, &g), [1, 3, 4], out_hw, &img, 1, &mut one);
+        assert_eq!(one, [1.0, 3.5, 2.5]);
+    }
+
+    /// One sample's pooling (a row of outputs at a time) gives the bits of the block loop's, for windows with
+    /// and without padding and overlap, on two channels of odd sizes.
+    #[test]
+    fn one_sample_pools_with_the_bits_of_the_block_loop() {
+        let geometries = [
+            PoolGeometry::new([2, 2]),
+            PoolGeometry::new([3, 3]).stride([2, 2]).padding([1, 1]),
+            PoolGeometry::new([3, 2]).stride([1, 2]).padding([1, 0]),
+            PoolGeometry::new([2, 3]).stride([3, 1]).padding([0, 1]),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for g in geometries {
+            for [h, w] in [[5, 7], [6, 4]] {
+                let [oh, ow] = g.output_size([h, w]).unwrap();
+                let x: Vec<f32> = (0..2 * h * w).map(|k| ((k * 7) as f32 * 0.37).sin()).collect();
+                for kind in [PoolKind::Max, PoolKind::Avg] {
+                    // The image twice per value: a block of two samples.
+                    let twice: Vec<f32> = x.iter().flat_map(|v| [*v, *v]).collect();
+                    let (mut one, mut block) = (vec![f32::NAN; 2 * oh * ow], vec![f32::NAN; 4 * oh * ow]);
+                    pool2d_block((kind, &g), [2, h, w], [oh, ow], &x, 1, &mut one);
+                    pool2d_block((kind, &g), [2, h, w], [oh, ow], &twice, 2, &mut block);
+                    let first: Vec<f32> = block.iter().step_by(2).copied().collect();
+                    assert_eq!(bits(&one), bits(&first), "{g:?} {h}x{w} {kind:?}");
+                }
+            }
+        }
+    }
+}
