@@ -40,6 +40,9 @@
 
 #define BNN_SAMPLER_MEAN 2
 
+// Shared weights: the inputs of a batch share each sample's network (fixed sample counts only).
+#define BNN_SAMPLER_SHARED_WEIGHTS 3
+
 // Opaque to hosts: a loaded, validated model.
 typedef struct BnnModel BnnModel;
 
@@ -53,7 +56,8 @@ typedef struct BnnOptions {
   // most `tolerance`.
   uint32_t adaptive_max;
   float tolerance;
-  // One of `BNN_SAMPLER_LOCAL_REPARAM` (default), `BNN_SAMPLER_WEIGHT_SAMPLING`, `BNN_SAMPLER_MEAN`.
+  // One of `BNN_SAMPLER_LOCAL_REPARAM` (default), `BNN_SAMPLER_WEIGHT_SAMPLING`, `BNN_SAMPLER_MEAN`,
+  // `BNN_SAMPLER_SHARED_WEIGHTS` (a batch's inputs share each sample's network; fixed sample counts only).
   int32_t sampler;
   // Probability mass of regression intervals, in (0, 1); default 0.95.
   float interval_level;

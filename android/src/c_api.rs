@@ -41,7 +41,8 @@ pub struct BnnOptions {
     /// most `tolerance`.
     pub adaptive_max: u32,
     pub tolerance: f32,
-    /// One of `BNN_SAMPLER_LOCAL_REPARAM` (default), `BNN_SAMPLER_WEIGHT_SAMPLING`, `BNN_SAMPLER_MEAN`.
+    /// One of `BNN_SAMPLER_LOCAL_REPARAM` (default), `BNN_SAMPLER_WEIGHT_SAMPLING`, `BNN_SAMPLER_MEAN`,
+    /// `BNN_SAMPLER_SHARED_WEIGHTS` (a batch's inputs share each sample's network; fixed sample counts only).
     pub sampler: i32,
     /// Probability mass of regression intervals, in (0, 1); default 0.95.
     pub interval_level: f32,

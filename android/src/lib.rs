@@ -23,6 +23,7 @@ mod packed;
 pub use decision::{conformal_interval, decide};
 pub use error::{BindingError, ErrorKind};
 pub use options::{
-    NativeOptions, BNN_MAX_SAMPLES, BNN_SAMPLER_LOCAL_REPARAM, BNN_SAMPLER_MEAN, BNN_SAMPLER_WEIGHT_SAMPLING,
+    NativeOptions, BNN_MAX_SAMPLES, BNN_SAMPLER_LOCAL_REPARAM, BNN_SAMPLER_MEAN, BNN_SAMPLER_SHARED_WEIGHTS,
+    BNN_SAMPLER_WEIGHT_SAMPLING,
 };
 pub use packed::{pack_prediction, packed_len, CLASSIFICATION_HEADER, REGRESSION_HEADER};

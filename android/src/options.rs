@@ -12,6 +12,8 @@ pub const BNN_MAX_SAMPLES: i64 = 1 << 24;
 pub const BNN_SAMPLER_LOCAL_REPARAM: i32 = 0;
 pub const BNN_SAMPLER_WEIGHT_SAMPLING: i32 = 1;
 pub const BNN_SAMPLER_MEAN: i32 = 2;
+/// Shared weights: the inputs of a batch share each sample's network (fixed sample counts only).
+pub const BNN_SAMPLER_SHARED_WEIGHTS: i32 = 3;
 
 /// Prediction options as passed over FFI.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,6 +45,7 @@ impl NativeOptions {
             BNN_SAMPLER_LOCAL_REPARAM => Sampler::LocalReparam,
             BNN_SAMPLER_WEIGHT_SAMPLING => Sampler::WeightSampling,
             BNN_SAMPLER_MEAN => Sampler::Mean,
+            BNN_SAMPLER_SHARED_WEIGHTS => Sampler::SharedWeights,
             other => return Err(BindingError::InvalidArgument(format!("unknown sampler code {other}"))),
         };
         let options = PredictOptions::default().seed(self.seed).sampler(sampler).interval_level(self.interval_level);
@@ -72,6 +75,10 @@ mod tests {
             NativeOptions { adaptive_max: 100, tolerance: 0.01, sampler: 2, ..base() }.to_predict_options().unwrap();
         assert_eq!(o.samples, SampleCount::Adaptive { max: 100, tolerance: 0.01 });
         assert_eq!(o.sampler, Sampler::Mean);
+        assert_eq!(
+            NativeOptions { sampler: 3, ..base() }.to_predict_options().unwrap().sampler,
+            Sampler::SharedWeights
+        );
     }
 
     #[test]
@@ -81,7 +88,7 @@ mod tests {
             NativeOptions { samples: -5, ..base() },
             NativeOptions { samples: BNN_MAX_SAMPLES + 1, ..base() },
             NativeOptions { adaptive_max: -1, ..base() },
-            NativeOptions { sampler: 3, ..base() },
+            NativeOptions { sampler: 4, ..base() },
             NativeOptions { sampler: -1, ..base() },
         ] {
             assert!(matches!(bad.to_predict_options(), Err(BindingError::InvalidArgument(_))), "{bad:?}");

@@ -36,6 +36,7 @@ fn case(path: &Path, model: &Model, options: &PredictOptions, count: usize, seed
         Sampler::LocalReparam => 0,
         Sampler::WeightSampling => 1,
         Sampler::Mean => 2,
+        Sampler::SharedWeights => 3,
     };
     let (samples, adaptive_max, tolerance) = match options.samples {
         SampleCount::Fixed(n) => (n, 0, 0.0f32),
@@ -84,6 +85,7 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
             lines.push(case(&path, &model, &options, 1, options.seed));
         }
         lines.push(case(&path, &model, &base.samples(12), 5, 3));
+        lines.push(case(&path, &model, &base.samples(12).sampler(Sampler::SharedWeights), 5, 3));
     }
     let expectations = work.join("expectations.txt");
     std::fs::write(&expectations, lines.join("\n")).unwrap();

@@ -6,7 +6,9 @@
 //! - `pruned_s32_single_us`, `dense_s32_single_us`: one Monte-Carlo prediction (local reparameterization,
 //!   S = 32, one thread) of the trained 95%-pruned model and of the trained dense model;
 //! - `pruned_s32_batch64_per_s`, `dense_s32_batch64_per_s`: predictions per second of those models on a batch
-//!   of 64 inputs at S = 32 on 2 threads (`predict_batch_parallel`);
+//!   of 64 inputs at S = 32 on 2 threads (`predict_batch_parallel`); `pruned_shared_s32_batch64_per_s`,
+//!   `dense_shared_s32_batch64_per_s` the same with shared weights (the inputs of the batch share each sample's
+//!   network);
 //! - `lenet_mean_us`, `lenet_s32_us`: a random Bayesian LeNet-5 (`bnn_benches::lenet5`), its `Mean` pass and one
 //!   S = 32 prediction of one 28x28 image (one thread).
 //!
@@ -59,11 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (image, batch64) = (images(1)?, images(64)?);
     let s32 = PredictOptions::default().samples(32);
+    let shared = s32.sampler(Sampler::SharedWeights);
     for (name, model, runs) in [("pruned", &pruned, 2000), ("dense", &dense, 300)] {
         let mut p = Predictor::new(model);
         println!("{name}_s32_single_us {:.1}", median_us(runs, || drop(p.predict(&image, &s32).unwrap())));
-        let batch_us = median_us(runs / 40, || drop(model.predict_batch_parallel(&batch64, &s32, 2).unwrap()));
-        println!("{name}_s32_batch64_per_s {:.0}", 64.0 / (batch_us * 1e-6));
+        for (kind, options) in [("", &s32), ("shared_", &shared)] {
+            let batch_us = median_us(runs / 40, || drop(model.predict_batch_parallel(&batch64, options, 2).unwrap()));
+            println!("{name}_{kind}s32_batch64_per_s {:.0}", 64.0 / (batch_us * 1e-6));
+        }
     }
 
     let lenet = lenet5(1);

@@ -2,25 +2,27 @@
 //! alternately (benches/README.md, session 19): prints the mean wall time per prediction. With `BATCH`, each
 //! repetition is one `predict_batch` of that many inputs on one thread. The inputs are the first MNIST test
 //! images when `BNN_MNIST_DIR` names the MNIST directory (and the model reads 784 values), else copies of the
-//! synthetic input.
+//! synthetic input. `SAMPLER` names the sampler (`local-reparam` unless given; `shared-weights` for a batch whose
+//! inputs share each sample's network).
 //!
-//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH]]
+//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER]]]
 
-use bnn_runtime::{Model, PredictOptions, Predictor};
+use bnn_runtime::{Model, PredictOptions, Predictor, Sampler};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: repeat_prediction MODEL.safetensors [REPETITIONS [BATCH]]")?;
+    let path = args.next().ok_or("usage: repeat_prediction MODEL.safetensors [REPETITIONS [BATCH [SAMPLER]]]")?;
     let repetitions: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000).max(1);
     let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1).max(1);
+    let sampler: Sampler = args.next().map(|s| s.parse()).transpose()?.unwrap_or_default();
     let model = Model::load(path)?;
     let d = model.input_dim();
     let inputs = match (batch, std::env::var_os("BNN_MNIST_DIR")) {
         (_, Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
         _ => (0..batch).flat_map(|_| bnn_benches::input(d)).collect(),
     };
-    let options = PredictOptions::default().samples(32);
+    let options = PredictOptions::default().samples(32).sampler(sampler);
     let mut predictor = Predictor::new(&model);
     let start = std::time::Instant::now();
     for _ in 0..repetitions {

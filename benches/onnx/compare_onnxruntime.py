@@ -4,7 +4,8 @@ bnn-edge runtime on the same shape (examples/onnx_counterparts.rs), and prints t
 - one deterministic pass, one input and a batch of 32, one thread: ORT against our `Mean` pass;
 - one input, one thread: our Monte-Carlo prediction (S = 32) of the trained 95%-pruned model and of the trained
   dense model, against ORT's single deterministic dense pass;
-- a batch of 64 inputs at S = 32 on 2 threads: our predictions per second (pruned, dense) against ORT's
+- a batch of 64 inputs at S = 32 on 2 threads: our predictions per second (pruned, dense; local
+  reparameterization, and shared weights, where the batch's inputs share each sample's network) against ORT's
   deterministic dense throughput when it runs the batch 32 times (a session with 2 intra-op threads);
 - LeNet-5 (conv 6@5x5 padding 2, max-pool 2, conv 16@5x5, max-pool 2, dense 120, 84, 10), one thread: our Bayesian
   LeNet-5's `Mean` pass against ORT's single deterministic pass, and our S = 32 prediction of one image against
@@ -177,8 +178,9 @@ def main():
               f"{ratio(kind + '_s32_single_us', 'ort_pass_us'):.2f}x without its call overhead)")
     print("batch of 64 at S = 32, 2 threads, predictions per second (ORT: 32 deterministic passes of the batch)")
     print(f"{'ONNX Runtime dense, 32 passes':44}{med('ort_s32_batch64_per_s'):>10.0f}")
-    for kind in ["pruned", "dense"]:
-        label = f"bnn-runtime {'95%-pruned' if kind == 'pruned' else 'dense'} S = 32"
+    for kind in ["pruned", "dense", "pruned_shared", "dense_shared"]:
+        label = f"bnn-runtime {'95%-pruned' if kind.startswith('pruned') else 'dense'} S = 32"
+        label += ", shared weights" if kind.endswith("shared") else ""
         print(f"{label:44}{med(kind + '_s32_batch64_per_s'):>10.0f}   "
               f"({ratio(kind + '_s32_batch64_per_s', 'ort_s32_batch64_per_s'):.2f}x ORT)")
     print("LeNet-5, one image, one thread, microseconds")

@@ -52,6 +52,7 @@ impl Named for Sampler {
         (Sampler::LocalReparam, "local-reparam"),
         (Sampler::WeightSampling, "weight-sampling"),
         (Sampler::Mean, "mean"),
+        (Sampler::SharedWeights, "shared-weights"),
     ];
 }
 

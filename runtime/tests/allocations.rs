@@ -54,7 +54,7 @@ fn allocations_do_not_grow_with_the_number_of_samples() {
             for m in [&model, &sparse] {
                 let x: Vec<f32> = (0..16).map(|i| i as f32 / 16.0).collect();
                 let mut p = Predictor::new(m);
-                for sampler in [Sampler::WeightSampling, Sampler::LocalReparam] {
+                for sampler in [Sampler::WeightSampling, Sampler::LocalReparam, Sampler::SharedWeights] {
                     let many = 200;
                     let opts = PredictOptions::default().sampler(sampler);
                     p.predict(&x, &opts.samples(1)).unwrap();
@@ -68,7 +68,7 @@ fn allocations_do_not_grow_with_the_number_of_samples() {
     // A CNN: the per-sample kernels of its Bayesian convolution are drawn into the predictor's buffers.
     let cnn = common::bayesian_cnn(PoolKind::Max);
     let mut p = Predictor::new(&cnn);
-    for sampler in [Sampler::WeightSampling, Sampler::LocalReparam] {
+    for sampler in [Sampler::WeightSampling, Sampler::LocalReparam, Sampler::SharedWeights] {
         let opts = PredictOptions::default().sampler(sampler);
         p.predict(&common::cnn_image(), &opts.samples(1)).unwrap();
         let one = allocations_of(|| drop(p.predict(&common::cnn_image(), &opts.samples(1)).unwrap()));

@@ -65,6 +65,11 @@ fn weight_sampling_matches_the_exact_predictive_mean_and_variance() {
 }
 
 #[test]
+fn shared_weights_match_the_exact_predictive_mean_and_variance() {
+    check_sampler(Sampler::SharedWeights);
+}
+
+#[test]
 fn mean_sampler_returns_the_exact_mean_with_zero_epistemic_variance() {
     let (model, x, mean, _) = single_layer();
     let p = model.predict(&x, &PredictOptions::default().sampler(Sampler::Mean)).unwrap();

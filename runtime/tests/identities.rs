@@ -9,7 +9,7 @@ mod common;
 use bnn_runtime::{BayesianDense, Layer, Model, NoiseModel, PredictOptions, Prediction, Provenance, Sampler, Task};
 use proptest::prelude::*;
 
-const SAMPLERS: [Sampler; 3] = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean];
+const SAMPLERS: [Sampler; 4] = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean, Sampler::SharedWeights];
 
 fn tasks() -> Vec<Task> {
     vec![
@@ -81,7 +81,7 @@ fn with_every_sigma_zero_every_sampler_equals_mean_and_epistemic_is_zero() {
         let model = zero_sigma(&common::bayesian_mlp(seed as u64, &[4, 8, 6, h], task, 0.5));
         let x = [1.0, -0.5, 0.25, 2.0];
         let reference = model.predict(&x, &PredictOptions::default().sampler(Sampler::Mean)).unwrap();
-        for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
+        for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::SharedWeights] {
             let p = model.predict(&x, &PredictOptions::default().samples(50).sampler(sampler)).unwrap();
             assert_eq!(p.samples_used(), 50);
             let tol = if sampler == Sampler::WeightSampling { 0.0 } else { 1e-5 };
@@ -131,7 +131,7 @@ proptest! {
         inputs in 1usize..12,
         task in 0usize..3,
         head in 1usize..6,
-        sampler in 0usize..3,
+        sampler in 0usize..4,
         samples in 1usize..70,
         sigma_max in 0.0f32..2.0,
     ) {

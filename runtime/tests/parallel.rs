@@ -1,5 +1,5 @@
-//! `Model::predict_batch_parallel` gives bit-identical results to the serial batch for every thread count, and
-//! reports the same error for a bad item.
+//! `Model::predict_batch_parallel` gives bit-identical results to the serial batch for every thread count (with
+//! shared weights too: every thread draws the batch's networks), and reports the same error for a bad item.
 
 mod common;
 
@@ -12,7 +12,7 @@ fn threads_never_change_the_results() {
     let items = if cfg!(miri) { 7 } else { 23 };
     let thread_counts: &[usize] = if cfg!(miri) { &[2, 3] } else { &[0, 1, 2, 3, 4, 8, 64] };
     let inputs: Vec<f32> = (0..5 * items).map(|i| (i as f32 * 0.37).sin()).collect();
-    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean] {
+    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean, Sampler::SharedWeights] {
         let options = PredictOptions::default().samples(9).seed(1000).sampler(sampler);
         let serial = model.predict_batch(&inputs, &options).unwrap();
         for &threads in thread_counts {

@@ -13,7 +13,7 @@ fn model() -> bnn_runtime::Model {
 fn the_same_seed_gives_bit_identical_results_and_different_seeds_differ() {
     let m = model();
     let x = [0.3, 0.1, -0.2];
-    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
+    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::SharedWeights] {
         let opts = PredictOptions::default().samples(16).sampler(sampler);
         let a = m.predict(&x, &opts.seed(42)).unwrap();
         let b = m.predict(&x, &opts.seed(42)).unwrap();

@@ -97,6 +97,15 @@ int main(int argc, char **argv) {
     no_samples.samples = 0;
     CHECK(bnn_classify(classifier, input, dim, &no_samples, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
           "zero samples is an invalid argument");
+    BnnOptions shared = options;
+    shared.sampler = BNN_SAMPLER_SHARED_WEIGHTS;
+    CHECK(bnn_classify(classifier, input, dim, &shared, probabilities, classes, &c) == BNN_OK && c.samples_used == 24,
+          "shared weights predict one input");
+    shared.adaptive_max = 100;
+    shared.tolerance = 0.01f;
+    CHECK(bnn_classify(classifier, input, dim, &shared, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,
+          "shared weights with an adaptive count are an invalid argument");
+    CHECK(contains(bnn_last_error(), "fixed sample count"), "the message says why");
     BnnOptions bad_sampler = options;
     bad_sampler.sampler = 9;
     CHECK(bnn_classify(classifier, input, dim, &bad_sampler, probabilities, classes, &c) == BNN_ERROR_INVALID_ARGUMENT,

@@ -62,7 +62,8 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
     }
-    let sampler = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean][usize::from(data[0] % 3)];
+    let samplers = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean, Sampler::SharedWeights];
+    let sampler = samplers[usize::from(data[0] % 4)];
     let mut options = PredictOptions::default().sampler(sampler).seed(u64::from(data[1]));
     options = if data[2] & 1 == 0 {
         options.samples(usize::from(data[3] % 40))
@@ -77,5 +78,9 @@ fuzz_target!(|data: &[u8]| {
         assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
         assert!(c.mutual_information >= 0.0 && c.expected_entropy >= 0.0);
         assert_eq!(c.predictive_entropy, c.expected_entropy + c.mutual_information);
+    }
+    // The same values as a batch (any length: a ragged one is an error, not a panic).
+    if let Ok(batch) = model.predict_batch(&input, &options) {
+        assert_eq!(batch.len(), input.len() / model.input_dim());
     }
 });

@@ -66,13 +66,8 @@ impl Dense {
     /// `y = W h + b` for a block of `s` samples (`h` is `[in × s]`, `y` is `[out × s]`) on `isa`; `live` (`in`)
     /// is scratch.
     pub(crate) fn forward_block(&self, isa: Isa, h: &[f32], s: usize, live: &mut [u32], y: &mut [f32]) {
-        let y = &mut y[..self.out_features * s];
         let h = &h[..self.in_features * s];
-        let live = self.layout.live_inputs(h, s, live);
-        self.layout.matmul_block(isa, &self.weight, h, s, live, y);
-        for (y_row, b) in y.chunks_exact_mut(s).zip(&self.bias) {
-            y_row.iter_mut().for_each(|v| *v += b);
-        }
+        self.layout.affine_block(isa, (&self.weight, &self.bias), (h, s), live, y);
     }
 
     /// `y = W x + b`.

@@ -187,6 +187,25 @@ impl WeightLayout {
         }
     }
 
+    /// `y = W h + b` for a block of `s` columns (`h` is `[cols × s]`, `y` is `[rows × s]`) with the stored
+    /// `values` on `isa`: [`Self::matmul_block`] over the live rows of `h`, then the bias. `live` (`cols`) is scratch.
+    #[inline(always)]
+    pub(crate) fn affine_block(
+        &self,
+        isa: Isa,
+        (values, bias): (&[f32], &[f32]),
+        (h, s): (&[f32], usize),
+        live: &mut [u32],
+        y: &mut [f32],
+    ) {
+        let y = &mut y[..self.rows() * s];
+        let live = self.live_inputs(h, s, live);
+        self.matmul_block(isa, values, h, s, live, y);
+        for (y_row, b) in y.chunks_exact_mut(s).zip(bias) {
+            y_row.iter_mut().for_each(|v| *v += b);
+        }
+    }
+
     /// Expands stored values to a dense row-major matrix (absent entries are 0).
     pub fn to_dense(&self, values: &[f32]) -> Vec<f32> {
         match self {

@@ -15,12 +15,29 @@ impl Predictor<'_> {
     /// layer that runs once per input (deterministic, or Bayesian with its mean weights or its moments for local
     /// reparameterization) runs for eight inputs at a time: its weights are read once per group, with the same
     /// bits.
+    ///
+    /// With [`Sampler::SharedWeights`](crate::Sampler::SharedWeights) every item sees the same networks, drawn from
+    /// `options.seed`, and items `32m .. 32m + 31` draw their first Bayesian dense layer's noise from seed
+    /// `options.seed + m` (`predict/shared.rs`).
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
+        self.predict_batch_from(inputs, options, 0)
+    }
+
+    /// [`Self::predict_batch`] of the part of a batch that starts at its item `first`.
+    pub(crate) fn predict_batch_from(
+        &mut self,
+        inputs: &[f32],
+        options: &PredictOptions,
+        first: usize,
+    ) -> Result<Vec<Prediction>, PredictError> {
         let d = self.model.input_dim();
         if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
-        let item = |i: usize| options.seed(options.seed.wrapping_add(i as u64));
+        if self.shares_weights(options.sampler) {
+            return self.predict_shared(inputs, options, first);
+        }
+        let item = |i: usize| options.seed(options.seed.wrapping_add((first + i) as u64));
         let pass = self.pass(options.sampler);
         let first = self.model.layers().first().filter(|_| !inputs.is_empty());
         let (first, moments) = match (first, pass) {
@@ -61,24 +78,24 @@ impl Predictor<'_> {
 
 /// A group of up to [`INPUT_LANES`] inputs of a batch, transposed for the first layer, and that layer's outputs
 /// (or pre-activation moments) of each.
-struct InputLanes {
+pub(super) struct InputLanes {
     /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
     /// non-finite value, which its own prediction then reports); `xt_sq` the squares.
     xt: Vec<Lanes>,
     xt_sq: Vec<Lanes>,
     /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
-    mean: Vec<Lanes>,
-    sd: Vec<Lanes>,
+    pub(super) mean: Vec<Lanes>,
+    pub(super) sd: Vec<Lanes>,
 }
 
 impl InputLanes {
-    fn new(inputs: usize, outputs: usize) -> Self {
+    pub(super) fn new(inputs: usize, outputs: usize) -> Self {
         let lanes = |n: usize| vec![[0.0; INPUT_LANES]; n];
         Self { xt: lanes(inputs), xt_sq: lanes(inputs), mean: lanes(outputs), sd: lanes(outputs) }
     }
 
     /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`.
-    fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
+    pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
         self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
         for (i, x) in group.chunks_exact(row.len()).enumerate() {
             let Ok(x) = finite(x) else { continue };
@@ -97,10 +114,10 @@ impl InputLanes {
 /// The first layer of a group of inputs — its outputs, or with `moments` its pre-activation moments (a Bayesian
 /// dense layer) — compiled for the predictor's instruction set ([`Isa::run`]). `false` where the layer has no
 /// such kernel.
-struct FirstLayer<'l> {
-    layer: &'l Layer,
-    moments: bool,
-    lanes: &'l mut InputLanes,
+pub(super) struct FirstLayer<'l> {
+    pub(super) layer: &'l Layer,
+    pub(super) moments: bool,
+    pub(super) lanes: &'l mut InputLanes,
 }
 
 impl Compiled for FirstLayer<'_> {

@@ -3,8 +3,10 @@
 
 use super::conv::{conv2d, convolve, pool};
 use super::Predictor;
-use crate::kernels::Compiled;
+use crate::aligned::LineAligned;
+use crate::kernels::{Compiled, Isa};
 use crate::layers::{sample_from_moments, Layer};
+use crate::model::Model;
 use crate::sample::SeededRng;
 
 impl Predictor<'_> {
@@ -61,13 +63,7 @@ impl Predictor<'_> {
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }
-                Layer::Dense(l) => {
-                    l.forward_block(isa, a, s, &mut self.block_scratch.live, b);
-                    width = l.out_features();
-                    core::mem::swap(a, b);
-                }
                 Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
-                Layer::Activation(f) => f.apply(&mut a[..width * s]),
                 Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
                     // One call of the (inlined) kernels for both kinds: the library stays smaller.
                     let kernels = match layer {
@@ -84,13 +80,49 @@ impl Predictor<'_> {
                     let room = self.conv_room.as_deref_mut();
                     width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
                 }
-                Layer::Pool2d(p) => {
-                    width = pool(self.model, index, p, a, s, b);
-                    core::mem::swap(a, b);
+                fixed => {
+                    width = fixed_block_layer(
+                        self.model,
+                        isa,
+                        (index, fixed),
+                        (a, b, s),
+                        width,
+                        &mut self.block_scratch.live,
+                    )
                 }
-                Layer::Flatten => {}
             }
         }
+    }
+}
+
+/// Layer `index` of `model` on the block `a` (`[width × s]`, `b` its partner) where it draws nothing: a fixed dense
+/// layer, an activation, pooling or flatten (the callers take every other kind themselves: its width is returned
+/// unchanged). Leaves the output in `a` and returns its width; `live` is scratch.
+#[inline(always)]
+pub(super) fn fixed_block_layer(
+    model: &Model,
+    isa: Isa,
+    (index, layer): (usize, &Layer),
+    (a, b, s): (&mut LineAligned, &mut LineAligned, usize),
+    width: usize,
+    live: &mut [u32],
+) -> usize {
+    match layer {
+        Layer::Dense(l) => {
+            l.forward_block(isa, a, s, live, b);
+            core::mem::swap(a, b);
+            l.out_features()
+        }
+        Layer::Activation(f) => {
+            f.apply(&mut a[..width * s]);
+            width
+        }
+        Layer::Pool2d(p) => {
+            let width = pool(model, index, p, a, s, b);
+            core::mem::swap(a, b);
+            width
+        }
+        _ => width,
     }
 }
 

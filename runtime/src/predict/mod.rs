@@ -8,15 +8,19 @@
 //!
 //! Here: the [`Predictor`] and its Monte-Carlo loop; `options.rs` the options, `batch.rs` a batch's first layer
 //! eight inputs at a time, `block.rs` a block of local-reparameterization samples, `single.rs` one sample's
-//! layers (`Mean`, weight sampling), `conv.rs` the convolutions' plans and calls.
+//! layers (`Mean`, weight sampling), `shared.rs` a batch whose inputs share each sample's network, `conv.rs` the
+//! convolutions' plans and calls.
 
 mod batch;
 mod block;
 mod conv;
 mod options;
+mod shared;
 mod single;
 
 pub use options::{PredictOptions, SampleCount, ADAPTIVE_MIN_SAMPLES};
+#[cfg(feature = "parallel")]
+pub(crate) use shared::GROUP as SHARED_GROUP;
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
@@ -111,6 +115,13 @@ impl<'m> Predictor<'m> {
     /// Predicts one input with Monte-Carlo uncertainty. Adaptive sampling checks its tolerance after every
     /// [`ADAPTIVE_MIN_SAMPLES`] samples.
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
+        if self.shares_weights(options.sampler) {
+            let d = self.model.input_dim();
+            if input.len() != d {
+                return Err(PredictError::InputLength { expected: d, found: input.len() });
+            }
+            return self.predict_shared(input, options, 0).map(|mut p| p.remove(0));
+        }
         options.validate()?;
         let pass = self.prepare(input, options.sampler)?;
         self.sample_prepared(pass, options)
@@ -151,6 +162,14 @@ impl<'m> Predictor<'m> {
         samples: usize,
         out: &mut Vec<f32>,
     ) -> Result<(), PredictError> {
+        if self.shares_weights(sampler) && samples > 0 {
+            let d = self.model.input_dim();
+            if input.len() != d {
+                return Err(PredictError::InputLength { expected: d, found: input.len() });
+            }
+            let options = PredictOptions::default().sampler(sampler).seed(seed).samples(samples);
+            return self.sample_shared(input, &options, 0, out);
+        }
         let mut rng = SeededRng::new(seed);
         let pass = self.prepare(input, sampler)?;
         out.reserve(samples * self.model.head_width());
@@ -180,14 +199,20 @@ impl<'m> Predictor<'m> {
         Ok(pass)
     }
 
-    /// The pass `sampler` asks for (`Mean` for a model that draws nothing).
+    /// The pass `sampler` asks for (`Mean` for a model that draws nothing). Shared weights prepare each input as
+    /// local reparameterization does; [`Self::predict_shared`] runs their samples.
     fn pass(&self, sampler: Sampler) -> Pass {
         match sampler {
             _ if self.first_stochastic == self.model.layers().len() => Pass::Mean,
             Sampler::Mean => Pass::Mean,
-            Sampler::LocalReparam => Pass::LocalReparam,
+            Sampler::LocalReparam | Sampler::SharedWeights => Pass::LocalReparam,
             Sampler::WeightSampling => Pass::WeightSampling,
         }
+    }
+
+    /// Whether `sampler` runs shared weights on this model (which draws something).
+    fn shares_weights(&self, sampler: Sampler) -> bool {
+        sampler == Sampler::SharedWeights && self.first_stochastic < self.model.layers().len()
     }
 
     /// The end of the layers that run once per input in `pass` (the deterministic prefix).
@@ -326,7 +351,7 @@ mod tests {
 
     /// Every instruction set draws the bits of the portable build of its kind (fused or not), for every sampler
     /// and block size, dense or sparse, fully connected or convolutional; `Mean` and weight sampling are never
-    /// fused.
+    /// fused. Shared weights run a batch of 37 inputs, so that their blocks of inputs are 32, 4 and 1 wide.
     #[test]
     fn every_instruction_set_draws_the_bits_of_its_portable_kind() {
         let dense = pruned_network();
@@ -341,13 +366,22 @@ mod tests {
                 out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
             let reference = |fused: bool| Isa::available().into_iter().find(|i| i.fused() == fused).unwrap();
-            for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean] {
+            for sampler in [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean, Sampler::SharedWeights] {
                 let (unfused, fused) = (draw(reference(false), sampler), draw(reference(true), sampler));
-                assert_eq!(unfused == fused, sampler != Sampler::LocalReparam, "{sampler:?}");
+                let never_fused = matches!(sampler, Sampler::WeightSampling | Sampler::Mean);
+                assert_eq!(unfused == fused, never_fused, "{sampler:?}");
                 for isa in Isa::available() {
                     let want = if isa.fused() { &fused } else { &unfused };
                     assert_eq!(&draw(isa, sampler), want, "{isa:?}, {sampler:?}");
                 }
+            }
+            let items = if cfg!(miri) { 5 } else { 37 };
+            let batch: Vec<f32> = (0..d * items).map(|i| ((i % 29) as f32 - 14.0) / 9.0).collect();
+            let options = PredictOptions::default().samples(3).seed(5).sampler(Sampler::SharedWeights);
+            let shared = |isa: Isa| Predictor::on(&model, isa).predict_batch(&batch, &options).unwrap();
+            let (unfused, fused) = (shared(reference(false)), shared(reference(true)));
+            for isa in Isa::available() {
+                assert_eq!(shared(isa), if isa.fused() { fused.clone() } else { unfused.clone() }, "{isa:?}");
             }
         }
     }

@@ -21,6 +21,12 @@ impl SeededRng {
         Self { inner: Xoshiro256PlusPlus::seed_from_u64(seed) }
     }
 
+    /// A stream independent of this one and of every other seed's: this one 2^128 draws ahead.
+    pub fn jumped(mut self) -> Self {
+        self.inner.jump();
+        self
+    }
+
     /// One draw from N(0, 1).
     #[inline]
     pub fn gaussian(&mut self) -> f32 {

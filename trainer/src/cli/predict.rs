@@ -38,7 +38,7 @@ pub struct PredictArgs {
     /// Stop early once the standard error of the mean is below this (at most --samples).
     #[arg(long)]
     tolerance: Option<f32>,
-    /// local-reparam, weight-sampling or mean.
+    /// local-reparam, weight-sampling, mean or shared-weights (for batches; one input here).
     #[arg(long, default_value = "local-reparam")]
     sampler: Sampler,
     #[arg(long, default_value_t = 0)]

@@ -10,5 +10,11 @@ public enum Sampler {
     /** The reference: a fresh draw of every weight for every sample. */
     WEIGHT_SAMPLING,
     /** Deterministic: the posterior means, one pass whatever the sample count (no epistemic uncertainty). */
-    MEAN
+    MEAN,
+    /**
+     * For a batch: each sample's network is drawn once and runs every input of the batch, as a framework's
+     * forward pass of a batch does. Each input's samples are exact draws of its predictive distribution, but the
+     * inputs share their networks, so their Monte-Carlo errors are correlated. Fixed sample counts only.
+     */
+    SHARED_WEIGHTS
 }

@@ -1,0 +1,341 @@
+//! Shared weights ([`Sampler::SharedWeights`](crate::Sampler::SharedWeights)): the inputs of a batch see the same
+//! Monte-Carlo networks, as in a framework's forward pass of a batch.
+//!
+//! Each sample draws its network — every stochastic layer after a first Bayesian dense one — once for up to
+//! [`CHUNK`] inputs, and runs them [`GROUP`] at a time as one block: the inputs sit in the columns where local
+//! reparameterization puts its samples, so the same block kernels read each stored weight once and multiply a row of
+//! inputs with it (one multiply-add per weight and input, where local reparameterization does a mean, a square and a
+//! variance per weight, sample and input). A first Bayesian dense layer draws each input's pre-activations from their
+//! exact moments, as local reparameterization does: exact, because a layer's weights are independent of the later
+//! layers'. The networks come from the batch's seed, the first layer's noise of the batch's items `32m .. 32m + 31`
+//! (group `m`) from seed `seed + m`, a block of 32 columns per sample whatever the group's size; the block kernels
+//! give a column the same bits whatever the block's width. So an item's result depends on the seed, its index and
+//! its input only: not on its neighbours, nor on the number of threads (which cut batches at whole groups).
+
+use super::batch::{FirstLayer, InputLanes};
+use super::block::fixed_block_layer;
+use super::conv::convolve;
+use super::{finite, PredictOptions, Predictor, SampleCount};
+use crate::error::PredictError;
+use crate::kernels::{Compiled, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
+use crate::layers::{sample_from_moments, Layer};
+use crate::prelude::*;
+use crate::sample::SeededRng;
+use crate::uncertainty::{Accumulator, Prediction};
+
+/// Inputs that run as one block and share a stream for their first layer's noise.
+pub(crate) const GROUP: usize = SAMPLE_BLOCK;
+
+/// Inputs whose networks are drawn together: each network's draws are paid once per this many inputs.
+const CHUNK: usize = 4 * GROUP;
+
+/// The per-call state of a shared-weights batch (sized once per call, never per sample).
+struct Chunk {
+    /// Each group's prepared prefixes, or its first layer's pre-activation means then standard deviations, a
+    /// column per input: `[groups × 2 · width × GROUP]`, zero in the columns past the batch's end.
+    prefix: Vec<f32>,
+    /// Each group's stream (its first layer's noise).
+    rngs: Vec<SeededRng>,
+    /// One sample's network: the drawn weights and biases (or dropout mask) of every stochastic layer it draws, in
+    /// layer order.
+    network: Vec<f32>,
+    /// Each input's head outputs of the current group of samples: `[inputs × SAMPLE_BLOCK × head]`.
+    heads: Vec<f32>,
+}
+
+impl Chunk {
+    /// Keeps input `i`'s prepared prefix `mean` (and `sd`, the moments' standard deviations) in its group's column
+    /// (room for `items` inputs).
+    fn put_prefix(&mut self, i: usize, mean: &[f32], sd: &[f32], items: usize) {
+        let w = mean.len();
+        self.prefix.resize(self.prefix.len().max(items.div_ceil(GROUP) * 2 * w * GROUP), 0.0);
+        let (means, sds) = self.prefix[i / GROUP * 2 * w * GROUP..][..2 * w * GROUP].split_at_mut(w * GROUP);
+        let rows = means.chunks_exact_mut(GROUP).zip(sds.chunks_exact_mut(GROUP));
+        for ((m_row, s_row), (m, s)) in rows.zip(mean.iter().zip(sd)) {
+            (m_row[i % GROUP], s_row[i % GROUP]) = (*m, *s);
+        }
+    }
+}
+
+impl Predictor<'_> {
+    /// The predictions of a row-major batch with shared weights; item `i` is the batch's item `first + i` (`first`
+    /// a multiple of [`GROUP`]).
+    pub(super) fn predict_shared(
+        &mut self,
+        inputs: &[f32],
+        options: &PredictOptions,
+        first: usize,
+    ) -> Result<Vec<Prediction>, PredictError> {
+        let items = inputs.len() / self.model.input_dim();
+        let mut sink = Predictions {
+            accs: (0..items.min(CHUNK)).map(|_| Accumulator::new(self.model.task(), SAMPLE_BLOCK, self.isa)).collect(),
+            out: Vec::with_capacity(items),
+            interval_level: options.interval_level,
+        };
+        self.sample_shared(inputs, options, first, &mut sink)?;
+        Ok(sink.out)
+    }
+
+    /// Runs the shared-weights samples of `inputs` chunk by chunk into `sink`.
+    pub(super) fn sample_shared(
+        &mut self,
+        inputs: &[f32],
+        options: &PredictOptions,
+        first_item: usize,
+        sink: &mut dyn SharedSink,
+    ) -> Result<(), PredictError> {
+        options.validate()?;
+        let SampleCount::Fixed(samples) = options.samples else {
+            return Err(PredictError::InvalidOptions(
+                "shared weights take a fixed sample count (an adaptive one would let an input's neighbours decide \
+                 how many samples it gets)"
+                    .into(),
+            ));
+        };
+        let d = self.model.input_dim();
+        if !inputs.len().is_multiple_of(d) {
+            return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
+        }
+        let head = self.model.head_width();
+        let chunk_items = (inputs.len() / d).min(CHUNK);
+        let mut chunk = Chunk {
+            prefix: Vec::new(),
+            rngs: Vec::with_capacity(chunk_items),
+            network: vec![0.0; self.network_len()],
+            heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head],
+        };
+        // A first Bayesian dense layer's moments are taken eight inputs at a time (each weight read once per eight;
+        // the bits of a single input's).
+        let first = self.model.layers().first().filter(|l| matches!(l, Layer::BayesianDense(_)));
+        let mut lanes = first.and_then(Layer::dense_sizes).map(|(_, o)| InputLanes::new(d, o));
+        for (c, group) in inputs.chunks(d * CHUNK).enumerate() {
+            let n = group.len() / d;
+            let first_group = (first_item + c * CHUNK) / GROUP;
+            chunk.rngs.clear();
+            chunk.rngs.extend(
+                (0..n.div_ceil(GROUP)).map(|q| SeededRng::new(options.seed.wrapping_add((first_group + q) as u64))),
+            );
+            chunk.prefix.fill(0.0);
+            for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
+                let in_lanes = match (first, lanes.as_mut()) {
+                    (Some(layer), Some(l)) => {
+                        l.transpose(self.model, eight, &mut self.a[..d]);
+                        self.isa.run(FirstLayer { layer, moments: true, lanes: l })
+                    }
+                    _ => false,
+                };
+                for (lane, x) in eight.chunks_exact(d).enumerate() {
+                    match lanes.as_ref().filter(|_| in_lanes) {
+                        Some(l) => {
+                            finite(x)?;
+                            for (j, (m, s)) in l.mean.iter().zip(&l.sd).enumerate() {
+                                (self.prefix[j], self.prefix_sd[j]) = (m[lane], s[lane]);
+                            }
+                            self.prefix_width = l.mean.len();
+                        }
+                        None => {
+                            self.prepare(x, crate::Sampler::LocalReparam)?;
+                        }
+                    }
+                    let w = self.prefix_width;
+                    chunk.put_prefix(k * INPUT_LANES + lane, &self.prefix[..w], &self.prefix_sd[..w], chunk_items);
+                }
+            }
+            let mut networks = SeededRng::new(options.seed).jumped();
+            for t in 0..samples {
+                let isa = self.isa;
+                isa.run(SharedSample {
+                    predictor: self,
+                    chunk: &mut chunk,
+                    n,
+                    slot: t % SAMPLE_BLOCK,
+                    rng: &mut networks,
+                });
+                let filled = t % SAMPLE_BLOCK + 1;
+                if filled == SAMPLE_BLOCK || t + 1 == samples {
+                    for (i, heads) in chunk.heads.chunks_exact(SAMPLE_BLOCK * head).take(n).enumerate() {
+                        sink.add(i, &heads[..filled * head])?;
+                    }
+                }
+            }
+            sink.chunk_done(n);
+        }
+        Ok(())
+    }
+
+    /// The length of one network's draws: the weights and biases of every Bayesian layer from the first
+    /// stochastic one on (but a first dense one, whose pre-activations each input draws), a mask per dropout layer.
+    fn network_len(&self) -> usize {
+        let layers = &self.model.layers()[self.first_stochastic..];
+        let per_input = usize::from(matches!(layers.first(), Some(Layer::BayesianDense(_))));
+        let draws = |layer: &Layer| match layer {
+            Layer::BayesianDense(l) => l.weight_mu().len() + l.bias_mu().len(),
+            Layer::BayesianConv2d(l) => l.weight_mu().len() + l.bias_mu().len(),
+            Layer::Dropout(_) => self.model.max_width(),
+            _ => 0,
+        };
+        layers[per_input..].iter().map(draws).sum()
+    }
+
+    /// One sample of a chunk: draws its network, then runs the chunk's inputs through it a block at a time and
+    /// puts each input's head outputs in its `slot` of `chunk.heads`.
+    #[inline(always)]
+    fn shared_sample_inline(&mut self, chunk: &mut Chunk, n: usize, slot: usize, rng: &mut SeededRng) {
+        let (layers, isa) = (self.model.layers(), self.isa);
+        let start = self.first_stochastic;
+        let per_input = matches!(layers[start], Layer::BayesianDense(_));
+        let later = start + usize::from(per_input);
+        // The network: each stochastic layer's draws, in layer order.
+        let mut at = 0;
+        for layer in &layers[later..] {
+            match layer {
+                Layer::BayesianDense(l) => {
+                    let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
+                    let (weights, rest) = chunk.network[at..].split_at_mut(w);
+                    sample_from_moments(isa, l.weight_mu(), l.weight_sigma(), 1, weights, rng);
+                    sample_from_moments(isa, l.bias_mu(), l.bias_sigma(), 1, &mut rest[..b], rng);
+                    at += w + b;
+                }
+                Layer::BayesianConv2d(l) => {
+                    let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
+                    let (weights, rest) = chunk.network[at..].split_at_mut(w);
+                    l.sample_kernels(isa, 1, (weights, &mut rest[..b]), rng);
+                    at += w + b;
+                }
+                Layer::Dropout(d) => {
+                    let mask = &mut chunk.network[at..at + self.model.max_width()];
+                    mask.fill(1.0);
+                    d.apply_sampled(mask, rng);
+                    at += mask.len();
+                }
+                _ => {}
+            }
+        }
+        let head = self.model.head_width();
+        let w = self.prefix_width;
+        for q in 0..n.div_ceil(GROUP) {
+            // The block: the group's inputs in its first columns, as many columns as the smallest block kernel that
+            // takes them (two for one input: a block of one would take the single-vector products, whose sums run
+            // in another order).
+            let inputs = (n - q * GROUP).min(GROUP);
+            let s = BLOCK_SIZES.into_iter().rev().find(|b| *b >= inputs).unwrap_or(GROUP).max(2);
+            let (a, b) = (&mut self.block_a, &mut self.block_b);
+            let (means, sds) = chunk.prefix[q * 2 * w * GROUP..][..2 * w * GROUP].split_at(w * GROUP);
+            let rows = a[..w * s].chunks_exact_mut(s).zip(means.chunks_exact(GROUP));
+            if per_input {
+                // Pre-activations from their moments: the group's noise, a block of GROUP columns whatever its size.
+                let noise = &mut self.block_scratch.noise[..w * GROUP];
+                chunk.rngs[q].fill_gaussian_on(isa, noise);
+                for ((row, m), (d, e)) in rows.zip(sds.chunks_exact(GROUP).zip(noise.chunks_exact(GROUP))) {
+                    for (((y, m), d), e) in row.iter_mut().zip(&m[..s]).zip(&d[..s]).zip(&e[..s]) {
+                        *y = m + d * e;
+                    }
+                }
+            } else {
+                for (row, m) in rows {
+                    row.copy_from_slice(&m[..s]);
+                }
+            }
+            let mut width = w;
+            let mut at = 0;
+            for (index, layer) in layers.iter().enumerate().skip(later) {
+                match layer {
+                    Layer::BayesianDense(l) => {
+                        let (nw, nb) = (l.weight_mu().len(), l.bias_mu().len());
+                        let (weights, bias) = chunk.network[at..at + nw + nb].split_at(nw);
+                        let h = &a[..l.in_features() * s];
+                        l.layout().affine_block(isa, (weights, bias), (h, s), &mut self.block_scratch.live, b);
+                        at += nw + nb;
+                        width = l.out_features();
+                        core::mem::swap(a, b);
+                    }
+                    Layer::Dropout(_) => {
+                        let mask = &chunk.network[at..at + self.model.max_width()];
+                        for (row, m) in a[..width * s].chunks_exact_mut(s).zip(mask) {
+                            row.iter_mut().for_each(|v| *v *= m);
+                        }
+                        at += mask.len();
+                    }
+                    Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
+                        let kernels = match layer {
+                            Layer::BayesianConv2d(l) => {
+                                let (nw, nb) = (l.weight_mu().len(), l.bias_mu().len());
+                                let (weights, bias) = chunk.network[at..at + nw + nb].split_at(nw);
+                                at += nw + nb;
+                                (weights, bias, 1)
+                            }
+                            Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
+                            _ => continue, // not reached: the arm takes convolutions only
+                        };
+                        let room = self.conv_room.as_deref_mut();
+                        width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
+                    }
+                    fixed => {
+                        let live = &mut self.block_scratch.live;
+                        width = fixed_block_layer(self.model, isa, (index, fixed), (a, b, s), width, live);
+                    }
+                }
+            }
+            for i in 0..inputs {
+                let out = &mut chunk.heads[((q * GROUP + i) * SAMPLE_BLOCK + slot) * head..][..head];
+                for (k, v) in out.iter_mut().enumerate() {
+                    *v = a[k * s + i];
+                }
+            }
+        }
+    }
+}
+
+/// One shared-weights sample of a chunk, as work for [`Isa::run`](crate::kernels::Isa::run): the network's draws
+/// and the block's element-wise passes compiled for the predictor's instruction set.
+struct SharedSample<'p, 'm, 'c, 'r> {
+    predictor: &'p mut Predictor<'m>,
+    chunk: &'c mut Chunk,
+    n: usize,
+    slot: usize,
+    rng: &'r mut SeededRng,
+}
+
+impl Compiled for SharedSample<'_, '_, '_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        self.predictor.shared_sample_inline(self.chunk, self.n, self.slot, self.rng)
+    }
+}
+
+/// Where a chunk's head outputs go.
+pub(super) trait SharedSink {
+    /// The chunk's input `i`'s head outputs of a group of samples: `[n × head]`, in sample order.
+    fn add(&mut self, i: usize, heads: &[f32]) -> Result<(), PredictError>;
+    /// The end of a chunk of `n` inputs.
+    fn chunk_done(&mut self, n: usize);
+}
+
+/// Each input's statistics, and the finished predictions.
+struct Predictions {
+    accs: Vec<Accumulator>,
+    out: Vec<Prediction>,
+    interval_level: f32,
+}
+
+impl SharedSink for Predictions {
+    fn add(&mut self, i: usize, heads: &[f32]) -> Result<(), PredictError> {
+        self.accs[i].add(heads)
+    }
+    fn chunk_done(&mut self, n: usize) {
+        for acc in &mut self.accs[..n] {
+            self.out.push(acc.finish(self.interval_level));
+            acc.reset();
+        }
+    }
+}
+
+/// One input's raw head outputs, sample after sample.
+impl SharedSink for Vec<f32> {
+    fn add(&mut self, _: usize, heads: &[f32]) -> Result<(), PredictError> {
+        self.extend_from_slice(heads);
+        Ok(())
+    }
+    fn chunk_done(&mut self, _: usize) {}
+}
