@@ -1,32 +1,36 @@
 //! Shared weights ([`Sampler::SharedWeights`](crate::Sampler::SharedWeights)): the inputs of a batch see the same
 //! Monte-Carlo networks, as in a framework's forward pass of a batch.
 //!
-//! Each sample draws its network — every stochastic layer after a first Bayesian dense one — once for up to
-//! [`CHUNK`] inputs, and runs them [`GROUP`] at a time as one block: the inputs sit in the columns where local
-//! reparameterization puts its samples, so the same block kernels read each stored weight once and multiply a row of
-//! inputs with it (one multiply-add per weight and input, where local reparameterization does a mean, a square and a
-//! variance per weight, sample and input). A first Bayesian dense layer draws each input's pre-activations from their
-//! exact moments, as local reparameterization does: exact, because a layer's weights are independent of the later
-//! layers'. The networks come from the batch's seed, the first layer's noise of the batch's items `32m .. 32m + 31`
-//! (group `m`) from seed `seed + m`, a block of 32 columns per sample whatever the group's size; the block kernels
-//! give a column the same bits whatever the block's width. So an item's result depends on the seed, its index and
-//! its input only: not on its neighbours, nor on the number of threads (which cut batches at whole groups).
+//! Each sample's network — every stochastic layer after a first Bayesian dense one — is drawn once for the batch
+//! (where all of them fit in [`NETWORKS_IN_MEMORY`], several threads each drawing a share; else once per chunk of
+//! [`CHUNK`] inputs), and the inputs run through it [`GROUP`] at a time as one block: they sit in the columns where
+//! local reparameterization puts its samples, so the same block kernels read each stored weight once and multiply a
+//! row of inputs with it (one multiply-add per weight and input, where local reparameterization does a mean, a
+//! square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
+//! pre-activations from their exact moments, as local reparameterization does: exact, because a layer's weights are
+//! independent of the later layers'. Sample `t`'s network comes from its own stream (seed `seed + t`, jumped), the
+//! first layer's noise of the batch's items `32m .. 32m + 31` (group `m`) from seed `seed + m`, a block of 32 columns
+//! per sample whatever the group's size, and the block kernels give a column the same bits whatever the block's
+//! width. So an item's result depends on the seed, its index and its input only: not on its neighbours, nor on the
+//! number of threads (which cut batches at whole groups).
 
 use super::batch::{FirstLayer, InputLanes};
 use super::block::fixed_block_layer;
 use super::conv::convolve;
 use super::{finite, PredictOptions, Predictor, SampleCount};
 use crate::error::PredictError;
-use crate::kernels::{Compiled, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
+use crate::kernels::{Compiled, Isa, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
 use crate::layers::{sample_from_moments, Layer};
+use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::SeededRng;
 use crate::uncertainty::{Accumulator, Prediction};
+use core::ops::Range;
 
 /// Inputs that run as one block and share a stream for their first layer's noise.
 pub(crate) const GROUP: usize = SAMPLE_BLOCK;
 
-/// Inputs whose networks are drawn together: each network's draws are paid once per this many inputs.
+/// Inputs whose networks are drawn together where the batch's networks do not fit in [`NETWORKS_IN_MEMORY`].
 const CHUNK: usize = 4 * GROUP;
 
 /// The per-call state of a shared-weights batch (sized once per call, never per sample).
@@ -36,9 +40,6 @@ struct Chunk {
     prefix: Vec<f32>,
     /// Each group's stream (its first layer's noise).
     rngs: Vec<SeededRng>,
-    /// One sample's network: the drawn weights and biases (or dropout mask) of every stochastic layer it draws, in
-    /// layer order.
-    network: Vec<f32>,
     /// Each input's head outputs of the current group of samples: `[inputs × SAMPLE_BLOCK × head]`.
     heads: Vec<f32>,
 }
@@ -59,29 +60,42 @@ impl Chunk {
 
 impl Predictor<'_> {
     /// The predictions of a row-major batch with shared weights; item `i` is the batch's item `first + i` (`first`
-    /// a multiple of [`GROUP`]).
-    pub(super) fn predict_shared(
+    /// a multiple of [`GROUP`]). `drawn` holds every sample's network ([`draw_networks`]) where the caller
+    /// drew them; else each chunk draws them.
+    pub(crate) fn predict_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
         first: usize,
+        drawn: Option<&[f32]>,
     ) -> Result<Vec<Prediction>, PredictError> {
         let items = inputs.len() / self.model.input_dim();
+        // A batch of several chunks draws every network once, where they fit, rather than once per chunk.
+        let own = match (drawn, networks_in_memory(self.model, options)) {
+            (None, Some(total)) if items > CHUNK => {
+                let mut all = vec![0.0; total];
+                draw_networks(self.model, self.isa, options.seed, 0..total / network_len(self.model), &mut all);
+                Some(all)
+            }
+            _ => None,
+        };
+        let drawn = drawn.or(own.as_deref());
         let mut sink = Predictions {
             accs: (0..items.min(CHUNK)).map(|_| Accumulator::new(self.model.task(), SAMPLE_BLOCK, self.isa)).collect(),
             out: Vec::with_capacity(items),
             interval_level: options.interval_level,
         };
-        self.sample_shared(inputs, options, first, &mut sink)?;
+        self.sample_shared(inputs, options, (first, drawn), &mut sink)?;
         Ok(sink.out)
     }
 
-    /// Runs the shared-weights samples of `inputs` chunk by chunk into `sink`.
+    /// Runs the shared-weights samples of `inputs` (the batch's items from `first_item` on) chunk by chunk into
+    /// `sink`, with the networks `drawn` or drawn here.
     pub(super) fn sample_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
-        first_item: usize,
+        (first_item, drawn): (usize, Option<&[f32]>),
         sink: &mut dyn SharedSink,
     ) -> Result<(), PredictError> {
         options.validate()?;
@@ -97,11 +111,15 @@ impl Predictor<'_> {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         let head = self.model.head_width();
+        let len = network_len(self.model);
+        if drawn.is_some_and(|all| all.len() != samples * len) {
+            return Err(PredictError::InvalidOptions("the drawn networks do not match the sample count".into()));
+        }
+        let mut network = vec![0.0; if drawn.is_some() { 0 } else { len }];
         let chunk_items = (inputs.len() / d).min(CHUNK);
         let mut chunk = Chunk {
             prefix: Vec::new(),
             rngs: Vec::with_capacity(chunk_items),
-            network: vec![0.0; self.network_len()],
             heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head],
         };
         // A first Bayesian dense layer's moments are taken eight inputs at a time (each weight read once per eight;
@@ -141,16 +159,16 @@ impl Predictor<'_> {
                     chunk.put_prefix(k * INPUT_LANES + lane, &self.prefix[..w], &self.prefix_sd[..w], chunk_items);
                 }
             }
-            let mut networks = SeededRng::new(options.seed).jumped();
             for t in 0..samples {
+                let network = match drawn {
+                    Some(all) => &all[t * len..(t + 1) * len],
+                    None => {
+                        draw_networks(self.model, self.isa, options.seed, t..t + 1, &mut network);
+                        &network[..]
+                    }
+                };
                 let isa = self.isa;
-                isa.run(SharedSample {
-                    predictor: self,
-                    chunk: &mut chunk,
-                    n,
-                    slot: t % SAMPLE_BLOCK,
-                    rng: &mut networks,
-                });
+                isa.run(SharedSample { predictor: self, chunk: &mut chunk, n, slot: t % SAMPLE_BLOCK, network });
                 let filled = t % SAMPLE_BLOCK + 1;
                 if filled == SAMPLE_BLOCK || t + 1 == samples {
                     for (i, heads) in chunk.heads.chunks_exact(SAMPLE_BLOCK * head).take(n).enumerate() {
@@ -163,54 +181,14 @@ impl Predictor<'_> {
         Ok(())
     }
 
-    /// The length of one network's draws: the weights and biases of every Bayesian layer from the first
-    /// stochastic one on (but a first dense one, whose pre-activations each input draws), a mask per dropout layer.
-    fn network_len(&self) -> usize {
-        let layers = &self.model.layers()[self.first_stochastic..];
-        let per_input = usize::from(matches!(layers.first(), Some(Layer::BayesianDense(_))));
-        let draws = |layer: &Layer| match layer {
-            Layer::BayesianDense(l) => l.weight_mu().len() + l.bias_mu().len(),
-            Layer::BayesianConv2d(l) => l.weight_mu().len() + l.bias_mu().len(),
-            Layer::Dropout(_) => self.model.max_width(),
-            _ => 0,
-        };
-        layers[per_input..].iter().map(draws).sum()
-    }
-
-    /// One sample of a chunk: draws its network, then runs the chunk's inputs through it a block at a time and
-    /// puts each input's head outputs in its `slot` of `chunk.heads`.
+    /// One sample of a chunk: runs the chunk's inputs through the sample's `network` a block at a time and puts
+    /// each input's head outputs in its `slot` of `chunk.heads`.
     #[inline(always)]
-    fn shared_sample_inline(&mut self, chunk: &mut Chunk, n: usize, slot: usize, rng: &mut SeededRng) {
+    fn shared_sample_inline(&mut self, chunk: &mut Chunk, n: usize, slot: usize, network: &[f32]) {
         let (layers, isa) = (self.model.layers(), self.isa);
         let start = self.first_stochastic;
         let per_input = matches!(layers[start], Layer::BayesianDense(_));
         let later = start + usize::from(per_input);
-        // The network: each stochastic layer's draws, in layer order.
-        let mut at = 0;
-        for layer in &layers[later..] {
-            match layer {
-                Layer::BayesianDense(l) => {
-                    let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
-                    let (weights, rest) = chunk.network[at..].split_at_mut(w);
-                    sample_from_moments(isa, l.weight_mu(), l.weight_sigma(), 1, weights, rng);
-                    sample_from_moments(isa, l.bias_mu(), l.bias_sigma(), 1, &mut rest[..b], rng);
-                    at += w + b;
-                }
-                Layer::BayesianConv2d(l) => {
-                    let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
-                    let (weights, rest) = chunk.network[at..].split_at_mut(w);
-                    l.sample_kernels(isa, 1, (weights, &mut rest[..b]), rng);
-                    at += w + b;
-                }
-                Layer::Dropout(d) => {
-                    let mask = &mut chunk.network[at..at + self.model.max_width()];
-                    mask.fill(1.0);
-                    d.apply_sampled(mask, rng);
-                    at += mask.len();
-                }
-                _ => {}
-            }
-        }
         let head = self.model.head_width();
         let w = self.prefix_width;
         for q in 0..n.div_ceil(GROUP) {
@@ -242,7 +220,7 @@ impl Predictor<'_> {
                 match layer {
                     Layer::BayesianDense(l) => {
                         let (nw, nb) = (l.weight_mu().len(), l.bias_mu().len());
-                        let (weights, bias) = chunk.network[at..at + nw + nb].split_at(nw);
+                        let (weights, bias) = network[at..at + nw + nb].split_at(nw);
                         let h = &a[..l.in_features() * s];
                         l.layout().affine_block(isa, (weights, bias), (h, s), &mut self.block_scratch.live, b);
                         at += nw + nb;
@@ -250,7 +228,7 @@ impl Predictor<'_> {
                         core::mem::swap(a, b);
                     }
                     Layer::Dropout(_) => {
-                        let mask = &chunk.network[at..at + self.model.max_width()];
+                        let mask = &network[at..at + self.model.max_width()];
                         for (row, m) in a[..width * s].chunks_exact_mut(s).zip(mask) {
                             row.iter_mut().for_each(|v| *v *= m);
                         }
@@ -260,7 +238,7 @@ impl Predictor<'_> {
                         let kernels = match layer {
                             Layer::BayesianConv2d(l) => {
                                 let (nw, nb) = (l.weight_mu().len(), l.bias_mu().len());
-                                let (weights, bias) = chunk.network[at..at + nw + nb].split_at(nw);
+                                let (weights, bias) = network[at..at + nw + nb].split_at(nw);
                                 at += nw + nb;
                                 (weights, bias, 1)
                             }
@@ -286,21 +264,108 @@ impl Predictor<'_> {
     }
 }
 
-/// One shared-weights sample of a chunk, as work for [`Isa::run`](crate::kernels::Isa::run): the network's draws
-/// and the block's element-wise passes compiled for the predictor's instruction set.
-struct SharedSample<'p, 'm, 'c, 'r> {
+/// One shared-weights sample of a chunk, as work for [`Isa::run`](crate::kernels::Isa::run): the block's
+/// element-wise passes compiled for the predictor's instruction set.
+struct SharedSample<'p, 'm, 'c, 'n> {
     predictor: &'p mut Predictor<'m>,
     chunk: &'c mut Chunk,
     n: usize,
     slot: usize,
-    rng: &'r mut SeededRng,
+    network: &'n [f32],
 }
 
 impl Compiled for SharedSample<'_, '_, '_, '_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        self.predictor.shared_sample_inline(self.chunk, self.n, self.slot, self.rng)
+        self.predictor.shared_sample_inline(self.chunk, self.n, self.slot, self.network)
+    }
+}
+
+/// The length of one network's draws under shared weights: the weights and biases of every Bayesian layer from the
+/// first stochastic one on (but a first dense one, whose pre-activations each input draws), a mask per dropout layer.
+pub(crate) fn network_len(model: &Model) -> usize {
+    draws_from(model)
+        .iter()
+        .map(|layer| match layer {
+            Layer::BayesianDense(l) => l.weight_mu().len() + l.bias_mu().len(),
+            Layer::BayesianConv2d(l) => l.weight_mu().len() + l.bias_mu().len(),
+            Layer::Dropout(_) => model.max_width(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// The most floats the networks of a shared-weights batch take when they are drawn once for the whole batch (16
+/// MiB); more, and each chunk of inputs draws them as it goes.
+const NETWORKS_IN_MEMORY: usize = 1 << 22;
+
+/// The length of every sample's network for `options` (a fixed count) where it fits in [`NETWORKS_IN_MEMORY`] and
+/// is not 0.
+pub(crate) fn networks_in_memory(model: &Model, options: &PredictOptions) -> Option<usize> {
+    let SampleCount::Fixed(samples) = options.samples else { return None };
+    samples.checked_mul(network_len(model)).filter(|n| (1..=NETWORKS_IN_MEMORY).contains(n))
+}
+
+/// The layers whose draws a shared-weights network holds: from the first stochastic layer on, but a first Bayesian
+/// dense one.
+fn draws_from(model: &Model) -> &[Layer] {
+    let layers = model.layers();
+    let start = layers.iter().position(Layer::is_stochastic).unwrap_or(layers.len());
+    let per_input = matches!(layers.get(start), Some(Layer::BayesianDense(_)));
+    &layers[start + usize::from(per_input)..]
+}
+
+/// The shared-weights networks of samples `samples` (seed `seed`) of `model`, one after the other into `out` (each
+/// [`network_len`] values), on `isa`: network `t` comes from its own stream (seed `seed + t`, jumped 2^128 draws
+/// ahead of that seed's), so whoever draws it draws the same bits.
+pub(crate) fn draw_networks(model: &Model, isa: Isa, seed: u64, samples: Range<usize>, out: &mut [f32]) {
+    isa.run(NetworkDraw { model, isa, seed, samples, out })
+}
+
+/// Networks to draw, as work for [`Isa::run`]: their Gaussian transforms compiled for `isa`.
+struct NetworkDraw<'m, 'o> {
+    model: &'m Model,
+    isa: Isa,
+    seed: u64,
+    samples: Range<usize>,
+    out: &'o mut [f32],
+}
+
+impl Compiled for NetworkDraw<'_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let (model, isa) = (self.model, self.isa);
+        let len = network_len(model);
+        for (t, network) in self.samples.zip(self.out.chunks_exact_mut(len.max(1))) {
+            let mut rng = SeededRng::new(self.seed.wrapping_add(t as u64)).jumped();
+            let mut at = 0;
+            for layer in draws_from(model) {
+                match layer {
+                    Layer::BayesianDense(l) => {
+                        let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
+                        let (weights, rest) = network[at..].split_at_mut(w);
+                        sample_from_moments(isa, l.weight_mu(), l.weight_sigma(), 1, weights, &mut rng);
+                        sample_from_moments(isa, l.bias_mu(), l.bias_sigma(), 1, &mut rest[..b], &mut rng);
+                        at += w + b;
+                    }
+                    Layer::BayesianConv2d(l) => {
+                        let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
+                        let (weights, rest) = network[at..].split_at_mut(w);
+                        l.sample_kernels(isa, 1, (weights, &mut rest[..b]), &mut rng);
+                        at += w + b;
+                    }
+                    Layer::Dropout(d) => {
+                        let mask = &mut network[at..at + model.max_width()];
+                        mask.fill(1.0);
+                        d.apply_sampled(mask, &mut rng);
+                        at += mask.len();
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
