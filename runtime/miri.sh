@@ -6,9 +6,9 @@
 # slower than native). Left out: closed_form, samplers_agree, identities (10^4+ Monte-Carlo samples each),
 # allocations (200-sample predictions on four models: over 20 minutes),
 # loader_rejects (every bit flip of a file: thousands of loads). Statistical unit tests shrink their draws under
-# cfg(miri); the KS test is ignored there. The instruction-set test in `predict/mod.rs` leaves out its
-# shared-weights batches under Miri (with them it took about 26 minutes in CI, session 31); `tests/parallel.rs` runs
-# shared weights. Miri's float non-determinism is turned off: several tests check exact identities (identical
+# cfg(miri); the KS test is ignored there. The instruction-set test in `predict/mod.rs` is the slowest unit test
+# under Miri (session 31's CI: about 26 minutes with its shared-weights batches, over 15 without them); it leaves
+# those batches out under Miri, and `tests/parallel.rs` runs shared weights. Miri's float non-determinism is turned off: several tests check exact identities (identical
 # samples give zero mutual information).
 set -euo pipefail
 cd "$(dirname "$0")/.."
