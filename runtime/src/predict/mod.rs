@@ -116,10 +116,7 @@ impl<'m> Predictor<'m> {
     /// [`ADAPTIVE_MIN_SAMPLES`] samples.
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
         if self.shares_weights(options.sampler) {
-            let d = self.model.input_dim();
-            if input.len() != d {
-                return Err(PredictError::InputLength { expected: d, found: input.len() });
-            }
+            self.one_input(input)?;
             return self.predict_shared(input, options, 0, None).map(|mut p| p.remove(0));
         }
         options.validate()?;
@@ -163,10 +160,7 @@ impl<'m> Predictor<'m> {
         out: &mut Vec<f32>,
     ) -> Result<(), PredictError> {
         if self.shares_weights(sampler) && samples > 0 {
-            let d = self.model.input_dim();
-            if input.len() != d {
-                return Err(PredictError::InputLength { expected: d, found: input.len() });
-            }
+            self.one_input(input)?;
             let options = PredictOptions::default().sampler(sampler).seed(seed).samples(samples);
             return self.sample_shared(input, &options, (0, None), out);
         }
@@ -185,10 +179,7 @@ impl<'m> Predictor<'m> {
     /// Checks and normalises the input and runs the deterministic prefix once.
     fn prepare(&mut self, input: &[f32], sampler: Sampler) -> Result<Pass, PredictError> {
         let model = self.model;
-        let d = model.input_dim();
-        if input.len() != d {
-            return Err(PredictError::InputLength { expected: d, found: input.len() });
-        }
+        let d = self.one_input(input)?;
         finite(input)?;
         match model.normalization() {
             Some(n) => n.apply(input, &mut self.a[..d]),
@@ -197,6 +188,15 @@ impl<'m> Predictor<'m> {
         let pass = self.pass(sampler);
         self.finish_prefix(pass, 0, d);
         Ok(pass)
+    }
+
+    /// The input size, or the error for an `input` that is not one input long.
+    fn one_input(&self, input: &[f32]) -> Result<usize, PredictError> {
+        let d = self.model.input_dim();
+        if input.len() != d {
+            return Err(PredictError::InputLength { expected: d, found: input.len() });
+        }
+        Ok(d)
     }
 
     /// The pass `sampler` asks for (`Mean` for a model that draws nothing). Shared weights prepare each input as
@@ -351,7 +351,7 @@ mod tests {
 
     /// Every instruction set draws the bits of the portable build of its kind (fused or not), for every sampler
     /// and block size, dense or sparse, fully connected or convolutional; `Mean` and weight sampling are never
-    /// fused. Shared weights run a batch of 37 inputs, so that their blocks of inputs are 32, 4 and 1 wide.
+    /// fused. Shared weights run a batch of 37 inputs, so that their blocks of inputs are 32 and 8 wide.
     #[test]
     fn every_instruction_set_draws_the_bits_of_its_portable_kind() {
         let dense = pruned_network();
