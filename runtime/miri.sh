@@ -6,10 +6,10 @@
 # slower than native). Left out: closed_form, samplers_agree, identities (10^4+ Monte-Carlo samples each),
 # allocations (200-sample predictions on four models: over 20 minutes),
 # loader_rejects (every bit flip of a file: thousands of loads). Statistical unit tests shrink their draws under
-# cfg(miri); the KS test is ignored there. The instruction-set test in `predict/mod.rs` is the slowest unit test
-# under Miri (session 31's CI: about 26 minutes with its shared-weights batches, over 15 without them); it leaves
-# those batches out under Miri, and `tests/parallel.rs` runs shared weights. Miri's float non-determinism is turned off: several tests check exact identities (identical
-# samples give zero mutual information).
+# cfg(miri); the KS test is ignored there. The instruction-set test in `predict/mod.rs` leaves shared weights to
+# `tests/parallel.rs` under Miri and draws each portable reference once (about 4 minutes there, against over 15
+# when it ran everything; benches/README.md, session 32). Miri's float non-determinism is turned off: several
+# tests check exact identities (identical samples give zero mutual information).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-deterministic-floats"
