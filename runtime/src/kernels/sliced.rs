@@ -7,7 +7,9 @@
 //! a group, the entries of each row are split by `c % 8`, and step `t` of residue `l` holds the `t`-th entry
 //! of residue `l` of each of the eight rows (a row with fewer such entries gets value 0 at column 0, which
 //! adds an exact zero). One vector then carries partial sum `l` of eight rows through the same additions in
-//! the same order.
+//! the same order. The rows are grouped in the order of their longest residue (a group's residue takes as many
+//! steps as its longest row there, so rows of like lengths pad each other least); `rows` maps a group's lanes
+//! back to the layer's rows.
 
 use super::portable::{add_product, fold_lanes, Lanes, INPUT_LANES};
 use super::Isa;
@@ -31,7 +33,8 @@ pub(super) struct Residue<'a> {
 /// The mean and variance of a CSR layer's weights in groups of eight rows (see the module documentation).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SlicedWeights {
-    rows: usize,
+    /// The layer's row of each lane of each group: lane `r` of group `g` is row `rows[8 g + r]`.
+    rows: Vec<u32>,
     /// Steps of group `g`, residue `l`: `step_ptr[8 g + l]..step_ptr[8 g + l + 1]`.
     step_ptr: Vec<u32>,
     /// Columns of the matrix: every column index is below this.
@@ -51,16 +54,21 @@ impl SlicedWeights {
         if mu.len() != nnz || var.len() != nnz {
             return None;
         }
+        let entries = |j: usize| row_ptr[j] as usize..row_ptr[j + 1] as usize;
+        let longest_residue = |j: usize| {
+            let mut counts = [0usize; LANES];
+            entries(j).for_each(|k| counts[col_idx[k] as usize % LANES] += 1);
+            counts.into_iter().max().unwrap_or(0)
+        };
+        let mut order: Vec<u32> = (0..rows as u32).collect();
+        order.sort_by_key(|j| core::cmp::Reverse(longest_residue(*j as usize)));
         let mut step_ptr = vec![0u32];
         let (mut columns, mut mu_s, mut var_s) = (Vec::new(), Vec::new(), Vec::new());
-        for first in (0..rows).step_by(LANES) {
-            let group = first..(first + LANES).min(rows);
+        for group in order.chunks(LANES) {
             for residue in 0..LANES as u32 {
                 // The entries of residue `residue` of each row of the group, in column order.
-                let mut entries: Vec<_> = group
-                    .clone()
-                    .map(|j| (row_ptr[j] as usize..row_ptr[j + 1] as usize).filter(move |k| col_idx[*k] % 8 == residue))
-                    .collect();
+                let mut entries: Vec<_> =
+                    group.iter().map(|j| entries(*j as usize).filter(move |k| col_idx[*k] % 8 == residue)).collect();
                 loop {
                     let step: [Option<usize>; LANES] =
                         core::array::from_fn(|r| entries.get_mut(r).and_then(Iterator::next));
@@ -74,17 +82,16 @@ impl SlicedWeights {
                 step_ptr.push(columns.len() as u32);
             }
         }
-        Some(Self { rows, step_ptr, width: pattern.columns_used(), columns, mu: mu_s, var: var_s })
+        Some(Self { rows: order, step_ptr, width: pattern.columns_used(), columns, mu: mu_s, var: var_s })
     }
 
     /// `y[j] = bias[j] + sum_c mu[j, c] x[c]`: the bits of
     /// [`WeightLayout::affine`](crate::layers::WeightLayout::affine)
     /// on the CSR layout.
     pub(crate) fn mean(&self, isa: Isa, x: &[f32], bias: &[f32], y: &mut [f32]) {
-        self.products::<false>(isa, x, |g, sums, _| {
-            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
-            for ((yj, s), b) in y[rows.clone()].iter_mut().zip(sums).zip(&bias[rows]) {
-                *yj = s + b;
+        self.products::<false>(isa, x, |rows, sums, _| {
+            for (j, s) in rows.iter().map(|j| *j as usize).zip(sums) {
+                y[j] = s + bias[j];
             }
         });
     }
@@ -100,13 +107,9 @@ impl SlicedWeights {
         (bias_mu, bias_var): (&[f32], &[f32]),
         (mean, var): (&mut [f32], &mut [f32]),
     ) {
-        self.products::<true>(isa, x, |g, m_sums, v_sums| {
-            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
-            let sums = m_sums.into_iter().zip(v_sums);
-            let biases = bias_mu[rows.clone()].iter().zip(&bias_var[rows.clone()]);
-            let outs = mean[rows.clone()].iter_mut().zip(&mut var[rows]);
-            for (((m, v), (sm, sv)), (bm, bv)) in outs.zip(sums).zip(biases) {
-                (*m, *v) = (bm + sm, bv + sv);
+        self.products::<true>(isa, x, |rows, m_sums, v_sums| {
+            for (j, (sm, sv)) in rows.iter().map(|j| *j as usize).zip(m_sums.into_iter().zip(v_sums)) {
+                (mean[j], var[j]) = (bias_mu[j] + sm, bias_var[j] + sv);
             }
         });
     }
@@ -144,9 +147,8 @@ impl SlicedWeights {
         mut out: impl FnMut(usize, Lanes, Lanes),
     ) {
         let (xt, xt_sq) = (&xt[..self.width], &xt_sq[..self.width]);
-        for g in 0..self.rows.div_ceil(LANES) {
+        for (g, rows) in self.rows.chunks(LANES).enumerate() {
             let residues = self.residues(g);
-            let rows = g * LANES..(g * LANES + LANES).min(self.rows);
             // Four rows at a time: eight independent chains of sums (a mean and a variance per row).
             for quad in 0..rows.len().div_ceil(QUAD) {
                 let mut acc = [[[[0.0; INPUT_LANES]; LANES]; 2]; QUAD];
@@ -172,23 +174,21 @@ impl SlicedWeights {
                         (a[0][l], a[1][l]) = (m, v);
                     }
                 }
-                for (q, [am, av]) in acc.iter().enumerate() {
-                    let j = rows.start + QUAD * quad + q;
-                    if j < rows.end {
-                        out(j, fold_lanes(am), fold_lanes(av));
-                    }
+                for (j, [am, av]) in rows[b..].iter().zip(&acc) {
+                    out(*j as usize, fold_lanes(am), fold_lanes(av));
                 }
             }
         }
     }
 
-    /// Calls `out(g, mean sums, variance sums)` for every group `g` of eight rows: `mu . x` and, when `PAIR`,
-    /// `var . x^2` (else zeros), each folded like [`crate::kernels::dot`]'s partial sums.
+    /// Calls `out(rows, mean sums, variance sums)` for every group of (up to) eight rows, `rows` the layer's row
+    /// of each lane: `mu . x` and, when `PAIR`, `var . x^2` (else zeros), each folded like
+    /// [`crate::kernels::dot`]'s partial sums.
     // On aarch64 outside tests NEON is the only level, and the portable arm is unreachable.
     #[allow(unreachable_patterns)]
-    fn products<const PAIR: bool>(&self, isa: Isa, x: &[f32], mut out: impl FnMut(usize, [f32; LANES], [f32; LANES])) {
+    fn products<const PAIR: bool>(&self, isa: Isa, x: &[f32], mut out: impl FnMut(&[u32], [f32; LANES], [f32; LANES])) {
         let x = &x[..self.width];
-        for g in 0..self.rows.div_ceil(LANES) {
+        for (g, rows) in self.rows.chunks(LANES).enumerate() {
             let residues = self.residues(g);
             let (a, b) = match isa.0 {
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -202,7 +202,7 @@ impl SlicedWeights {
                 super::Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },
                 _ => group::<PAIR>(&residues, x),
             };
-            out(g, a, b);
+            out(rows, a, b);
         }
     }
 
