@@ -1,5 +1,5 @@
 //! The portable kernels compiled for AVX2 + FMA: 256-bit vectors and fused multiply-adds (the fused portable
-//! bits); the sliced sparse products with one gather per step (unfused, the portable bits); and the one-pass
+//! bits); the sliced sparse products, eight loads of `x` per step (unfused, the portable bits); and the one-pass
 //! local reparameterization of a CSR layer for 32 samples, written with intrinsics (the fused portable bits).
 //!
 //! Every function here needs a CPU with AVX2 and FMA; [`super::super::Isa`] calls them only on one.
