@@ -366,14 +366,14 @@ mod tests {
                 out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
             let reference = |fused: bool| Isa::available().into_iter().find(|i| i.fused() == fused).unwrap();
+            let references = [reference(false), reference(true)];
             // Under Miri (where only the portable kinds run) shared weights are left to `tests/parallel.rs`, and the
             // references are not drawn twice: those took most of this test's time there (`runtime/miri.sh`).
             let samplers = [Sampler::LocalReparam, Sampler::WeightSampling, Sampler::Mean, Sampler::SharedWeights];
             for sampler in samplers.into_iter().filter(|s| !cfg!(miri) || *s != Sampler::SharedWeights) {
-                let (unfused, fused) = (draw(reference(false), sampler), draw(reference(true), sampler));
+                let (unfused, fused) = (draw(references[0], sampler), draw(references[1], sampler));
                 let never_fused = matches!(sampler, Sampler::WeightSampling | Sampler::Mean);
                 assert_eq!(unfused == fused, never_fused, "{sampler:?}");
-                let references = [reference(false), reference(true)];
                 for isa in Isa::available().into_iter().filter(|i| !cfg!(miri) || !references.contains(i)) {
                     let want = if isa.fused() { &fused } else { &unfused };
                     assert_eq!(&draw(isa, sampler), want, "{isa:?}, {sampler:?}");
@@ -385,7 +385,7 @@ mod tests {
             let batch: Vec<f32> = (0..d * 37).map(|i| ((i % 29) as f32 - 14.0) / 9.0).collect();
             let options = PredictOptions::default().samples(3).seed(5).sampler(Sampler::SharedWeights);
             let shared = |isa: Isa| Predictor::on(&model, isa).predict_batch(&batch, &options).unwrap();
-            let (unfused, fused) = (shared(reference(false)), shared(reference(true)));
+            let (unfused, fused) = (shared(references[0]), shared(references[1]));
             for isa in Isa::available() {
                 assert_eq!(shared(isa), if isa.fused() { fused.clone() } else { unfused.clone() }, "{isa:?}");
             }
