@@ -3,7 +3,7 @@
 use crate::calibration::Calibration;
 use crate::error::ModelError;
 use crate::format::names;
-use crate::layers::{ConvGeometry, Layer, WeightLayout};
+use crate::layers::{ConvGeometry, Layer, RawZeroExpansion, WeightLayout};
 use crate::normalization::Normalization;
 use crate::prelude::*;
 use crate::provenance::Provenance;
@@ -27,6 +27,19 @@ pub struct Model {
     /// The most kernel weights and biases of a Bayesian convolution: one sample of each for every sample of a
     /// block is drawn into a buffer this large (times the block).
     max_kernels: usize,
+    /// The first stochastic layer's moments, where it is Bayesian dense (local reparameterization computes them
+    /// once per input).
+    first_moments: Option<RawZeroExpansion>,
+}
+
+/// The expansion of the first stochastic layer's moments, where it is Bayesian dense: about the normalised raw
+/// zero when it reads the (normalised) input, else about 0.
+fn first_moments(layers: &[Layer], normalization: Option<&Normalization>) -> Option<RawZeroExpansion> {
+    let index = layers.iter().position(Layer::is_stochastic)?;
+    match &layers[index] {
+        Layer::BayesianDense(l) => Some(RawZeroExpansion::new(l, normalization.filter(|_| index == 0))),
+        _ => None,
+    }
 }
 
 /// What a layer receives or produces: a flat vector, or an image of `[channels, height, width]` stored as a
@@ -144,6 +157,7 @@ impl Model {
         if let Some(n) = &normalization {
             n.validate(input_dim).map_err(ModelError::InvalidNormalization)?;
         }
+        let first_moments = first_moments(&layers, normalization.as_ref());
         Ok(Self {
             layers,
             task,
@@ -155,13 +169,16 @@ impl Model {
             input_dim,
             max_width,
             max_kernels,
+            first_moments,
         })
     }
 
     /// The same model with pruned weights (mean and standard deviation both 0) left out of storage, so
     /// prediction runs sparse kernels. `Mean` results are bit-identical; sampled ones agree to float rounding.
     pub fn sparsified(&self) -> Model {
-        Model { layers: self.layers.iter().map(Layer::sparsified).collect(), ..self.clone() }
+        let layers: Vec<Layer> = self.layers.iter().map(Layer::sparsified).collect();
+        let first_moments = first_moments(&layers, self.normalization.as_ref());
+        Model { layers, first_moments, ..self.clone() }
     }
 
     /// The same model with `calibration` (or none), checked: in range, and of the model's kind (classifier or
@@ -194,6 +211,10 @@ impl Model {
     }
     pub fn normalization(&self) -> Option<&Normalization> {
         self.normalization.as_ref()
+    }
+    /// The first stochastic layer's moments, where it is Bayesian dense.
+    pub(crate) fn first_moments(&self) -> Option<&RawZeroExpansion> {
+        self.first_moments.as_ref()
     }
     pub fn provenance(&self) -> &Provenance {
         &self.provenance

@@ -48,7 +48,7 @@ fn batch_item_i_equals_a_single_prediction_with_seed_plus_i() {
 #[test]
 fn batches_take_their_first_layer_in_groups_with_the_bits_of_single_predictions() {
     // A batch's first dense layer runs eight inputs at a time: a Bayesian one behind a normalisation (its moments
-    // for local reparameterization, its mean weights for `Mean`), the same layers sparsified (their sliced
+    // for local reparameterization, its mean weights for `Mean`; inputs lit and mostly blank), the same layers sparsified (their sliced
     // layout) and an MC-dropout network's deterministic one, over 19 inputs (two groups and a part; under Miri
     // 9 and fewer samples), must give every item the single prediction's bits; a non-finite value is reported
     // for its own item.
@@ -82,7 +82,11 @@ fn batches_take_their_first_layer_in_groups_with_the_bits_of_single_predictions(
             ],
         ),
     };
-    let inputs: Vec<f32> = (0..items * 13).map(|k| ((k * 7 % 23) as f32 * 0.37).sin() * 2.0).collect();
+    // Every other item mostly raw zeros (blank pixels: the single prediction's first layer reads only the lit
+    // ones, `layers/raw_zero.rs`), the others lit throughout.
+    let value = |k: usize| ((k * 7 % 23) as f32 * 0.37).sin() * 2.0;
+    let inputs: Vec<f32> =
+        (0..items * 13).map(|k| if (k / 13) % 2 == 0 && k % 5 != 2 { 0.0 } else { value(k) }).collect();
     for model in [&dense, &dense.sparsified(), &dropout] {
         for opts in &option_sets {
             let batch = model.predict_batch(&inputs, opts).unwrap();

@@ -28,7 +28,8 @@ mod sliced;
 mod x86_64;
 
 pub(crate) use portable::{
-    conv2d_block, dot, entropies, gemv, gemv_lanes, live_rows, pool2d_block, sparse_dot, ConvPlan, Lanes, INPUT_LANES,
+    conv2d_block, dot, entropies, gemv, gemv_lanes, live_rows, pool2d_block, sparse_dot, ColumnWeights, ConvPlan,
+    Lanes, INPUT_LANES,
 };
 pub(crate) use sliced::SlicedWeights;
 

@@ -89,7 +89,7 @@ impl SlicedWeights {
     /// [`WeightLayout::affine`](crate::layers::WeightLayout::affine)
     /// on the CSR layout.
     pub(crate) fn mean(&self, isa: Isa, x: &[f32], bias: &[f32], y: &mut [f32]) {
-        self.products::<false>(isa, x, |rows, sums, _| {
+        self.products::<false>(isa, (x, x), |rows, sums, _| {
             for (j, s) in rows.iter().map(|j| *j as usize).zip(sums) {
                 y[j] = s + bias[j];
             }
@@ -97,17 +97,16 @@ impl SlicedWeights {
     }
 
     /// The pre-activation moments for one input: `mean[j] = bias_mu[j] + mu_j . x` and `var[j] =
-    /// bias_var[j] + var_j . x^2`, with the bits of two [`WeightLayout::affine`](crate::layers::WeightLayout::affine)
-    /// calls
-    /// on the CSR layout (given `x`'s squares).
+    /// bias_var[j] + var_j . x2` (`x2` is `x`'s squares, or what stands for them: `layers/raw_zero.rs`), with the
+    /// bits of two [`WeightLayout::affine`](crate::layers::WeightLayout::affine) calls on the CSR layout.
     pub(crate) fn moments(
         &self,
         isa: Isa,
-        x: &[f32],
+        (x, x2): (&[f32], &[f32]),
         (bias_mu, bias_var): (&[f32], &[f32]),
         (mean, var): (&mut [f32], &mut [f32]),
     ) {
-        self.products::<true>(isa, x, |rows, m_sums, v_sums| {
+        self.products::<true>(isa, (x, x2), |rows, m_sums, v_sums| {
             for (j, (sm, sv)) in rows.iter().map(|j| *j as usize).zip(m_sums.into_iter().zip(v_sums)) {
                 (mean[j], var[j]) = (bias_mu[j] + sm, bias_var[j] + sv);
             }
@@ -182,25 +181,30 @@ impl SlicedWeights {
     }
 
     /// Calls `out(rows, mean sums, variance sums)` for every group of (up to) eight rows, `rows` the layer's row
-    /// of each lane: `mu . x` and, when `PAIR`, `var . x^2` (else zeros), each folded like
+    /// of each lane: `mu . x` and, when `PAIR`, `var . x2` (else zeros), each folded like
     /// [`crate::kernels::dot`]'s partial sums.
     // On aarch64 outside tests NEON is the only level, and the portable arm is unreachable.
     #[allow(unreachable_patterns)]
-    fn products<const PAIR: bool>(&self, isa: Isa, x: &[f32], mut out: impl FnMut(&[u32], [f32; LANES], [f32; LANES])) {
-        let x = &x[..self.width];
+    fn products<const PAIR: bool>(
+        &self,
+        isa: Isa,
+        (x, x2): (&[f32], &[f32]),
+        mut out: impl FnMut(&[u32], [f32; LANES], [f32; LANES]),
+    ) {
+        let (x, x2) = (&x[..self.width], &x2[..self.width]);
         for (g, rows) in self.rows.chunks(LANES).enumerate() {
             let residues = self.residues(g);
             let (a, b) = match isa.0 {
                 #[cfg(all(feature = "std", target_arch = "x86_64"))]
                 // SAFETY: the CPU has AVX2 (an `Isa` names only an instruction set it has; AVX-512F implies AVX2),
-                // and every column index is below `self.width`, the length of `x`.
+                // and every column index is below `self.width`, the length of `x` and `x2`.
                 super::Level::Avx2Fma | super::Level::Avx512 => unsafe {
-                    super::x86_64::avx2::sliced_group::<PAIR>(&residues, x)
+                    super::x86_64::avx2::sliced_group::<PAIR>(&residues, (x, x2))
                 },
                 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                 // SAFETY: an `Isa` names only an instruction set this CPU has.
-                super::Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, x) },
-                _ => group::<PAIR>(&residues, x),
+                super::Level::Neon => unsafe { super::aarch64::sliced_group::<PAIR>(&residues, (x, x2)) },
+                _ => group::<PAIR>(&residues, (x, x2)),
             };
             out(rows, a, b);
         }
@@ -216,15 +220,14 @@ impl SlicedWeights {
 }
 
 /// [`SlicedWeights::products`] for one group, on portable vectors (the loads of `x` one by one).
-fn group<const PAIR: bool>(residues: &[Residue<'_>; LANES], x: &[f32]) -> ([f32; LANES], [f32; LANES]) {
+fn group<const PAIR: bool>(residues: &[Residue<'_>; LANES], (x, x2): (&[f32], &[f32])) -> ([f32; LANES], [f32; LANES]) {
     let (mut acc_m, mut acc_v) = ([f32x8::ZERO; LANES], [f32x8::ZERO; LANES]);
     for (l, r) in residues.iter().enumerate() {
         let (mut am, mut av) = (f32x8::ZERO, f32x8::ZERO);
         for ((cols, mu), var) in r.columns.iter().zip(r.mu).zip(r.var) {
-            let xs = f32x8::new(cols.map(|c| x[c as usize]));
-            am += f32x8::new(*mu) * xs;
+            am += f32x8::new(*mu) * f32x8::new(cols.map(|c| x[c as usize]));
             if PAIR {
-                av += f32x8::new(*var) * (xs * xs);
+                av += f32x8::new(*var) * f32x8::new(cols.map(|c| x2[c as usize]));
             }
         }
         (acc_m[l], acc_v[l]) = (am, av);
@@ -254,17 +257,18 @@ mod tests {
             let mu: Vec<f32> = (0..nnz).map(|k| (k as f32 * 0.37).sin() * 1e3f32.powf((k % 5) as f32 - 2.0)).collect();
             let var: Vec<f32> = (0..nnz).map(|k| 0.01 + (k as f32 * 0.11).cos().abs()).collect();
             let x: Vec<f32> = (0..cols).map(|c| (c as f32 * 0.29).cos() - 0.2).collect();
-            let x_sq: Vec<f32> = x.iter().map(|v| v * v).collect();
+            // The variances' input is not `x`'s squares: the kernels read it, not square `x`.
+            let x2: Vec<f32> = x.iter().map(|v| v * (v - 0.3)).collect();
             let (b_mu, b_var): (Vec<f32>, Vec<f32>) = (0..rows).map(|j| (j as f32 * 0.5, 0.1 * j as f32)).unzip();
             let sliced = SlicedWeights::new(&pattern, &mu, &var).unwrap();
             let layout = WeightLayout::Csr { cols, pattern };
             let (mut want_m, mut want_v, mut got_m, mut got_v) =
                 (vec![0.0; rows], vec![0.0; rows], vec![f32::NAN; rows], vec![f32::NAN; rows]);
             layout.affine(&mu, &b_mu, &x, &mut want_m);
-            layout.affine(&var, &b_var, &x_sq, &mut want_v);
+            layout.affine(&var, &b_var, &x2, &mut want_v);
             // Every instruction set's build (none fuses).
             for isa in Isa::available() {
-                sliced.moments(isa, &x, (&b_mu, &b_var), (&mut got_m, &mut got_v));
+                sliced.moments(isa, (&x, &x2), (&b_mu, &b_var), (&mut got_m, &mut got_v));
                 assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{isa:?}, {rows}x{cols}");
                 let mut got = vec![f32::NAN; rows];
                 sliced.mean(isa, &x, &b_mu, &mut got);

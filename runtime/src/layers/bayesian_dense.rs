@@ -122,6 +122,13 @@ impl BayesianDense {
     pub fn bias_sigma(&self) -> &[f32] {
         &self.bias_sigma
     }
+    /// The stored weights' variances, and the biases'.
+    pub(crate) fn weight_var(&self) -> &[f32] {
+        &self.weight_var
+    }
+    pub(crate) fn bias_var(&self) -> &[f32] {
+        &self.bias_var
+    }
 
     /// `y = mu_W x + mu_b`.
     pub(crate) fn forward_mean(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
@@ -131,40 +138,51 @@ impl BayesianDense {
         }
     }
 
-    /// The exact Gaussian moments of the pre-activations for a fixed input: `mean = mu_W x + mu_b` and
-    /// `sd = sqrt(sigma_W^2 x^2 + sigma_b^2)`. `x_sq` is scratch of at least `in_features`.
-    pub(crate) fn moments(&self, isa: Isa, x: &[f32], x_sq: &mut [f32], mean: &mut [f32], sd: &mut [f32]) {
+    /// The Gaussian moments of the pre-activations for a fixed input: `mean = mu_W x + b_mu` and
+    /// `sd = sqrt(sigma_W^2 x2 + b_var)`. With `x2` the squares of `x` and the layer's own biases, the exact
+    /// moments; [`RawZeroExpansion`](super::RawZeroExpansion) passes the same moments taken about another point.
+    pub(crate) fn moments(
+        &self,
+        isa: Isa,
+        (x, x2): (&[f32], &[f32]),
+        (bias_mu, bias_var): (&[f32], &[f32]),
+        (mean, sd): (&mut [f32], &mut [f32]),
+    ) {
+        let (mean, sd) = (&mut mean[..self.out_features], &mut sd[..self.out_features]);
         match &self.sliced {
-            Some(sliced) => sliced.moments(isa, x, (&self.bias_mu, &self.bias_var), (mean, sd)),
+            Some(sliced) => sliced.moments(isa, (x, x2), (bias_mu, bias_var), (mean, &mut *sd)),
             None => {
-                let x_sq = &mut x_sq[..x.len()];
-                x_sq.iter_mut().zip(x).for_each(|(q, v)| *q = v * v);
-                self.layout.affine(&self.weight_mu, &self.bias_mu, x, mean);
-                self.layout.affine(&self.weight_var, &self.bias_var, x_sq, sd);
+                self.layout.affine(&self.weight_mu, bias_mu, x, mean);
+                self.layout.affine(&self.weight_var, bias_var, x2, sd);
             }
         }
-        sd.iter_mut().for_each(|v| *v = crate::math::sqrtf(*v));
+        standard_deviations(sd);
     }
 
     /// [`Self::moments`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value `c`
-    /// of input `i`, `xt_sq` its squares; `mean` and `sd` get a row per output): lane `i` gets the bits `moments`
-    /// gives input `i`. `false`, leaving the outputs alone, for a sparse layer without its sliced layout (not made
-    /// by a valid model).
+    /// of input `i`, `xt_x2` what stands for its squares; `mean` and `sd` get a row per output): lane `i` gets the
+    /// bits `moments` gives input `i`. `false`, leaving the outputs alone, for a sparse layer without its sliced
+    /// layout (not made by a valid model).
     #[inline(always)]
-    pub(crate) fn moments_lanes(&self, xt: &[Lanes], xt_sq: &[Lanes], mean: &mut [Lanes], sd: &mut [Lanes]) -> bool {
+    pub(crate) fn moments_lanes(
+        &self,
+        (xt, xt_x2): (&[Lanes], &[Lanes]),
+        (bias_mu, bias_var): (&[f32], &[f32]),
+        (mean, sd): (&mut [Lanes], &mut [Lanes]),
+    ) -> bool {
         let (mean, sd) = (&mut mean[..self.out_features], &mut sd[..self.out_features]);
         let done = match &self.sliced {
             Some(sliced) => {
-                sliced.moments_lanes((xt, xt_sq), (&self.bias_mu, &self.bias_var), (mean, &mut *sd));
+                sliced.moments_lanes((xt, xt_x2), (bias_mu, bias_var), (mean, &mut *sd));
                 true
             }
             None => {
-                self.layout.affine_lanes(&self.weight_mu, &self.bias_mu, xt, mean)
-                    && self.layout.affine_lanes(&self.weight_var, &self.bias_var, xt_sq, sd)
+                self.layout.affine_lanes(&self.weight_mu, bias_mu, xt, mean)
+                    && self.layout.affine_lanes(&self.weight_var, bias_var, xt_x2, sd)
             }
         };
         if done {
-            sd.iter_mut().flatten().for_each(|v| *v = crate::math::sqrtf(*v));
+            sd.iter_mut().for_each(|v| standard_deviations(v));
         }
         done
     }
@@ -229,6 +247,12 @@ impl BayesianDense {
             *yj = bias + self.layout.dot_row(j, row, x);
         }
     }
+}
+
+/// Replaces each variance by its square root, a variance below 0 (rounding: `raw_zero.rs`) by 0; NaN stays NaN.
+#[inline(always)]
+pub(super) fn standard_deviations(var: &mut [f32]) {
+    var.iter_mut().for_each(|v| *v = crate::math::sqrtf(if *v < 0.0 { 0.0 } else { *v }));
 }
 
 /// Scratch of a local-reparameterization block, sized for the widest layer and the largest block.

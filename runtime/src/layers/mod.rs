@@ -7,6 +7,7 @@ mod dense;
 mod dropout;
 mod layout;
 mod pool;
+mod raw_zero;
 
 pub use activation::Activation;
 pub use bayesian_dense::BayesianDense;
@@ -16,6 +17,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use layout::{CsrPattern, WeightLayout};
 pub use pool::{Pool2d, PoolGeometry, PoolKind};
+pub(crate) use raw_zero::{ExpansionScratch, RawZeroExpansion};
 
 /// One step of the network.
 #[derive(Debug, Clone, PartialEq)]

@@ -50,9 +50,9 @@ impl Predictor<'_> {
         let mut lanes = InputLanes::new(d, o);
         let mut out = Vec::with_capacity(inputs.len() / d);
         for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
-            lanes.transpose(self.model, group, &mut self.a[..d]);
+            lanes.transpose(self.model, group, &mut self.a[..d], moments);
             let items = group.chunks_exact(d).enumerate().map(|(i, x)| (i, k * INPUT_LANES + i, x));
-            if !self.isa.run(FirstLayer { layer: first, moments, lanes: &mut lanes }) {
+            if !self.isa.run(FirstLayer { model: self.model, layer: first, moments, lanes: &mut lanes }) {
                 for (_, i, x) in items {
                     out.push(self.predict(x, &item(i))?);
                 }
@@ -80,9 +80,10 @@ impl Predictor<'_> {
 /// (or pre-activation moments) of each.
 pub(super) struct InputLanes {
     /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
-    /// non-finite value, which its own prediction then reports); `xt_sq` the squares.
+    /// non-finite value, which its own prediction then reports); for moments, `xt` and `xt_x2` are the `u` and
+    /// `z` of the first layer's expansion (`layers/raw_zero.rs`).
     xt: Vec<Lanes>,
-    xt_sq: Vec<Lanes>,
+    xt_x2: Vec<Lanes>,
     /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
     pub(super) mean: Vec<Lanes>,
     pub(super) sd: Vec<Lanes>,
@@ -91,11 +92,12 @@ pub(super) struct InputLanes {
 impl InputLanes {
     pub(super) fn new(inputs: usize, outputs: usize) -> Self {
         let lanes = |n: usize| vec![[0.0; INPUT_LANES]; n];
-        Self { xt: lanes(inputs), xt_sq: lanes(inputs), mean: lanes(outputs), sd: lanes(outputs) }
+        Self { xt: lanes(inputs), xt_x2: lanes(inputs), mean: lanes(outputs), sd: lanes(outputs) }
     }
 
-    /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`.
-    pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
+    /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`,
+    /// and with `moments` shifted for the model's first moments.
+    pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32], moments: bool) {
         self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
         for (i, x) in group.chunks_exact(row.len()).enumerate() {
             let Ok(x) = finite(x) else { continue };
@@ -105,8 +107,8 @@ impl InputLanes {
             }
             self.xt.iter_mut().zip(&*row).for_each(|(lane, v)| lane[i] = *v);
         }
-        for (q, x) in self.xt_sq.iter_mut().zip(&self.xt) {
-            *q = x.map(|v| v * v);
+        if let (true, Some(expansion)) = (moments, model.first_moments()) {
+            expansion.shift_lanes(&mut self.xt, &mut self.xt_x2);
         }
     }
 }
@@ -115,6 +117,7 @@ impl InputLanes {
 /// dense layer) — compiled for the predictor's instruction set ([`Isa::run`]). `false` where the layer has no
 /// such kernel.
 pub(super) struct FirstLayer<'l> {
+    pub(super) model: &'l Model,
     pub(super) layer: &'l Layer,
     pub(super) moments: bool,
     pub(super) lanes: &'l mut InputLanes,
@@ -125,10 +128,12 @@ impl Compiled for FirstLayer<'_> {
     #[inline(always)]
     fn run(self) -> bool {
         let l = self.lanes;
-        match (self.layer, self.moments) {
-            (Layer::BayesianDense(b), true) => b.moments_lanes(&l.xt, &l.xt_sq, &mut l.mean, &mut l.sd),
-            (Layer::BayesianDense(b), false) => b.mean_lanes(&l.xt, &mut l.mean),
-            (Layer::Dense(d), false) => d.forward_lanes(&l.xt, &mut l.mean),
+        match (self.layer, self.moments, self.model.first_moments()) {
+            (Layer::BayesianDense(b), true, Some(e)) => {
+                b.moments_lanes((&l.xt, &l.xt_x2), e.biases(), (&mut l.mean, &mut l.sd))
+            }
+            (Layer::BayesianDense(b), false, _) => b.mean_lanes(&l.xt, &mut l.mean),
+            (Layer::Dense(d), false, _) => d.forward_lanes(&l.xt, &mut l.mean),
             _ => false,
         }
     }

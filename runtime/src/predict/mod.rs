@@ -25,7 +25,7 @@ pub(crate) use shared::{draw_networks, network_len, networks_in_memory, GROUP as
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
 use crate::kernels::{ConvPlan, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
-use crate::layers::{BlockScratch, Layer};
+use crate::layers::{BlockScratch, ExpansionScratch, Layer};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Sampler, SeededRng};
@@ -50,6 +50,8 @@ pub struct Predictor<'m> {
     prefix: Vec<f32>,
     prefix_width: usize,
     prefix_sd: Vec<f32>,
+    /// Scratch of the first stochastic layer's moments.
+    moments_scratch: ExpansionScratch,
     /// A block of activations `[width × samples]` and its partners, for local reparameterization.
     block_a: LineAligned,
     block_b: LineAligned,
@@ -96,6 +98,7 @@ impl<'m> Predictor<'m> {
             prefix: vec![0.0; w],
             prefix_width: 0,
             prefix_sd: vec![0.0; w],
+            moments_scratch: ExpansionScratch::new(model.first_moments()),
             block_a: block(),
             block_b: block(),
             block_scratch: BlockScratch::new(w, SAMPLE_BLOCK),
@@ -230,10 +233,11 @@ impl<'m> Predictor<'m> {
         let prefix_end = self.prefix_end(pass);
         let width = self.run_layers(from..prefix_end, Pass::Mean, width, None);
         self.prefix_width = width;
-        if let (Pass::LocalReparam, Some(Layer::BayesianDense(l))) = (pass, self.model.layers().get(prefix_end)) {
-            let o = l.out_features();
-            l.moments(self.isa, &self.a[..width], &mut self.scratch, &mut self.prefix[..o], &mut self.prefix_sd[..o]);
-            self.prefix_width = o;
+        let first = (self.model.layers().get(prefix_end), self.model.first_moments());
+        if let (Pass::LocalReparam, (Some(Layer::BayesianDense(l)), Some(expansion))) = (pass, first) {
+            let (mean, sd) = (&mut self.prefix[..], &mut self.prefix_sd[..]);
+            expansion.moments(l, self.isa, &self.a[..width], &mut self.moments_scratch, (mean, sd));
+            self.prefix_width = l.out_features();
         } else {
             self.prefix[..width].copy_from_slice(&self.a[..width]);
         }

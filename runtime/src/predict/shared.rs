@@ -137,8 +137,8 @@ impl Predictor<'_> {
             for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
                 let in_lanes = match (first, lanes.as_mut()) {
                     (Some(layer), Some(l)) => {
-                        l.transpose(self.model, eight, &mut self.a[..d]);
-                        self.isa.run(FirstLayer { layer, moments: true, lanes: l })
+                        l.transpose(self.model, eight, &mut self.a[..d], true);
+                        self.isa.run(FirstLayer { model: self.model, layer, moments: true, lanes: l })
                     }
                     _ => false,
                 };

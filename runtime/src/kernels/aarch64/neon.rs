@@ -107,24 +107,26 @@ pub(in crate::kernels) fn local_reparam_csr(block: &LocalReparamBlock<'_>, y: &m
     block.csr.row_pairs((zero, zero), |a, (u, w), r| madd_pair(a, u, w, r), finish);
 }
 
-/// The sliced products of one group ([`super::super::sliced`]): per step, the eight entries of `x` gathered
-/// into two registers, then multiply and add unfused, as in [`super::super::dot`].
+/// The sliced products of one group ([`super::super::sliced`]): per step, the eight entries of `x` (and of `x2`)
+/// gathered into two registers, then multiply and add unfused, as in [`super::super::dot`].
 #[target_feature(enable = "neon")]
 pub(in crate::kernels) fn sliced_group<const PAIR: bool>(
     residues: &[Residue<'_>; LANES],
-    x: &[f32],
+    (x, x2): (&[f32], &[f32]),
 ) -> ([f32; LANES], [f32; LANES]) {
     let zero = [vdupq_n_f32(0.0); 2];
     let (mut acc_m, mut acc_v) = ([zero; LANES], [zero; LANES]);
     for (l, r) in residues.iter().enumerate() {
         let (mut am, mut av) = (zero, zero);
         for ((cols, mu), var) in r.columns.iter().zip(r.mu).zip(r.var) {
-            let xs = halves(&cols.map(|c| x[c as usize]));
-            let (mu, var) = (halves(mu), halves(var));
+            let (xs, mu) = (halves(&cols.map(|c| x[c as usize])), halves(mu));
             for k in 0..2 {
                 am[k] = vaddq_f32(am[k], vmulq_f32(mu[k], xs[k]));
-                if PAIR {
-                    av[k] = vaddq_f32(av[k], vmulq_f32(var[k], vmulq_f32(xs[k], xs[k])));
+            }
+            if PAIR {
+                let (x2s, var) = (halves(&cols.map(|c| x2[c as usize])), halves(var));
+                for k in 0..2 {
+                    av[k] = vaddq_f32(av[k], vmulq_f32(var[k], x2s[k]));
                 }
             }
         }

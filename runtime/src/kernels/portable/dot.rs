@@ -14,7 +14,7 @@ pub(super) const LANES: usize = 8;
 
 /// Folds the eight partial sums in a fixed order.
 #[inline]
-fn combine(acc: [f32; LANES]) -> f32 {
+pub(super) fn combine(acc: [f32; LANES]) -> f32 {
     let pairs = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     (pairs[0] + pairs[2]) + (pairs[1] + pairs[3])
 }

@@ -3,6 +3,7 @@
 //! must give the bits of one of the two.
 
 mod block;
+mod columns;
 mod conv;
 mod dot;
 mod gaussian;
@@ -13,6 +14,7 @@ mod softmax;
 #[cfg(any(all(feature = "std", target_arch = "x86_64"), all(target_arch = "aarch64", target_feature = "neon")))]
 pub(crate) use block::H_SLICE_BYTES;
 pub(crate) use block::{block_product_csr, block_product_dense, live_rows, madd};
+pub(crate) use columns::ColumnWeights;
 pub(crate) use conv::{conv2d_block, ConvPlan};
 pub(crate) use dot::{dot, gemv, sparse_dot};
 pub(crate) use gaussian::{fill as fill_gaussian, LaneGenerator};

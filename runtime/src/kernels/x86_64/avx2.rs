@@ -1,6 +1,7 @@
 //! The portable kernels compiled for AVX2 + FMA: 256-bit vectors and fused multiply-adds (the fused portable
-//! bits); the sliced sparse products, eight loads of `x` per step (unfused, the portable bits); and the one-pass
-//! local reparameterization of a CSR layer for 32 samples, written with intrinsics (the fused portable bits).
+//! bits); the sliced sparse products, eight loads of `x` (and of `x2`) per step (unfused, the portable bits); and
+//! the one-pass local reparameterization of a CSR layer for 32 samples, written with intrinsics (the fused portable
+//! bits).
 //!
 //! Every function here needs a CPU with AVX2 and FMA; [`super::super::Isa`] calls them only on one.
 
@@ -48,27 +49,33 @@ pub(in crate::kernels) fn fill_gaussian(lanes: &mut LaneGenerator, out: &mut [f3
 /// separate (no FMA), as in [`portable::dot`].
 ///
 /// # Safety
-/// The CPU has AVX2, and every column index of `residues` is below `x.len()`.
+/// The CPU has AVX2, and every column index of `residues` is below `x.len()` and `x2.len()`.
 #[target_feature(enable = "avx2")]
 pub(in crate::kernels) unsafe fn sliced_group<const PAIR: bool>(
     residues: &[Residue<'_>; LANES],
-    x: &[f32],
+    (x, x2): (&[f32], &[f32]),
 ) -> ([f32; LANES], [f32; LANES]) {
     let (mut acc_m, mut acc_v) = ([_mm256_setzero_ps(); LANES], [_mm256_setzero_ps(); LANES]);
     for (l, r) in residues.iter().enumerate() {
         // Local sums, kept in registers across the steps.
         let (mut am, mut av) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         for ((cols, mu), var) in r.columns.iter().zip(r.mu).zip(r.var) {
-            // SAFETY: the vector loads read exactly the eight values of `mu` and `var`; every column index is
-            // below `x.len()` (the caller's promise), so each load of `x` stays inside it.
-            let (xs, mu, var) = unsafe {
+            // SAFETY: every column index is below `x.len()` and `x2.len()` (the caller's promise), so each load
+            // of `x` and `x2` stays inside them; the vector loads read exactly the eight values of `mu`.
+            let (xs, mu) = unsafe {
                 let g = |l: usize| *x.get_unchecked(cols[l] as usize);
                 let xs = _mm256_setr_ps(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
-                (xs, _mm256_loadu_ps(mu.as_ptr()), _mm256_loadu_ps(var.as_ptr()))
+                (xs, _mm256_loadu_ps(mu.as_ptr()))
             };
             am = _mm256_add_ps(am, _mm256_mul_ps(mu, xs));
             if PAIR {
-                av = _mm256_add_ps(av, _mm256_mul_ps(var, _mm256_mul_ps(xs, xs)));
+                // SAFETY: as above, for `x2` and the eight values of `var`.
+                let (x2s, var) = unsafe {
+                    let g = |l: usize| *x2.get_unchecked(cols[l] as usize);
+                    let x2s = _mm256_setr_ps(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
+                    (x2s, _mm256_loadu_ps(var.as_ptr()))
+                };
+                av = _mm256_add_ps(av, _mm256_mul_ps(var, x2s));
             }
         }
         (acc_m[l], acc_v[l]) = (am, av);
