@@ -44,6 +44,7 @@ pub(crate) struct RawZeroExpansion {
 pub(crate) struct ExpansionScratch {
     u: Vec<f32>,
     z: Vec<f32>,
+    lit: Vec<u32>,
     sums: Vec<[f32; 2]>,
 }
 
@@ -51,7 +52,7 @@ impl ExpansionScratch {
     /// Scratch for `expansion`'s layer (none without one).
     pub(crate) fn new(expansion: Option<&RawZeroExpansion>) -> Self {
         let (inputs, outputs) = expansion.map_or((0, 0), |e| (e.reference.len(), e.bias_mu.len()));
-        Self { u: vec![0.0; inputs], z: vec![0.0; inputs], sums: vec![[0.0; 2]; outputs * 8] }
+        Self { u: vec![0.0; inputs], z: vec![0.0; inputs], lit: vec![0; inputs], sums: vec![[0.0; 2]; outputs * 8] }
     }
 }
 
@@ -101,13 +102,15 @@ impl RawZeroExpansion {
             (*u, *z) = shifted(*x, *r);
         }
         let biases = (&self.bias_mu[..], &self.bias_var[..]);
-        match &self.columns {
-            Some(c) if c.entries_read(u) * WALK_SHARE.1 < c.nnz() * WALK_SHARE.0 => {
-                c.moments((u, z), biases, &mut scratch.sums, (&mut *mean, &mut *sd));
-                bayesian_dense::standard_deviations(sd);
+        if let Some(c) = &self.columns {
+            let (lit, entries) = c.lit_columns(u, &mut scratch.lit);
+            if entries * WALK_SHARE.1 < c.nnz() * WALK_SHARE.0 {
+                c.moments(lit, (u, z), biases, &mut scratch.sums, (&mut *mean, &mut *sd));
+                bayesian_dense::standard_deviations(&mut sd[..c.rows()]);
+                return;
             }
-            _ => layer.moments(isa, (u, z), biases, (mean, sd)),
         }
+        layer.moments(isa, (u, z), biases, (mean, sd));
     }
 
     /// [`Self::moments`]' inputs for [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side by side: `xt`
@@ -212,12 +215,14 @@ mod tests {
             let mut x = raw.clone();
             norm.apply_in_place(&mut x);
             let (u, z): (Vec<f32>, Vec<f32>) = x.iter().zip(&expansion.reference).map(|(x, r)| shifted(*x, *r)).unzip();
-            walked += usize::from(columns.entries_read(&u) * WALK_SHARE.1 < columns.nnz() * WALK_SHARE.0);
+            let mut lit = vec![0; 12];
+            let (lit, entries) = columns.lit_columns(&u, &mut lit);
+            walked += usize::from(entries * WALK_SHARE.1 < columns.nnz() * WALK_SHARE.0);
             for isa in Isa::available() {
                 let (mut got_m, mut got_s) = (vec![f32::NAN; 20], vec![f32::NAN; 20]);
                 expansion.moments(&sparse, isa, &x, &mut scratch, (&mut got_m, &mut got_s));
                 let (mut walk_m, mut walk_s) = (vec![f32::NAN; 20], vec![f32::NAN; 20]);
-                columns.moments((&u, &z), expansion.biases(), &mut scratch.sums, (&mut walk_m, &mut walk_s));
+                columns.moments(lit, (&u, &z), expansion.biases(), &mut scratch.sums, (&mut walk_m, &mut walk_s));
                 bayesian_dense::standard_deviations(&mut walk_s);
                 let (mut sliced_m, mut sliced_s) = (vec![f32::NAN; 20], vec![f32::NAN; 20]);
                 sparse.moments(isa, (&u, &z), expansion.biases(), (&mut sliced_m, &mut sliced_s));

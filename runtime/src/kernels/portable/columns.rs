@@ -56,18 +56,31 @@ impl ColumnWeights {
         self.slots.len()
     }
 
-    /// How many stored entries sit in the columns where `x` is not zero: the entries [`Self::moments`] reads.
-    pub(crate) fn entries_read(&self, x: &[f32]) -> usize {
-        let counts = self.col_ptr.windows(2).map(|w| (w[1] - w[0]) as usize);
-        counts.zip(x).map(|(n, v)| if *v != 0.0 { n } else { 0 }).sum()
+    /// Number of rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
     }
 
-    /// `mean[j] = bias_mu[j] + mu_j . x` and `var[j] = bias_var[j] + var_j . x2`, reading only the columns where
-    /// `x` is not zero (`x2` must be zero wherever `x` is): the bits of two
+    /// Lists the columns where `x` is not zero into `lit` (scratch of at least `x.len()`, filled without a branch
+    /// on the data); returns them and how many stored entries they hold: the entries [`Self::moments`] reads.
+    pub(crate) fn lit_columns<'l>(&self, x: &[f32], lit: &'l mut [u32]) -> (&'l [u32], usize) {
+        let (mut n, mut entries) = (0, 0);
+        for (c, (w, v)) in self.col_ptr.windows(2).zip(x).enumerate() {
+            let is_lit = usize::from(*v != 0.0);
+            lit[n] = c as u32;
+            n += is_lit;
+            entries += is_lit * (w[1] - w[0]) as usize;
+        }
+        (&lit[..n], entries)
+    }
+
+    /// `mean[j] = bias_mu[j] + mu_j . x` and `var[j] = bias_var[j] + var_j . x2` given the columns where `x` is not
+    /// zero (`lit`, from [`Self::lit_columns`]; `x2` must be zero wherever `x` is): the bits of two
     /// [`WeightLayout::affine`](crate::layers::WeightLayout::affine) calls on the CSR layout. `sums` is scratch
     /// of two partial sums per row and lane.
     pub(crate) fn moments(
         &self,
+        lit: &[u32],
         (x, x2): (&[f32], &[f32]),
         (bias_mu, bias_var): (&[f32], &[f32]),
         sums: &mut [[f32; 2]],
@@ -75,11 +88,9 @@ impl ColumnWeights {
     ) {
         let sums = &mut sums[..self.rows * LANES];
         sums.fill([0.0; 2]);
-        for (w, (xc, x2c)) in self.col_ptr.windows(2).zip(x.iter().zip(x2)) {
-            if *xc == 0.0 {
-                continue;
-            }
-            let entries = w[0] as usize..w[1] as usize;
+        for c in lit.iter().map(|c| *c as usize) {
+            let (xc, x2c) = (x[c], x2[c]);
+            let entries = self.col_ptr[c] as usize..self.col_ptr[c + 1] as usize;
             for (slot, [m, v]) in self.slots[entries.clone()].iter().zip(&self.values[entries]) {
                 let s = &mut sums[*slot as usize];
                 *s = [s[0] + m * xc, s[1] + v * x2c];
@@ -123,10 +134,12 @@ mod tests {
             layout.affine(&var, &b_var, &x2, &mut want_v);
             let (mut got_m, mut got_v, mut sums) =
                 (vec![f32::NAN; rows], vec![f32::NAN; rows], vec![[1.0; 2]; rows * 8]);
-            columns.moments((&x, &x2), (&b_mu, &b_var), &mut sums, (&mut got_m, &mut got_v));
+            let mut lit = vec![u32::MAX; cols];
+            let (lit, entries) = columns.lit_columns(&x, &mut lit);
+            assert_eq!(lit, (0..cols as u32).filter(|c| x[*c as usize] != 0.0).collect::<Vec<_>>());
+            assert_eq!(entries, (0..nnz).filter(|k| x[layout_column(&layout, *k)] != 0.0).count());
+            columns.moments(lit, (&x, &x2), (&b_mu, &b_var), &mut sums, (&mut got_m, &mut got_v));
             assert_eq!((bits(&got_m), bits(&got_v)), (bits(&want_m), bits(&want_v)), "{rows}x{cols}");
-            let lit = (0..nnz).filter(|k| x[layout_column(&layout, *k)] != 0.0).count();
-            assert_eq!(columns.entries_read(&x), lit);
         }
     }
 
