@@ -130,11 +130,11 @@ impl BayesianDense {
         &self.bias_var
     }
 
-    /// `y = mu_W x + mu_b`.
-    pub(crate) fn forward_mean(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
+    /// `y = mu_W x + bias` (`bias` the layer's `mu_b`, or what stands for it: `raw_zero.rs`).
+    pub(crate) fn forward_mean(&self, isa: Isa, x: &[f32], bias: &[f32], y: &mut [f32]) {
         match &self.sliced {
-            Some(sliced) => sliced.mean(isa, x, &self.bias_mu, y),
-            None => self.layout.affine(&self.weight_mu, &self.bias_mu, x, y),
+            Some(sliced) => sliced.mean(isa, x, bias, y),
+            None => self.layout.affine(&self.weight_mu, bias, x, y),
         }
     }
 
@@ -190,14 +190,14 @@ impl BayesianDense {
     /// [`Self::forward_mean`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side, with its bits in
     /// every lane; `false`, leaving `y` alone, where there is no such kernel (as [`Self::moments_lanes`]).
     #[inline(always)]
-    pub(crate) fn mean_lanes(&self, xt: &[Lanes], y: &mut [Lanes]) -> bool {
+    pub(crate) fn mean_lanes(&self, xt: &[Lanes], bias: &[f32], y: &mut [Lanes]) -> bool {
         let y = &mut y[..self.out_features];
         match &self.sliced {
             Some(sliced) => {
-                sliced.mean_lanes(xt, &self.bias_mu, y);
+                sliced.mean_lanes(xt, bias, y);
                 true
             }
-            None => self.layout.affine_lanes(&self.weight_mu, &self.bias_mu, xt, y),
+            None => self.layout.affine_lanes(&self.weight_mu, bias, xt, y),
         }
     }
 

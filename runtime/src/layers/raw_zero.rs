@@ -1,6 +1,6 @@
-//! The pre-activation moments of a model's first stochastic layer (Bayesian dense), taken about the normalised
-//! value of a raw zero ([`RawZeroExpansion`]), so that blank inputs — a raw 0, such as a blank pixel — drop out
-//! of its products.
+//! The pre-activation moments of a model's first stochastic layer (Bayesian dense), and its `Mean` pass, taken
+//! about the normalised value of a raw zero ([`RawZeroExpansion`]), so that blank inputs — a raw 0, such as a
+//! blank pixel — drop out of its products.
 //!
 //! With `x` the normalised input and `r` what a raw 0 normalises to, `u = x - r` is exactly 0 wherever the raw
 //! input was 0 (`r` is computed as the normalisation computes it), and in real arithmetic
@@ -46,13 +46,16 @@ pub(crate) struct ExpansionScratch {
     z: Vec<f32>,
     lit: Vec<u32>,
     sums: Vec<[f32; 2]>,
+    /// The variances a `Mean` pass's column walk leaves unused.
+    spare: Vec<f32>,
 }
 
 impl ExpansionScratch {
     /// Scratch for `expansion`'s layer (none without one).
     pub(crate) fn new(expansion: Option<&RawZeroExpansion>) -> Self {
         let (inputs, outputs) = expansion.map_or((0, 0), |e| (e.reference.len(), e.bias_mu.len()));
-        Self { u: vec![0.0; inputs], z: vec![0.0; inputs], lit: vec![0; inputs], sums: vec![[0.0; 2]; outputs * 8] }
+        let (u, z, lit) = (vec![0.0; inputs], vec![0.0; inputs], vec![0; inputs]);
+        Self { u, z, lit, sums: vec![[0.0; 2]; outputs * 8], spare: vec![0.0; outputs] }
     }
 }
 
@@ -97,24 +100,55 @@ impl RawZeroExpansion {
         scratch: &mut ExpansionScratch,
         (mean, sd): (&mut [f32], &mut [f32]),
     ) {
-        let (u, z) = (&mut scratch.u[..x.len()], &mut scratch.z[..x.len()]);
+        let ExpansionScratch { u, z, lit, sums, .. } = scratch;
+        let (u, z) = self.shift(x, u, z);
+        match self.walk(u, lit) {
+            Some((columns, lit)) => {
+                columns.moments(lit, (u, z), self.biases(), sums, (&mut *mean, &mut *sd));
+                bayesian_dense::standard_deviations(&mut sd[..columns.rows()]);
+            }
+            None => layer.moments(isa, (u, z), self.biases(), (mean, sd)),
+        }
+    }
+
+    /// The `Mean` pass of `layer` (the layer this expansion was made of) on one normalised input `x`: `y = (b_mu +
+    /// mu . r) + mu . u`, with the bits the eight-input products give `u` ([`Self::shift_lanes`]).
+    pub(crate) fn mean(
+        &self,
+        layer: &BayesianDense,
+        isa: Isa,
+        x: &[f32],
+        scratch: &mut ExpansionScratch,
+        y: &mut [f32],
+    ) {
+        let ExpansionScratch { u, z, lit, sums, spare } = scratch;
+        let (u, z) = self.shift(x, u, z);
+        match self.walk(u, lit) {
+            // The walk takes both sums in one pass (each entry's mean and variance side by side); the variances
+            // are left unused.
+            Some((columns, lit)) => columns.moments(lit, (u, z), self.biases(), sums, (y, spare)),
+            None => layer.forward_mean(isa, u, &self.bias_mu, y),
+        }
+    }
+
+    /// `u` and `z` of `x`, written into the scratch `u` and `z`.
+    fn shift<'s>(&self, x: &[f32], u: &'s mut [f32], z: &'s mut [f32]) -> (&'s [f32], &'s [f32]) {
+        let (u, z) = (&mut u[..x.len()], &mut z[..x.len()]);
         for (((u, z), x), r) in u.iter_mut().zip(z.iter_mut()).zip(x).zip(&self.reference) {
             (*u, *z) = shifted(*x, *r);
         }
-        let biases = (&self.bias_mu[..], &self.bias_var[..]);
-        if let Some(c) = &self.columns {
-            let (lit, entries) = c.lit_columns(u, &mut scratch.lit);
-            if entries * WALK_SHARE.1 < c.nnz() * WALK_SHARE.0 {
-                c.moments(lit, (u, z), biases, &mut scratch.sums, (&mut *mean, &mut *sd));
-                bayesian_dense::standard_deviations(&mut sd[..c.rows()]);
-                return;
-            }
-        }
-        layer.moments(isa, (u, z), biases, (mean, sd));
+        (u, z)
     }
 
-    /// [`Self::moments`]' inputs for [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side by side: `xt`
-    /// (`xt[c][i]` is value `c` of input `i`) becomes `u` and `zt` gets `z`.
+    /// A sparse layer's column walk and the lit columns of `u`, where the walk reads few enough of its weights.
+    fn walk<'l>(&self, u: &[f32], lit: &'l mut [u32]) -> Option<(&ColumnWeights, &'l [u32])> {
+        let columns = self.columns.as_deref()?;
+        let (lit, entries) = columns.lit_columns(u, lit);
+        (entries * WALK_SHARE.1 < columns.nnz() * WALK_SHARE.0).then_some((columns, lit))
+    }
+
+    /// [`Self::moments`]' and [`Self::mean`]'s inputs for [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side
+    /// by side: `xt` (`xt[c][i]` is value `c` of input `i`) becomes `u` and `zt` gets `z`.
     pub(crate) fn shift_lanes(&self, xt: &mut [Lanes], zt: &mut [Lanes]) {
         for ((x, z), r) in xt.iter_mut().zip(zt.iter_mut()).zip(&self.reference) {
             for (x, z) in x.iter_mut().zip(z.iter_mut()) {
@@ -123,7 +157,7 @@ impl RawZeroExpansion {
         }
     }
 
-    /// `b_mu + mu . r` and `b_var + var . r^2`: the biases [`Self::shift_lanes`]' inputs take.
+    /// `b_mu + mu . r` and `b_var + var . r^2`: the biases [`Self::shift_lanes`]' outputs take.
     pub(crate) fn biases(&self) -> (&[f32], &[f32]) {
         (&self.bias_mu, &self.bias_var)
     }
@@ -184,6 +218,13 @@ mod tests {
                 let (mut mean, mut sd) = (vec![f32::NAN; 20], vec![f32::NAN; 20]);
                 for isa in Isa::available() {
                     expansion.moments(&layer, isa, &x, &mut scratch, (&mut mean, &mut sd));
+                    // The `Mean` pass gives the moments' means, bit for bit.
+                    let mut y = vec![f32::NAN; 20];
+                    expansion.mean(&layer, isa, &x, &mut scratch, &mut y);
+                    assert_eq!(
+                        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        mean.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    );
                     let (mu, sigma) = (layer.dense_weight_mu(), layer.dense_weight_sigma());
                     for j in 0..20 {
                         let row = j * 12..(j + 1) * 12;

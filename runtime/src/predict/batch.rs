@@ -50,7 +50,7 @@ impl Predictor<'_> {
         let mut lanes = InputLanes::new(d, o);
         let mut out = Vec::with_capacity(inputs.len() / d);
         for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
-            lanes.transpose(self.model, group, &mut self.a[..d], moments);
+            lanes.transpose(self.model, group, &mut self.a[..d]);
             let items = group.chunks_exact(d).enumerate().map(|(i, x)| (i, k * INPUT_LANES + i, x));
             if !self.isa.run(FirstLayer { model: self.model, layer: first, moments, lanes: &mut lanes }) {
                 for (_, i, x) in items {
@@ -80,8 +80,8 @@ impl Predictor<'_> {
 /// (or pre-activation moments) of each.
 pub(super) struct InputLanes {
     /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
-    /// non-finite value, which its own prediction then reports); for moments, `xt` and `xt_x2` are the `u` and
-    /// `z` of the first layer's expansion (`layers/raw_zero.rs`).
+    /// non-finite value, which its own prediction then reports); before a first Bayesian dense layer, `xt` and
+    /// `xt_x2` are the `u` and `z` of its expansion (`layers/raw_zero.rs`).
     xt: Vec<Lanes>,
     xt_x2: Vec<Lanes>,
     /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
@@ -96,8 +96,8 @@ impl InputLanes {
     }
 
     /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`,
-    /// and with `moments` shifted for the model's first moments.
-    pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32], moments: bool) {
+    /// and shifted for a first Bayesian dense layer's expansion (`layers/raw_zero.rs`).
+    pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
         self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
         for (i, x) in group.chunks_exact(row.len()).enumerate() {
             let Ok(x) = finite(x) else { continue };
@@ -107,7 +107,7 @@ impl InputLanes {
             }
             self.xt.iter_mut().zip(&*row).for_each(|(lane, v)| lane[i] = *v);
         }
-        if let (true, Some(expansion)) = (moments, model.first_moments()) {
+        if let (Some(Layer::BayesianDense(_)), Some(expansion)) = (model.layers().first(), model.first_moments()) {
             expansion.shift_lanes(&mut self.xt, &mut self.xt_x2);
         }
     }
@@ -132,7 +132,7 @@ impl Compiled for FirstLayer<'_> {
             (Layer::BayesianDense(b), true, Some(e)) => {
                 b.moments_lanes((&l.xt, &l.xt_x2), e.biases(), (&mut l.mean, &mut l.sd))
             }
-            (Layer::BayesianDense(b), false, _) => b.mean_lanes(&l.xt, &mut l.mean),
+            (Layer::BayesianDense(b), false, Some(e)) => b.mean_lanes(&l.xt, e.biases().0, &mut l.mean),
             (Layer::Dense(d), false, _) => d.forward_lanes(&l.xt, &mut l.mean),
             _ => false,
         }

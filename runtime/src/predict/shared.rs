@@ -137,7 +137,7 @@ impl Predictor<'_> {
             for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
                 let in_lanes = match (first, lanes.as_mut()) {
                     (Some(layer), Some(l)) => {
-                        l.transpose(self.model, eight, &mut self.a[..d], true);
+                        l.transpose(self.model, eight, &mut self.a[..d]);
                         self.isa.run(FirstLayer { model: self.model, layer, moments: true, lanes: l })
                     }
                     _ => false,

@@ -43,9 +43,13 @@ impl Predictor<'_> {
             match &model.layers()[index] {
                 Layer::BayesianDense(l) => {
                     let (x, y) = (&a[..width], &mut b[..l.out_features()]);
-                    match (pass, rng.as_deref_mut()) {
-                        (Pass::WeightSampling, Some(r)) => l.forward_weight_sampling(x, &mut self.scratch, y, r),
-                        _ => l.forward_mean(isa, x, y),
+                    match (pass, rng.as_deref_mut(), model.first_moments()) {
+                        (Pass::WeightSampling, Some(r), _) => l.forward_weight_sampling(x, &mut self.scratch, y, r),
+                        // The first stochastic layer about its raw zero, as its moments are (`layers/raw_zero.rs`).
+                        (_, _, Some(e)) if index == self.first_stochastic => {
+                            e.mean(l, isa, x, &mut self.moments_scratch, y)
+                        }
+                        _ => l.forward_mean(isa, x, l.bias_mu(), y),
                     }
                     width = l.out_features();
                     core::mem::swap(a, b);
