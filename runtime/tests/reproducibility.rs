@@ -48,10 +48,10 @@ fn batch_item_i_equals_a_single_prediction_with_seed_plus_i() {
 #[test]
 fn batches_take_their_first_layer_in_groups_with_the_bits_of_single_predictions() {
     // A batch's first dense layer runs eight inputs at a time: a Bayesian one behind a normalisation (its moments
-    // for local reparameterization, its mean weights for `Mean`; inputs lit and mostly blank), the same layers sparsified (their sliced
-    // layout) and an MC-dropout network's deterministic one, over 19 inputs (two groups and a part; under Miri
-    // 9 and fewer samples), must give every item the single prediction's bits; a non-finite value is reported
-    // for its own item.
+    // for local reparameterization, its mean weights for `Mean`; inputs lit and mostly blank), the same layers
+    // sparsified (their sliced layout) and an MC-dropout network's deterministic one, over 19 inputs (two groups
+    // and a part; under Miri 9 and fewer samples), must give every item the single prediction's bits; a
+    // non-finite value is reported for its own item.
     let task = Task::Classification { classes: 4, labels: vec![] };
     let plain = common::bayesian_mlp(5, &[13, 16, 4], task.clone(), 0.4);
     let norm = Some(bnn_runtime::Normalization::global(0.3, 1.7));
