@@ -3,19 +3,23 @@
 //! repetition is one `predict_batch` of that many inputs on one thread. The inputs are the first MNIST test
 //! images when `BNN_MNIST_DIR` names the MNIST directory (and the model reads 784 values), else copies of the
 //! synthetic input. `SAMPLER` names the sampler (`local-reparam` unless given; `shared-weights` for a batch whose
-//! inputs share each sample's network).
+//! inputs share each sample's network). With `THREADS`, each repetition is one `predict_batch_parallel` on that many
+//! threads (what `benches/onnx/compare_onnxruntime.py` times).
 //!
-//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER]]]
+//! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER
+//! [THREADS]]]]
 
 use bnn_runtime::{Model, PredictOptions, Predictor, Sampler};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: repeat_prediction MODEL.safetensors [REPETITIONS [BATCH [SAMPLER]]]")?;
+    let usage = "usage: repeat_prediction MODEL.safetensors [REPETITIONS [BATCH [SAMPLER [THREADS]]]]";
+    let path = args.next().ok_or(usage)?;
     let repetitions: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1000).max(1);
     let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1).max(1);
     let sampler: Sampler = args.next().map(|s| s.parse()).transpose()?.unwrap_or_default();
+    let threads: Option<usize> = args.next().map(|s| s.parse()).transpose()?;
     let model = Model::load(path)?;
     let d = model.input_dim();
     let inputs = match (batch, std::env::var_os("BNN_MNIST_DIR")) {
@@ -26,7 +30,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut predictor = Predictor::new(&model);
     let start = std::time::Instant::now();
     for _ in 0..repetitions {
-        if batch == 1 {
+        if let Some(threads) = threads {
+            std::hint::black_box(model.predict_batch_parallel(&inputs, &options, threads)?);
+        } else if batch == 1 {
             std::hint::black_box(predictor.predict(&inputs, &options)?);
         } else {
             std::hint::black_box(predictor.predict_batch(&inputs, &options)?);

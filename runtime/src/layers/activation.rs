@@ -27,22 +27,38 @@ impl Activation {
     /// Always inlined, so that a block of samples is processed with the vectors of the predictor's instruction set.
     #[inline(always)]
     pub fn apply(self, x: &mut [f32]) {
-        // An integer OR over the exponent bits: branch-free, so it vectorises like the functions themselves.
-        const EXPONENT: u32 = 0x7f80_0000;
-        let non_finite = x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32));
-        match self {
-            Activation::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Tanh => x.iter_mut().for_each(|v| *v = crate::math::tanhf(*v)),
-            Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            Activation::Gelu => {
-                x.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2)))
+        let non_finite = match self {
+            // One pass: ReLU reads each value once for both the test and the function.
+            Activation::Relu => x.iter_mut().fold(0, |acc, v| {
+                let bad = non_finite_bit(*v);
+                *v = v.max(0.0);
+                acc | bad
+            }),
+            f => {
+                let bad = x.iter().fold(0, |acc, v| acc | non_finite_bit(*v));
+                match f {
+                    Activation::Tanh => x.iter_mut().for_each(|v| *v = crate::math::tanhf(*v)),
+                    Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
+                    Activation::Gelu => x
+                        .iter_mut()
+                        .for_each(|v| *v = 0.5 * *v * (1.0 + libm::erff(*v * core::f32::consts::FRAC_1_SQRT_2))),
+                    Activation::Relu | Activation::Identity => {}
+                }
+                bad
             }
-            Activation::Identity => {}
-        }
+        };
         if non_finite != 0 {
             x.fill(f32::NAN);
         }
     }
+}
+
+/// 1 if `v` is infinite or NaN (exponent bits all set), else 0: an integer test, branch-free, so that the passes
+/// that OR it over a slice vectorise like the functions themselves.
+#[inline(always)]
+fn non_finite_bit(v: f32) -> u32 {
+    const EXPONENT: u32 = 0x7f80_0000;
+    u32::from(v.to_bits() & EXPONENT == EXPONENT)
 }
 
 fn sigmoid(x: f32) -> f32 {

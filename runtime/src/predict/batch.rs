@@ -35,7 +35,7 @@ impl Predictor<'_> {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         if self.shares_weights(options.sampler) {
-            return self.predict_shared(inputs, options, first, None);
+            return self.predict_shared(inputs, options, first);
         }
         let item = |i: usize| options.seed(options.seed.wrapping_add((first + i) as u64));
         let pass = self.pass(options.sampler);

@@ -2,8 +2,9 @@
 //! Monte-Carlo networks, as in a framework's forward pass of a batch.
 //!
 //! Each sample's network — every stochastic layer after a first Bayesian dense one — is drawn once for the batch
-//! (where all of them fit in [`NETWORKS_IN_MEMORY`], several threads each drawing a share; else once per chunk of
-//! [`CHUNK`] inputs), and the inputs run through it [`GROUP`] at a time as one block: they sit in the columns where
+//! where all of them fit in [`NETWORKS_IN_MEMORY`] and the batch has several chunks of [`CHUNK`] inputs, else once
+//! per chunk as its samples run (so that it is used while it is in the cache; each thread of a parallel batch
+//! draws them for its own inputs), and the inputs run through it [`GROUP`] at a time as one block: they sit in the columns where
 //! local reparameterization puts its samples, so the same block kernels read each stored weight once and multiply a
 //! row of inputs with it (one multiply-add per weight and input, where local reparameterization does a mean, a
 //! square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
@@ -29,6 +30,8 @@ use core::ops::Range;
 
 /// Inputs that run as one block and share a stream for their first layer's noise.
 pub(crate) const GROUP: usize = SAMPLE_BLOCK;
+// A first layer's eight-input lanes fall inside one group (`Chunk::put_lanes`).
+const _: () = assert!(GROUP.is_multiple_of(INPUT_LANES));
 
 /// Inputs whose networks are drawn together where the batch's networks do not fit in [`NETWORKS_IN_MEMORY`].
 const CHUNK: usize = 4 * GROUP;
@@ -45,47 +48,60 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// Keeps input `i`'s prepared prefix `mean` (and `sd`, the moments' standard deviations) in its group's column
-    /// (room for `items` inputs).
-    fn put_prefix(&mut self, i: usize, mean: &[f32], sd: &[f32], items: usize) {
-        let w = mean.len();
+    /// The means and standard deviations of the group of input `i`, each `[w × GROUP]` (room for `items` inputs).
+    fn group_prefix(&mut self, i: usize, w: usize, items: usize) -> (&mut [f32], &mut [f32]) {
         self.prefix.resize(self.prefix.len().max(items.div_ceil(GROUP) * 2 * w * GROUP), 0.0);
-        let (means, sds) = self.prefix[i / GROUP * 2 * w * GROUP..][..2 * w * GROUP].split_at_mut(w * GROUP);
+        self.prefix[i / GROUP * 2 * w * GROUP..][..2 * w * GROUP].split_at_mut(w * GROUP)
+    }
+
+    /// Keeps input `i`'s prepared prefix `mean` (and `sd`, the moments' standard deviations) in its group's column.
+    fn put_prefix(&mut self, i: usize, mean: &[f32], sd: &[f32], items: usize) {
+        let (means, sds) = self.group_prefix(i, mean.len(), items);
         let rows = means.chunks_exact_mut(GROUP).zip(sds.chunks_exact_mut(GROUP));
         for ((m_row, s_row), (m, s)) in rows.zip(mean.iter().zip(sd)) {
             (m_row[i % GROUP], s_row[i % GROUP]) = (*m, *s);
+        }
+    }
+
+    /// Keeps the first layer's moments of `n` inputs from input `i` on (`i` a multiple of [`INPUT_LANES`]), lane `l`
+    /// of `lanes` in input `i + l`'s column: a row's lanes are contiguous in the group's row.
+    fn put_lanes(&mut self, i: usize, n: usize, lanes: &InputLanes, items: usize) {
+        let (means, sds) = self.group_prefix(i, lanes.mean.len(), items);
+        let at = i % GROUP..i % GROUP + n;
+        for (m_row, m) in means.chunks_exact_mut(GROUP).zip(&lanes.mean) {
+            m_row[at.clone()].copy_from_slice(&m[..n]);
+        }
+        for (s_row, s) in sds.chunks_exact_mut(GROUP).zip(&lanes.sd) {
+            s_row[at.clone()].copy_from_slice(&s[..n]);
         }
     }
 }
 
 impl Predictor<'_> {
     /// The predictions of a row-major batch with shared weights; item `i` is the batch's item `first + i` (`first`
-    /// a multiple of [`GROUP`]). `drawn` holds every sample's network ([`draw_networks`]) where the caller
-    /// drew them; else each chunk draws them.
+    /// a multiple of [`GROUP`]).
     pub(crate) fn predict_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
         first: usize,
-        drawn: Option<&[f32]>,
     ) -> Result<Vec<Prediction>, PredictError> {
         let items = inputs.len() / self.model.input_dim();
         // A batch of several chunks draws every network once, where they fit, rather than once per chunk.
-        let own = match (drawn, networks_in_memory(self.model, options)) {
-            (None, Some(total)) if items > CHUNK => {
+        let drawn = match networks_in_memory(self.model, options) {
+            Some(total) if items > CHUNK => {
                 let mut all = vec![0.0; total];
                 draw_networks(self.model, self.isa, options.seed, 0..total / network_len(self.model), &mut all);
                 Some(all)
             }
             _ => None,
         };
-        let drawn = drawn.or(own.as_deref());
         let mut sink = Predictions {
             accs: (0..items.min(CHUNK)).map(|_| Accumulator::new(self.model.task(), SAMPLE_BLOCK, self.isa)).collect(),
             out: Vec::with_capacity(items),
             interval_level: options.interval_level,
         };
-        self.sample_shared(inputs, options, (first, drawn), &mut sink)?;
+        self.sample_shared(inputs, options, (first, drawn.as_deref()), &mut sink)?;
         Ok(sink.out)
     }
 
@@ -142,21 +158,22 @@ impl Predictor<'_> {
                     }
                     _ => false,
                 };
-                for (lane, x) in eight.chunks_exact(d).enumerate() {
-                    match lanes.as_ref().filter(|_| in_lanes) {
-                        Some(l) => {
+                match lanes.as_ref().filter(|_| in_lanes) {
+                    Some(l) => {
+                        for x in eight.chunks_exact(d) {
                             finite(x)?;
-                            for (j, (m, s)) in l.mean.iter().zip(&l.sd).enumerate() {
-                                (self.prefix[j], self.prefix_sd[j]) = (m[lane], s[lane]);
-                            }
-                            self.prefix_width = l.mean.len();
                         }
-                        None => {
+                        self.prefix_width = l.mean.len();
+                        chunk.put_lanes(k * INPUT_LANES, eight.len() / d, l, chunk_items);
+                    }
+                    None => {
+                        for (lane, x) in eight.chunks_exact(d).enumerate() {
                             self.prepare(x, crate::Sampler::LocalReparam)?;
+                            let w = self.prefix_width;
+                            let (mean, sd) = (&self.prefix[..w], &self.prefix_sd[..w]);
+                            chunk.put_prefix(k * INPUT_LANES + lane, mean, sd, chunk_items);
                         }
                     }
-                    let w = self.prefix_width;
-                    chunk.put_prefix(k * INPUT_LANES + lane, &self.prefix[..w], &self.prefix_sd[..w], chunk_items);
                 }
             }
             for t in 0..samples {
@@ -284,7 +301,7 @@ impl Compiled for SharedSample<'_, '_, '_, '_> {
 
 /// The length of one network's draws under shared weights: the weights and biases of every Bayesian layer from the
 /// first stochastic one on (but a first dense one, whose pre-activations each input draws), a mask per dropout layer.
-pub(crate) fn network_len(model: &Model) -> usize {
+fn network_len(model: &Model) -> usize {
     draws_from(model)
         .iter()
         .map(|layer| match layer {
@@ -302,7 +319,7 @@ const NETWORKS_IN_MEMORY: usize = 1 << 22;
 
 /// The length of every sample's network for `options` (a fixed count) where it fits in [`NETWORKS_IN_MEMORY`] and
 /// is not 0.
-pub(crate) fn networks_in_memory(model: &Model, options: &PredictOptions) -> Option<usize> {
+fn networks_in_memory(model: &Model, options: &PredictOptions) -> Option<usize> {
     let SampleCount::Fixed(samples) = options.samples else { return None };
     samples.checked_mul(network_len(model)).filter(|n| (1..=NETWORKS_IN_MEMORY).contains(n))
 }
@@ -319,7 +336,7 @@ fn draws_from(model: &Model) -> &[Layer] {
 /// The shared-weights networks of samples `samples` (seed `seed`) of `model`, one after the other into `out` (each
 /// [`network_len`] values), on `isa`: network `t` comes from its own stream (seed `seed + t`, jumped 2^128 draws
 /// ahead of that seed's), so whoever draws it draws the same bits.
-pub(crate) fn draw_networks(model: &Model, isa: Isa, seed: u64, samples: Range<usize>, out: &mut [f32]) {
+fn draw_networks(model: &Model, isa: Isa, seed: u64, samples: Range<usize>, out: &mut [f32]) {
     isa.run(NetworkDraw { model, isa, seed, samples, out })
 }
 
