@@ -40,3 +40,17 @@ pub(crate) fn fmaf(a: f32, b: f32, c: f32) -> f32 {
         libm::fmaf(a, b, c)
     }
 }
+
+/// 1 if `v` is infinite or NaN (exponent bits all set), else 0: an integer test without a branch, so that a pass
+/// that ORs it over a slice vectorises.
+#[inline(always)]
+pub(crate) fn non_finite_bit(v: f32) -> u32 {
+    const EXPONENT: u32 = 0x7f80_0000;
+    u32::from(v.to_bits() & EXPONENT == EXPONENT)
+}
+
+/// Whether any value of `x` is infinite or NaN, without an early exit so that the test vectorises.
+#[inline(always)]
+pub(crate) fn any_non_finite(x: &[f32]) -> bool {
+    x.iter().fold(0, |acc, v| acc | non_finite_bit(*v)) != 0
+}

@@ -1,5 +1,6 @@
 //! Element-wise activation functions, applied in place.
 
+use crate::math::{any_non_finite, non_finite_bit};
 use serde::{Deserialize, Serialize};
 
 /// A non-linearity applied element-wise between dense layers.
@@ -29,13 +30,16 @@ impl Activation {
     pub fn apply(self, x: &mut [f32]) {
         let non_finite = match self {
             // One pass: ReLU reads each value once for both the test and the function.
-            Activation::Relu => x.iter_mut().fold(0, |acc, v| {
-                let bad = non_finite_bit(*v);
-                *v = v.max(0.0);
-                acc | bad
-            }),
+            Activation::Relu => {
+                let bad = x.iter_mut().fold(0, |acc, v| {
+                    let bad = non_finite_bit(*v);
+                    *v = v.max(0.0);
+                    acc | bad
+                });
+                bad != 0
+            }
             f => {
-                let bad = x.iter().fold(0, |acc, v| acc | non_finite_bit(*v));
+                let bad = any_non_finite(x);
                 match f {
                     Activation::Tanh => x.iter_mut().for_each(|v| *v = crate::math::tanhf(*v)),
                     Activation::Sigmoid => x.iter_mut().for_each(|v| *v = sigmoid(*v)),
@@ -47,18 +51,10 @@ impl Activation {
                 bad
             }
         };
-        if non_finite != 0 {
+        if non_finite {
             x.fill(f32::NAN);
         }
     }
-}
-
-/// 1 if `v` is infinite or NaN (exponent bits all set), else 0: an integer test, branch-free, so that the passes
-/// that OR it over a slice vectorise like the functions themselves.
-#[inline(always)]
-fn non_finite_bit(v: f32) -> u32 {
-    const EXPONENT: u32 = 0x7f80_0000;
-    u32::from(v.to_bits() & EXPONENT == EXPONENT)
 }
 
 fn sigmoid(x: f32) -> f32 {

@@ -4,10 +4,10 @@
 //! Each sample's network — every stochastic layer after a first Bayesian dense one — is drawn once for the batch
 //! where all of them fit in [`NETWORKS_IN_MEMORY`] and the batch has several chunks of [`CHUNK`] inputs, else once
 //! per chunk as its samples run (so that it is used while it is in the cache; each thread of a parallel batch
-//! draws them for its own inputs), and the inputs run through it [`GROUP`] at a time as one block: they sit in the columns where
-//! local reparameterization puts its samples, so the same block kernels read each stored weight once and multiply a
-//! row of inputs with it (one multiply-add per weight and input, where local reparameterization does a mean, a
-//! square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
+//! draws them for its own inputs), and the inputs run through it [`GROUP`] at a time as one block: they sit in the
+//! columns where local reparameterization puts its samples, so the same block kernels read each stored weight once
+//! and multiply a row of inputs with it (one multiply-add per weight and input, where local reparameterization does a
+//! mean, a square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
 //! pre-activations from their exact moments, as local reparameterization does: exact, because a layer's weights are
 //! independent of the later layers'. Sample `t`'s network comes from its own stream (seed `seed + t`, jumped), the
 //! first layer's noise of the batch's items `32m .. 32m + 31` (group `m`) from seed `seed + m`, a block of 32 columns

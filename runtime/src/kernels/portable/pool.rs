@@ -1,8 +1,8 @@
 //! Max and average pooling over a block of samples (`[channels × height × width × s]`, the predictor's layout),
 //! one sample's windows a row at a time.
 
-use super::conv::any_non_finite;
 use crate::layers::{PoolGeometry, PoolKind};
+use crate::math::any_non_finite;
 
 /// The offsets `k < kernel` of a window starting at `start` (in padded coordinates) whose input `start + k -
 /// padding` lies in `0..n`.

@@ -20,6 +20,7 @@ mod tiles;
 
 use super::block::madd;
 use crate::layers::ConvGeometry;
+use crate::math::any_non_finite;
 use crate::prelude::*;
 #[cfg(any(test, target_arch = "x86_64"))]
 use grouped::{conv_grouped, GROUP_TILE};
@@ -241,14 +242,6 @@ fn conv_any<const FUSED: bool>(
             }
         }
     }
-}
-
-/// Whether any value of `x` is infinite or NaN (exponent bits all set), without an early exit so that the test
-/// vectorises.
-#[inline(always)]
-pub(super) fn any_non_finite(x: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7f80_0000;
-    x.iter().fold(0u32, |acc, v| acc | ((v.to_bits() & EXPONENT == EXPONENT) as u32)) != 0
 }
 
 #[cfg(test)]
