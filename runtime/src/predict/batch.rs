@@ -17,8 +17,8 @@ impl Predictor<'_> {
     /// bits.
     ///
     /// With [`Sampler::SharedWeights`](crate::Sampler::SharedWeights) every item sees the same networks, drawn from
-    /// `options.seed`, and items `32m .. 32m + 31` draw their first Bayesian dense layer's noise from seed
-    /// `options.seed + m` (`predict/shared.rs`).
+    /// `options.seed`, a first Bayesian dense layer's noise included, so an item's result depends on the seed and
+    /// its input only (`predict/shared.rs`).
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         self.predict_batch_from(inputs, options, 0)
     }
@@ -35,7 +35,7 @@ impl Predictor<'_> {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         if self.shares_weights(options.sampler) {
-            return self.predict_shared(inputs, options, first);
+            return self.predict_shared(inputs, options);
         }
         let item = |i: usize| options.seed(options.seed.wrapping_add((first + i) as u64));
         let pass = self.pass(options.sampler);

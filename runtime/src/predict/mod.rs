@@ -120,7 +120,7 @@ impl<'m> Predictor<'m> {
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
         if self.shares_weights(options.sampler) {
             self.one_input(input)?;
-            return self.predict_shared(input, options, 0).map(|mut p| p.remove(0));
+            return self.predict_shared(input, options).map(|mut p| p.remove(0));
         }
         options.validate()?;
         let pass = self.prepare(input, options.sampler)?;
@@ -165,7 +165,7 @@ impl<'m> Predictor<'m> {
         if self.shares_weights(sampler) && samples > 0 {
             self.one_input(input)?;
             let options = PredictOptions::default().sampler(sampler).seed(seed).samples(samples);
-            return self.sample_shared(input, &options, (0, None), out);
+            return self.sample_shared(input, &options, None, out);
         }
         let mut rng = SeededRng::new(seed);
         let pass = self.prepare(input, sampler)?;

@@ -8,12 +8,14 @@
 //! columns where local reparameterization puts its samples, so the same block kernels read each stored weight once
 //! and multiply a row of inputs with it (one multiply-add per weight and input, where local reparameterization does a
 //! mean, a square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
-//! pre-activations from their exact moments, as local reparameterization does: exact, because a layer's weights are
-//! independent of the later layers'. Sample `t`'s network comes from its own stream (seed `seed + t`, jumped), the
-//! first layer's noise of the batch's items `32m .. 32m + 31` (group `m`) from seed `seed + m`, a block of 32 columns
-//! per sample whatever the group's size, and the block kernels give a column the same bits whatever the block's
-//! width. So an item's result depends on the seed, its index and its input only: not on its neighbours, nor on the
-//! number of threads (which cut batches at whole groups).
+//! pre-activations from their exact moments, as local reparameterization does, `m + sd · e` per unit, with one
+//! standard-normal `e` per unit and sample that the network holds and every input uses. Each input's
+//! pre-activations are then exact draws, independent across units and of the later layers' weights (drawn
+//! apart), so each input's samples are exact draws of its predictive distribution; the inputs share that noise as
+//! they share the later weights, and a unit's noise is drawn once per sample, not once per input and sample.
+//! Sample `t`'s network comes from its own stream (seed `seed + t`, jumped), and the block kernels give a column the
+//! same bits whatever the block's width. So an item's result depends on the seed and its input only: not on its
+//! neighbours, its index or the number of threads (which cut batches at whole groups).
 
 use super::batch::{FirstLayer, InputLanes};
 use super::block::fixed_block_layer;
@@ -41,8 +43,6 @@ struct Chunk {
     /// Each group's prepared prefixes, or its first layer's pre-activation means then standard deviations, a
     /// column per input: `[groups × 2 · width × GROUP]`, zero in the columns past the batch's end.
     prefix: Vec<f32>,
-    /// Each group's stream (its first layer's noise).
-    rngs: Vec<SeededRng>,
     /// Each input's head outputs of the current group of samples: `[inputs × SAMPLE_BLOCK × head]`.
     heads: Vec<f32>,
 }
@@ -78,13 +78,11 @@ impl Chunk {
 }
 
 impl Predictor<'_> {
-    /// The predictions of a row-major batch with shared weights; item `i` is the batch's item `first + i` (`first`
-    /// a multiple of [`GROUP`]).
+    /// The predictions of a row-major batch with shared weights.
     pub(crate) fn predict_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
-        first: usize,
     ) -> Result<Vec<Prediction>, PredictError> {
         let items = inputs.len() / self.model.input_dim();
         // A batch of several chunks draws every network once, where they fit, rather than once per chunk.
@@ -101,17 +99,17 @@ impl Predictor<'_> {
             out: Vec::with_capacity(items),
             interval_level: options.interval_level,
         };
-        self.sample_shared(inputs, options, (first, drawn.as_deref()), &mut sink)?;
+        self.sample_shared(inputs, options, drawn.as_deref(), &mut sink)?;
         Ok(sink.out)
     }
 
-    /// Runs the shared-weights samples of `inputs` (the batch's items from `first_item` on) chunk by chunk into
-    /// `sink`, with the networks `drawn` or drawn here.
+    /// Runs the shared-weights samples of `inputs` chunk by chunk into `sink`, with the networks `drawn` or drawn
+    /// here.
     pub(super) fn sample_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
-        (first_item, drawn): (usize, Option<&[f32]>),
+        drawn: Option<&[f32]>,
         sink: &mut dyn SharedSink,
     ) -> Result<(), PredictError> {
         options.validate()?;
@@ -133,22 +131,13 @@ impl Predictor<'_> {
         }
         let mut network = vec![0.0; if drawn.is_some() { 0 } else { len }];
         let chunk_items = (inputs.len() / d).min(CHUNK);
-        let mut chunk = Chunk {
-            prefix: Vec::new(),
-            rngs: Vec::with_capacity(chunk_items),
-            heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head],
-        };
+        let mut chunk = Chunk { prefix: Vec::new(), heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head] };
         // A first Bayesian dense layer's moments are taken eight inputs at a time (each weight read once per eight;
         // the bits of a single input's).
         let first = self.model.layers().first().filter(|l| matches!(l, Layer::BayesianDense(_)));
         let mut lanes = first.and_then(Layer::dense_sizes).map(|(_, o)| InputLanes::new(d, o));
-        for (c, group) in inputs.chunks(d * CHUNK).enumerate() {
+        for group in inputs.chunks(d * CHUNK) {
             let n = group.len() / d;
-            let first_group = (first_item + c * CHUNK) / GROUP;
-            chunk.rngs.clear();
-            chunk.rngs.extend(
-                (0..n.div_ceil(GROUP)).map(|q| SeededRng::new(options.seed.wrapping_add((first_group + q) as u64))),
-            );
             chunk.prefix.fill(0.0);
             for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
                 let in_lanes = match (first, lanes.as_mut()) {
@@ -205,7 +194,7 @@ impl Predictor<'_> {
         let (layers, isa) = (self.model.layers(), self.isa);
         let start = self.first_stochastic;
         let per_input = matches!(layers[start], Layer::BayesianDense(_));
-        let later = start + usize::from(per_input);
+        let (later, noise) = (start + usize::from(per_input), draws_from(self.model).0);
         let head = self.model.head_width();
         let w = self.prefix_width;
         for q in 0..n.div_ceil(GROUP) {
@@ -218,11 +207,10 @@ impl Predictor<'_> {
             let (means, sds) = chunk.prefix[q * 2 * w * GROUP..][..2 * w * GROUP].split_at(w * GROUP);
             let rows = a[..w * s].chunks_exact_mut(s).zip(means.chunks_exact(GROUP));
             if per_input {
-                // Pre-activations from their moments: the group's noise, a block of GROUP columns whatever its size.
-                let noise = &mut self.block_scratch.noise[..w * GROUP];
-                chunk.rngs[q].fill_gaussian_on(isa, noise);
-                for ((row, m), (d, e)) in rows.zip(sds.chunks_exact(GROUP).zip(noise.chunks_exact(GROUP))) {
-                    for (((y, m), d), e) in row.iter_mut().zip(&m[..s]).zip(&d[..s]).zip(&e[..s]) {
+                // Pre-activations from their moments, with the sample's noise of each unit (the network's first
+                // values) for every input.
+                for ((row, m), (d, e)) in rows.zip(sds.chunks_exact(GROUP).zip(&network[..noise])) {
+                    for ((y, m), d) in row.iter_mut().zip(&m[..s]).zip(&d[..s]) {
                         *y = m + d * e;
                     }
                 }
@@ -232,7 +220,7 @@ impl Predictor<'_> {
                 }
             }
             let mut width = w;
-            let mut at = 0;
+            let mut at = noise;
             for (index, layer) in layers.iter().enumerate().skip(later) {
                 match layer {
                     Layer::BayesianDense(l) => {
@@ -299,18 +287,20 @@ impl Compiled for SharedSample<'_, '_, '_, '_> {
     }
 }
 
-/// The length of one network's draws under shared weights: the weights and biases of every Bayesian layer from the
-/// first stochastic one on (but a first dense one, whose pre-activations each input draws), a mask per dropout layer.
+/// The length of one network's draws under shared weights: a first Bayesian dense layer's noise (a value per unit),
+/// then the weights and biases of every later Bayesian layer and a mask per dropout layer.
 fn network_len(model: &Model) -> usize {
-    draws_from(model)
-        .iter()
-        .map(|layer| match layer {
-            Layer::BayesianDense(l) => l.weight_mu().len() + l.bias_mu().len(),
-            Layer::BayesianConv2d(l) => l.weight_mu().len() + l.bias_mu().len(),
-            Layer::Dropout(_) => model.max_width(),
-            _ => 0,
-        })
-        .sum()
+    let (noise, later) = draws_from(model);
+    noise
+        + later
+            .iter()
+            .map(|layer| match layer {
+                Layer::BayesianDense(l) => l.weight_mu().len() + l.bias_mu().len(),
+                Layer::BayesianConv2d(l) => l.weight_mu().len() + l.bias_mu().len(),
+                Layer::Dropout(_) => model.max_width(),
+                _ => 0,
+            })
+            .sum::<usize>()
 }
 
 /// The most floats the networks of a shared-weights batch take when they are drawn once for the whole batch (16
@@ -324,13 +314,16 @@ fn networks_in_memory(model: &Model, options: &PredictOptions) -> Option<usize> 
     samples.checked_mul(network_len(model)).filter(|n| (1..=NETWORKS_IN_MEMORY).contains(n))
 }
 
-/// The layers whose draws a shared-weights network holds: from the first stochastic layer on, but a first Bayesian
-/// dense one.
-fn draws_from(model: &Model) -> &[Layer] {
+/// What a shared-weights network holds: the noise of a first stochastic layer that is Bayesian dense (its width; 0
+/// for any other), whose pre-activations each input draws from their moments, and the layers whose weights or masks
+/// it draws (the stochastic layers after that one, or from the first stochastic one on).
+fn draws_from(model: &Model) -> (usize, &[Layer]) {
     let layers = model.layers();
     let start = layers.iter().position(Layer::is_stochastic).unwrap_or(layers.len());
-    let per_input = matches!(layers.get(start), Some(Layer::BayesianDense(_)));
-    &layers[start + usize::from(per_input)..]
+    match layers.get(start) {
+        Some(Layer::BayesianDense(l)) => (l.out_features(), &layers[start + 1..]),
+        _ => (0, &layers[start..]),
+    }
 }
 
 /// The shared-weights networks of samples `samples` (seed `seed`) of `model`, one after the other into `out` (each
@@ -357,8 +350,12 @@ impl Compiled for NetworkDraw<'_, '_> {
         let len = network_len(model);
         for (t, network) in self.samples.zip(self.out.chunks_exact_mut(len.max(1))) {
             let mut rng = SeededRng::new(self.seed.wrapping_add(t as u64)).jumped();
-            let mut at = 0;
-            for layer in draws_from(model) {
+            let (noise, later) = draws_from(model);
+            if noise > 0 {
+                rng.fill_gaussian_on(isa, &mut network[..noise]);
+            }
+            let mut at = noise;
+            for layer in later {
                 match layer {
                     Layer::BayesianDense(l) => {
                         let (w, b) = (l.weight_mu().len(), l.bias_mu().len());

@@ -19,9 +19,9 @@ pub enum Sampler {
     Mean,
     /// For a batch, as a framework's forward pass of a batch: each sample's network is drawn once and runs every
     /// input of the batch, 32 inputs to a block product (a first Bayesian dense layer still draws each input's
-    /// pre-activations from their exact moments). Each input's samples are exact draws of its predictive
-    /// distribution, as with weight sampling, but the inputs of a batch share their networks, so their
-    /// Monte-Carlo errors are correlated. An item's result depends on the seed, its index and its input only.
-    /// Fixed sample counts only.
+    /// pre-activations from their exact moments, with the sample's noise per unit shared by the inputs). Each
+    /// input's samples are exact draws of its predictive distribution, as with weight sampling, but the inputs of a
+    /// batch share their networks, so their Monte-Carlo errors are correlated. An item's result depends on the
+    /// seed and its input only: equal inputs get equal results. Fixed sample counts only.
     SharedWeights,
 }
