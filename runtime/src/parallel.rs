@@ -1,12 +1,14 @@
 //! Batch prediction on several threads (feature `parallel`, on by default; needs `std`). The batch is cut into
 //! contiguous chunks, one per thread, each with its own [`Predictor`]; item `i` still uses seed `seed + i` (with
-//! shared weights the chunks are cut at whole groups of inputs, and each thread draws every sample's network for its
-//! own inputs, from the sample's own stream), so the results are bit-identical to [`Model::predict_batch`] whatever
-//! the number of threads.
+//! shared weights the chunks are cut at whole groups of inputs, and the threads share the samples' networks,
+//! [`NetworkSlots`], each network coming from the sample's own stream whoever draws it), so the results are
+//! bit-identical to [`Model::predict_batch`] whatever the number of threads.
 
-use crate::predict::SHARED_GROUP;
+use crate::predict::{draw_network, networks_fit, DrawnNetworks, SHARED_GROUP};
 use crate::prelude::*;
 use crate::{Model, PredictError, PredictOptions, Prediction, Predictor, Sampler};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 impl Model {
     /// [`Model::predict_batch`] on `threads` scoped threads (0: as many as the machine has). Errors are reported
@@ -30,7 +32,11 @@ impl Model {
         let shared = options.sampler == Sampler::SharedWeights;
         let group = if shared { SHARED_GROUP } else { 1 };
         let per_thread = items.div_ceil(threads).next_multiple_of(group).max(1);
-        let run = |k: usize, chunk: &[f32]| Predictor::new(self).predict_batch_from(chunk, options, k * per_thread);
+        // With shared weights, the threads draw each sample's network once between them where all fit.
+        let slots = if shared && threads > 1 { NetworkSlots::new(self, options) } else { None };
+        let drawn = slots.as_ref().map(|s| s as &dyn DrawnNetworks);
+        let run =
+            |k: usize, chunk: &[f32]| Predictor::new(self).predict_batch_from(chunk, options, k * per_thread, drawn);
         // The calling thread runs the first chunk while the others run theirs on scoped threads.
         let chunks: Vec<Result<Vec<Prediction>, PredictError>> = std::thread::scope(|scope| {
             let mut chunks = inputs.chunks(per_thread * d).enumerate();
@@ -50,4 +56,98 @@ impl Model {
 /// A scoped thread's result, its panic carried on to the caller.
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The networks of a parallel shared-weights batch, each drawn once where the threads' timing allows: the first
+/// thread to claim a network draws it into its slot, and every thread reads it there; a thread that finds a network
+/// claimed but not yet drawn draws its own copy (the same bits: a network comes from its own stream) rather than
+/// wait, so no thread ever waits on another.
+struct NetworkSlots<'m> {
+    model: &'m Model,
+    seed: u64,
+    claimed: Vec<AtomicBool>,
+    slots: Vec<OnceLock<Vec<f32>>>,
+}
+
+impl<'m> NetworkSlots<'m> {
+    /// Empty slots for every sample's network of `options` on `model`, where all of them fit in memory together.
+    fn new(model: &'m Model, options: &PredictOptions) -> Option<Self> {
+        let samples = networks_fit(model, options)?;
+        Some(Self {
+            model,
+            seed: options.seed,
+            claimed: (0..samples).map(|_| AtomicBool::new(false)).collect(),
+            slots: (0..samples).map(|_| OnceLock::new()).collect(),
+        })
+    }
+
+    /// Draws network `t` (in `room`, then copied) into its slot if no thread has claimed it.
+    fn claim(&self, t: usize, room: &mut [f32]) -> Option<&[f32]> {
+        if self.claimed.get(t)?.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        draw_network(self.model, self.seed, t, room);
+        Some(self.slots[t].get_or_init(|| room.to_vec()))
+    }
+}
+
+impl DrawnNetworks for NetworkSlots<'_> {
+    fn network<'a>(&'a self, t: usize, own: &'a mut [f32]) -> &'a [f32] {
+        // The next network first, so that the other threads find it drawn.
+        self.claim(t + 1, own);
+        if let Some(network) = self.slots.get(t).and_then(OnceLock::get) {
+            return network;
+        }
+        if let Some(network) = self.claim(t, own) {
+            return network;
+        }
+        draw_network(self.model, self.seed, t, own);
+        own
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Activation, BayesianDense, Layer};
+    use crate::{Provenance, SeededRng, Task};
+
+    /// A Bayesian MLP 3 -> 6 -> 2 with random posteriors.
+    fn mlp() -> Model {
+        let mut rng = SeededRng::new(9);
+        let mut draw = |n: usize| (0..n).map(|_| rng.gaussian().abs() * 0.3).collect::<Vec<f32>>();
+        let layers = vec![
+            Layer::BayesianDense(BayesianDense::new(3, 6, draw(18), draw(18), draw(6), draw(6))),
+            Layer::Activation(Activation::Relu),
+            Layer::BayesianDense(BayesianDense::new(6, 2, draw(12), draw(12), draw(2), draw(2))),
+        ];
+        Model::new(layers, Task::Classification { classes: 2, labels: vec![] }, None, Provenance::default()).unwrap()
+    }
+
+    #[test]
+    fn every_way_to_a_network_gives_its_own_bits() {
+        let model = mlp();
+        let options = PredictOptions::default().sampler(Sampler::SharedWeights).samples(4).seed(21);
+        let slots = NetworkSlots::new(&model, &options).unwrap();
+        let len = slots.slots.len();
+        assert_eq!(len, 4);
+        // A network: the first layer's noise (6 values), the second layer's weights and biases (12 + 2).
+        let own = |t: usize| {
+            let mut network = vec![0.0; 6 + 12 + 2];
+            draw_network(&model, options.seed, t, &mut network);
+            network
+        };
+        let mut room = vec![0.0; own(0).len()];
+        // Claimed by a thread that has not drawn it yet: drawn in `room`, the slot left to its claimer.
+        slots.claimed[2].store(true, Ordering::Release);
+        assert_eq!(slots.network(2, &mut room), own(2));
+        assert!(slots.slots[2].get().is_none());
+        // Drawn into its slot, and the next one with it; the last has no next; past the slots, drawn in `room`.
+        assert_eq!(slots.network(0, &mut room), own(0));
+        assert_eq!(slots.slots[1].get().unwrap(), &own(1));
+        assert_eq!(slots.network(1, &mut room), own(1));
+        assert_eq!(slots.network(3, &mut room), own(3));
+        assert_eq!(slots.network(7, &mut room), own(7));
+        assert_ne!(own(0), own(1));
+    }
 }

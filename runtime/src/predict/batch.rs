@@ -1,6 +1,7 @@
 //! A batch of inputs: the first dense layer of up to eight inputs at a time (each weight read once per group),
 //! then each input's own Monte-Carlo loop, with the bits of its single prediction.
 
+use super::shared::DrawnNetworks;
 use super::{finite, Pass, PredictOptions, Predictor};
 use crate::error::PredictError;
 use crate::kernels::{Compiled, Lanes, INPUT_LANES};
@@ -20,22 +21,24 @@ impl Predictor<'_> {
     /// `options.seed`, a first Bayesian dense layer's noise included, so an item's result depends on the seed and
     /// its input only (`predict/shared.rs`).
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
-        self.predict_batch_from(inputs, options, 0)
+        self.predict_batch_from(inputs, options, 0, None)
     }
 
-    /// [`Self::predict_batch`] of the part of a batch that starts at its item `first`.
+    /// [`Self::predict_batch`] of the part of a batch that starts at its item `first`; with shared weights, the
+    /// networks `drawn` by the threads of a parallel batch, or drawn here.
     pub(crate) fn predict_batch_from(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
         first: usize,
+        drawn: Option<&dyn DrawnNetworks>,
     ) -> Result<Vec<Prediction>, PredictError> {
         let d = self.model.input_dim();
         if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         if self.shares_weights(options.sampler) {
-            return self.predict_shared(inputs, options);
+            return self.predict_shared(inputs, options, drawn);
         }
         let item = |i: usize| options.seed(options.seed.wrapping_add((first + i) as u64));
         let pass = self.pass(options.sampler);

@@ -20,7 +20,7 @@ mod single;
 
 pub use options::{PredictOptions, SampleCount, ADAPTIVE_MIN_SAMPLES};
 #[cfg(feature = "parallel")]
-pub(crate) use shared::GROUP as SHARED_GROUP;
+pub(crate) use shared::{draw_network, networks_fit, DrawnNetworks, GROUP as SHARED_GROUP};
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
@@ -120,7 +120,7 @@ impl<'m> Predictor<'m> {
     pub fn predict(&mut self, input: &[f32], options: &PredictOptions) -> Result<Prediction, PredictError> {
         if self.shares_weights(options.sampler) {
             self.one_input(input)?;
-            return self.predict_shared(input, options).map(|mut p| p.remove(0));
+            return self.predict_shared(input, options, None).map(|mut p| p.remove(0));
         }
         options.validate()?;
         let pass = self.prepare(input, options.sampler)?;

@@ -78,28 +78,33 @@ impl Chunk {
 }
 
 impl Predictor<'_> {
-    /// The predictions of a row-major batch with shared weights.
+    /// The predictions of a row-major batch with shared weights, with the networks `drawn` (by the threads of a
+    /// parallel batch), or drawn here.
     pub(crate) fn predict_shared(
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
+        drawn: Option<&dyn DrawnNetworks>,
     ) -> Result<Vec<Prediction>, PredictError> {
         let items = inputs.len() / self.model.input_dim();
         // A batch of several chunks draws every network once, where they fit, rather than once per chunk.
-        let drawn = match networks_in_memory(self.model, options) {
-            Some(total) if items > CHUNK => {
+        let len = network_len(self.model);
+        let all = match (drawn, networks_in_memory(self.model, options)) {
+            (None, Some(total)) if items > CHUNK => {
                 let mut all = vec![0.0; total];
-                draw_networks(self.model, self.isa, options.seed, 0..total / network_len(self.model), &mut all);
-                Some(all)
+                draw_networks(self.model, self.isa, options.seed, 0..total / len, &mut all);
+                all
             }
-            _ => None,
+            _ => Vec::new(),
         };
+        let all = AllDrawn { all: &all, len };
+        let drawn = drawn.or_else(|| (!all.all.is_empty()).then_some(&all as &dyn DrawnNetworks));
         let mut sink = Predictions {
             accs: (0..items.min(CHUNK)).map(|_| Accumulator::new(self.model.task(), SAMPLE_BLOCK, self.isa)).collect(),
             out: Vec::with_capacity(items),
             interval_level: options.interval_level,
         };
-        self.sample_shared(inputs, options, drawn.as_deref(), &mut sink)?;
+        self.sample_shared(inputs, options, drawn, &mut sink)?;
         Ok(sink.out)
     }
 
@@ -109,7 +114,7 @@ impl Predictor<'_> {
         &mut self,
         inputs: &[f32],
         options: &PredictOptions,
-        drawn: Option<&[f32]>,
+        drawn: Option<&dyn DrawnNetworks>,
         sink: &mut dyn SharedSink,
     ) -> Result<(), PredictError> {
         options.validate()?;
@@ -126,10 +131,7 @@ impl Predictor<'_> {
         }
         let head = self.model.head_width();
         let len = network_len(self.model);
-        if drawn.is_some_and(|all| all.len() != samples * len) {
-            return Err(PredictError::InvalidOptions("the drawn networks do not match the sample count".into()));
-        }
-        let mut network = vec![0.0; if drawn.is_some() { 0 } else { len }];
+        let mut network = vec![0.0; len];
         let chunk_items = (inputs.len() / d).min(CHUNK);
         let mut chunk = Chunk { prefix: Vec::new(), heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head] };
         // A first Bayesian dense layer's moments are taken eight inputs at a time (each weight read once per eight;
@@ -167,7 +169,7 @@ impl Predictor<'_> {
             }
             for t in 0..samples {
                 let network = match drawn {
-                    Some(all) => &all[t * len..(t + 1) * len],
+                    Some(networks) => networks.network(t, &mut network),
                     None => {
                         draw_networks(self.model, self.isa, options.seed, t..t + 1, &mut network);
                         &network[..]
@@ -324,6 +326,37 @@ fn draws_from(model: &Model) -> (usize, &[Layer]) {
         Some(Layer::BayesianDense(l)) => (l.out_features(), &layers[start + 1..]),
         _ => (0, &layers[start..]),
     }
+}
+
+/// Every sample's network of a shared-weights batch, drawn before the samples run or as they need them.
+pub(crate) trait DrawnNetworks: Sync {
+    /// Sample `t`'s network: [`network_len`] values, the bits [`draw_network`] gives; `own` (that long) is room
+    /// to draw it in.
+    fn network<'a>(&'a self, t: usize, own: &'a mut [f32]) -> &'a [f32];
+}
+
+/// Networks drawn one after the other into one buffer.
+struct AllDrawn<'a> {
+    all: &'a [f32],
+    len: usize,
+}
+
+impl DrawnNetworks for AllDrawn<'_> {
+    fn network<'a>(&'a self, t: usize, _: &'a mut [f32]) -> &'a [f32] {
+        &self.all[t * self.len..(t + 1) * self.len]
+    }
+}
+
+/// Sample `t`'s shared-weights network of `model` (seed `seed`) into `out` ([`network_len`] values).
+#[cfg(feature = "parallel")]
+pub(crate) fn draw_network(model: &Model, seed: u64, t: usize, out: &mut [f32]) {
+    draw_networks(model, Isa::detected(), seed, t..t + 1, out)
+}
+
+/// The sample count of `options` where every sample's network of `model` fits in [`NETWORKS_IN_MEMORY`] together.
+#[cfg(feature = "parallel")]
+pub(crate) fn networks_fit(model: &Model, options: &PredictOptions) -> Option<usize> {
+    networks_in_memory(model, options).map(|total| total / network_len(model))
 }
 
 /// The shared-weights networks of samples `samples` (seed `seed`) of `model`, one after the other into `out` (each
