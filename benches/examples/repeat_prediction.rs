@@ -4,7 +4,9 @@
 //! images when `BNN_MNIST_DIR` names the MNIST directory (and the model reads 784 values), else copies of the
 //! synthetic input. `SAMPLER` names the sampler (`local-reparam` unless given; `shared-weights` for a batch whose
 //! inputs share each sample's network). With `THREADS`, each repetition is one `predict_batch_parallel` on that many
-//! threads (what `benches/onnx/compare_onnxruntime.py` times).
+//! threads (what `benches/onnx/compare_onnxruntime.py` times). Every repetition uses the default seed, as an app
+//! that sets none does; with `BNN_NEW_SEED_EACH_CALL` set, repetition `r` uses seed `r` (a predictor then cannot
+//! replay its last prediction's noise).
 //!
 //! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER
 //! [THREADS]]]]
@@ -26,10 +28,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (_, Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
         _ => (0..batch).flat_map(|_| bnn_benches::input(d)).collect(),
     };
-    let options = PredictOptions::default().samples(32).sampler(sampler);
+    let new_seeds = std::env::var_os("BNN_NEW_SEED_EACH_CALL").is_some();
     let mut predictor = Predictor::new(&model);
     let start = std::time::Instant::now();
-    for _ in 0..repetitions {
+    for r in 0..repetitions {
+        let options = PredictOptions::default().samples(32).sampler(sampler);
+        let options = if new_seeds { options.seed(r as u64) } else { options };
         if let Some(threads) = threads {
             std::hint::black_box(model.predict_batch_parallel(&inputs, &options, threads)?);
         } else if batch == 1 {

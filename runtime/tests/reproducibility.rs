@@ -34,6 +34,34 @@ fn a_reused_predictor_gives_the_same_results_as_a_fresh_one() {
 }
 
 #[test]
+fn a_predictor_replaying_its_noise_gives_the_drawn_bits() {
+    // A predictor keeps the noise of a local-reparameterization prediction of a Bayesian dense network (from the
+    // second in a row with the same seed and sample count) and reads it back for the next ones: every prediction,
+    // in any order of seeds and counts, after recordings that failed half-way (an overflow), dense and sparse, must
+    // give a fresh predictor's bits; one over the tape's room (S = 40) draws as usual.
+    let task = Task::Regression { outputs: 1, noise: bnn_runtime::NoiseModel::Homoscedastic { sigma: 0.1 } };
+    let dense = common::bayesian_mlp(3, &[2, 16, 16, 1], task, 0.3);
+    // Under Miri, fewer and smaller predictions of the dense network only.
+    let (s, models) = if cfg!(miri) { (8, vec![dense]) } else { (32, vec![dense.sparsified(), dense]) };
+    for m in models {
+        let mut p = Predictor::new(&m);
+        let calls = [(3, s, 0.5), (3, s, -1.0), (4, s, -1.0), (3, s, 0.5), (3, 7, 2.0), (3, 40, 2.0), (3, 7, 0.1)];
+        for &(seed, samples, v) in &calls[..if cfg!(miri) { 4 } else { calls.len() }] {
+            let o = PredictOptions::default().seed(seed).samples(samples);
+            let x = [v, 1.0 - v];
+            // The second failure is the first recording; then a recording, then replays.
+            for _ in 0..2 {
+                for _ in 0..2 {
+                    assert_eq!(p.predict(&[1.0e22, 1.0], &o), Err(bnn_runtime::PredictError::NonFiniteOutput));
+                }
+                let fresh = Predictor::new(&m).predict(&x, &o);
+                assert_eq!(p.predict(&x, &o), fresh, "seed {seed}, S = {samples}, {x:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn batch_item_i_equals_a_single_prediction_with_seed_plus_i() {
     let m = model();
     let inputs = [0.1, 0.2, 0.3, -1.0, 0.0, 1.0, 2.0, 2.0, -2.0];

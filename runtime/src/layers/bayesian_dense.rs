@@ -5,7 +5,7 @@ use super::layout::{CsrPattern, WeightLayout};
 use crate::aligned::LineAligned;
 use crate::kernels::{self, Isa, Lanes, SlicedWeights};
 use crate::prelude::*;
-use crate::sample::SeededRng;
+use crate::sample::{Noise, SeededRng};
 
 /// A fully connected layer whose weights and biases are independent Gaussians.
 ///
@@ -214,19 +214,18 @@ impl BayesianDense {
         s: usize,
         scratch: &mut BlockScratch,
         y: &mut [f32],
-        rng: &mut SeededRng,
+        noise: &mut Noise,
     ) {
         let (n_in, n_out) = (self.in_features * s, self.out_features * s);
         let (h, y) = (&h[..n_in], &mut y[..n_out]);
-        let noise = &mut scratch.noise[..n_out];
-        rng.fill_gaussian_on(isa, noise);
+        let noise = noise.next(isa, &mut scratch.noise[..n_out]);
         let (weights, bias) = ((&self.weight_mu[..], &self.weight_var[..]), (&self.bias_mu[..], &self.bias_var[..]));
         if let WeightLayout::Csr { pattern, .. } = &self.layout {
             if kernels::csr_local_reparam_one_pass(isa, pattern, weights, bias, (h, s), noise, y) {
                 return;
             }
         }
-        let (h_sq, var, noise) = (&mut scratch.sq[..n_in], &mut scratch.var[..n_out], &scratch.noise[..n_out]);
+        let (h_sq, var) = (&mut scratch.sq[..n_in], &mut scratch.var[..n_out]);
         h_sq.iter_mut().zip(h).for_each(|(q, v)| *q = v * v);
         let live = self.layout.live_inputs(h, s, &mut scratch.live);
         self.layout.matmul_block(isa, &self.weight_mu, h, s, live, y);
@@ -278,9 +277,15 @@ impl BlockScratch {
 /// `y[j, t] = mean[j] + sd[j] * eps` for a block of `s` samples (`y` is `[mean.len() × s]`): draws from
 /// precomputed moments.
 #[inline(always)]
-pub(crate) fn sample_from_moments(isa: Isa, mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], rng: &mut SeededRng) {
+pub(crate) fn sample_from_moments(isa: Isa, mean: &[f32], sd: &[f32], s: usize, y: &mut [f32], noise: &mut Noise) {
     let y = &mut y[..mean.len() * s];
-    rng.fill_gaussian_on(isa, y);
+    if let Some(e) = noise.replayed(y.len()) {
+        for (((y_row, e_row), m), d) in y.chunks_exact_mut(s).zip(e.chunks_exact(s)).zip(mean).zip(sd) {
+            y_row.iter_mut().zip(e_row).for_each(|(v, e)| *v = m + d * e);
+        }
+        return;
+    }
+    noise.draw(isa, y);
     for ((y_row, m), d) in y.chunks_exact_mut(s).zip(mean).zip(sd) {
         y_row.iter_mut().for_each(|v| *v = m + d * *v);
     }

@@ -7,19 +7,19 @@ use crate::aligned::LineAligned;
 use crate::kernels::{Compiled, Isa};
 use crate::layers::{sample_from_moments, Layer};
 use crate::model::Model;
-use crate::sample::SeededRng;
+use crate::sample::Noise;
 
 impl Predictor<'_> {
     /// `s` local-reparameterization samples as one block; leaves the head in `self.block_a` as `[head × s]`.
     /// The block's element-wise passes (pre-activations from moments and noise, ReLU, squares, live rows) are
     /// compiled for the predictor's instruction set ([`Isa::run`]): the same operations, so the same bits.
-    pub(super) fn draw_block(&mut self, s: usize, rng: &mut SeededRng) {
+    pub(super) fn draw_block(&mut self, s: usize, noise: &mut Noise) {
         let isa = self.isa;
-        isa.run(BlockDraw { predictor: self, s, rng })
+        isa.run(BlockDraw { predictor: self, s, noise })
     }
 
     #[inline(always)]
-    fn draw_block_inline(&mut self, s: usize, rng: &mut SeededRng) {
+    fn draw_block_inline(&mut self, s: usize, noise: &mut Noise) {
         // The Bayesian layers' block kernel is inlined here (`#[inline(always)]`), so its squaring and
         // noise loops are compiled with the caller's features.
         let (layers, isa) = (self.model.layers(), self.isa);
@@ -29,7 +29,7 @@ impl Predictor<'_> {
         match &layers[start] {
             Layer::BayesianDense(_) => {
                 let (mean, sd) = (&self.prefix[..w], &self.prefix_sd[..w]);
-                sample_from_moments(isa, mean, sd, s, &mut self.block_a[..w * s], rng);
+                sample_from_moments(isa, mean, sd, s, &mut self.block_a[..w * s], noise);
                 start += 1;
             }
             Layer::BayesianConv2d(l) => {
@@ -37,7 +37,7 @@ impl Predictor<'_> {
                 // rather than a block of copies of it.
                 let plan = &self.plans[start];
                 let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
-                l.sample_kernels(isa, s, (weights, bias), rng);
+                l.sample_kernels(isa, s, (weights, bias), noise.rng());
                 let image = if plan.pads() {
                     plan.pad(&self.prefix[..w], 1, &mut self.scratch);
                     &self.scratch
@@ -59,11 +59,11 @@ impl Predictor<'_> {
         for (index, layer) in layers.iter().enumerate().skip(start) {
             match layer {
                 Layer::BayesianDense(l) => {
-                    l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, rng);
+                    l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, noise);
                     width = l.out_features();
                     core::mem::swap(a, b);
                 }
-                Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], rng),
+                Layer::Dropout(d) => d.apply_sampled(&mut a[..width * s], noise.rng()),
                 Layer::Conv2d(_) | Layer::BayesianConv2d(_) => {
                     // One call of the (inlined) kernels for both kinds: the library stays smaller.
                     let kernels = match layer {
@@ -71,7 +71,7 @@ impl Predictor<'_> {
                             // Each sample's own kernels, used at every position: exact, unlike independent noise
                             // per output (see `layers/conv.rs`).
                             let (weights, bias) = self.block_kernels.split_at_mut(l.weight_mu().len() * s);
-                            l.sample_kernels(isa, s, (weights, bias), rng);
+                            l.sample_kernels(isa, s, (weights, bias), noise.rng());
                             (&weights[..], &bias[..], s)
                         }
                         Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
@@ -127,16 +127,16 @@ pub(super) fn fixed_block_layer(
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].
-struct BlockDraw<'p, 'm, 'r> {
+struct BlockDraw<'p, 'm, 'r, 'n> {
     predictor: &'p mut Predictor<'m>,
     s: usize,
-    rng: &'r mut SeededRng,
+    noise: &'r mut Noise<'n>,
 }
 
-impl Compiled for BlockDraw<'_, '_, '_> {
+impl Compiled for BlockDraw<'_, '_, '_, '_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        self.predictor.draw_block_inline(self.s, self.rng)
+        self.predictor.draw_block_inline(self.s, self.noise)
     }
 }

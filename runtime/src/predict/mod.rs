@@ -28,7 +28,7 @@ use crate::kernels::{ConvPlan, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
 use crate::layers::{BlockScratch, ExpansionScratch, Layer};
 use crate::model::Model;
 use crate::prelude::*;
-use crate::sample::{Sampler, SeededRng};
+use crate::sample::{Noise, NoiseTape, Sampler, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
 use conv::{conv_plans, conv_room};
 
@@ -68,6 +68,11 @@ pub struct Predictor<'m> {
     /// The head outputs of the last group of samples, sample after sample.
     group: Vec<f32>,
     acc: Accumulator,
+    /// The last local-reparameterization prediction's noise, for the next with the same seed and sample count
+    /// (networks of Bayesian dense layers only; room for a block's noise).
+    tape: NoiseTape,
+    /// Noise values per local-reparameterization sample where the tape may hold them (else 0).
+    noise_per_sample: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -88,6 +93,7 @@ impl<'m> Predictor<'m> {
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
         let block = || LineAligned::new(w * SAMPLE_BLOCK);
         let plans = conv_plans(model);
+        let noise_per_sample = taped_noise_per_sample(model);
         Self {
             model,
             isa,
@@ -108,6 +114,8 @@ impl<'m> Predictor<'m> {
             plans,
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
+            tape: NoiseTape::with_capacity(noise_per_sample * SAMPLE_BLOCK),
+            noise_per_sample,
         }
     }
 
@@ -137,9 +145,36 @@ impl<'m> Predictor<'m> {
         self.acc.reset();
         let draws = if pass == Pass::Mean { 1 } else { max };
         let group = if tolerance.is_some() { ADAPTIVE_MIN_SAMPLES } else { SAMPLE_BLOCK };
+        // A fixed count of local-reparameterization samples whose noise fits on the tape: replayed or recorded.
+        let taped = pass == Pass::LocalReparam
+            && tolerance.is_none()
+            && self.tape.fits(max.saturating_mul(self.noise_per_sample));
+        let mut tape = core::mem::take(&mut self.tape);
+        let mut noise = match taped {
+            true => tape.noise(&mut rng, options.seed, max),
+            false => Noise::Stream(&mut rng),
+        };
+        let recording = matches!(noise, Noise::Record(..));
+        let result = self.sample_groups(pass, (draws, group), (max, tolerance), &mut noise);
+        if recording {
+            tape.recorded(options.seed, max, result.is_ok());
+        }
+        self.tape = tape;
+        result.map(|()| self.acc.finish(options.interval_level))
+    }
+
+    /// Adds `draws` samples, `group` at a time, to the accumulator; with a `tolerance`, stops early once the
+    /// Monte-Carlo standard error is below it (after at least [`ADAPTIVE_MIN_SAMPLES`] of the `max`).
+    fn sample_groups(
+        &mut self,
+        pass: Pass,
+        (draws, group): (usize, usize),
+        (max, tolerance): (usize, Option<f64>),
+        noise: &mut Noise,
+    ) -> Result<(), PredictError> {
         let mut done = 0;
         while done < draws {
-            let (n, w) = self.next_group(pass, group.min(draws - done), &mut rng);
+            let (n, w) = self.next_group(pass, group.min(draws - done), noise);
             self.acc.add(&self.group[..n * w])?;
             done += n;
             if let Some(tol) = tolerance {
@@ -148,7 +183,7 @@ impl<'m> Predictor<'m> {
                 }
             }
         }
-        Ok(self.acc.finish(options.interval_level))
+        Ok(())
     }
 
     /// The raw head outputs of `samples` Monte-Carlo passes, appended row-major (`samples x head_width`) to
@@ -172,7 +207,7 @@ impl<'m> Predictor<'m> {
         out.reserve(samples * self.model.head_width());
         let mut done = 0;
         while done < samples {
-            let (n, w) = self.next_group(pass, SAMPLE_BLOCK.min(samples - done), &mut rng);
+            let (n, w) = self.next_group(pass, SAMPLE_BLOCK.min(samples - done), &mut Noise::Stream(&mut rng));
             out.extend_from_slice(&self.group[..n * w]);
             done += n;
         }
@@ -244,7 +279,7 @@ impl<'m> Predictor<'m> {
     }
 
     /// Draws up to `want` samples into `self.group` (sample-major); returns how many and the head width.
-    fn next_group(&mut self, pass: Pass, want: usize, rng: &mut SeededRng) -> (usize, usize) {
+    fn next_group(&mut self, pass: Pass, want: usize, noise: &mut Noise) -> (usize, usize) {
         let w = self.model.head_width();
         match pass {
             Pass::Mean => {
@@ -252,13 +287,13 @@ impl<'m> Predictor<'m> {
                 (1, w)
             }
             Pass::WeightSampling => {
-                self.draw_weight_sample(rng);
+                self.draw_weight_sample(noise.rng());
                 self.group[..w].copy_from_slice(&self.a[..w]);
                 (1, w)
             }
             Pass::LocalReparam => {
                 let s = BLOCK_SIZES.into_iter().find(|b| *b <= want).unwrap_or(1);
-                self.draw_block(s, rng);
+                self.draw_block(s, noise);
                 for (t, head) in self.group[..s * w].chunks_exact_mut(w).enumerate() {
                     for (k, v) in head.iter_mut().enumerate() {
                         *v = self.block_a[k * s + t];
@@ -268,6 +303,18 @@ impl<'m> Predictor<'m> {
             }
         }
     }
+}
+
+/// The noise values one local-reparameterization sample of `model` draws, where all of its stochastic layers are
+/// Bayesian dense (the only ones whose noise a [`NoiseTape`] replays: the stream then draws nothing else); else 0.
+fn taped_noise_per_sample(model: &Model) -> usize {
+    let mut stochastic = model.layers().iter().filter(|l| l.is_stochastic());
+    stochastic
+        .try_fold(0, |sum, l| match l {
+            Layer::BayesianDense(d) => Some(sum + d.out_features()),
+            _ => None,
+        })
+        .unwrap_or(0)
 }
 
 /// `input` itself, or the error naming its first non-finite value.

@@ -26,7 +26,7 @@ use crate::kernels::{Compiled, Isa, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
 use crate::layers::{sample_from_moments, Layer};
 use crate::model::Model;
 use crate::prelude::*;
-use crate::sample::SeededRng;
+use crate::sample::{Noise, SeededRng};
 use crate::uncertainty::{Accumulator, Prediction};
 use core::ops::Range;
 
@@ -393,8 +393,9 @@ impl Compiled for NetworkDraw<'_, '_> {
                     Layer::BayesianDense(l) => {
                         let (w, b) = (l.weight_mu().len(), l.bias_mu().len());
                         let (weights, rest) = network[at..].split_at_mut(w);
-                        sample_from_moments(isa, l.weight_mu(), l.weight_sigma(), 1, weights, &mut rng);
-                        sample_from_moments(isa, l.bias_mu(), l.bias_sigma(), 1, &mut rest[..b], &mut rng);
+                        let noise = &mut Noise::Stream(&mut rng);
+                        sample_from_moments(isa, l.weight_mu(), l.weight_sigma(), 1, weights, noise);
+                        sample_from_moments(isa, l.bias_mu(), l.bias_sigma(), 1, &mut rest[..b], noise);
                         at += w + b;
                     }
                     Layer::BayesianConv2d(l) => {

@@ -1,9 +1,11 @@
 //! How a Monte-Carlo sample of the network is drawn: the [`Sampler`] choice and the seeded random source.
 
 mod rng;
+mod tape;
 mod ziggurat;
 
 pub use rng::SeededRng;
+pub(crate) use tape::{Noise, NoiseTape};
 
 /// How each Monte-Carlo sample treats the Bayesian weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
