@@ -4,7 +4,8 @@
 //! [`NetworkSlots`], each network coming from the sample's own stream whoever draws it), so the results are
 //! bit-identical to [`Model::predict_batch`] whatever the number of threads.
 
-use crate::predict::{draw_network, networks_fit, DrawnNetworks, SHARED_GROUP};
+use crate::kernels::Isa;
+use crate::predict::{draw_networks, networks_fit, DrawnNetworks, SHARED_GROUP};
 use crate::prelude::*;
 use crate::{Model, PredictError, PredictOptions, Prediction, Predictor, Sampler};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,27 +82,32 @@ impl<'m> NetworkSlots<'m> {
         })
     }
 
+    /// Draws network `t` (in `room`, on `isa`) into `room`.
+    fn draw(&self, t: usize, isa: Isa, room: &mut [f32]) {
+        draw_networks(self.model, isa, self.seed, t..t + 1, room)
+    }
+
     /// Draws network `t` (in `room`, then copied) into its slot if no thread has claimed it.
-    fn claim(&self, t: usize, room: &mut [f32]) -> Option<&[f32]> {
+    fn claim(&self, t: usize, isa: Isa, room: &mut [f32]) -> Option<&[f32]> {
         if self.claimed.get(t)?.swap(true, Ordering::AcqRel) {
             return None;
         }
-        draw_network(self.model, self.seed, t, room);
+        self.draw(t, isa, room);
         Some(self.slots[t].get_or_init(|| room.to_vec()))
     }
 }
 
 impl DrawnNetworks for NetworkSlots<'_> {
-    fn network<'a>(&'a self, t: usize, own: &'a mut [f32]) -> &'a [f32] {
+    fn network<'a>(&'a self, t: usize, isa: Isa, own: &'a mut [f32]) -> &'a [f32] {
         // The next network first, so that the other threads find it drawn.
-        self.claim(t + 1, own);
+        self.claim(t + 1, isa, own);
         if let Some(network) = self.slots.get(t).and_then(OnceLock::get) {
             return network;
         }
-        if let Some(network) = self.claim(t, own) {
+        if let Some(network) = self.claim(t, isa, own) {
             return network;
         }
-        draw_network(self.model, self.seed, t, own);
+        self.draw(t, isa, own);
         own
     }
 }
@@ -129,25 +135,26 @@ mod tests {
         let model = mlp();
         let options = PredictOptions::default().sampler(Sampler::SharedWeights).samples(4).seed(21);
         let slots = NetworkSlots::new(&model, &options).unwrap();
+        let isa = Isa::detected();
         let len = slots.slots.len();
         assert_eq!(len, 4);
         // A network: the first layer's noise (6 values), the second layer's weights and biases (12 + 2).
         let own = |t: usize| {
             let mut network = vec![0.0; 6 + 12 + 2];
-            draw_network(&model, options.seed, t, &mut network);
+            draw_networks(&model, isa, options.seed, t..t + 1, &mut network);
             network
         };
         let mut room = vec![0.0; own(0).len()];
         // Claimed by a thread that has not drawn it yet: drawn in `room`, the slot left to its claimer.
         slots.claimed[2].store(true, Ordering::Release);
-        assert_eq!(slots.network(2, &mut room), own(2));
+        assert_eq!(slots.network(2, isa, &mut room), own(2));
         assert!(slots.slots[2].get().is_none());
         // Drawn into its slot, and the next one with it; the last has no next; past the slots, drawn in `room`.
-        assert_eq!(slots.network(0, &mut room), own(0));
+        assert_eq!(slots.network(0, isa, &mut room), own(0));
         assert_eq!(slots.slots[1].get().unwrap(), &own(1));
-        assert_eq!(slots.network(1, &mut room), own(1));
-        assert_eq!(slots.network(3, &mut room), own(3));
-        assert_eq!(slots.network(7, &mut room), own(7));
+        assert_eq!(slots.network(1, isa, &mut room), own(1));
+        assert_eq!(slots.network(3, isa, &mut room), own(3));
+        assert_eq!(slots.network(7, isa, &mut room), own(7));
         assert_ne!(own(0), own(1));
     }
 }

@@ -20,7 +20,7 @@ mod single;
 
 pub use options::{PredictOptions, SampleCount, ADAPTIVE_MIN_SAMPLES};
 #[cfg(feature = "parallel")]
-pub(crate) use shared::{draw_network, networks_fit, DrawnNetworks, GROUP as SHARED_GROUP};
+pub(crate) use shared::{draw_networks, networks_fit, DrawnNetworks, GROUP as SHARED_GROUP};
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
@@ -71,8 +71,6 @@ pub struct Predictor<'m> {
     /// The last local-reparameterization prediction's noise, for the next with the same seed and sample count
     /// (networks of Bayesian dense layers only; room for a block's noise).
     tape: NoiseTape,
-    /// Noise values per local-reparameterization sample where the tape may hold them (else 0).
-    noise_per_sample: usize,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -93,7 +91,6 @@ impl<'m> Predictor<'m> {
         let first_stochastic = model.layers().iter().position(Layer::is_stochastic).unwrap_or(model.layers().len());
         let block = || LineAligned::new(w * SAMPLE_BLOCK);
         let plans = conv_plans(model);
-        let noise_per_sample = taped_noise_per_sample(model);
         Self {
             model,
             isa,
@@ -114,8 +111,7 @@ impl<'m> Predictor<'m> {
             plans,
             group: vec![0.0; model.head_width() * SAMPLE_BLOCK],
             acc: Accumulator::new(model.task(), SAMPLE_BLOCK, isa),
-            tape: NoiseTape::with_capacity(noise_per_sample * SAMPLE_BLOCK),
-            noise_per_sample,
+            tape: NoiseTape::new(taped_noise_per_sample(model), SAMPLE_BLOCK),
         }
     }
 
@@ -146,9 +142,7 @@ impl<'m> Predictor<'m> {
         let draws = if pass == Pass::Mean { 1 } else { max };
         let group = if tolerance.is_some() { ADAPTIVE_MIN_SAMPLES } else { SAMPLE_BLOCK };
         // A fixed count of local-reparameterization samples whose noise fits on the tape: replayed or recorded.
-        let taped = pass == Pass::LocalReparam
-            && tolerance.is_none()
-            && self.tape.fits(max.saturating_mul(self.noise_per_sample));
+        let taped = pass == Pass::LocalReparam && tolerance.is_none() && self.tape.fits(max);
         let mut tape = core::mem::take(&mut self.tape);
         let mut noise = match taped {
             true => tape.noise(&mut rng, options.seed, max),

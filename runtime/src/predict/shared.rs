@@ -169,7 +169,7 @@ impl Predictor<'_> {
             }
             for t in 0..samples {
                 let network = match drawn {
-                    Some(networks) => networks.network(t, &mut network),
+                    Some(networks) => networks.network(t, self.isa, &mut network),
                     None => {
                         draw_networks(self.model, self.isa, options.seed, t..t + 1, &mut network);
                         &network[..]
@@ -196,7 +196,7 @@ impl Predictor<'_> {
         let (layers, isa) = (self.model.layers(), self.isa);
         let start = self.first_stochastic;
         let per_input = matches!(layers[start], Layer::BayesianDense(_));
-        let (later, noise) = (start + usize::from(per_input), draws_from(self.model).0);
+        let (later, first_noise) = (start + usize::from(per_input), draws_from(self.model).0);
         let head = self.model.head_width();
         let w = self.prefix_width;
         for q in 0..n.div_ceil(GROUP) {
@@ -211,7 +211,7 @@ impl Predictor<'_> {
             if per_input {
                 // Pre-activations from their moments, with the sample's noise of each unit (the network's first
                 // values) for every input.
-                for ((row, m), (d, e)) in rows.zip(sds.chunks_exact(GROUP).zip(&network[..noise])) {
+                for ((row, m), (d, e)) in rows.zip(sds.chunks_exact(GROUP).zip(&network[..first_noise])) {
                     for ((y, m), d) in row.iter_mut().zip(&m[..s]).zip(&d[..s]) {
                         *y = m + d * e;
                     }
@@ -222,7 +222,7 @@ impl Predictor<'_> {
                 }
             }
             let mut width = w;
-            let mut at = noise;
+            let mut at = first_noise;
             for (index, layer) in layers.iter().enumerate().skip(later) {
                 match layer {
                     Layer::BayesianDense(l) => {
@@ -292,8 +292,8 @@ impl Compiled for SharedSample<'_, '_, '_, '_> {
 /// The length of one network's draws under shared weights: a first Bayesian dense layer's noise (a value per unit),
 /// then the weights and biases of every later Bayesian layer and a mask per dropout layer.
 fn network_len(model: &Model) -> usize {
-    let (noise, later) = draws_from(model);
-    noise
+    let (first_noise, later) = draws_from(model);
+    first_noise
         + later
             .iter()
             .map(|layer| match layer {
@@ -330,9 +330,9 @@ fn draws_from(model: &Model) -> (usize, &[Layer]) {
 
 /// Every sample's network of a shared-weights batch, drawn before the samples run or as they need them.
 pub(crate) trait DrawnNetworks: Sync {
-    /// Sample `t`'s network: [`network_len`] values, the bits [`draw_network`] gives; `own` (that long) is room
-    /// to draw it in.
-    fn network<'a>(&'a self, t: usize, own: &'a mut [f32]) -> &'a [f32];
+    /// Sample `t`'s network: [`network_len`] values, the bits [`draw_networks`] gives; `own` (that long) is room
+    /// to draw it in, on `isa`.
+    fn network<'a>(&'a self, t: usize, isa: Isa, own: &'a mut [f32]) -> &'a [f32];
 }
 
 /// Networks drawn one after the other into one buffer.
@@ -342,15 +342,9 @@ struct AllDrawn<'a> {
 }
 
 impl DrawnNetworks for AllDrawn<'_> {
-    fn network<'a>(&'a self, t: usize, _: &'a mut [f32]) -> &'a [f32] {
+    fn network<'a>(&'a self, t: usize, _: Isa, _: &'a mut [f32]) -> &'a [f32] {
         &self.all[t * self.len..(t + 1) * self.len]
     }
-}
-
-/// Sample `t`'s shared-weights network of `model` (seed `seed`) into `out` ([`network_len`] values).
-#[cfg(feature = "parallel")]
-pub(crate) fn draw_network(model: &Model, seed: u64, t: usize, out: &mut [f32]) {
-    draw_networks(model, Isa::detected(), seed, t..t + 1, out)
 }
 
 /// The sample count of `options` where every sample's network of `model` fits in [`NETWORKS_IN_MEMORY`] together.
@@ -362,7 +356,7 @@ pub(crate) fn networks_fit(model: &Model, options: &PredictOptions) -> Option<us
 /// The shared-weights networks of samples `samples` (seed `seed`) of `model`, one after the other into `out` (each
 /// [`network_len`] values), on `isa`: network `t` comes from its own stream (seed `seed + t`, jumped 2^128 draws
 /// ahead of that seed's), so whoever draws it draws the same bits.
-fn draw_networks(model: &Model, isa: Isa, seed: u64, samples: Range<usize>, out: &mut [f32]) {
+pub(crate) fn draw_networks(model: &Model, isa: Isa, seed: u64, samples: Range<usize>, out: &mut [f32]) {
     isa.run(NetworkDraw { model, isa, seed, samples, out })
 }
 
@@ -381,13 +375,13 @@ impl Compiled for NetworkDraw<'_, '_> {
     fn run(self) {
         let (model, isa) = (self.model, self.isa);
         let len = network_len(model);
+        let (first_noise, later) = draws_from(model);
         for (t, network) in self.samples.zip(self.out.chunks_exact_mut(len.max(1))) {
             let mut rng = SeededRng::new(self.seed.wrapping_add(t as u64)).jumped();
-            let (noise, later) = draws_from(model);
-            if noise > 0 {
-                rng.fill_gaussian_on(isa, &mut network[..noise]);
+            if first_noise > 0 {
+                rng.fill_gaussian_on(isa, &mut network[..first_noise]);
             }
-            let mut at = noise;
+            let mut at = first_noise;
             for layer in later {
                 match layer {
                     Layer::BayesianDense(l) => {

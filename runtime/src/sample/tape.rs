@@ -13,6 +13,8 @@ use crate::prelude::*;
 /// is sized once; a prediction whose noise does not fit draws it as usual.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NoiseTape {
+    /// Values one sample draws (0: the tape is never used).
+    per_sample: usize,
     values: Vec<f32>,
     /// The (seed, samples) whose whole noise `values` holds; `None` after a recording that failed or overflowed.
     holds: Option<(u64, usize)>,
@@ -23,13 +25,14 @@ pub(crate) struct NoiseTape {
 }
 
 impl NoiseTape {
-    /// A tape with room for `capacity` values (0: never used).
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Self { values: Vec::with_capacity(capacity), ..Self::default() }
+    /// A tape for predictions that draw `per_sample` values a sample (0: never used), with room for `samples`.
+    pub(crate) fn new(per_sample: usize, samples: usize) -> Self {
+        Self { per_sample, values: Vec::with_capacity(per_sample * samples), ..Self::default() }
     }
 
-    /// Whether a prediction drawing `values` noise values in all fits.
-    pub(crate) fn fits(&self, values: usize) -> bool {
+    /// Whether the noise of a prediction of `samples` samples fits.
+    pub(crate) fn fits(&self, samples: usize) -> bool {
+        let values = samples.saturating_mul(self.per_sample);
         values > 0 && values <= self.values.capacity()
     }
 
