@@ -313,7 +313,7 @@ pub unsafe extern "C" fn bnn_classify(
         let probabilities = unsafe { output_slice(probabilities, probabilities_len, "probabilities") }?;
         // SAFETY: `out` is null or writable (this function's contract).
         let out = unsafe { out.as_mut() }.ok_or_else(|| BindingError::InvalidArgument("`out` is null".into()))?;
-        let Prediction::Classification(c) = handle.model().predict(input, &options)? else {
+        let Prediction::Classification(c) = handle.with_predictor(|p| p.predict(input, &options))? else {
             return Err(BindingError::Panic("a classifier returned a regression prediction".into()));
         };
         probabilities.copy_from_slice(&c.probabilities);
@@ -463,7 +463,7 @@ pub unsafe extern "C" fn bnn_regress(
         if let Some((_, name)) = buffers.iter().find(|(ptr, _)| ptr.is_null()) {
             return Err(BindingError::InvalidArgument(format!("output buffer `{name}` is null")));
         }
-        let Prediction::Regression(r) = handle.model().predict(input, &options)? else {
+        let Prediction::Regression(r) = handle.with_predictor(|p| p.predict(input, &options))? else {
             return Err(BindingError::Panic("a regression model returned a classification".into()));
         };
         let values = [&r.mean, &r.aleatoric_variance, &r.epistemic_variance, &r.total_variance, &r.lower, &r.upper];

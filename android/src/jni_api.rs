@@ -182,7 +182,8 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_predict<'local>(
     interval_level: jfloat,
 ) -> JFloatArray<'local> {
     env.with_env(|env| -> Result<JFloatArray<'local>, BindingError> {
-        let model = handle_ref(handle)?.model();
+        let handle = handle_ref(handle)?;
+        let model = handle.model();
         let values = read_floats(env, &inputs, "inputs")?;
         let options = NativeOptions {
             samples: samples.into(),
@@ -193,7 +194,7 @@ pub extern "system" fn Java_io_bnnedge_NativeBridge_predict<'local>(
             interval_level,
         }
         .to_predict_options()?;
-        let predictions = model.predict_batch(&values, &options)?;
+        let predictions = handle.with_predictor(|p| p.predict_batch(&values, &options))?;
         let mut packed = Vec::with_capacity(predictions.len() * packed_len(model.task()));
         for prediction in &predictions {
             pack_prediction(prediction, &mut packed);

@@ -6,12 +6,14 @@
 //! inputs share each sample's network). With `THREADS`, each repetition is one `predict_batch_parallel` on that many
 //! threads (what `benches/onnx/compare_onnxruntime.py` times). Every repetition uses the default seed, as an app
 //! that sets none does; with `BNN_NEW_SEED_EACH_CALL` set, repetition `r` uses seed `r` (a predictor then cannot
-//! replay its last prediction's noise).
+//! replay its last prediction's noise). With `BNN_C_ABI` set, each single prediction is one `bnn_classify` call of
+//! the C ABI (a 10-class model), as a C, iOS or Android host makes it.
 //!
 //! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER
 //! [THREADS]]]]
 
-use bnn_runtime::{Model, PredictOptions, Predictor, Sampler};
+use bnn_android::c_api::{self, BnnClassification, BnnModel, BnnOptions};
+use bnn_runtime::{Model, PredictOptions, Predictor, SampleCount, Sampler};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,13 +24,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batch: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1).max(1);
     let sampler: Sampler = args.next().map(|s| s.parse()).transpose()?.unwrap_or_default();
     let threads: Option<usize> = args.next().map(|s| s.parse()).transpose()?;
-    let model = Model::load(path)?;
+    let model = Model::load(&path)?;
     let d = model.input_dim();
     let inputs = match (batch, std::env::var_os("BNN_MNIST_DIR")) {
         (_, Some(dir)) if d == 784 => bnn_trainer::data::load_mnist_test(&PathBuf::from(dir), Some(batch))?.inputs,
         _ => (0..batch).flat_map(|_| bnn_benches::input(d)).collect(),
     };
     let new_seeds = std::env::var_os("BNN_NEW_SEED_EACH_CALL").is_some();
+    let c_handle = match std::env::var_os("BNN_C_ABI") {
+        Some(_) if batch == 1 && threads.is_none() => Some(load_through_c(&std::fs::read(&path)?)?),
+        Some(_) => return Err("BNN_C_ABI times single predictions on one thread only".into()),
+        None => None,
+    };
     let mut predictor = Predictor::new(&model);
     let start = std::time::Instant::now();
     for r in 0..repetitions {
@@ -36,6 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let options = if new_seeds { options.seed(r as u64) } else { options };
         if let Some(threads) = threads {
             std::hint::black_box(model.predict_batch_parallel(&inputs, &options, threads)?);
+        } else if let Some(handle) = c_handle {
+            classify_through_c(handle, &inputs, &options)?;
         } else if batch == 1 {
             std::hint::black_box(predictor.predict(&inputs, &options)?);
         } else {
@@ -44,5 +53,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let per_prediction = start.elapsed().as_secs_f64() * 1e6 / (repetitions * batch) as f64;
     println!("{per_prediction:.1} µs per prediction");
+    // SAFETY: the handle came from `bnn_model_load_bytes` and no call uses it any more.
+    c_handle.into_iter().for_each(|handle| unsafe { c_api::bnn_model_free(handle) });
     Ok(())
+}
+
+/// A model handle of the C ABI, as a C or iOS host loads one.
+fn load_through_c(bytes: &[u8]) -> Result<*mut BnnModel, Box<dyn std::error::Error>> {
+    // SAFETY: `bytes` is valid for its length; the bytes are copied.
+    let handle = unsafe { c_api::bnn_model_load_bytes(bytes.as_ptr(), bytes.len()) };
+    if handle.is_null() {
+        return Err("bnn_model_load_bytes failed".into());
+    }
+    Ok(handle)
+}
+
+/// One `bnn_classify` call with `options`' seed and sample count.
+fn classify_through_c(handle: *mut BnnModel, input: &[f32], options: &PredictOptions) -> Result<(), String> {
+    let SampleCount::Fixed(samples) = options.samples else { return Err("fixed sample counts only".into()) };
+    let c_options = BnnOptions { seed: options.seed, samples: samples as u32, ..c_api::bnn_options_default() };
+    let (mut probabilities, mut out) = ([0.0f32; 10], BnnClassification::default());
+    // SAFETY: a live handle, `input` and `probabilities` valid for their lengths, `out` writable.
+    let status = unsafe {
+        c_api::bnn_classify(handle, input.as_ptr(), input.len(), &c_options, probabilities.as_mut_ptr(), 10, &mut out)
+    };
+    std::hint::black_box((probabilities, out));
+    (status == 0).then_some(()).ok_or_else(|| format!("bnn_classify failed with status {status}"))
 }
