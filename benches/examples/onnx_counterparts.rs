@@ -4,7 +4,9 @@
 //! - `mean_single_us`, `mean_batch32_us`: the deterministic `Mean` pass of a random 784-400-400-10 model, one
 //!   input and a batch of 32 (one thread);
 //! - `pruned_s32_single_us`, `dense_s32_single_us`: one Monte-Carlo prediction (local reparameterization,
-//!   S = 32, one thread) of the trained 95%-pruned model and of the trained dense model;
+//!   S = 32, one thread) of the trained 95%-pruned model and of the trained dense model, each with the default
+//!   seed every call (so the predictor replays its noise from the third call on); `pruned_new_seed_s32_single_us`
+//!   the pruned model's with a new seed each call (it draws its noise every time);
 //! - `pruned_s32_batch64_per_s`, `dense_s32_batch64_per_s`: predictions per second of those models on a batch
 //!   of 64 inputs at S = 32 on 2 threads (`predict_batch_parallel`); `pruned_shared_s32_batch64_per_s`,
 //!   `dense_shared_s32_batch64_per_s` the same with shared weights (the inputs of the batch share each sample's
@@ -65,6 +67,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, model, runs) in [("pruned", &pruned, 2000), ("dense", &dense, 300)] {
         let mut p = Predictor::new(model);
         println!("{name}_s32_single_us {:.1}", median_us(runs, || drop(p.predict(&image, &s32).unwrap())));
+        if name == "pruned" {
+            let mut seed = 0;
+            let mut new_seed = || {
+                seed += 1;
+                drop(p.predict(&image, &s32.seed(seed)).unwrap())
+            };
+            println!("{name}_new_seed_s32_single_us {:.1}", median_us(runs, &mut new_seed));
+        }
         for (kind, options) in [("", &s32), ("shared_", &shared)] {
             let batch_us = median_us(runs / 40, || drop(model.predict_batch_parallel(&batch64, options, 2).unwrap()));
             println!("{name}_{kind}s32_batch64_per_s {:.0}", 64.0 / (batch_us * 1e-6));

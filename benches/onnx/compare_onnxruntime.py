@@ -3,7 +3,8 @@ bnn-edge runtime on the same shape (examples/onnx_counterparts.rs), and prints t
 
 - one deterministic pass, one input and a batch of 32, one thread: ORT against our `Mean` pass;
 - one input, one thread: our Monte-Carlo prediction (S = 32) of the trained 95%-pruned model and of the trained
-  dense model, against ORT's single deterministic dense pass;
+  dense model, against ORT's single deterministic dense pass: with the default seed every call (a predictor then
+  replays its noise), and for the pruned model also with a new seed each call (drawn every time);
 - a batch of 64 inputs at S = 32 on 2 threads: our predictions per second (pruned, dense; local
   reparameterization, and shared weights, where the batch's inputs share each sample's network) against ORT's
   deterministic dense throughput when it runs the batch 32 times (a session with 2 intra-op threads);
@@ -171,8 +172,9 @@ def main():
           f"{ratio('mean_batch32_us', 'ort_batch32_us'):>10.2f}")
     print(f"{'ONNX Runtime call overhead (Identity graph)':44}{med('ort_call_us'):>10.1f}")
     print(f"{'ONNX Runtime dense pass less the overhead':44}{med('ort_pass_us'):>10.1f}")
-    for kind in ["pruned", "dense"]:
-        label = f"bnn-runtime {'95%-pruned' if kind == 'pruned' else 'dense'} S = 32 prediction"
+    for kind in ["pruned", "pruned_new_seed", "dense"]:
+        label = f"bnn-runtime {'dense' if kind == 'dense' else '95%-pruned'} S = 32 prediction"
+        label = "bnn-runtime 95%-pruned, new seed each call" if kind.endswith("new_seed") else label
         print(f"{label:44}{med(kind + '_s32_single_us'):>10.1f}   "
               f"({ratio(kind + '_s32_single_us', 'ort_single_us'):.2f}x ORT's single pass, "
               f"{ratio(kind + '_s32_single_us', 'ort_pass_us'):.2f}x without its call overhead)")
