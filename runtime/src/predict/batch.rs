@@ -53,9 +53,9 @@ impl Predictor<'_> {
         let mut lanes = InputLanes::new(d, o);
         let mut out = Vec::with_capacity(inputs.len() / d);
         for (k, group) in inputs.chunks(d * INPUT_LANES).enumerate() {
-            lanes.transpose(self.model, group, &mut self.a[..d]);
             let items = group.chunks_exact(d).enumerate().map(|(i, x)| (i, k * INPUT_LANES + i, x));
-            if !self.isa.run(FirstLayer { model: self.model, layer: first, moments, lanes: &mut lanes }) {
+            let row = &mut self.a[..d];
+            if !self.isa.run(FirstLayer { model: self.model, layer: first, moments, group, row, lanes: &mut lanes }) {
                 for (_, i, x) in items {
                     out.push(self.predict(x, &item(i))?);
                 }
@@ -100,6 +100,7 @@ impl InputLanes {
 
     /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`,
     /// and shifted for a first Bayesian dense layer's expansion (`layers/raw_zero.rs`).
+    #[inline(always)]
     pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
         self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
         for (i, x) in group.chunks_exact(row.len()).enumerate() {
@@ -116,13 +117,15 @@ impl InputLanes {
     }
 }
 
-/// The first layer of a group of inputs — its outputs, or with `moments` its pre-activation moments (a Bayesian
-/// dense layer) — compiled for the predictor's instruction set ([`Isa::run`]). `false` where the layer has no
-/// such kernel.
+/// The first layer of a group of inputs — loaded into `lanes` ([`InputLanes::transpose`], normalised in `row`),
+/// then the layer's outputs, or with `moments` its pre-activation moments (a Bayesian dense layer) — compiled for
+/// the predictor's instruction set ([`Isa::run`]). `false` where the layer has no such kernel.
 pub(super) struct FirstLayer<'l> {
     pub(super) model: &'l Model,
     pub(super) layer: &'l Layer,
     pub(super) moments: bool,
+    pub(super) group: &'l [f32],
+    pub(super) row: &'l mut [f32],
     pub(super) lanes: &'l mut InputLanes,
 }
 
@@ -131,6 +134,7 @@ impl Compiled for FirstLayer<'_> {
     #[inline(always)]
     fn run(self) -> bool {
         let l = self.lanes;
+        l.transpose(self.model, self.group, self.row);
         match (self.layer, self.moments, self.model.first_moments()) {
             (Layer::BayesianDense(b), true, Some(e)) => {
                 b.moments_lanes((&l.xt, &l.xt_x2), e.biases(), (&mut l.mean, &mut l.sd))

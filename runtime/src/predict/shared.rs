@@ -144,8 +144,8 @@ impl Predictor<'_> {
             for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
                 let in_lanes = match (first, lanes.as_mut()) {
                     (Some(layer), Some(l)) => {
-                        l.transpose(self.model, eight, &mut self.a[..d]);
-                        self.isa.run(FirstLayer { model: self.model, layer, moments: true, lanes: l })
+                        let (group, row) = (eight, &mut self.a[..d]);
+                        self.isa.run(FirstLayer { model: self.model, layer, moments: true, group, row, lanes: l })
                     }
                     _ => false,
                 };
