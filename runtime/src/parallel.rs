@@ -87,24 +87,25 @@ impl<'m> NetworkSlots<'m> {
         draw_networks(self.model, isa, self.seed, t..t + 1, room)
     }
 
-    /// Draws network `t` (in `room`, then copied) into its slot if no thread has claimed it.
-    fn claim(&self, t: usize, isa: Isa, room: &mut [f32]) -> Option<&[f32]> {
+    /// Draws network `t` (`len` values) into its slot if no thread has claimed it.
+    fn claim(&self, t: usize, isa: Isa, len: usize) -> Option<&[f32]> {
         if self.claimed.get(t)?.swap(true, Ordering::AcqRel) {
             return None;
         }
-        self.draw(t, isa, room);
-        Some(self.slots[t].get_or_init(|| room.to_vec()))
+        let mut network = vec![0.0; len];
+        self.draw(t, isa, &mut network);
+        Some(self.slots[t].get_or_init(|| network))
     }
 }
 
 impl DrawnNetworks for NetworkSlots<'_> {
     fn network<'a>(&'a self, t: usize, isa: Isa, own: &'a mut [f32]) -> &'a [f32] {
         // The next network first, so that the other threads find it drawn.
-        self.claim(t + 1, isa, own);
+        self.claim(t + 1, isa, own.len());
         if let Some(network) = self.slots.get(t).and_then(OnceLock::get) {
             return network;
         }
-        if let Some(network) = self.claim(t, isa, own) {
+        if let Some(network) = self.claim(t, isa, own.len()) {
             return network;
         }
         self.draw(t, isa, own);
