@@ -34,14 +34,16 @@ impl Normalization {
     }
 
     /// Writes `(x - mean) / std` into `out`.
-    #[inline(always)]
+    // Inlined where `Isa::run` compiles a batch's transpose (x86-64); one copy elsewhere (android/README.md,
+    // "Size").
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub(crate) fn apply(&self, x: &[f32], out: &mut [f32]) {
         out.copy_from_slice(x);
         self.apply_in_place(out);
     }
 
     /// Replaces every value of one input `x` by `(x - mean) / std`.
-    #[inline(always)]
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub fn apply_in_place(&self, x: &mut [f32]) {
         if self.is_global() {
             let (m, s) = (self.mean[0], self.std[0]);

@@ -149,7 +149,9 @@ impl RawZeroExpansion {
 
     /// [`Self::moments`]' and [`Self::mean`]'s inputs for [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side
     /// by side: `xt` (`xt[c][i]` is value `c` of input `i`) becomes `u` and `zt` gets `z`.
-    #[inline(always)]
+    // Inlined where `Isa::run` compiles the batch's first layer (x86-64); one copy elsewhere (android/README.md,
+    // "Size").
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub(crate) fn shift_lanes(&self, xt: &mut [Lanes], zt: &mut [Lanes]) {
         for ((x, z), r) in xt.iter_mut().zip(zt.iter_mut()).zip(&self.reference) {
             for (x, z) in x.iter_mut().zip(z.iter_mut()) {

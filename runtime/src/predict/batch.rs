@@ -100,7 +100,8 @@ impl InputLanes {
 
     /// Loads `group` (up to [`INPUT_LANES`] inputs of `row.len()` values), each normalised by `model` in `row`,
     /// and shifted for a first Bayesian dense layer's expansion (`layers/raw_zero.rs`).
-    #[inline(always)]
+    // Inlined where `Isa::run` compiles it (x86-64); one copy elsewhere (android/README.md, "Size").
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     pub(super) fn transpose(&mut self, model: &Model, group: &[f32], row: &mut [f32]) {
         self.xt.iter_mut().for_each(|v| *v = [0.0; INPUT_LANES]);
         for (i, x) in group.chunks_exact(row.len()).enumerate() {

@@ -314,7 +314,8 @@ fn taped_noise_per_sample(model: &Model) -> usize {
 /// `input` itself, or the error naming its first non-finite value. The check runs over every value without a
 /// branch (the largest magnitude's bits, below infinity's: it vectorises); only a failing input is searched for
 /// its first non-finite value.
-#[inline(always)]
+// Inlined where `Isa::run` compiles a batch's transpose (x86-64); one copy elsewhere (android/README.md, "Size").
+#[cfg_attr(target_arch = "x86_64", inline(always))]
 fn finite(input: &[f32]) -> Result<&[f32], PredictError> {
     let largest = input.iter().fold(0, |m, v| m.max(v.to_bits() & !SIGN_BIT));
     if largest < f32::INFINITY.to_bits() {
