@@ -172,9 +172,12 @@ def main():
           f"{ratio('mean_batch32_us', 'ort_batch32_us'):>10.2f}")
     print(f"{'ONNX Runtime call overhead (Identity graph)':44}{med('ort_call_us'):>10.1f}")
     print(f"{'ONNX Runtime dense pass less the overhead':44}{med('ort_pass_us'):>10.1f}")
-    for kind in ["pruned", "pruned_new_seed", "dense"]:
-        label = f"bnn-runtime {'dense' if kind == 'dense' else '95%-pruned'} S = 32 prediction"
-        label = "bnn-runtime 95%-pruned, new seed each call" if kind.endswith("new_seed") else label
+    singles = {
+        "pruned": "bnn-runtime 95%-pruned S = 32 prediction",
+        "pruned_new_seed": "bnn-runtime 95%-pruned, new seed each call",
+        "dense": "bnn-runtime dense S = 32 prediction",
+    }
+    for kind, label in singles.items():
         print(f"{label:44}{med(kind + '_s32_single_us'):>10.1f}   "
               f"({ratio(kind + '_s32_single_us', 'ort_single_us'):.2f}x ORT's single pass, "
               f"{ratio(kind + '_s32_single_us', 'ort_pass_us'):.2f}x without its call overhead)")

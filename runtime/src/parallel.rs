@@ -82,7 +82,7 @@ impl<'m> NetworkSlots<'m> {
         })
     }
 
-    /// Draws network `t` (in `room`, on `isa`) into `room`.
+    /// Draws network `t` into `room`, on `isa`.
     fn draw(&self, t: usize, isa: Isa, room: &mut [f32]) {
         draw_networks(self.model, isa, self.seed, t..t + 1, room)
     }

@@ -317,7 +317,7 @@ fn taped_noise_per_sample(model: &Model) -> usize {
 // Inlined where `Isa::run` compiles a batch's transpose (x86-64); one copy elsewhere (android/README.md, "Size").
 #[cfg_attr(target_arch = "x86_64", inline(always))]
 fn finite(input: &[f32]) -> Result<&[f32], PredictError> {
-    let largest = input.iter().fold(0, |m, v| m.max(v.to_bits() & !SIGN_BIT));
+    let largest = input.iter().fold(0, |m, v| m.max(v.abs().to_bits()));
     if largest < f32::INFINITY.to_bits() {
         return Ok(input);
     }
@@ -326,9 +326,6 @@ fn finite(input: &[f32]) -> Result<&[f32], PredictError> {
         None => Ok(input),
     }
 }
-
-/// The sign bit of an `f32`.
-const SIGN_BIT: u32 = 1 << 31;
 
 impl Model {
     /// Predicts one input. Allocates the buffers of a [`Predictor`] for this call; reuse a `Predictor` to
