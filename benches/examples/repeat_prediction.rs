@@ -3,8 +3,8 @@
 //! repetition is one `predict_batch` of that many inputs on one thread. The inputs are the first MNIST test
 //! images when `BNN_MNIST_DIR` names the MNIST directory (and the model reads 784 values), else copies of the
 //! synthetic input. `SAMPLER` names the sampler (`local-reparam` unless given; `shared-weights` for a batch whose
-//! inputs share each sample's network). With `THREADS`, each repetition is one `predict_batch_parallel` on that many
-//! threads (what `benches/onnx/compare_onnxruntime.py` times). Every repetition uses the default seed, as an app
+//! inputs share each sample's network). With `THREADS`, each repetition is one batch of a `ParallelPredictor` on that
+//! many threads, kept from one repetition to the next (what `benches/onnx/compare_onnxruntime.py` times). Every repetition uses the default seed, as an app
 //! that sets none does; with `BNN_NEW_SEED_EACH_CALL` set, repetition `r` uses seed `r` (a predictor then cannot
 //! replay its last prediction's noise). With `BNN_C_ABI` set, each single prediction is one `bnn_classify` call of
 //! the C ABI (a 10-class model), as a C, iOS or Android host makes it.
@@ -13,7 +13,7 @@
 //! [THREADS]]]]
 
 use bnn_android::c_api::{self, BnnClassification, BnnModel, BnnOptions};
-use bnn_runtime::{Model, PredictOptions, Predictor, SampleCount, Sampler};
+use bnn_runtime::{Model, ParallelPredictor, PredictOptions, Predictor, SampleCount, Sampler};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,12 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let mut predictor = Predictor::new(&model);
+    let mut parallel = threads.map(|threads| ParallelPredictor::new(&model, threads));
     let start = std::time::Instant::now();
     for r in 0..repetitions {
         let options = PredictOptions::default().samples(32).sampler(sampler);
         let options = if new_seeds { options.seed(r as u64) } else { options };
-        if let Some(threads) = threads {
-            std::hint::black_box(model.predict_batch_parallel(&inputs, &options, threads)?);
+        if let Some(parallel) = parallel.as_mut() {
+            std::hint::black_box(parallel.predict_batch(&inputs, &options)?);
         } else if let Some(handle) = c_handle {
             classify_through_c(handle, &inputs, &options)?;
         } else if batch == 1 {

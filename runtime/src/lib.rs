@@ -20,7 +20,8 @@
 //!
 //! Features: `std` (default) adds loading from and writing to paths; without it the crate is `no_std` + `alloc`
 //! (models load from bytes and predict). `parallel` (default, needs `std`) adds
-//! [`Model::predict_batch_parallel`], whose results never depend on the thread count.
+//! [`Model::predict_batch_parallel`] and [`ParallelPredictor`] (its threads' predictors kept for the next batch),
+//! whose results never depend on the thread count.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -61,6 +62,8 @@ pub use layers::{
 pub use model::{Model, Shape};
 pub use names::{Named, UnknownName};
 pub use normalization::Normalization;
+#[cfg(feature = "parallel")]
+pub use parallel::ParallelPredictor;
 pub use predict::{PredictOptions, Predictor, SampleCount, ADAPTIVE_MIN_SAMPLES};
 pub use provenance::Provenance;
 pub use quantile::normal_quantile;

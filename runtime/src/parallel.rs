@@ -1,8 +1,9 @@
-//! Batch prediction on several threads (feature `parallel`, on by default; needs `std`). The batch is cut into
-//! contiguous chunks, one per thread, each with its own [`Predictor`]; item `i` still uses seed `seed + i` (with
-//! shared weights the chunks are cut at whole groups of inputs, and the threads share the samples' networks,
-//! [`NetworkSlots`], each network coming from the sample's own stream whoever draws it), so the results are
-//! bit-identical to [`Model::predict_batch`] whatever the number of threads.
+//! Batch prediction on several threads (feature `parallel`, on by default; needs `std`): [`ParallelPredictor`],
+//! which keeps its threads' predictors for the next batch, and [`Model::predict_batch_parallel`] for one batch. The
+//! batch is cut into contiguous chunks, one per thread, each with its own [`Predictor`]; item `i` still uses seed
+//! `seed + i` (with shared weights the chunks are cut at whole groups of inputs, and the threads share the samples'
+//! networks, [`NetworkSlots`], each network coming from the sample's own stream whoever draws it), so the results
+//! are bit-identical to [`Model::predict_batch`] whatever the number of threads.
 
 use crate::kernels::Isa;
 use crate::predict::{draw_networks, networks_fit, DrawnNetworks, SHARED_GROUP};
@@ -13,37 +14,71 @@ use std::sync::OnceLock;
 
 impl Model {
     /// [`Model::predict_batch`] on `threads` scoped threads (0: as many as the machine has). Errors are reported
-    /// for the first failing item in batch order, as the serial version does.
+    /// for the first failing item in batch order, as the serial version does. Each call makes every thread's
+    /// predictor; repeated batches keep them in a [`ParallelPredictor`].
     pub fn predict_batch_parallel(
         &self,
         inputs: &[f32],
         options: &PredictOptions,
         threads: usize,
     ) -> Result<Vec<Prediction>, PredictError> {
-        let d = self.input_dim();
+        ParallelPredictor::new(self, threads).predict_batch(inputs, options)
+    }
+}
+
+/// [`Model::predict_batch_parallel`] for repeated batches: keeps each thread's [`Predictor`] from one batch to
+/// the next, as a [`Predictor`] kept for single predictions does, where making them costs as much as a small
+/// batch (page-faulting their buffers in: `benches/README.md`, session 37). The results are the serial batch's
+/// bits, whatever the number of threads and whatever came before.
+#[derive(Debug)]
+pub struct ParallelPredictor<'m> {
+    model: &'m Model,
+    threads: usize,
+    /// One per chunk of the largest batch so far, made as the first batch that needs it runs.
+    predictors: Vec<Predictor<'m>>,
+}
+
+impl<'m> ParallelPredictor<'m> {
+    /// Batches of `model` on `threads` scoped threads (0: as many as the machine has); no predictor is made yet.
+    pub fn new(model: &'m Model, threads: usize) -> Self {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        Self { model, threads, predictors: Vec::new() }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// [`Model::predict_batch`] on the threads: the batch cut into contiguous chunks, one per thread (at whole
+    /// groups of inputs with shared weights), the calling thread running the first.
+    pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
+        let model = self.model;
+        let d = model.input_dim();
         if !inputs.len().is_multiple_of(d) {
             return Err(PredictError::BatchLength { input_dim: d, found: inputs.len() });
         }
         let items = inputs.len() / d;
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            n => n,
-        }
-        .clamp(1, items.max(1));
+        let threads = self.threads.clamp(1, items.max(1));
         let shared = options.sampler == Sampler::SharedWeights;
         let group = if shared { SHARED_GROUP } else { 1 };
         let per_thread = items.div_ceil(threads).next_multiple_of(group).max(1);
+        let chunks = inputs.chunks(per_thread * d);
+        let missing = chunks.len().saturating_sub(self.predictors.len());
+        self.predictors.extend((0..missing).map(|_| Predictor::new(model)));
         // With shared weights, the threads draw each sample's network once between them where all fit.
-        let slots = if shared && threads > 1 { NetworkSlots::new(self, options) } else { None };
+        let slots = if shared && threads > 1 { NetworkSlots::new(model, options) } else { None };
         let drawn = slots.as_ref().map(|s| s as &dyn DrawnNetworks);
-        let run =
-            |k: usize, chunk: &[f32]| Predictor::new(self).predict_batch_from(chunk, options, k * per_thread, drawn);
-        // The calling thread runs the first chunk while the others run theirs on scoped threads.
+        let run = |k: usize, chunk: &[f32], predictor: &mut Predictor<'m>| {
+            predictor.predict_batch_from(chunk, options, k * per_thread, drawn)
+        };
         let chunks: Vec<Result<Vec<Prediction>, PredictError>> = std::thread::scope(|scope| {
-            let mut chunks = inputs.chunks(per_thread * d).enumerate();
-            let first = chunks.next();
-            let handles: Vec<_> = chunks.map(|(k, chunk)| scope.spawn(move || run(k, chunk))).collect();
-            let first = first.map(|(k, chunk)| run(k, chunk));
+            let mut work = chunks.zip(self.predictors.iter_mut()).enumerate();
+            let first = work.next();
+            let handles: Vec<_> = work.map(|(k, (chunk, p))| scope.spawn(move || run(k, chunk, p))).collect();
+            let first = first.map(|(k, (chunk, p))| run(k, chunk, p));
             first.into_iter().chain(handles.into_iter().map(join)).collect()
         });
         let mut out = Vec::with_capacity(items);
