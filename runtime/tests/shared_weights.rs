@@ -102,6 +102,8 @@ fn an_item_depends_only_on_the_seed_and_its_input() {
     let mut moved = inputs.clone();
     moved[3 * (items - 1)..].copy_from_slice(&inputs[..3]);
     assert_eq!(model.predict_batch(&moved, &options).unwrap()[items - 1], a[0]);
+    // In a group of 17 inputs (a block of 32 with empty columns).
+    assert_eq!(model.predict_batch(&inputs[..3 * 17], &options).unwrap()[0], a[0]);
     // Whatever blocks the thread count cuts the batch into: a sparse MLP's items and a CNN's.
     let images: Vec<f32> = (0..64 * 13).map(|k| ((k as f32) * 0.29).sin().abs()).collect();
     for (m, x) in [(model.sparsified(), &inputs), (common::bayesian_cnn(PoolKind::Avg), &images)] {

@@ -159,6 +159,34 @@ impl BayesianDense {
         standard_deviations(sd);
     }
 
+    /// [`Self::moments`] of a block of `s` inputs, one per column (`x` and `x2` are `[in × s]`; `mean` and `sd`
+    /// get `[out × s]`), with the block products on `isa`: fused where it fuses, so other bits than `moments`
+    /// gives one input, but each column's the same whatever the block's width and the other columns.
+    /// `live` (`in`) is scratch.
+    // Inlined where `Isa::run` compiles it (x86-64); one copy elsewhere (android/README.md, "Size").
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub(crate) fn moments_block(
+        &self,
+        isa: Isa,
+        (x, x2, s): (&[f32], &[f32], usize),
+        (bias_mu, bias_var): (&[f32], &[f32]),
+        live: &mut [u32],
+        (mean, sd): (&mut [f32], &mut [f32]),
+    ) {
+        let (mean, sd) = (&mut mean[..self.out_features * s], &mut sd[..self.out_features * s]);
+        let (x, x2) = (&x[..self.in_features * s], &x2[..self.in_features * s]);
+        for ((values, h, bias), y) in
+            [(&self.weight_mu, x, bias_mu), (&self.weight_var, x2, bias_var)].into_iter().zip([mean, &mut *sd])
+        {
+            let live = self.layout.live_inputs(h, s, live);
+            self.layout.matmul_block(isa, values, h, s, live, y);
+            for (row, b) in y.chunks_exact_mut(s).zip(bias) {
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+        standard_deviations(sd);
+    }
+
     /// [`Self::moments`] of [`INPUT_LANES`](kernels::INPUT_LANES) inputs side by side (`xt[c][i]` is value `c`
     /// of input `i`, `xt_x2` what stands for its squares; `mean` and `sd` get a row per output): lane `i` gets the
     /// bits `moments` gives input `i`. `false`, leaving the outputs alone, for a sparse layer without its sliced

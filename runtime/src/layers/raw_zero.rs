@@ -16,7 +16,7 @@
 //! taken as 0.
 
 use super::{bayesian_dense, BayesianDense};
-use crate::kernels::{ColumnWeights, Isa, Lanes};
+use crate::kernels::{ColumnWeights, Isa};
 use crate::normalization::Normalization;
 use crate::prelude::*;
 
@@ -112,7 +112,7 @@ impl RawZeroExpansion {
     }
 
     /// The `Mean` pass of `layer` (the layer this expansion was made of) on one normalised input `x`: `y = (b_mu +
-    /// mu . r) + mu . u`, with the bits the eight-input products give `u` ([`Self::shift_lanes`]).
+    /// mu . r) + mu . u`, with the bits the eight-input products give `u` ([`Self::shift_rows`]).
     pub(crate) fn mean(
         &self,
         layer: &BayesianDense,
@@ -147,20 +147,21 @@ impl RawZeroExpansion {
         (entries * WALK_SHARE.1 < columns.nnz() * WALK_SHARE.0).then_some((columns, lit))
     }
 
-    /// [`Self::moments`]' and [`Self::mean`]'s inputs for [`INPUT_LANES`](crate::kernels::INPUT_LANES) inputs side
-    /// by side: `xt` (`xt[c][i]` is value `c` of input `i`) becomes `u` and `zt` gets `z`.
-    // Inlined where `Isa::run` compiles the batch's first layer (x86-64); one copy elsewhere (android/README.md,
+    /// [`Self::moments`]' and [`Self::mean`]'s inputs for inputs side by side, `width` of them: row `c` of `x`
+    /// (`[inputs × width]`, row-major) holds value `c` of each input and becomes `u`; `z` gets `z`.
+    // Inlined where `Isa::run` compiles a batch's first layer (x86-64); one copy elsewhere (android/README.md,
     // "Size").
     #[cfg_attr(target_arch = "x86_64", inline(always))]
-    pub(crate) fn shift_lanes(&self, xt: &mut [Lanes], zt: &mut [Lanes]) {
-        for ((x, z), r) in xt.iter_mut().zip(zt.iter_mut()).zip(&self.reference) {
+    pub(crate) fn shift_rows(&self, x: &mut [f32], z: &mut [f32], width: usize) {
+        let rows = x.chunks_exact_mut(width).zip(z.chunks_exact_mut(width));
+        for ((x, z), r) in rows.zip(&self.reference) {
             for (x, z) in x.iter_mut().zip(z.iter_mut()) {
                 (*x, *z) = shifted(*x, *r);
             }
         }
     }
 
-    /// `b_mu + mu . r` and `b_var + var . r^2`: the biases [`Self::shift_lanes`]' outputs take.
+    /// `b_mu + mu . r` and `b_var + var . r^2`: the biases [`Self::shift_rows`]' outputs take.
     pub(crate) fn biases(&self) -> (&[f32], &[f32]) {
         (&self.bias_mu, &self.bias_var)
     }

@@ -9,7 +9,9 @@
 //! and multiply a row of inputs with it (one multiply-add per weight and input, where local reparameterization does a
 //! mean, a square and a variance per weight, sample and input). A first Bayesian dense layer draws each input's
 //! pre-activations from their exact moments, as local reparameterization does, `m + sd · e` per unit, with one
-//! standard-normal `e` per unit and sample that the network holds and every input uses. Each input's
+//! standard-normal `e` per unit and sample that the network holds and every input uses; the moments of a group's
+//! inputs come from the same block kernels, the inputs in the columns (fused where the instruction set fuses, so
+//! not the bits of a single local-reparameterization prediction's moments). Each input's
 //! pre-activations are then exact draws, independent across units and of the later layers' weights (drawn
 //! apart), so each input's samples are exact draws of its predictive distribution; the inputs share that noise as
 //! they share the later weights, and a unit's noise is drawn once per sample, not once per input and sample.
@@ -17,13 +19,13 @@
 //! same bits whatever the block's width. So an item's result depends on the seed and its input only: not on its
 //! neighbours, its index or the number of threads (which cut batches at whole groups).
 
-use super::batch::{FirstLayer, InputLanes};
+use super::batch::InputLanes;
 use super::block::fixed_block_layer;
 use super::conv::convolve;
 use super::{finite, PredictOptions, Predictor, SampleCount};
 use crate::error::PredictError;
 use crate::kernels::{Compiled, Isa, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
-use crate::layers::{sample_from_moments, Layer};
+use crate::layers::{sample_from_moments, BayesianDense, Layer, RawZeroExpansion};
 use crate::model::Model;
 use crate::prelude::*;
 use crate::sample::{Noise, SeededRng};
@@ -60,19 +62,6 @@ impl Chunk {
         let rows = means.chunks_exact_mut(GROUP).zip(sds.chunks_exact_mut(GROUP));
         for ((m_row, s_row), (m, s)) in rows.zip(mean.iter().zip(sd)) {
             (m_row[i % GROUP], s_row[i % GROUP]) = (*m, *s);
-        }
-    }
-
-    /// Keeps the first layer's moments of `n` inputs from input `i` on (`i` a multiple of [`INPUT_LANES`]), lane `l`
-    /// of `lanes` in input `i + l`'s column: a row's lanes are contiguous in the group's row.
-    fn put_lanes(&mut self, i: usize, n: usize, lanes: &InputLanes, items: usize) {
-        let (means, sds) = self.group_prefix(i, lanes.mean.len(), items);
-        let at = i % GROUP..i % GROUP + n;
-        for (m_row, m) in means.chunks_exact_mut(GROUP).zip(&lanes.mean) {
-            m_row[at.clone()].copy_from_slice(&m[..n]);
-        }
-        for (s_row, s) in sds.chunks_exact_mut(GROUP).zip(&lanes.sd) {
-            s_row[at.clone()].copy_from_slice(&s[..n]);
         }
     }
 }
@@ -134,35 +123,33 @@ impl Predictor<'_> {
         let mut network = vec![0.0; len];
         let chunk_items = (inputs.len() / d).min(CHUNK);
         let mut chunk = Chunk { prefix: Vec::new(), heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head] };
-        // A first Bayesian dense layer's moments are taken eight inputs at a time (each weight read once per eight;
-        // the bits of a single input's).
-        let first = self.model.layers().first().filter(|l| matches!(l, Layer::BayesianDense(_)));
-        let mut lanes = first.and_then(Layer::dense_sizes).map(|(_, o)| InputLanes::new(d, o));
+        // A first Bayesian dense layer's moments are taken a group of inputs at a time, as one block.
+        let first = match (self.model.layers().first(), self.model.first_moments()) {
+            (Some(Layer::BayesianDense(layer)), Some(expansion)) => Some((layer, expansion)),
+            _ => None,
+        };
+        let mut lanes = first.map(|(layer, _)| InputLanes::new(d, layer.out_features()));
         for group in inputs.chunks(d * CHUNK) {
             let n = group.len() / d;
             chunk.prefix.fill(0.0);
-            for (k, eight) in group.chunks(d * INPUT_LANES).enumerate() {
-                let in_lanes = match (first, lanes.as_mut()) {
-                    (Some(layer), Some(l)) => {
-                        let (group, row) = (eight, &mut self.a[..d]);
-                        self.isa.run(FirstLayer { model: self.model, layer, moments: true, group, row, lanes: l })
-                    }
-                    _ => false,
-                };
-                match lanes.as_ref().filter(|_| in_lanes) {
-                    Some(l) => {
-                        for x in eight.chunks_exact(d) {
+            for (q, inputs) in group.chunks(d * GROUP).enumerate() {
+                match (first, lanes.as_mut()) {
+                    (Some((layer, expansion)), Some(lanes)) => {
+                        for x in inputs.chunks_exact(d) {
                             finite(x)?;
                         }
-                        self.prefix_width = l.mean.len();
-                        chunk.put_lanes(k * INPUT_LANES, eight.len() / d, l, chunk_items);
+                        let w = layer.out_features();
+                        let (means, sds) = chunk.group_prefix(q * GROUP, w, chunk_items);
+                        let isa = self.isa;
+                        isa.run(GroupMoments { predictor: self, layer, expansion, inputs, lanes, means, sds });
+                        self.prefix_width = w;
                     }
-                    None => {
-                        for (lane, x) in eight.chunks_exact(d).enumerate() {
+                    _ => {
+                        for (i, x) in inputs.chunks_exact(d).enumerate() {
                             self.prepare(x, crate::Sampler::LocalReparam)?;
                             let w = self.prefix_width;
                             let (mean, sd) = (&self.prefix[..w], &self.prefix_sd[..w]);
-                            chunk.put_prefix(k * INPUT_LANES + lane, mean, sd, chunk_items);
+                            chunk.put_prefix(q * GROUP + i, mean, sd, chunk_items);
                         }
                     }
                 }
@@ -200,11 +187,9 @@ impl Predictor<'_> {
         let head = self.model.head_width();
         let w = self.prefix_width;
         for q in 0..n.div_ceil(GROUP) {
-            // The block: the group's inputs in its first columns, as many columns as the smallest block kernel that
-            // takes them (two for one input: a block of one would take the single-vector products, whose sums run
-            // in another order).
+            // The block: the group's inputs in its first columns.
             let inputs = (n - q * GROUP).min(GROUP);
-            let s = BLOCK_SIZES.into_iter().rev().find(|b| *b >= inputs).unwrap_or(GROUP).max(2);
+            let s = block_width(inputs);
             let (a, b) = (&mut self.block_a, &mut self.block_b);
             let (means, sds) = chunk.prefix[q * 2 * w * GROUP..][..2 * w * GROUP].split_at(w * GROUP);
             let rows = a[..w * s].chunks_exact_mut(s).zip(means.chunks_exact(GROUP));
@@ -269,6 +254,76 @@ impl Predictor<'_> {
             }
         }
     }
+}
+
+/// The pre-activation moments of a group of up to [`GROUP`] inputs (`inputs`, row-major, every value finite)
+/// through a first Bayesian dense layer, as one block: each input, normalised and expanded as for one input
+/// ([`InputLanes::transpose`], eight at a time), fills a column of the block, and two block products give every input's moments at
+/// once, into the group's prefix (`means`, `sds`: `[width × GROUP]`). Work for [`Isa::run`]: the element-wise
+/// passes compiled for the instruction set.
+struct GroupMoments<'p, 'm, 'a> {
+    predictor: &'p mut Predictor<'m>,
+    layer: &'m BayesianDense,
+    expansion: &'m RawZeroExpansion,
+    inputs: &'a [f32],
+    lanes: &'a mut InputLanes,
+    means: &'a mut [f32],
+    sds: &'a mut [f32],
+}
+
+impl Compiled for GroupMoments<'_, '_, '_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let GroupMoments { predictor: p, layer, expansion, inputs, lanes, means, sds } = self;
+        let (model, isa) = (p.model, p.isa);
+        let d = model.input_dim();
+        let n = inputs.len() / d;
+        let s = block_width(n);
+        let (u, z) = (&mut p.block_scratch.sq[..d * s], &mut p.block_scratch.noise[..d * s]);
+        // Columns past the last eight inputs (a group of 17 runs as a block of 32) hold nothing.
+        let filled = n.div_ceil(INPUT_LANES) * INPUT_LANES;
+        if filled < s {
+            for row in u.chunks_exact_mut(s).chain(z.chunks_exact_mut(s)) {
+                row[filled..].fill(0.0);
+            }
+        }
+        for (k, eight) in inputs.chunks(d * INPUT_LANES).enumerate() {
+            // Eight inputs transposed in the lanes (a small array), then a row of lanes to each row of the block.
+            lanes.transpose(model, eight, &mut p.a[..d]);
+            let at = k * INPUT_LANES..(k * INPUT_LANES + INPUT_LANES).min(s);
+            let rows = u.chunks_exact_mut(s).zip(z.chunks_exact_mut(s));
+            for ((u_row, z_row), (x, x2)) in rows.zip(lanes.xt.iter().zip(&lanes.xt_x2)) {
+                if at.len() == INPUT_LANES {
+                    // Whole lanes: one fixed-size copy each (a copy of a length known only at run time is a call).
+                    u_row[at.clone()].copy_from_slice(x);
+                    z_row[at.clone()].copy_from_slice(x2);
+                } else {
+                    u_row[at.clone()].copy_from_slice(&x[..at.len()]);
+                    z_row[at.clone()].copy_from_slice(&x2[..at.len()]);
+                }
+            }
+        }
+        let w = layer.out_features();
+        let (live, biases) = (&mut p.block_scratch.live, expansion.biases());
+        if s == GROUP {
+            layer.moments_block(isa, (u, z, s), biases, live, (means, sds));
+            return;
+        }
+        let (mean, sd) = (&mut p.block_a[..w * s], &mut p.block_b[..w * s]);
+        layer.moments_block(isa, (u, z, s), biases, live, (mean, sd));
+        let rows = means.chunks_exact_mut(GROUP).zip(sds.chunks_exact_mut(GROUP));
+        for ((m_row, s_row), (m, v)) in rows.zip(mean.chunks_exact(s).zip(sd.chunks_exact(s))) {
+            m_row[..s].copy_from_slice(m);
+            s_row[..s].copy_from_slice(v);
+        }
+    }
+}
+
+/// The columns of the block that runs `n` inputs of a group: the smallest block kernel's that takes them (two for
+/// one input: a block of one would take the single-vector products, whose sums run in another order).
+fn block_width(n: usize) -> usize {
+    BLOCK_SIZES.into_iter().rev().find(|b| *b >= n).unwrap_or(GROUP).max(2)
 }
 
 /// One shared-weights sample of a chunk, as work for [`Isa::run`](crate::kernels::Isa::run): the block's
