@@ -6,10 +6,10 @@
 //! are bit-identical to [`Model::predict_batch`] whatever the number of threads.
 
 use crate::kernels::Isa;
-use crate::predict::{draw_networks, networks_fit, DrawnNetworks, SHARED_GROUP};
+use crate::predict::{draw_networks, network_len, networks_fit, DrawnNetworks, SHARED_GROUP};
 use crate::prelude::*;
 use crate::{Model, PredictError, PredictOptions, Prediction, Predictor, Sampler};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 impl Model {
@@ -72,6 +72,9 @@ impl<'m> ParallelPredictor<'m> {
         let slots = if shared && threads > 1 { NetworkSlots::new(model, options) } else { None };
         let drawn = slots.as_ref().map(|s| s as &dyn DrawnNetworks);
         let run = |k: usize, chunk: &[f32], predictor: &mut Predictor<'m>| {
+            if let Some(slots) = &slots {
+                slots.draw_unclaimed(predictor.isa);
+            }
             predictor.predict_batch_from(chunk, options, k * per_thread, drawn)
         };
         let chunks: Vec<Result<Vec<Prediction>, PredictError>> = std::thread::scope(|scope| {
@@ -94,14 +97,18 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// The networks of a parallel shared-weights batch, each drawn once where the threads' timing allows: the first
-/// thread to claim a network draws it into its slot, and every thread reads it there; a thread that finds a network
-/// claimed but not yet drawn draws its own copy (the same bits: a network comes from its own stream) rather than
-/// wait, so no thread ever waits on another.
+/// The networks of a parallel shared-weights batch, drawn once between the threads before their samples run:
+/// each thread claims the next undrawn network and draws it into its slot until every one is claimed (so the
+/// threads share the draws whenever they start), then reads them there. A thread that needs a network claimed but
+/// not yet drawn draws its own copy (the same bits: a network comes from its own stream) rather than wait, so no
+/// thread ever waits on another.
 struct NetworkSlots<'m> {
     model: &'m Model,
     seed: u64,
-    claimed: Vec<AtomicBool>,
+    /// Values per network.
+    len: usize,
+    /// The first network no thread has claimed.
+    next: AtomicUsize,
     slots: Vec<OnceLock<Vec<f32>>>,
 }
 
@@ -112,7 +119,8 @@ impl<'m> NetworkSlots<'m> {
         Some(Self {
             model,
             seed: options.seed,
-            claimed: (0..samples).map(|_| AtomicBool::new(false)).collect(),
+            len: network_len(model),
+            next: AtomicUsize::new(0),
             slots: (0..samples).map(|_| OnceLock::new()).collect(),
         })
     }
@@ -122,25 +130,21 @@ impl<'m> NetworkSlots<'m> {
         draw_networks(self.model, isa, self.seed, t..t + 1, room)
     }
 
-    /// Draws network `t` (`len` values) into its slot if no thread has claimed it.
-    fn claim(&self, t: usize, isa: Isa, len: usize) -> Option<&[f32]> {
-        if self.claimed.get(t)?.swap(true, Ordering::AcqRel) {
-            return None;
+    /// Claims the next undrawn network and draws it into its slot, on `isa`, until no network is left unclaimed.
+    fn draw_unclaimed(&self, isa: Isa) {
+        loop {
+            let t = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = self.slots.get(t) else { return };
+            let mut network = vec![0.0; self.len];
+            self.draw(t, isa, &mut network);
+            slot.get_or_init(|| network);
         }
-        let mut network = vec![0.0; len];
-        self.draw(t, isa, &mut network);
-        Some(self.slots[t].get_or_init(|| network))
     }
 }
 
 impl DrawnNetworks for NetworkSlots<'_> {
     fn network<'a>(&'a self, t: usize, isa: Isa, own: &'a mut [f32]) -> &'a [f32] {
-        // The next network first, so that the other threads find it drawn.
-        self.claim(t + 1, isa, own.len());
         if let Some(network) = self.slots.get(t).and_then(OnceLock::get) {
-            return network;
-        }
-        if let Some(network) = self.claim(t, isa, own.len()) {
             return network;
         }
         self.draw(t, isa, own);
@@ -182,15 +186,24 @@ mod tests {
         };
         let mut room = vec![0.0; own(0).len()];
         // Claimed by a thread that has not drawn it yet: drawn in `room`, the slot left to its claimer.
-        slots.claimed[2].store(true, Ordering::Release);
+        slots.next.store(3, Ordering::Relaxed);
         assert_eq!(slots.network(2, isa, &mut room), own(2));
-        assert!(slots.slots[2].get().is_none());
-        // Drawn into its slot, and the next one with it; the last has no next; past the slots, drawn in `room`.
-        assert_eq!(slots.network(0, isa, &mut room), own(0));
-        assert_eq!(slots.slots[1].get().unwrap(), &own(1));
-        assert_eq!(slots.network(1, isa, &mut room), own(1));
+        assert!(slots.slots.iter().all(|s| s.get().is_none()));
+        // The unclaimed one drawn into its slot; past the slots, drawn in `room`.
+        slots.draw_unclaimed(isa);
+        assert!(slots.slots[..3].iter().all(|s| s.get().is_none()));
+        assert_eq!(slots.slots[3].get().unwrap(), &own(3));
         assert_eq!(slots.network(3, isa, &mut room), own(3));
         assert_eq!(slots.network(7, isa, &mut room), own(7));
+        // Every one drawn into its slot by whoever claims it.
+        let slots = NetworkSlots::new(&model, &options).unwrap();
+        std::thread::scope(|scope| {
+            scope.spawn(|| slots.draw_unclaimed(isa));
+            slots.draw_unclaimed(isa);
+        });
+        for t in 0..len {
+            assert_eq!(slots.slots[t].get().unwrap(), &own(t));
+        }
         assert_ne!(own(0), own(1));
     }
 }

@@ -20,7 +20,7 @@ mod single;
 
 pub use options::{PredictOptions, SampleCount, ADAPTIVE_MIN_SAMPLES};
 #[cfg(feature = "parallel")]
-pub(crate) use shared::{draw_networks, networks_fit, DrawnNetworks, GROUP as SHARED_GROUP};
+pub(crate) use shared::{draw_networks, network_len, networks_fit, DrawnNetworks, GROUP as SHARED_GROUP};
 
 use crate::aligned::LineAligned;
 use crate::error::PredictError;
@@ -38,7 +38,7 @@ use conv::{conv_plans, conv_room};
 pub struct Predictor<'m> {
     model: &'m Model,
     /// The instruction set of every kernel this predictor runs, detected when it is made.
-    isa: Isa,
+    pub(crate) isa: Isa,
     /// Index of the first layer that draws random numbers (`layers.len()` if none).
     first_stochastic: usize,
     /// One activation vector and its partner, for `Mean` and weight sampling.

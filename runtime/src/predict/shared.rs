@@ -346,7 +346,7 @@ impl Compiled for SharedSample<'_, '_, '_, '_> {
 
 /// The length of one network's draws under shared weights: a first Bayesian dense layer's noise (a value per unit),
 /// then the weights and biases of every later Bayesian layer and a mask per dropout layer.
-fn network_len(model: &Model) -> usize {
+pub(crate) fn network_len(model: &Model) -> usize {
     let (first_noise, later) = draws_from(model);
     first_noise
         + later
