@@ -258,9 +258,9 @@ impl Predictor<'_> {
 
 /// The pre-activation moments of a group of up to [`GROUP`] inputs (`inputs`, row-major, every value finite)
 /// through a first Bayesian dense layer, as one block: each input, normalised and expanded as for one input
-/// ([`InputLanes::transpose`], eight at a time), fills a column of the block, and two block products give every input's moments at
-/// once, into the group's prefix (`means`, `sds`: `[width × GROUP]`). Work for [`Isa::run`]: the element-wise
-/// passes compiled for the instruction set.
+/// ([`InputLanes::transpose`], eight at a time), fills a column of the block, and two block products give every
+/// input's moments at once, into the group's prefix (`means`, `sds`: `[width × GROUP]`). Work for [`Isa::run`]:
+/// the element-wise passes compiled for the instruction set.
 struct GroupMoments<'p, 'm, 'a> {
     predictor: &'p mut Predictor<'m>,
     layer: &'m BayesianDense,
