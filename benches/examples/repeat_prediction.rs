@@ -6,8 +6,9 @@
 //! inputs share each sample's network). With `THREADS`, each repetition is one batch of a `ParallelPredictor` on
 //! that many threads, kept from one repetition to the next (what `benches/onnx/compare_onnxruntime.py` times).
 //! Every repetition uses the default seed, as an app that sets none does; with `BNN_NEW_SEED_EACH_CALL` set,
-//! repetition `r` uses seed `r` (a predictor then cannot replay its last prediction's noise). With `BNN_C_ABI` set, each single prediction is one `bnn_classify` call of
-//! the C ABI (a 10-class model), as a C, iOS or Android host makes it.
+//! repetition `r` uses seed `r` (a predictor then cannot replay its last prediction's noise). With `BNN_C_ABI` set,
+//! each single prediction is one `bnn_classify` call of the C ABI (a 10-class model), as a C, iOS or Android host
+//! makes it.
 //!
 //! cargo run --release -p bnn-benches --example repeat_prediction -- MODEL.safetensors [REPETITIONS [BATCH [SAMPLER
 //! [THREADS]]]]

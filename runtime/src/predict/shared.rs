@@ -124,17 +124,18 @@ impl Predictor<'_> {
         let chunk_items = (inputs.len() / d).min(CHUNK);
         let mut chunk = Chunk { prefix: Vec::new(), heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head] };
         // A first Bayesian dense layer's moments are taken a group of inputs at a time, as one block.
-        let first = match (self.model.layers().first(), self.model.first_moments()) {
-            (Some(Layer::BayesianDense(layer)), Some(expansion)) => Some((layer, expansion)),
+        let mut first = match (self.model.layers().first(), self.model.first_moments()) {
+            (Some(Layer::BayesianDense(layer)), Some(expansion)) => {
+                Some((layer, expansion, InputLanes::new(d, layer.out_features())))
+            }
             _ => None,
         };
-        let mut lanes = first.map(|(layer, _)| InputLanes::new(d, layer.out_features()));
         for group in inputs.chunks(d * CHUNK) {
             let n = group.len() / d;
             chunk.prefix.fill(0.0);
             for (q, inputs) in group.chunks(d * GROUP).enumerate() {
-                match (first, lanes.as_mut()) {
-                    (Some((layer, expansion)), Some(lanes)) => {
+                match first.as_mut() {
+                    Some((layer, expansion, lanes)) => {
                         for x in inputs.chunks_exact(d) {
                             finite(x)?;
                         }
@@ -144,7 +145,7 @@ impl Predictor<'_> {
                         isa.run(GroupMoments { predictor: self, layer, expansion, inputs, lanes, means, sds });
                         self.prefix_width = w;
                     }
-                    _ => {
+                    None => {
                         for (i, x) in inputs.chunks_exact(d).enumerate() {
                             self.prepare(x, crate::Sampler::LocalReparam)?;
                             let w = self.prefix_width;
