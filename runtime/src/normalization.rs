@@ -55,6 +55,15 @@ impl Normalization {
         }
     }
 
+    /// Standardises values of feature `c` alone (that feature of several inputs, side by side): the bits
+    /// [`Self::apply_in_place`] gives each of them.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub(crate) fn apply_to_feature(&self, c: usize, values: &mut [f32]) {
+        let at = if self.is_global() { 0 } else { c };
+        let (m, s) = (self.mean[at], self.std[at]);
+        values.iter_mut().for_each(|v| *v = (*v - m) / s);
+    }
+
     pub(crate) fn validate(&self, input_dim: usize) -> Result<(), String> {
         if self.mean.len() != self.std.len() || !(self.mean.len() == input_dim || self.is_global()) {
             return Err(format!(

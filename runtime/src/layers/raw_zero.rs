@@ -148,13 +148,13 @@ impl RawZeroExpansion {
     }
 
     /// [`Self::moments`]' and [`Self::mean`]'s inputs for inputs side by side, `width` of them: row `c` of `x`
-    /// (`[inputs × width]`, row-major) holds value `c` of each input and becomes `u`; `z` gets `z`.
+    /// (`[rows × width]`, row-major) holds value `first + c` of each input and becomes `u`; `z` gets `z`.
     // Inlined where `Isa::run` compiles a batch's first layer (x86-64); one copy elsewhere (android/README.md,
     // "Size").
     #[cfg_attr(target_arch = "x86_64", inline(always))]
-    pub(crate) fn shift_rows(&self, x: &mut [f32], z: &mut [f32], width: usize) {
+    pub(crate) fn shift_rows(&self, first: usize, x: &mut [f32], z: &mut [f32], width: usize) {
         let rows = x.chunks_exact_mut(width).zip(z.chunks_exact_mut(width));
-        for ((x, z), r) in rows.zip(&self.reference) {
+        for ((x, z), r) in rows.zip(&self.reference[first..]) {
             for (x, z) in x.iter_mut().zip(z.iter_mut()) {
                 (*x, *z) = shifted(*x, *r);
             }

@@ -85,8 +85,8 @@ pub(super) struct InputLanes {
     /// `xt[c][i]`: value `c` of input `i`, normalised (0 in lanes past the group's end and for an input with a
     /// non-finite value, which its own prediction then reports); before a first Bayesian dense layer, `xt` and
     /// `xt_x2` are the `u` and `z` of its expansion (`layers/raw_zero.rs`).
-    pub(super) xt: Vec<Lanes>,
-    pub(super) xt_x2: Vec<Lanes>,
+    xt: Vec<Lanes>,
+    xt_x2: Vec<Lanes>,
     /// The layer's outputs, or the means of its pre-activations, and their standard deviations.
     pub(super) mean: Vec<Lanes>,
     pub(super) sd: Vec<Lanes>,
@@ -113,7 +113,7 @@ impl InputLanes {
             self.xt.iter_mut().zip(&*row).for_each(|(lane, v)| lane[i] = *v);
         }
         if let (Some(Layer::BayesianDense(_)), Some(expansion)) = (model.layers().first(), model.first_moments()) {
-            expansion.shift_rows(self.xt.as_flattened_mut(), self.xt_x2.as_flattened_mut(), INPUT_LANES);
+            expansion.shift_rows(0, self.xt.as_flattened_mut(), self.xt_x2.as_flattened_mut(), INPUT_LANES);
         }
     }
 }

@@ -19,12 +19,11 @@
 //! same bits whatever the block's width. So an item's result depends on the seed and its input only: not on its
 //! neighbours, its index or the number of threads (which cut batches at whole groups).
 
-use super::batch::InputLanes;
 use super::block::fixed_block_layer;
 use super::conv::convolve;
 use super::{finite, PredictOptions, Predictor, SampleCount};
 use crate::error::PredictError;
-use crate::kernels::{Compiled, Isa, BLOCK_SIZES, INPUT_LANES, SAMPLE_BLOCK};
+use crate::kernels::{Compiled, Isa, BLOCK_SIZES, SAMPLE_BLOCK};
 use crate::layers::{sample_from_moments, BayesianDense, Layer, RawZeroExpansion};
 use crate::model::Model;
 use crate::prelude::*;
@@ -34,8 +33,6 @@ use core::ops::Range;
 
 /// Inputs that run as one block and share a stream for their first layer's noise.
 pub(crate) const GROUP: usize = SAMPLE_BLOCK;
-// A first layer's eight-input lanes fall inside one group (`Chunk::put_lanes`).
-const _: () = assert!(GROUP.is_multiple_of(INPUT_LANES));
 
 /// Inputs whose networks are drawn together where the batch's networks do not fit in [`NETWORKS_IN_MEMORY`].
 const CHUNK: usize = 4 * GROUP;
@@ -124,25 +121,23 @@ impl Predictor<'_> {
         let chunk_items = (inputs.len() / d).min(CHUNK);
         let mut chunk = Chunk { prefix: Vec::new(), heads: vec![0.0; chunk_items * SAMPLE_BLOCK * head] };
         // A first Bayesian dense layer's moments are taken a group of inputs at a time, as one block.
-        let mut first = match (self.model.layers().first(), self.model.first_moments()) {
-            (Some(Layer::BayesianDense(layer)), Some(expansion)) => {
-                Some((layer, expansion, InputLanes::new(d, layer.out_features())))
-            }
+        let first = match (self.model.layers().first(), self.model.first_moments()) {
+            (Some(Layer::BayesianDense(layer)), Some(expansion)) => Some((layer, expansion)),
             _ => None,
         };
         for group in inputs.chunks(d * CHUNK) {
             let n = group.len() / d;
             chunk.prefix.fill(0.0);
             for (q, inputs) in group.chunks(d * GROUP).enumerate() {
-                match first.as_mut() {
-                    Some((layer, expansion, lanes)) => {
+                match first {
+                    Some((layer, expansion)) => {
                         for x in inputs.chunks_exact(d) {
                             finite(x)?;
                         }
                         let w = layer.out_features();
                         let (means, sds) = chunk.group_prefix(q * GROUP, w, chunk_items);
                         let isa = self.isa;
-                        isa.run(GroupMoments { predictor: self, layer, expansion, inputs, lanes, means, sds });
+                        isa.run(GroupMoments { predictor: self, layer, expansion, inputs, means, sds });
                         self.prefix_width = w;
                     }
                     None => {
@@ -258,50 +253,51 @@ impl Predictor<'_> {
 }
 
 /// The pre-activation moments of a group of up to [`GROUP`] inputs (`inputs`, row-major, every value finite)
-/// through a first Bayesian dense layer, as one block: each input, normalised and expanded as for one input
-/// ([`InputLanes::transpose`], eight at a time), fills a column of the block, and two block products give every
-/// input's moments at once, into the group's prefix (`means`, `sds`: `[width × GROUP]`). Work for [`Isa::run`]:
-/// the element-wise passes compiled for the instruction set.
+/// through a first Bayesian dense layer, as one block: each input, normalised and expanded as for one input, fills
+/// a column of the block, and two block products give every input's moments at once, into the group's prefix
+/// (`means`, `sds`: `[width × GROUP]`). Work for [`Isa::run`]: the element-wise passes compiled for the
+/// instruction set.
 struct GroupMoments<'p, 'm, 'a> {
     predictor: &'p mut Predictor<'m>,
     layer: &'m BayesianDense,
     expansion: &'m RawZeroExpansion,
     inputs: &'a [f32],
-    lanes: &'a mut InputLanes,
     means: &'a mut [f32],
     sds: &'a mut [f32],
 }
+
+/// Features of a group's inputs transposed into the block together: their rows of the block (a row per feature,
+/// a column per input) stay in the L1 cache while the inputs fill them, are normalised and expanded.
+const FEATURE_TILE: usize = 16;
 
 impl Compiled for GroupMoments<'_, '_, '_> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let GroupMoments { predictor: p, layer, expansion, inputs, lanes, means, sds } = self;
+        let GroupMoments { predictor: p, layer, expansion, inputs, means, sds } = self;
         let (model, isa) = (p.model, p.isa);
         let d = model.input_dim();
         let n = inputs.len() / d;
         let s = block_width(n);
         let (u, z) = (&mut p.block_scratch.sq[..d * s], &mut p.block_scratch.noise[..d * s]);
-        // Columns past the last eight inputs (a group of 17 runs as a block of 32) hold nothing.
-        let filled = n.div_ceil(INPUT_LANES) * INPUT_LANES;
-        if filled < s {
-            for row in u.chunks_exact_mut(s).chain(z.chunks_exact_mut(s)) {
-                row[filled..].fill(0.0);
+        for first in (0..d).step_by(FEATURE_TILE) {
+            let features = first..(first + FEATURE_TILE).min(d);
+            let (u, z) = (&mut u[first * s..features.end * s], &mut z[first * s..features.end * s]);
+            for (i, x) in inputs.chunks_exact(d).enumerate() {
+                for (row, v) in u.chunks_exact_mut(s).zip(&x[features.clone()]) {
+                    row[i] = *v;
+                }
             }
-        }
-        for (k, eight) in inputs.chunks(d * INPUT_LANES).enumerate() {
-            // Eight inputs transposed in the lanes (a small array), then a row of lanes to each row of the block.
-            lanes.transpose(model, eight, &mut p.a[..d]);
-            let at = k * INPUT_LANES..(k * INPUT_LANES + INPUT_LANES).min(s);
-            let rows = u.chunks_exact_mut(s).zip(z.chunks_exact_mut(s));
-            for ((u_row, z_row), (x, x2)) in rows.zip(lanes.xt.iter().zip(&lanes.xt_x2)) {
-                if at.len() == INPUT_LANES {
-                    // Whole lanes: one fixed-size copy each (a copy of a length known only at run time is a call).
-                    u_row[at.clone()].copy_from_slice(x);
-                    z_row[at.clone()].copy_from_slice(x2);
-                } else {
-                    u_row[at.clone()].copy_from_slice(&x[..at.len()]);
-                    z_row[at.clone()].copy_from_slice(&x2[..at.len()]);
+            if let Some(normalization) = model.normalization() {
+                for (c, row) in features.clone().zip(u.chunks_exact_mut(s)) {
+                    normalization.apply_to_feature(c, &mut row[..n]);
+                }
+            }
+            expansion.shift_rows(first, u, z, s);
+            // Columns past the group's end hold nothing (a group of 17 runs as a block of 32).
+            if n < s {
+                for row in u.chunks_exact_mut(s).chain(z.chunks_exact_mut(s)) {
+                    row[n..].fill(0.0);
                 }
             }
         }
