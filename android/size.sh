@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-budget=${1:-976000}
+budget=${1:-992000}
 target=aarch64-unknown-linux-gnu
 linker=aarch64-linux-gnu-gcc
 command -v "$linker" >/dev/null || { echo "size.sh: $linker not found (apt-get install gcc-aarch64-linux-gnu)" >&2; exit 2; }

@@ -9,7 +9,8 @@
 //!   the pruned model's with a new seed each call (it draws its noise every time);
 //! - `pruned_s32_batch64_per_s`, `dense_s32_batch64_per_s`: predictions per second of those models on a batch
 //!   of 64 inputs at S = 32 on 2 threads (a `ParallelPredictor` kept from batch to batch, as ONNX Runtime keeps
-//!   its session; each `predict_batch_parallel` call makes its threads' predictors);
+//!   its session and its thread pool; each `predict_batch_parallel` call starts its threads and makes their
+//!   predictors);
 //!   `pruned_shared_s32_batch64_per_s`, `dense_shared_s32_batch64_per_s` the same with shared weights (the inputs of the batch share each sample's
 //!   network);
 //! - `lenet_mean_us`, `lenet_s32_us`: a random Bayesian LeNet-5 (`bnn_benches::lenet5`), its `Mean` pass and one

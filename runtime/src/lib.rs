@@ -20,8 +20,8 @@
 //!
 //! Features: `std` (default) adds loading from and writing to paths; without it the crate is `no_std` + `alloc`
 //! (models load from bytes and predict). `parallel` (default, needs `std`) adds
-//! [`Model::predict_batch_parallel`] and [`ParallelPredictor`] (its threads' predictors kept for the next batch),
-//! whose results never depend on the thread count.
+//! [`Model::predict_batch_parallel`] and [`ParallelPredictor`] (its threads and their predictors kept for the next
+//! batch), whose results never depend on the thread count.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -1,5 +1,6 @@
 //! Batch prediction on several threads (feature `parallel`, on by default; needs `std`): [`ParallelPredictor`],
-//! which keeps its threads' predictors for the next batch, and [`Model::predict_batch_parallel`] for one batch. The
+//! which keeps its threads and their predictors for the next batch ([`workers`]), and
+//! [`Model::predict_batch_parallel`] for one batch. The
 //! batch is cut into contiguous chunks, one per thread, each with its own [`Predictor`]; item `i` still uses seed
 //! `seed + i` (with shared weights the chunks are cut at whole groups of inputs, and the threads share the samples'
 //! networks, [`NetworkSlots`], each network coming from the sample's own stream whoever draws it), so the results
@@ -10,12 +11,15 @@ use crate::predict::{draw_networks, network_len, networks_fit, DrawnNetworks, SH
 use crate::prelude::*;
 use crate::{Model, PredictError, PredictOptions, Prediction, Predictor, Sampler};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use workers::{Job, Workers};
+
+mod workers;
 use std::sync::OnceLock;
 
 impl Model {
-    /// [`Model::predict_batch`] on `threads` scoped threads (0: as many as the machine has). Errors are reported
-    /// for the first failing item in batch order, as the serial version does. Each call makes every thread's
-    /// predictor; repeated batches keep them in a [`ParallelPredictor`].
+    /// [`Model::predict_batch`] on `threads` threads (0: as many as the machine has). Errors are reported for the
+    /// first failing item in batch order, as the serial version does. Each call starts its threads and makes their
+    /// predictors; repeated batches keep both in a [`ParallelPredictor`].
     pub fn predict_batch_parallel(
         &self,
         inputs: &[f32],
@@ -26,26 +30,30 @@ impl Model {
     }
 }
 
-/// [`Model::predict_batch_parallel`] for repeated batches: keeps each thread's [`Predictor`] from one batch to
-/// the next, as a [`Predictor`] kept for single predictions does, where making them costs as much as a small
-/// batch (page-faulting their buffers in: `benches/README.md`, session 37). The results are the serial batch's
-/// bits, whatever the number of threads and whatever came before.
+/// [`Model::predict_batch_parallel`] for repeated batches: keeps its worker threads, and each thread's
+/// [`Predictor`], from one batch to the next, as a [`Predictor`] kept for single predictions does, where starting
+/// the threads and making the predictors cost as much as a small batch (`benches/README.md`, sessions 37 and 38).
+/// Between batches a worker spins for 100 µs, then sleeps until the next one; dropping this stops them. The results
+/// are the serial batch's bits, whatever the number of threads and whatever came before.
 #[derive(Debug)]
 pub struct ParallelPredictor<'m> {
     model: &'m Model,
     threads: usize,
     /// One per chunk of the largest batch so far, made as the first batch that needs it runs.
     predictors: Vec<Predictor<'m>>,
+    /// The threads that run every chunk but the first, kept for the next batch.
+    workers: Workers,
 }
 
 impl<'m> ParallelPredictor<'m> {
-    /// Batches of `model` on `threads` scoped threads (0: as many as the machine has); no predictor is made yet.
+    /// Batches of `model` on `threads` threads, the calling one and `threads - 1` workers (0: as many as the
+    /// machine has); no thread is started and no predictor made yet.
     pub fn new(model: &'m Model, threads: usize) -> Self {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        Self { model, threads, predictors: Vec::new() }
+        Self { model, threads, predictors: Vec::new(), workers: Workers::default() }
     }
 
     pub fn model(&self) -> &'m Model {
@@ -53,7 +61,7 @@ impl<'m> ParallelPredictor<'m> {
     }
 
     /// [`Model::predict_batch`] on the threads: the batch cut into contiguous chunks, one per thread (at whole
-    /// groups of inputs with shared weights), the calling thread running the first.
+    /// groups of inputs with shared weights), the calling thread running the first and a worker each other one.
     pub fn predict_batch(&mut self, inputs: &[f32], options: &PredictOptions) -> Result<Vec<Prediction>, PredictError> {
         let model = self.model;
         let d = model.input_dim();
@@ -77,24 +85,20 @@ impl<'m> ParallelPredictor<'m> {
             }
             predictor.predict_batch_from(chunk, options, k * per_thread, drawn)
         };
-        let chunks: Vec<Result<Vec<Prediction>, PredictError>> = std::thread::scope(|scope| {
-            let mut work = chunks.zip(self.predictors.iter_mut()).enumerate();
-            let first = work.next();
-            let handles: Vec<_> = work.map(|(k, (chunk, p))| scope.spawn(move || run(k, chunk, p))).collect();
-            let first = first.map(|(k, (chunk, p))| run(k, chunk, p));
-            first.into_iter().chain(handles.into_iter().map(join)).collect()
-        });
+        let mut results: Vec<Option<Result<Vec<Prediction>, PredictError>>> = Vec::new();
+        results.resize_with(chunks.len(), || None);
+        let run = &run;
+        let mut jobs: Vec<_> = (chunks.zip(self.predictors.iter_mut()).enumerate().zip(&mut results))
+            .map(|((k, (chunk, p)), out)| move || *out = Some(run(k, chunk, p)))
+            .collect();
+        let mut jobs: Vec<Job<'_>> = jobs.iter_mut().map(|job| job as Job<'_>).collect();
+        self.workers.run(&mut jobs);
         let mut out = Vec::with_capacity(items);
-        for chunk in chunks {
+        for chunk in results.into_iter().flatten() {
             out.extend(chunk?);
         }
         Ok(out)
     }
-}
-
-/// A scoped thread's result, its panic carried on to the caller.
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The networks of a parallel shared-weights batch, drawn once between the threads before their samples run:
