@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use workers::{Job, Workers};
 
 mod workers;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 impl Model {
     /// [`Model::predict_batch`] on `threads` threads (0: as many as the machine has). Errors are reported for the
@@ -43,6 +43,8 @@ pub struct ParallelPredictor<'m> {
     predictors: Vec<Predictor<'m>>,
     /// The threads that run every chunk but the first, kept for the next batch.
     workers: Workers,
+    /// Room for the networks of a shared-weights batch, kept for the next one.
+    spare_networks: Mutex<Vec<Vec<f32>>>,
 }
 
 impl<'m> ParallelPredictor<'m> {
@@ -53,7 +55,7 @@ impl<'m> ParallelPredictor<'m> {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        Self { model, threads, predictors: Vec::new(), workers: Workers::default() }
+        Self { model, threads, predictors: Vec::new(), workers: Workers::default(), spare_networks: Mutex::default() }
     }
 
     pub fn model(&self) -> &'m Model {
@@ -77,7 +79,8 @@ impl<'m> ParallelPredictor<'m> {
         let missing = chunks.len().saturating_sub(self.predictors.len());
         self.predictors.extend((0..missing).map(|_| Predictor::new(model)));
         // With shared weights, the threads draw each sample's network once between them where all fit.
-        let slots = if shared && threads > 1 { NetworkSlots::new(model, options) } else { None };
+        let spare = &self.spare_networks;
+        let slots = if shared && threads > 1 { NetworkSlots::new(model, options, spare) } else { None };
         let drawn = slots.as_ref().map(|s| s as &dyn DrawnNetworks);
         let run = |k: usize, chunk: &[f32], predictor: &mut Predictor<'m>| {
             if let Some(slots) = &slots {
@@ -93,6 +96,10 @@ impl<'m> ParallelPredictor<'m> {
             .collect();
         let mut jobs: Vec<Job<'_>> = jobs.iter_mut().map(|job| job as Job<'_>).collect();
         self.workers.run(&mut jobs);
+        drop(jobs);
+        if let Some(slots) = slots {
+            slots.recycle();
+        }
         let mut out = Vec::with_capacity(items);
         for chunk in results.into_iter().flatten() {
             out.extend(chunk?);
@@ -114,11 +121,14 @@ struct NetworkSlots<'m> {
     /// The first network no thread has claimed.
     next: AtomicUsize,
     slots: Vec<OnceLock<Vec<f32>>>,
+    /// Room to draw networks in (left by earlier batches), and where the slots' go back when the batch is done.
+    spare: &'m Mutex<Vec<Vec<f32>>>,
 }
 
 impl<'m> NetworkSlots<'m> {
-    /// Empty slots for every sample's network of `options` on `model`, where all of them fit in memory together.
-    fn new(model: &'m Model, options: &PredictOptions) -> Option<Self> {
+    /// Empty slots for every sample's network of `options` on `model`, where all of them fit in memory together,
+    /// drawn in `spare` room where there is some.
+    fn new(model: &'m Model, options: &PredictOptions, spare: &'m Mutex<Vec<Vec<f32>>>) -> Option<Self> {
         let samples = networks_fit(model, options)?;
         Some(Self {
             model,
@@ -126,6 +136,7 @@ impl<'m> NetworkSlots<'m> {
             len: network_len(model),
             next: AtomicUsize::new(0),
             slots: (0..samples).map(|_| OnceLock::new()).collect(),
+            spare,
         })
     }
 
@@ -139,11 +150,23 @@ impl<'m> NetworkSlots<'m> {
         loop {
             let t = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = self.slots.get(t) else { return };
-            let mut network = vec![0.0; self.len];
+            let room = lock(self.spare).pop().filter(|room| room.len() == self.len);
+            let mut network = room.unwrap_or_else(|| vec![0.0; self.len]);
             self.draw(t, isa, &mut network);
             slot.get_or_init(|| network);
         }
     }
+
+    /// Gives the drawn networks' room back for the next batch.
+    fn recycle(self) {
+        lock(self.spare).extend(self.slots.into_iter().filter_map(OnceLock::into_inner));
+    }
+}
+
+/// A mutex's contents; a poisoned one is still used (what they guard here is whole whatever panicked: room to draw
+/// in, a job handed over in one assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl DrawnNetworks for NetworkSlots<'_> {
@@ -178,7 +201,8 @@ mod tests {
     fn every_way_to_a_network_gives_its_own_bits() {
         let model = mlp();
         let options = PredictOptions::default().sampler(Sampler::SharedWeights).samples(4).seed(21);
-        let slots = NetworkSlots::new(&model, &options).unwrap();
+        let spare = Mutex::default();
+        let slots = NetworkSlots::new(&model, &options, &spare).unwrap();
         let isa = Isa::detected();
         let len = slots.slots.len();
         assert_eq!(len, 4);
@@ -200,11 +224,21 @@ mod tests {
         assert_eq!(slots.network(3, isa, &mut room), own(3));
         assert_eq!(slots.network(7, isa, &mut room), own(7));
         // Every one drawn into its slot by whoever claims it.
-        let slots = NetworkSlots::new(&model, &options).unwrap();
+        let slots = NetworkSlots::new(&model, &options, &spare).unwrap();
         std::thread::scope(|scope| {
             scope.spawn(|| slots.draw_unclaimed(isa));
             slots.draw_unclaimed(isa);
         });
+        for t in 0..len {
+            assert_eq!(slots.slots[t].get().unwrap(), &own(t));
+        }
+        // The next batch's slots are drawn in the room this one's leave (overwritten here), with the same bits.
+        slots.recycle();
+        assert_eq!(lock(&spare).len(), len);
+        lock(&spare).iter_mut().for_each(|room| room.fill(f32::NAN));
+        let slots = NetworkSlots::new(&model, &options, &spare).unwrap();
+        slots.draw_unclaimed(isa);
+        assert!(lock(&spare).is_empty());
         for t in 0..len {
             assert_eq!(slots.slots[t].get().unwrap(), &own(t));
         }

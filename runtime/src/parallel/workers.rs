@@ -6,9 +6,10 @@
 //! sessions 37 and 38): a parallel batch of 8 inputs ran no faster than the serial one. A worker waits for its next
 //! job spinning for a short while (the next batch of a loop is usually already coming), then parked.
 
+use super::lock;
 use std::any::Any;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -187,11 +188,6 @@ fn wait_for(state: &AtomicU8, ready: impl Fn(u8) -> bool) -> u8 {
             thread::park();
         }
     }
-}
-
-/// A mutex's contents; a poisoned one is still used (nothing here panics while holding one).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

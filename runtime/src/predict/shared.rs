@@ -40,7 +40,8 @@ const CHUNK: usize = 4 * GROUP;
 /// The per-call state of a shared-weights batch (sized once per call, never per sample).
 struct Chunk {
     /// Each group's prepared prefixes, or its first layer's pre-activation means then standard deviations, a
-    /// column per input: `[groups × 2 · width × GROUP]`, zero in the columns past the batch's end.
+    /// column per input: `[groups × 2 · width × GROUP]`. The columns past the batch's end that a block reads hold
+    /// zeros (prefixes) or the moments of an empty column (a first layer's); the others are never read.
     prefix: Vec<f32>,
     /// Each input's head outputs of the current group of samples: `[inputs × SAMPLE_BLOCK × head]`.
     heads: Vec<f32>,
@@ -127,7 +128,10 @@ impl Predictor<'_> {
         };
         for group in inputs.chunks(d * CHUNK) {
             let n = group.len() / d;
-            chunk.prefix.fill(0.0);
+            if first.is_none() {
+                // An input's column gets its prefix alone; the block's columns past the group's end hold 0.
+                chunk.prefix.fill(0.0);
+            }
             for (q, inputs) in group.chunks(d * GROUP).enumerate() {
                 match first {
                     Some((layer, expansion)) => {
