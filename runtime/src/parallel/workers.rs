@@ -2,9 +2,9 @@
 //! caller's data (its chunk of the batch, its thread's predictor) and the call returns only once every job has
 //! finished, as a scoped thread's would, without starting and joining a thread per call.
 //!
-//! Starting two threads and joining them cost 60–150 µs a call on the 2-core machine (`benches/README.md`,
-//! sessions 37 and 38): a parallel batch of 8 inputs ran no faster than the serial one. A worker waits for its next
-//! job spinning for a short while (the next batch of a loop is usually already coming), then parked.
+//! Starting and joining threads for every call cost more than a small batch's work (`benches/README.md`, session
+//! 38, the `repeat_prediction` rows). A worker waits for its next job spinning for a short while (the next batch of
+//! a loop is usually already coming), then parked.
 
 use super::lock;
 use std::any::Any;
