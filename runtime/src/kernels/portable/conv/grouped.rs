@@ -2,6 +2,7 @@
 //! and images copied together, then tiles of output channels × positions of a row whose sums stay in registers.
 //! Built where an instruction set regroups (x86_64), and in tests.
 
+use super::background::{computed, LitSpans};
 use super::tiles::tile_starts;
 use super::{window, ConvPlan};
 use crate::kernels::portable::block::madd;
@@ -21,7 +22,8 @@ pub(super) const GROUP_TILE: [usize; 2] = [2, 5];
 /// image for all, read as it is) are first copied into `room`, each group's values together (`[values × 8]` per
 /// group), and each group then runs in tiles of [`GROUP_TILE`] output channels × positions of a row whose sums
 /// stay in registers (the sample-minor tiles of [`conv_tiles`](super::tiles) spill on AVX2). The tiles at the ends of the
-/// channels and of a row overlap the ones before them, with the same bits.
+/// channels and of a row overlap the ones before them, with the same bits. With `spans` (one image for all), only
+/// the positions [`LitSpans::computed`] names.
 #[inline(always)]
 pub(super) fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,
@@ -29,6 +31,7 @@ pub(super) fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>
     (weights, bias): (&[f32], &[f32]),
     out: &mut [f32],
     room: &mut [f32],
+    spans: Option<&LitSpans>,
 ) {
     const G: usize = SAMPLE_GROUP;
     const { assert!(N.is_multiple_of(G)) };
@@ -49,7 +52,8 @@ pub(super) fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>
         for o0 in tile_starts(channels, C).into_iter().flatten() {
             let b: [[f32; G]; C] = core::array::from_fn(|c| core::array::from_fn(|l| bias[(o0 + c) * N + g * G + l]));
             for y in 0..oh {
-                for x0 in tile_starts(ow, P).into_iter().flatten() {
+                let [a, b_end] = computed(spans, y, ow, P);
+                for x0 in tile_starts(b_end - a, P).into_iter().flatten().map(|x0| a + x0) {
                     let at = (o0, b, plan.origin(y, x0), plan.stride[1]);
                     let sums = group_tile::<C, P, X_PER, FUSED>(taps, ws, xs, at);
                     for (c, sums) in sums.iter().enumerate() {

@@ -2,7 +2,8 @@
 //! height × width × s]`, the layout of every block of the predictor). Here: the [`ConvPlan`], the dispatch to a
 //! kernel ([`conv2d_block`]) and the plain loop every kernel must match ([`conv_any`]); the tiled kernels live in
 //! `tiles.rs` (a block's samples in registers), `grouped.rs` (samples regrouped in eights) and `single.rs` (one
-//! sample in wide rows).
+//! sample in wide rows), and `background.rs` finds and fills the outputs that read only a shared image's
+//! background.
 //!
 //! A convolution runs from a [`ConvPlan`]: its input is first zero-padded into a buffer of its own, so that every
 //! tap of every output reads inside the image and no kernel tests a bound, and each output channel keeps a list of
@@ -13,6 +14,7 @@
 //! and keep a tile of channels × positions of one group: [`conv_grouped`]), the single-sample kernel runs of
 //! consecutive positions; every path gives the bits of [`conv_any`], the plain loop.
 
+mod background;
 #[cfg(any(test, target_arch = "x86_64"))]
 mod grouped;
 mod single;
@@ -22,6 +24,7 @@ use super::block::madd;
 use crate::layers::ConvGeometry;
 use crate::math::any_non_finite;
 use crate::prelude::*;
+use background::{fill_background, LitSpans};
 #[cfg(any(test, target_arch = "x86_64"))]
 use grouped::{conv_grouped, GROUP_TILE};
 use single::conv_single;
@@ -43,10 +46,14 @@ pub(crate) struct ConvPlan {
     /// A tap: the index of its kernel weight, and the offset (in values of the padded input) of the input it
     /// multiplies from the top-left corner of the output's window.
     taps: Vec<[usize; 2]>,
+    /// Each tap's input channel, and its row and column from the window's first.
+    tap_windows: Vec<[usize; 3]>,
     /// Kernel weights (live or not).
     weights: usize,
     /// One past the furthest value of a padded sample that a tap of an output reads.
     reach: usize,
+    /// The furthest row and column, from the window's first, that a tap reads.
+    extent: [usize; 2],
     /// Whether every output channel reads the same inputs with all of its kernel weights (one group, nothing
     /// pruned): channel `o`'s tap `j` is then weight `o * taps + j` at channel 0's offset of tap `j`.
     #[cfg(any(test, target_arch = "x86_64"))]
@@ -60,7 +67,7 @@ impl ConvPlan {
     pub(crate) fn new(g: &ConvGeometry, input: [usize; 3], output: [usize; 3], live: impl Fn(usize) -> bool) -> Self {
         let padded = [input[1] + 2 * g.padding[0], input[2] + 2 * g.padding[1]];
         let (cpg, opg, [kh, kw]) = (g.channels_per_group(), g.out_channels / g.groups.max(1), g.kernel);
-        let (mut first_tap, mut taps) = (vec![0], Vec::new());
+        let (mut first_tap, mut taps, mut tap_windows, mut extent) = (vec![0], Vec::new(), Vec::new(), [0, 0]);
         for o in 0..output[0] {
             let first_channel = (o / opg.max(1)) * cpg;
             for i in 0..cpg {
@@ -68,16 +75,19 @@ impl ConvPlan {
                     for kx in 0..kw {
                         let k = ((o * cpg + i) * kh + ky) * kw + kx;
                         if live(k) {
-                            let row = (first_channel + i) * padded[0] + ky * g.dilation[0];
-                            taps.push([k, row * padded[1] + kx * g.dilation[1]]);
+                            let [dy, dx] = [ky * g.dilation[0], kx * g.dilation[1]];
+                            extent = [extent[0].max(dy), extent[1].max(dx)];
+                            taps.push([k, ((first_channel + i) * padded[0] + dy) * padded[1] + dx]);
+                            tap_windows.push([first_channel + i, dy, dx]);
                         }
                     }
                 }
             }
             first_tap.push(taps.len());
         }
+        let (padding, stride) = (g.padding, g.stride);
         let mut plan =
-            Self { input, padding: g.padding, padded, stride: g.stride, output, first_tap, taps, ..Self::default() };
+            Self { input, padding, padded, stride, output, first_tap, taps, tap_windows, extent, ..Self::default() };
         plan.weights = output[0] * cpg * kh * kw;
         #[cfg(any(test, target_arch = "x86_64"))]
         {
@@ -125,6 +135,11 @@ impl ConvPlan {
 
     fn taps(&self, o: usize) -> &[[usize; 2]] {
         &self.taps[self.first_tap[o]..self.first_tap[o + 1]]
+    }
+
+    /// Output channel `o`'s taps' input channels, rows and columns (see `tap_windows`).
+    fn tap_windows(&self, o: usize) -> &[[usize; 3]] {
+        &self.tap_windows[self.first_tap[o]..self.first_tap[o + 1]]
     }
 
     /// Output position `(y, x)`'s window: its first value in the padded input.
@@ -178,24 +193,30 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
         out.fill(f32::NAN);
         return;
     }
+    // One image for every sample, each with its kernels: the kernels skip the windows that read only the
+    // image's background, filled afterwards (`background.rs`).
+    let spans = if s == 32 && per != 1 && !x_per_sample { LitSpans::new(plan, x) } else { None };
     match (s, per == 1, x_per_sample, room) {
         // Built where an instruction set regroups (`Isa::regroups_conv_samples`), and in tests.
         #[cfg(any(test, target_arch = "x86_64"))]
         (32, false, true, Some(room)) if plan.regroups() => {
-            conv_grouped::<32, true, FUSED>(plan, x, (weights, bias), out, room)
+            conv_grouped::<32, true, FUSED>(plan, x, (weights, bias), out, room, None)
         }
         #[cfg(any(test, target_arch = "x86_64"))]
         (32, false, false, Some(room)) if plan.regroups() => {
-            conv_grouped::<32, false, FUSED>(plan, x, (weights, bias), out, room)
+            conv_grouped::<32, false, FUSED>(plan, x, (weights, bias), out, room, spans.as_ref())
         }
-        (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, weights, bias, out),
-        (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, weights, bias, out),
-        (32, true, true, _) => conv_tiles::<32, false, true, FUSED>(plan, x, weights, bias, out),
+        (32, false, true, _) => conv_tiles::<32, true, true, FUSED>(plan, x, (weights, bias), out, None),
+        (32, false, false, _) => conv_tiles::<32, true, false, FUSED>(plan, x, (weights, bias), out, spans.as_ref()),
+        (32, true, true, _) => conv_tiles::<32, false, true, FUSED>(plan, x, (weights, bias), out, None),
         // Other block sizes (adaptive sampling's groups of eight, the rest of a sample count) and strided
         // convolutions of one sample take the plain loop: more tiled kernels grew the phones' library past its budget
         // (benches/README, session 16).
         (1, _, _, _) if plan.stride == [1, 1] => conv_single::<FUSED>(plan, x, weights, bias, out),
         _ => conv_any::<FUSED>(plan, (x, x_per_sample), s, (weights, bias, per), out),
+    }
+    if let Some(spans) = &spans {
+        fill_background::<32, FUSED>(plan, x, spans, (weights, bias), out);
     }
 }
 

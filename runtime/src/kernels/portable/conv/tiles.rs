@@ -1,6 +1,7 @@
 //! The block kernel of a convolution: tiles of a row's positions, each position's sums for every sample of the
 //! block kept in registers (a kernel per sample or one for all, an image per sample or one for all).
 
+use super::background::{computed, LitSpans};
 use super::{window, ConvPlan};
 use crate::kernels::portable::block::madd;
 
@@ -15,14 +16,15 @@ pub(super) fn tile_starts(n: usize, p: usize) -> Option<impl Iterator<Item = usi
 }
 
 /// [`conv2d_block`](super::conv2d_block) for a block of `N` samples, tiles of [`BLOCK_TILE`] positions of a row (one position at a
-/// time where a row is narrower). `W_PER`: a kernel per sample; `X_PER`: an image per sample.
+/// time where a row is narrower). `W_PER`: a kernel per sample; `X_PER`: an image per sample. With `spans`, only
+/// the positions [`LitSpans::computed`] names.
 #[inline(always)]
 pub(super) fn conv_tiles<const N: usize, const W_PER: bool, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,
     x: &[f32],
-    weights: &[f32],
-    bias: &[f32],
+    (weights, bias): (&[f32], &[f32]),
     out: &mut [f32],
+    spans: Option<&LitSpans>,
 ) {
     let [channels, oh, ow] = plan.output;
     let per = if W_PER { N } else { 1 };
@@ -33,15 +35,16 @@ pub(super) fn conv_tiles<const N: usize, const W_PER: bool, const X_PER: bool, c
             let row = &mut out[(o * oh + y) * ow..(o * oh + y + 1) * ow];
             // Loops, not closures: a closure is compiled for the baseline, not for the caller's instruction set.
             let step = plan.stride[1];
-            match tile_starts(ow, BLOCK_TILE) {
+            let [a, b_end] = computed(spans, y, ow, BLOCK_TILE);
+            match tile_starts(b_end - a, BLOCK_TILE) {
                 Some(starts) => {
-                    for x0 in starts {
+                    for x0 in starts.map(|x0| a + x0) {
                         let tile = (plan.origin(y, x0), step, &mut row[x0..]);
                         block_tile::<N, BLOCK_TILE, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
                     }
                 }
                 None => {
-                    for x0 in 0..ow {
+                    for x0 in a..b_end {
                         let tile = (plan.origin(y, x0), step, &mut row[x0..]);
                         block_tile::<N, 1, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
                     }
