@@ -7,7 +7,7 @@ use crate::math::any_non_finite;
 /// The offsets `k < kernel` of a window starting at `start` (in padded coordinates) whose input `start + k -
 /// padding` lies in `0..n`.
 #[inline(always)]
-fn inside(start: usize, padding: usize, kernel: usize, n: usize) -> core::ops::Range<usize> {
+pub(super) fn inside(start: usize, padding: usize, kernel: usize, n: usize) -> core::ops::Range<usize> {
     let first = padding.saturating_sub(start).min(kernel);
     first..(n + padding).saturating_sub(start).clamp(first, kernel)
 }

@@ -8,6 +8,8 @@
 
 use super::ConvPlan;
 use crate::kernels::portable::block::madd;
+use crate::kernels::portable::pool::inside;
+use core::ops::Range;
 
 /// Output rows a [`LitSpans`] describes at most (2 KiB on the stack); a taller output runs every position.
 const MAX_ROWS: usize = 256;
@@ -30,7 +32,8 @@ impl LitSpans {
         let mut spans = [[0; 2]; MAX_ROWS];
         for (y, span) in spans.iter_mut().enumerate().take(oh) {
             // The padded rows of the window inside the image, and the padded columns that differ there.
-            let rows = (y * sy).max(ph)..(y * sy + ey + 1).min(ph + h);
+            let rows = inside(y * sy, ph, ey + 1, h);
+            let rows = y * sy + rows.start..y * sy + rows.end;
             let (mut lo, mut hi) = (usize::MAX, 0);
             for channel in 0..c {
                 let background = x[(channel * hp + ph) * wp + pw].to_bits();
@@ -57,26 +60,20 @@ impl LitSpans {
     fn span(&self, y: usize) -> [usize; 2] {
         self.spans[y].map(|v| v as usize)
     }
-
-    /// The positions `a..b` of row `y` (of `ow`) that a kernel with tiles of `p` positions computes: the lit span,
-    /// widened to one tile where it is shorter and the row is not.
-    #[inline(always)]
-    pub(super) fn computed(&self, y: usize, ow: usize, p: usize) -> [usize; 2] {
-        let [lo, hi] = self.span(y);
-        if lo < hi && hi - lo < p && ow >= p {
-            let a = lo.min(ow - p);
-            [a, a + p]
-        } else {
-            [lo, hi]
-        }
-    }
 }
 
-/// The positions `a..b` of row `y` a kernel with tiles of `p` positions computes: every position, or what
-/// `spans` says ([`LitSpans::computed`]).
+/// The positions `a..b` of row `y` (of `ow`) that a kernel with tiles of `p` positions computes: every position
+/// without `spans`, else the lit span, widened to one tile where it is shorter and the row is not.
 #[inline(always)]
 pub(super) fn computed(spans: Option<&LitSpans>, y: usize, ow: usize, p: usize) -> [usize; 2] {
-    spans.map_or([0, ow], |l| l.computed(y, ow, p))
+    let Some(spans) = spans else { return [0, ow] };
+    let [lo, hi] = spans.span(y);
+    if lo < hi && hi - lo < p && ow >= p {
+        let a = lo.min(ow - p);
+        [a, a + p]
+    } else {
+        [lo, hi]
+    }
 }
 
 /// Writes every output outside the lit spans of the block convolution of the one padded image `x` with a
@@ -95,15 +92,12 @@ pub(super) fn fill_background<const N: usize, const FUSED: bool>(
     let ([_, h, w], [ph, pw]) = (plan.input, plan.padding);
     let ([channels, oh, ow], [sy, sx], [ey, ex]) = (plan.output, plan.stride, plan.extent);
     let out = out.as_chunks_mut::<N>().0;
-    // The rows (or columns) of a window that lie inside the image, relative to its first one.
-    let inside = |start: usize, extent: usize, pad: usize, len: usize| {
-        (start.max(pad) - start, (start + extent + 1).min(pad + len).saturating_sub(start))
-    };
-    let x_kind = |xx: usize| inside(xx * sx, ex, pw, w);
-    let mut above: Option<([usize; 2], (usize, usize))> = None;
+    // A window's kind: its rows (or columns) inside the image, from its first.
+    let x_kind = |xx: usize| inside(xx * sx, pw, ex + 1, w);
+    let mut above: Option<([usize; 2], Range<usize>)> = None;
     for y in 0..oh {
-        let ([lo, hi], y_kind) = (spans.span(y), inside(y * sy, ey, ph, h));
-        let above_span = above.filter(|&(_, kind)| kind == y_kind).map(|(span, _)| span);
+        let ([lo, hi], y_kind) = (spans.span(y), inside(y * sy, ph, ey + 1, h));
+        let above_span = above.filter(|(_, kind)| *kind == y_kind).map(|(span, _)| span);
         for segment in [0..lo, hi..ow] {
             let mut xx = segment.start;
             while xx < segment.end {
@@ -127,7 +121,7 @@ pub(super) fn fill_background<const N: usize, const FUSED: bool>(
                     out[at] = if left {
                         out[at - 1]
                     } else {
-                        background_sums::<N, FUSED>(plan, x, o, [y_kind, kind], (weights, bias))
+                        background_sums::<N, FUSED>(plan, x, o, [&y_kind, &kind], (weights, bias))
                     };
                 }
                 xx += 1;
@@ -145,13 +139,13 @@ fn background_sums<const N: usize, const FUSED: bool>(
     plan: &ConvPlan,
     x: &[f32],
     o: usize,
-    [(y0, y1), (x0, x1)]: [(usize, usize); 2],
+    [rows, columns]: [&Range<usize>; 2],
     (weights, bias): (&[f32], &[f32]),
 ) -> [f32; N] {
     let ([ph, pw], [hp, wp]) = (plan.padding, plan.padded);
     let mut sums: [f32; N] = core::array::from_fn(|t| bias[o * N + t]);
     for (&[k, _], &[channel, dy, dx]) in plan.taps(o).iter().zip(plan.tap_windows(o)) {
-        let is_inside = (y0..y1).contains(&dy) && (x0..x1).contains(&dx);
+        let is_inside = rows.contains(&dy) && columns.contains(&dx);
         let v = if is_inside { x[(channel * hp + ph) * wp + pw] } else { 0.0 };
         for (d, wt) in sums.iter_mut().zip(&weights[k * N..(k + 1) * N]) {
             *d = madd::<FUSED>(*d, *wt, v);

@@ -23,7 +23,7 @@ pub(super) const GROUP_TILE: [usize; 2] = [2, 5];
 /// group), and each group then runs in tiles of [`GROUP_TILE`] output channels × positions of a row whose sums
 /// stay in registers (the sample-minor tiles of [`conv_tiles`](super::tiles) spill on AVX2). The tiles at the ends of the
 /// channels and of a row overlap the ones before them, with the same bits. With `spans` (one image for all), only
-/// the positions [`LitSpans::computed`] names.
+/// the positions [`computed`](super::background::computed) names.
 #[inline(always)]
 pub(super) fn conv_grouped<const N: usize, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,

@@ -17,7 +17,7 @@ pub(super) fn tile_starts(n: usize, p: usize) -> Option<impl Iterator<Item = usi
 
 /// [`conv2d_block`](super::conv2d_block) for a block of `N` samples, tiles of [`BLOCK_TILE`] positions of a row (one position at a
 /// time where a row is narrower). `W_PER`: a kernel per sample; `X_PER`: an image per sample. With `spans`, only
-/// the positions [`LitSpans::computed`] names.
+/// the positions [`computed`](super::background::computed) names.
 #[inline(always)]
 pub(super) fn conv_tiles<const N: usize, const W_PER: bool, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,
