@@ -27,12 +27,14 @@ struct SingleConv {
 }
 
 /// A 2-channel 4x5 image through a 3x3 Bayesian convolution (2 -> 2 channels, padding 1) and an identity dense
-/// layer over the 2x4x5 outputs: the head is the convolution's output.
-fn single_conv() -> SingleConv {
+/// layer over the 2x4x5 outputs: the head is the convolution's output. `pruned`: every third kernel weight has
+/// mu = sigma = 0 (the samplers then draw noise for the others only).
+fn single_conv(pruned: bool) -> SingleConv {
     let g = ConvGeometry::new(2, 2, [3, 3]).padding([1, 1]);
     let n = g.weight_count().unwrap();
-    let w_mu: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.7).sin() * 0.5).collect();
-    let w_sigma: Vec<f32> = (0..n).map(|k| 0.05 + 0.1 * ((k % 4) as f32)).collect();
+    let kept = |k: usize, v: f32| if pruned && k % 3 == 1 { 0.0 } else { v };
+    let w_mu: Vec<f32> = (0..n).map(|k| kept(k, ((k as f32) * 0.7).sin() * 0.5)).collect();
+    let w_sigma: Vec<f32> = (0..n).map(|k| kept(k, 0.05 + 0.1 * ((k % 4) as f32))).collect();
     let (b_mu, b_sigma) = (vec![0.3, -0.2], vec![0.1, 0.2]);
     let x: Vec<f32> = (0..40).map(|k| ((k as f32) * 0.37).cos()).collect();
     let outputs = 2 * 4 * 5;
@@ -65,9 +67,11 @@ fn patch(x: &[f32], y: usize, xx: usize) -> Vec<f64> {
 
 #[test]
 fn one_bayesian_convolution_has_the_exact_means_variances_and_covariances() {
-    let SingleConv { model, x, g, w_mu, w_sigma, b_mu, b_sigma } = single_conv();
-    let per_out = g.weight_count().unwrap() / 2;
-    for sampler in [Sampler::LocalReparam, Sampler::WeightSampling] {
+    for (pruned, sampler) in
+        [false, true].into_iter().flat_map(|p| [(p, Sampler::LocalReparam), (p, Sampler::WeightSampling)])
+    {
+        let SingleConv { model, x, g, w_mu, w_sigma, b_mu, b_sigma } = single_conv(pruned);
+        let per_out = g.weight_count().unwrap() / 2;
         let mut draws = Vec::new();
         Predictor::new(&model).sample_outputs(&x, sampler, 3, S, &mut draws).unwrap();
         let head = 40;
@@ -82,8 +86,14 @@ fn one_bayesian_convolution_has_the_exact_means_variances_and_covariances() {
                     + xp.iter().zip(sigma).map(|(a, s)| (a * *s as f64).powi(2)).sum::<f64>();
                 let samples = column((o * 4 + y) * 5 + xx);
                 let (m, v) = common::moments(samples.iter().copied());
-                assert!((m - mean).abs() < 5.0 * (var / S as f64).sqrt(), "{sampler:?} ({o},{y},{xx}): {m} vs {mean}");
-                assert!((v - var).abs() < 5.0 * var * (2.0 / S as f64).sqrt(), "{sampler:?}: {v} vs {var}");
+                assert!(
+                    (m - mean).abs() < 5.0 * (var / S as f64).sqrt(),
+                    "{sampler:?} pruned {pruned} ({o},{y},{xx}): {m} vs {mean}"
+                );
+                assert!(
+                    (v - var).abs() < 5.0 * var * (2.0 / S as f64).sqrt(),
+                    "{sampler:?} pruned {pruned}: {v} vs {var}"
+                );
                 // The next position of the same channel shares the kernel.
                 let (y2, x2) = positions[(p + 1) % positions.len()];
                 let xq = patch(&x, y2, x2);
@@ -94,9 +104,12 @@ fn one_bayesian_convolution_has_the_exact_means_variances_and_covariances() {
                 let products: Vec<f64> = samples.iter().zip(&other).map(|(a, b)| (a - m) * (b - mean_q)).collect();
                 let (c, c_var) = common::moments(products.iter().copied());
                 let se = (c_var / S as f64).sqrt();
-                assert!((c - cov).abs() < 5.0 * se, "{sampler:?} covariance: {c} vs {cov} (se {se})");
+                assert!((c - cov).abs() < 5.0 * se, "{sampler:?} pruned {pruned} covariance: {c} vs {cov} (se {se})");
                 // The check has power: covariance 0 (independent noise per position) lies far outside it.
-                assert!(cov.abs() > 10.0 * se, "{sampler:?}: covariance {cov} too small to tell (se {se})");
+                assert!(
+                    cov.abs() > 10.0 * se,
+                    "{sampler:?} pruned {pruned}: covariance {cov} too small to tell (se {se})"
+                );
             }
         }
     }

@@ -173,8 +173,11 @@ impl BayesianConv2d {
         &self.bias_sigma
     }
 
-    /// Draws `s` samples of every kernel weight and bias into `weights` (`[weights × s]`) and `bias`
-    /// (`[out × s]`): `mu + sigma * eps`, the noise drawn in bulk (weights first, then biases).
+    /// Draws `s` samples of every live kernel weight and every bias into `weights` (`[weights × s]`) and `bias`
+    /// (`[out × s]`): `mu + sigma * eps`, the noise drawn in bulk (the live weights' in order, then the biases').
+    /// A pruned weight (mu = sigma = 0) draws no noise and its row is left as it was: no kernel reads it, since a
+    /// convolution's plan holds only the live taps (`ConvPlan`). A pruned kernel thus costs noise for what it
+    /// keeps, not for what it had.
     #[inline(always)]
     pub(crate) fn sample_kernels(
         &self,
@@ -183,14 +186,28 @@ impl BayesianConv2d {
         (weights, bias): (&mut [f32], &mut [f32]),
         rng: &mut crate::sample::SeededRng,
     ) {
-        for (out, mu, sigma) in
-            [(weights, &self.weight_mu, &self.weight_sigma), (bias, &self.bias_mu, &self.bias_sigma)]
-        {
-            let out = &mut out[..mu.len() * s];
-            rng.fill_gaussian_on(isa, out);
-            for ((row, m), d) in out.chunks_exact_mut(s).zip(mu).zip(sigma) {
-                row.iter_mut().for_each(|v| *v = m + d * *v);
+        let (mu, sigma) = (&self.weight_mu, &self.weight_sigma);
+        let live = |k: &usize| mu[*k] != 0.0 || sigma[*k] != 0.0;
+        let (n, n_live) = (mu.len(), (0..mu.len()).filter(live).count());
+        // The live weights' noise goes to the last rows; live weight j (the j-th, at row k <= n - n_live + j)
+        // then moves up to its own row, so a row is read before anything is written to it.
+        let weights = &mut weights[..n * s];
+        let first_noise = n - n_live;
+        rng.fill_gaussian_on(isa, &mut weights[first_noise * s..]);
+        for (j, k) in (0..n).filter(live).enumerate() {
+            let (from, to) = ((first_noise + j) * s, k * s);
+            let (m, d) = (mu[k], sigma[k]);
+            if from == to {
+                weights[to..to + s].iter_mut().for_each(|v| *v = m + d * *v);
+            } else {
+                let (head, tail) = weights.split_at_mut(from);
+                head[to..to + s].iter_mut().zip(&tail[..s]).for_each(|(v, e)| *v = m + d * e);
             }
+        }
+        let bias = &mut bias[..self.bias_mu.len() * s];
+        rng.fill_gaussian_on(isa, bias);
+        for ((row, m), d) in bias.chunks_exact_mut(s).zip(&self.bias_mu).zip(&self.bias_sigma) {
+            row.iter_mut().for_each(|v| *v = m + d * *v);
         }
     }
 
