@@ -83,6 +83,21 @@ pub(crate) fn pool2d_block(
                 for x in 0..ow {
                     let columns = inside(x * step[1], g.padding[1], kw, w);
                     let dst = &mut out[((ch * oh + y) * ow + x) * s..][..s];
+                    let at = |ky: usize, kx: usize| {
+                        let row = ch * h + y * step[0] + ky - g.padding[0];
+                        (row * w + x * step[1] + kx - g.padding[1]) * s
+                    };
+                    if kind == PoolKind::Max && rows.len() == 2 && columns.len() == 2 {
+                        // A 2 x 2 window inside the image (most of them): one pass over the four inputs.
+                        let [r0, r1] = [rows.start, rows.start + 1];
+                        let [c0, c1] = [columns.start, columns.start + 1];
+                        let [a, b, c, d] = [at(r0, c0), at(r0, c1), at(r1, c0), at(r1, c1)].map(|k| &input[k..][..s]);
+                        let pairs = a.iter().zip(b).zip(c.iter().zip(d));
+                        dst.iter_mut()
+                            .zip(pairs)
+                            .for_each(|(v, ((a, b), (c, d)))| *v = init.max(*a).max(*b).max(*c).max(*d));
+                        continue;
+                    }
                     dst.fill(init);
                     for ky in rows.clone() {
                         for kx in columns.clone() {
