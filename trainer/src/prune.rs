@@ -86,58 +86,84 @@ pub fn scores(model: &Model, criterion: Criterion, seed: u64) -> Result<Vec<(usi
 
 /// Removes the `sparsity` fraction of lowest-scoring weights over all pruned layers at once.
 pub fn prune(model: &Model, sparsity: f64, criterion: Criterion, seed: u64) -> Result<(Model, PruneReport)> {
-    prune_with_floor(model, sparsity, criterion, seed, 0.0)
+    prune_within(model, sparsity, criterion, seed, &KeptBounds::default())
 }
 
-/// As [`prune`], but every pruned layer keeps at least the `min_kept_fraction` of its weights that score
-/// highest (rounded up), even where the global threshold would remove more: the model then ends up less sparse
-/// than asked, and the report says how sparse it is.
-pub fn prune_with_floor(
+/// Per-layer bounds on what one global ranking keeps ([`prune_within`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeptBounds {
+    /// Every pruned layer keeps at least this fraction of its weights (its highest-ranked, rounded up), even
+    /// where the global ranking would remove more: the model then ends up less sparse than asked.
+    pub floor: f64,
+    /// `(layer index, fraction)`: that layer keeps at most this fraction of its weights (rounded down); the
+    /// budget it gives up goes to the next-ranked weights of the other layers, so the sparsity stays as asked.
+    /// What a convolution kernel costs is its taps times its output positions, so a ceiling on the kernels is
+    /// how a pruned CNN saves compute rather than only bytes.
+    pub ceilings: Vec<(usize, f64)>,
+}
+
+/// As [`prune`], within per-layer bounds: the weights are taken in the order of their scores (highest first;
+/// among equal scores the later position first) until `1 - sparsity` of them are kept, passing over a layer at
+/// its ceiling; then a layer below its floor keeps its highest-ranked weights up to the floor.
+pub fn prune_within(
     model: &Model,
     sparsity: f64,
     criterion: Criterion,
     seed: u64,
-    min_kept_fraction: f64,
+    bounds: &KeptBounds,
 ) -> Result<(Model, PruneReport)> {
     if !(0.0..=1.0).contains(&sparsity) {
         return Err(TrainError::Argument(format!("sparsity must lie in [0, 1], found {sparsity}")));
     }
-    if !(0.0..=1.0).contains(&min_kept_fraction) {
+    let fraction_ok = |f: f64| (0.0..=1.0).contains(&f);
+    if !fraction_ok(bounds.floor) {
         return Err(TrainError::Argument(format!(
-            "the least kept fraction of a layer must lie in [0, 1], found {min_kept_fraction}"
+            "the least kept fraction of a layer must lie in [0, 1], found {}",
+            bounds.floor
         )));
     }
     let scores = scores(model, criterion, seed)?;
-    let mut all: Vec<f64> = scores.iter().flat_map(|(_, s)| s.iter().copied()).collect();
-    let n = all.len();
+    let mut ceiling = vec![usize::MAX; scores.len()];
+    for (layer, fraction) in &bounds.ceilings {
+        let Some(slot) = scores.iter().position(|(index, _)| index == layer) else {
+            return Err(TrainError::Argument(format!(
+                "a kept-fraction ceiling names layer {layer}, which has no prunable weights (those are layers {:?})",
+                scores.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+            )));
+        };
+        if !fraction_ok(*fraction) {
+            return Err(TrainError::Argument(format!(
+                "the kept fraction ceiling of layer {layer} must lie in [0, 1], found {fraction}"
+            )));
+        }
+        ceiling[slot] = (fraction * scores[slot].1.len() as f64).floor() as usize;
+    }
+    let n: usize = scores.iter().map(|(_, s)| s.len()).sum();
     let remove = ((n as f64) * sparsity).round() as usize;
-    let threshold = if remove == 0 {
-        f64::NEG_INFINITY
-    } else if remove >= n {
-        f64::INFINITY
-    } else {
-        *all.select_nth_unstable_by(remove, f64::total_cmp).1
-    };
-    // Keep scores >= threshold; ties at the threshold are broken by position so exactly n - remove stay.
-    let mut ties_to_drop = {
-        let below = scores.iter().flat_map(|(_, s)| s).filter(|v| **v < threshold).count();
-        remove.saturating_sub(below)
-    };
+    let mut order: Vec<(usize, usize)> =
+        scores.iter().enumerate().flat_map(|(slot, (_, s))| (0..s.len()).map(move |i| (slot, i))).collect();
+    order.sort_unstable_by(|a, b| scores[b.0].1[b.1].total_cmp(&scores[a.0].1[a.1]).then(b.cmp(a)));
+    let mut keep: Vec<Vec<bool>> = scores.iter().map(|(_, s)| vec![false; s.len()]).collect();
+    let mut counts = vec![0; scores.len()];
+    let (mut budget, mut threshold) = (n - remove, f64::INFINITY);
+    for (slot, i) in order {
+        if budget == 0 {
+            break;
+        }
+        if counts[slot] < ceiling[slot] {
+            keep[slot][i] = true;
+            counts[slot] += 1;
+            budget -= 1;
+            threshold = scores[slot].1[i];
+        }
+    }
+    if remove == 0 && bounds.ceilings.is_empty() {
+        threshold = f64::NEG_INFINITY;
+    }
     let mut kept_fraction = Vec::new();
     let (mut removed, mut layers) = (0, model.layers().to_vec());
-    for (index, s) in &scores {
-        let mut keep: Vec<bool> = s
-            .iter()
-            .map(|v| {
-                if *v == threshold && ties_to_drop > 0 {
-                    ties_to_drop -= 1;
-                    false
-                } else {
-                    *v >= threshold
-                }
-            })
-            .collect();
-        let floor = (min_kept_fraction * s.len() as f64).ceil() as usize;
+    for ((index, s), mut keep) in scores.iter().zip(keep) {
+        let floor = (bounds.floor * s.len() as f64).ceil() as usize;
         if keep.iter().filter(|k| **k).count() < floor {
             keep = highest(s, floor);
         }
@@ -295,13 +321,49 @@ mod tests {
         .unwrap();
         let (_, plain) = prune(&m, 0.5, Criterion::Snr, 0).unwrap();
         assert_eq!(plain.kept_fraction, vec![(0, 0.0), (1, 1.0)]);
-        let (floored, report) = prune_with_floor(&m, 0.5, Criterion::Snr, 0, 0.3).unwrap();
+        let floor = KeptBounds { floor: 0.3, ..KeptBounds::default() };
+        let (floored, report) = prune_within(&m, 0.5, Criterion::Snr, 0, &floor).unwrap();
         // ceil(0.3 * 4) = 2 weights of layer 0 stay, its two highest; layer 1 is untouched by the floor.
         assert_eq!(report.kept_fraction, vec![(0, 0.5), (1, 1.0)]);
         assert_eq!(report.sparsity, 2.0 / 8.0);
         let Layer::BayesianDense(l) = &floored.layers()[0] else { panic!() };
         assert_eq!(l.dense_weight_mu(), vec![0.0, 0.0, 0.3, 0.4]);
-        assert!(prune_with_floor(&m, 0.5, Criterion::Snr, 0, 1.5).is_err());
+        assert!(prune_within(&m, 0.5, Criterion::Snr, 0, &KeptBounds { floor: 1.5, ..floor }).is_err());
+    }
+
+    #[test]
+    fn a_ceiling_passes_a_layers_budget_to_the_next_ranked_weights_of_the_others() {
+        // Layer 0's SNRs (10..40) all lie above layer 1's (1..4): 50% global pruning keeps only layer 0.
+        let high = BayesianDense::new(2, 2, vec![10., 20., 30., 40.], vec![1.0; 4], vec![0.0; 2], vec![0.1; 2]);
+        let low = BayesianDense::new(2, 2, vec![1., 2., 3., -4.], vec![1.0; 4], vec![0.0; 2], vec![0.1; 2]);
+        let m = Model::new(
+            vec![
+                Layer::BayesianDense(high),
+                Layer::Activation(bnn_runtime::Activation::Relu),
+                Layer::BayesianDense(low),
+            ],
+            Task::Classification { classes: 2, labels: vec![] },
+            None,
+            Provenance::default(),
+        )
+        .unwrap();
+        let (_, plain) = prune(&m, 0.5, Criterion::Snr, 0).unwrap();
+        assert_eq!(plain.kept_fraction, vec![(0, 1.0), (2, 0.0)]);
+        // At most floor(0.6 * 4) = 2 of layer 0 (its best two); the sparsity stays 50%: layer 2's best two.
+        let capped = KeptBounds { ceilings: vec![(0, 0.6)], ..KeptBounds::default() };
+        let (pruned, report) = prune_within(&m, 0.5, Criterion::Snr, 0, &capped).unwrap();
+        assert_eq!(report.kept_fraction, vec![(0, 0.5), (2, 0.5)]);
+        assert_eq!((report.sparsity, report.threshold), (0.5, 3.0));
+        let mu = |i: usize| match &pruned.layers()[i] {
+            Layer::BayesianDense(l) => l.dense_weight_mu(),
+            _ => panic!(),
+        };
+        assert_eq!((mu(0), mu(2)), (vec![0.0, 0.0, 30.0, 40.0], vec![0.0, 0.0, 3.0, -4.0]));
+        // A ceiling on a layer without weights, or outside [0, 1], is refused.
+        for ceilings in [vec![(1, 0.5)], vec![(7, 0.5)], vec![(0, 1.5)], vec![(0, f64::NAN)]] {
+            let bounds = KeptBounds { ceilings, ..KeptBounds::default() };
+            assert!(prune_within(&m, 0.5, Criterion::Snr, 0, &bounds).is_err());
+        }
     }
 
     #[test]

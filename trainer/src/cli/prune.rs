@@ -1,7 +1,7 @@
 //! `bnn prune`: remove the lowest-ranked weights with one global threshold and write the sparse model.
 
 use bnn_runtime::{Model, ModelWriter, Named, StorageDtype};
-use bnn_trainer::prune::{finetune, prune_with_floor, Criterion};
+use bnn_trainer::prune::{finetune, prune_within, Criterion, KeptBounds};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -36,6 +36,12 @@ pub struct PruneArgs {
     /// threshold would remove more; the model then ends up less sparse than --sparsity, as the report says.
     #[arg(long, default_value_t = 0.0)]
     min_kept_fraction: f64,
+    /// LAYER=FRACTION (repeatable): layer LAYER (its index in `bnn info`) keeps at most FRACTION of its weights,
+    /// its best-ranked; the weights it gives up go to the next-ranked ones of the other layers, so the sparsity
+    /// stays as asked. A convolution's kernel taps cost far more compute than dense weights: capping them is how
+    /// a pruned CNN runs faster, not only smaller.
+    #[arg(long, value_parser = layer_fraction)]
+    max_kept_fraction: Vec<(usize, f64)>,
     /// Write the model even if pruning removes every weight of a layer (its output then ignores its input).
     #[arg(long)]
     allow_empty_layers: bool,
@@ -45,7 +51,8 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
     super::refuse_overwriting(&a.out, &[("input model", &a.input)])?;
     let input_size = std::fs::metadata(&a.input)?.len();
     let model = Model::load(&a.input)?;
-    let (mut pruned, report) = prune_with_floor(&model, a.sparsity, a.criterion, a.seed, a.min_kept_fraction)?;
+    let bounds = KeptBounds { floor: a.min_kept_fraction, ceilings: a.max_kept_fraction };
+    let (mut pruned, report) = prune_within(&model, a.sparsity, a.criterion, a.seed, &bounds)?;
     let emptied: Vec<String> =
         report.kept_fraction.iter().filter(|(_, f)| *f == 0.0).map(|(i, _)| format!("layer {i}")).collect();
     if !emptied.is_empty() && !a.allow_empty_layers {
@@ -75,4 +82,12 @@ pub fn run(a: PruneArgs) -> anyhow::Result<()> {
         input_size
     );
     Ok(())
+}
+
+/// Parses `LAYER=FRACTION` (`--max-kept-fraction 3=0.25`).
+fn layer_fraction(text: &str) -> Result<(usize, f64), String> {
+    let (layer, fraction) = text.split_once('=').ok_or_else(|| format!("expected LAYER=FRACTION, found {text:?}"))?;
+    let layer = layer.trim().parse().map_err(|e| format!("layer index {layer:?}: {e}"))?;
+    let fraction = fraction.trim().parse().map_err(|e| format!("fraction {fraction:?}: {e}"))?;
+    Ok((layer, fraction))
 }
