@@ -49,3 +49,34 @@ fn huge_finite_inputs_overflow_into_an_error_not_a_confident_answer() {
         }
     }
 }
+
+#[test]
+fn an_overflowing_convolution_is_an_error_in_every_sampler() {
+    // One Bayesian 1x1 kernel of mean -10 on a 4x4 image, a ReLU, 2x2 max pooling and a dense head: one pixel of
+    // 3e38 gives -inf at one position, which a ReLU turns into 0 and pooling then hides among the other zeros —
+    // a confident answer. (The block sampler pools before it applies that ReLU.) Every sampler must refuse.
+    use bnn_runtime::{
+        Activation, BayesianConv2d, ConvGeometry, Dense, Layer, Model, Pool2d, PoolGeometry, PoolKind, Provenance,
+        Sampler,
+    };
+    let conv = BayesianConv2d::new(ConvGeometry::new(1, 1, [1, 1]), vec![-10.0], vec![0.01], vec![0.0], vec![0.01]);
+    let layers = vec![
+        Layer::BayesianConv2d(conv),
+        Layer::Activation(Activation::Relu),
+        Layer::Pool2d(Pool2d { kind: PoolKind::Max, geometry: PoolGeometry::new([2, 2]) }),
+        Layer::Flatten,
+        Layer::Dense(Dense::new(4, 2, vec![1.0, -1.0, 0.5, 0.0, 0.0, 1.0, -0.5, 2.0], vec![0.1, -0.1])),
+    ];
+    let task = Task::Classification { classes: 2, labels: vec![] };
+    let m = Model::new_image(layers, [1, 4, 4], task, None, Provenance::default()).unwrap();
+    let mut image = vec![0.5f32; 16];
+    for sampler in [Sampler::Mean, Sampler::LocalReparam, Sampler::WeightSampling, Sampler::SharedWeights] {
+        let o = PredictOptions::default().sampler(sampler).samples(32);
+        image[5] = 0.5;
+        assert!(m.predict(&image, &o).is_ok(), "{sampler:?}");
+        image[5] = 3.0e38;
+        assert_eq!(m.predict(&image, &o), Err(PredictError::NonFiniteOutput), "{sampler:?}");
+        let batch: Vec<f32> = [0.5; 16].into_iter().chain(image.iter().copied()).collect();
+        assert_eq!(m.predict_batch(&batch, &o).err(), Some(PredictError::NonFiniteOutput), "{sampler:?}");
+    }
+}

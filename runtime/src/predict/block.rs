@@ -5,7 +5,7 @@ use super::conv::{conv2d, convolve, pool};
 use super::Predictor;
 use crate::aligned::LineAligned;
 use crate::kernels::{Compiled, Isa};
-use crate::layers::{sample_from_moments, Layer};
+use crate::layers::{sample_from_moments, Activation, Layer, PoolKind};
 use crate::model::Model;
 use crate::sample::Noise;
 
@@ -114,16 +114,34 @@ pub(super) fn fixed_block_layer(
             l.out_features()
         }
         Layer::Activation(f) => {
-            f.apply(&mut a[..width * s]);
+            if !relu_before_max_pool(model, index) {
+                f.apply(&mut a[..width * s]);
+            }
             width
         }
         Layer::Pool2d(p) => {
             let width = pool(model, index, p, a, s, b);
             core::mem::swap(a, b);
+            if index > 0 && relu_before_max_pool(model, index - 1) {
+                Activation::Relu.apply(&mut a[..width * s]);
+            }
             width
         }
         _ => width,
     }
+}
+
+/// Whether layer `index` is a ReLU that a max pooling follows: the block loop then applies it after the pooling,
+/// to a quarter of the values (2 x 2 windows) — they commute, `max(relu a, relu b) = relu(max(a, b))` — and a
+/// non-finite value still makes the whole block NaN, as pooling checks its input and ReLU its output. (A ReLU
+/// applied twice, where an earlier pass took it already, changes nothing.)
+#[inline(always)]
+fn relu_before_max_pool(model: &Model, index: usize) -> bool {
+    let layers = model.layers();
+    matches!(
+        (layers.get(index), layers.get(index + 1)),
+        (Some(Layer::Activation(Activation::Relu)), Some(Layer::Pool2d(p))) if p.kind == PoolKind::Max
+    )
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].
