@@ -2,7 +2,7 @@
 //! one sample's windows a row at a time.
 
 use crate::layers::{PoolGeometry, PoolKind};
-use crate::math::any_non_finite;
+use crate::math::{any_non_finite, non_finite_bit};
 
 /// The offsets `k < kernel` of a window starting at `start` (in padded coordinates) whose input `start + k -
 /// padding` lies in `0..n`.
@@ -68,6 +68,7 @@ pub(crate) fn pool2d_block(
     let step = g.step();
     let count = (kh * kw) as f32;
     let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
+    let (mut tiled, mut bad) = (false, 0);
     if s == 1 {
         match kind {
             PoolKind::Max => pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| if v > m { v } else { m })),
@@ -77,6 +78,13 @@ pub(crate) fn pool2d_block(
             }
         }
     } else {
+        // Where the windows tile the image (2 x 2, stride 2, no padding, even sides), each input is read once, by
+        // the one-pass maximum below, which checks it for non-finite values as it goes.
+        tiled = kind == PoolKind::Max
+            && g.kernel == [2, 2]
+            && step == [2, 2]
+            && g.padding == [0, 0]
+            && [h % 2, w % 2] == [0, 0];
         for ch in 0..c {
             for y in 0..oh {
                 let rows = inside(y * step[0], g.padding[0], kh, h);
@@ -93,9 +101,10 @@ pub(crate) fn pool2d_block(
                         let [c0, c1] = [columns.start, columns.start + 1];
                         let [a, b, c, d] = [at(r0, c0), at(r0, c1), at(r1, c0), at(r1, c1)].map(|k| &input[k..][..s]);
                         let pairs = a.iter().zip(b).zip(c.iter().zip(d));
-                        dst.iter_mut()
-                            .zip(pairs)
-                            .for_each(|(v, ((a, b), (c, d)))| *v = init.max(*a).max(*b).max(*c).max(*d));
+                        dst.iter_mut().zip(pairs).for_each(|(v, ((a, b), (c, d)))| {
+                            bad |= non_finite_bit(*a) | non_finite_bit(*b) | non_finite_bit(*c) | non_finite_bit(*d);
+                            *v = init.max(*a).max(*b).max(*c).max(*d)
+                        });
                         continue;
                     }
                     dst.fill(init);
@@ -116,7 +125,7 @@ pub(crate) fn pool2d_block(
             }
         }
     }
-    if any_non_finite(input) {
+    if (tiled && bad != 0) || (!tiled && any_non_finite(input)) {
         out.fill(f32::NAN);
     }
 }
@@ -150,6 +159,29 @@ mod tests {
         assert_eq!(one, [4.0, 6.0, 7.0]);
         pool2d_block((PoolKind::Avg, &g), [1, 3, 4], out_hw, &img, 1, &mut one);
         assert_eq!(one, [1.0, 3.5, 2.5]);
+    }
+
+    #[test]
+    fn windows_that_tile_the_image_check_every_input_as_they_take_the_maximum() {
+        // 4x4, three samples, 2x2 windows with stride 2: every input lies in one window, checked in that pass.
+        let img: Vec<f32> = (0..16).map(|k| ((k * 7) % 16) as f32 - 5.0).collect();
+        let input: Vec<f32> = img.iter().flat_map(|v| [*v, -*v, 0.5 * *v]).collect();
+        let g = PoolGeometry::new([2, 2]);
+        let mut out = vec![0.0; 12];
+        pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &input, 3, &mut out);
+        let mut one = vec![0.0; 4];
+        pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &img, 1, &mut one);
+        assert_eq!(one, [7.0, 9.0, 10.0, 8.0]);
+        assert_eq!(out.iter().step_by(3).copied().collect::<Vec<_>>(), one);
+        // A non-finite value anywhere, in any sample, makes every output NaN (a max would drop NaN and -inf).
+        for at in [0, 3 * 5 + 1, 3 * 15 + 2] {
+            for bad in [f32::NAN, f32::NEG_INFINITY, f32::INFINITY] {
+                let mut x = input.clone();
+                x[at] = bad;
+                pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &x, 3, &mut out);
+                assert!(out.iter().all(|v| v.is_nan()), "{bad} at {at}");
+            }
+        }
     }
 
     /// One sample's pooling (a row of outputs at a time) gives the bits of the block loop's, for windows with
