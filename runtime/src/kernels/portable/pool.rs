@@ -1,6 +1,7 @@
 //! Max and average pooling over a block of samples (`[channels × height × width × s]`, the predictor's layout),
 //! one sample's windows a row at a time.
 
+use crate::kernels::SAMPLE_BLOCK;
 use crate::layers::{PoolGeometry, PoolKind};
 use crate::math::{any_non_finite, non_finite_bit};
 
@@ -48,6 +49,19 @@ fn pool_single(
             }
         }
     }
+}
+
+/// The maximum of four inputs, sample by sample, into `dst` (folded from -inf in the order given, as the block
+/// loop folds a window); returns a non-zero bit if any input is not finite.
+#[inline(always)]
+fn max_of_four(dst: &mut [f32], [a, b, c, d]: [&[f32]; 4]) -> u32 {
+    let mut bad = 0;
+    let pairs = a.iter().zip(b).zip(c.iter().zip(d));
+    dst.iter_mut().zip(pairs).for_each(|(v, ((a, b), (c, d)))| {
+        bad |= non_finite_bit(*a) | non_finite_bit(*b) | non_finite_bit(*c) | non_finite_bit(*d);
+        *v = f32::NEG_INFINITY.max(*a).max(*b).max(*c).max(*d)
+    });
+    bad
 }
 
 /// Max or average pooling of a block of `s` samples, channel by channel (`input` is `[c × h × w × s]`, `out`
@@ -99,12 +113,13 @@ pub(crate) fn pool2d_block(
                         // A 2 x 2 window inside the image (most of them): one pass over the four inputs.
                         let [r0, r1] = [rows.start, rows.start + 1];
                         let [c0, c1] = [columns.start, columns.start + 1];
-                        let [a, b, c, d] = [at(r0, c0), at(r0, c1), at(r1, c0), at(r1, c1)].map(|k| &input[k..][..s]);
-                        let pairs = a.iter().zip(b).zip(c.iter().zip(d));
-                        dst.iter_mut().zip(pairs).for_each(|(v, ((a, b), (c, d)))| {
-                            bad |= non_finite_bit(*a) | non_finite_bit(*b) | non_finite_bit(*c) | non_finite_bit(*d);
-                            *v = init.max(*a).max(*b).max(*c).max(*d)
-                        });
+                        let corners = [at(r0, c0), at(r0, c1), at(r1, c0), at(r1, c1)];
+                        bad |= if s == SAMPLE_BLOCK {
+                            // A block's 32 samples: a count known here, so the loop is two vectors, no remainder.
+                            max_of_four(&mut dst[..SAMPLE_BLOCK], corners.map(|k| &input[k..][..SAMPLE_BLOCK]))
+                        } else {
+                            max_of_four(dst, corners.map(|k| &input[k..][..s]))
+                        };
                         continue;
                     }
                     dst.fill(init);
@@ -163,23 +178,33 @@ mod tests {
 
     #[test]
     fn windows_that_tile_the_image_check_every_input_as_they_take_the_maximum() {
-        // 4x4, three samples, 2x2 windows with stride 2: every input lies in one window, checked in that pass.
+        // 4x4, 2x2 windows with stride 2: every input lies in one window, checked in that pass; three samples, and
+        // a block's 32 (a loop of known length).
         let img: Vec<f32> = (0..16).map(|k| ((k * 7) % 16) as f32 - 5.0).collect();
-        let input: Vec<f32> = img.iter().flat_map(|v| [*v, -*v, 0.5 * *v]).collect();
         let g = PoolGeometry::new([2, 2]);
-        let mut out = vec![0.0; 12];
-        pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &input, 3, &mut out);
         let mut one = vec![0.0; 4];
         pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &img, 1, &mut one);
         assert_eq!(one, [7.0, 9.0, 10.0, 8.0]);
-        assert_eq!(out.iter().step_by(3).copied().collect::<Vec<_>>(), one);
-        // A non-finite value anywhere, in any sample, makes every output NaN (a max would drop NaN and -inf).
-        for at in [0, 3 * 5 + 1, 3 * 15 + 2] {
-            for bad in [f32::NAN, f32::NEG_INFINITY, f32::INFINITY] {
-                let mut x = input.clone();
-                x[at] = bad;
-                pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &x, 3, &mut out);
-                assert!(out.iter().all(|v| v.is_nan()), "{bad} at {at}");
+        for s in [3, 32] {
+            // Sample j scales the image by (j + 1) / 2 and flips its sign when j is odd.
+            let scale = |j: usize| (j as f32 + 1.0) * 0.5 * if j % 2 == 1 { -1.0 } else { 1.0 };
+            let input: Vec<f32> = img.iter().flat_map(|v| (0..s).map(move |j| v * scale(j))).collect();
+            let mut out = vec![0.0; 4 * s];
+            pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &input, s, &mut out);
+            for (p, window) in [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]].iter().enumerate() {
+                for j in 0..s {
+                    let want = window.iter().map(|k| img[*k] * scale(j)).fold(f32::NEG_INFINITY, f32::max);
+                    assert_eq!(out[p * s + j], want, "s = {s}, window {p}, sample {j}");
+                }
+            }
+            // A non-finite value anywhere, in any sample, makes every output NaN (a max would drop NaN and -inf).
+            for at in [0, s * 5 + 1, s * 15 + s - 1] {
+                for bad in [f32::NAN, f32::NEG_INFINITY, f32::INFINITY] {
+                    let mut x = input.clone();
+                    x[at] = bad;
+                    pool2d_block((PoolKind::Max, &g), [1, 4, 4], [2, 2], &x, s, &mut out);
+                    assert!(out.iter().all(|v| v.is_nan()), "s = {s}: {bad} at {at}");
+                }
             }
         }
     }
