@@ -125,8 +125,7 @@ pub(crate) fn pool2d_block(
                     dst.fill(init);
                     for ky in rows.clone() {
                         for kx in columns.clone() {
-                            let at = (ch * h + y * step[0] + ky - g.padding[0]) * w + x * step[1] + kx - g.padding[1];
-                            let src = &input[at * s..][..s];
+                            let src = &input[at(ky, kx)..][..s];
                             match kind {
                                 PoolKind::Max => dst.iter_mut().zip(src).for_each(|(d, v)| *d = d.max(*v)),
                                 PoolKind::Avg => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
