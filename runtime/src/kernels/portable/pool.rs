@@ -64,6 +64,24 @@ fn max_of_four(dst: &mut [f32], [a, b, c, d]: [&[f32]; 4]) -> u32 {
     bad
 }
 
+/// Max pooling by 2 x 2 windows that tile the image (stride 2, no padding, even sides) of a block of `s` samples,
+/// `input` `[c × h × w × s]` into `out`, a pair of input rows (never two channels': `h` is even) for each row of
+/// outputs, walked without an index; returns a non-zero bit if any input is not finite. Force-inlined on x86-64
+/// only, where `Isa::run` compiles it per instruction set; one copy elsewhere (the phones' library size).
+#[cfg_attr(target_arch = "x86_64", inline(always))]
+fn max_pool_tiles(input: &[f32], w: usize, s: usize, out: &mut [f32]) -> u32 {
+    let mut bad = 0;
+    for (rows, dst) in input.chunks_exact(2 * w * s).zip(out.chunks_exact_mut(w / 2 * s)) {
+        let (top, bottom) = rows.split_at(w * s);
+        let windows = top.chunks_exact(2 * s).zip(bottom.chunks_exact(2 * s));
+        for ((top, bottom), dst) in windows.zip(dst.chunks_exact_mut(s)) {
+            let ((a, b), (c, d)) = (top.split_at(s), bottom.split_at(s));
+            bad |= max_of_four(dst, [a, b, c, d]);
+        }
+    }
+    bad
+}
+
 /// Max or average pooling of a block of `s` samples, channel by channel (`input` is `[c × h × w × s]`, `out`
 /// `[c × oh × ow × s]`). A non-finite input value makes every output NaN, as an activation does: `max` would
 /// otherwise drop a NaN and an overflow would come out as a number.
@@ -82,7 +100,15 @@ pub(crate) fn pool2d_block(
     let step = g.step();
     let count = (kh * kw) as f32;
     let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
-    let (mut tiled, mut bad) = (false, 0);
+    // Windows that tile the image: 2 x 2, stride 2, no padding, even sides (a block of samples only).
+    let tiled = s > 1
+        && kind == PoolKind::Max
+        && g.kernel == [2, 2]
+        && step == [2, 2]
+        && g.padding == [0, 0]
+        && [h % 2, w % 2] == [0, 0]
+        && w > 0;
+    let mut bad = 0;
     if s == 1 {
         match kind {
             PoolKind::Max => pool_single(g, [c, h, w], [oh, ow], input, out, (init, |m, v| if v > m { v } else { m })),
@@ -91,14 +117,15 @@ pub(crate) fn pool2d_block(
                 out.iter_mut().for_each(|d| *d /= count);
             }
         }
+    } else if tiled {
+        // Each input is read once, by the one-pass maximum, which checks it for non-finite values as it goes.
+        bad = if s == SAMPLE_BLOCK {
+            // A block's 32 samples: a count known here, so each window is two vectors, no remainder.
+            max_pool_tiles(input, w, SAMPLE_BLOCK, out)
+        } else {
+            max_pool_tiles(input, w, s, out)
+        };
     } else {
-        // Where the windows tile the image (2 x 2, stride 2, no padding, even sides), each input is read once, by
-        // the one-pass maximum below, which checks it for non-finite values as it goes.
-        tiled = kind == PoolKind::Max
-            && g.kernel == [2, 2]
-            && step == [2, 2]
-            && g.padding == [0, 0]
-            && [h % 2, w % 2] == [0, 0];
         for ch in 0..c {
             for y in 0..oh {
                 let rows = inside(y * step[0], g.padding[0], kh, h);
@@ -114,12 +141,7 @@ pub(crate) fn pool2d_block(
                         let [r0, r1] = [rows.start, rows.start + 1];
                         let [c0, c1] = [columns.start, columns.start + 1];
                         let corners = [at(r0, c0), at(r0, c1), at(r1, c0), at(r1, c1)];
-                        bad |= if s == SAMPLE_BLOCK {
-                            // A block's 32 samples: a count known here, so the loop is two vectors, no remainder.
-                            max_of_four(&mut dst[..SAMPLE_BLOCK], corners.map(|k| &input[k..][..SAMPLE_BLOCK]))
-                        } else {
-                            max_of_four(dst, corners.map(|k| &input[k..][..s]))
-                        };
+                        max_of_four(dst, corners.map(|k| &input[k..][..s]));
                         continue;
                     }
                     dst.fill(init);
