@@ -143,11 +143,12 @@ fn background_sums<const N: usize, const FUSED: bool>(
     (weights, bias): (&[f32], &[f32]),
 ) -> [f32; N] {
     let ([ph, pw], [hp, wp]) = (plan.padding, plan.padded);
-    let mut sums: [f32; N] = core::array::from_fn(|t| bias[o * N + t]);
+    let (weights, bias) = (weights.as_chunks::<N>().0, bias.as_chunks::<N>().0);
+    let mut sums = bias[o];
     for (&[k, _], &[channel, dy, dx]) in plan.taps(o).iter().zip(plan.tap_windows(o)) {
         let is_inside = rows.contains(&dy) && columns.contains(&dx);
         let v = if is_inside { x[(channel * hp + ph) * wp + pw] } else { 0.0 };
-        for (d, wt) in sums.iter_mut().zip(&weights[k * N..(k + 1) * N]) {
+        for (d, wt) in sums.iter_mut().zip(&weights[k]) {
             *d = madd::<FUSED>(*d, *wt, v);
         }
     }
