@@ -36,19 +36,18 @@ pub(super) fn conv_tiles<const N: usize, const W_PER: bool, const X_PER: bool, c
             // Loops, not closures: a closure is compiled for the baseline, not for the caller's instruction set.
             let step = plan.stride[1];
             let [a, b_end] = computed(spans, y, ow, BLOCK_TILE);
-            match tile_starts(b_end - a, BLOCK_TILE) {
-                Some(starts) => {
-                    for x0 in starts.map(|x0| a + x0) {
-                        let tile = (plan.origin(y, x0), step, &mut row[x0..]);
-                        block_tile::<N, BLOCK_TILE, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
-                    }
-                }
-                None => {
-                    for x0 in a..b_end {
-                        let tile = (plan.origin(y, x0), step, &mut row[x0..]);
-                        block_tile::<N, 1, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
-                    }
-                }
+            // Tiles of the row's positions; the last `rest` of them in one more tile overlapping the one before
+            // where three are left (fewer loads than three single positions), else one at a time.
+            let (n, rest) = (b_end - a, (b_end - a) % BLOCK_TILE);
+            let overlap = n > BLOCK_TILE && rest == 3;
+            let tiles = (0..n / BLOCK_TILE).map(|k| k * BLOCK_TILE).chain(overlap.then_some(n - BLOCK_TILE));
+            for x0 in tiles.map(|x0| a + x0) {
+                let tile = (plan.origin(y, x0), step, &mut row[x0..]);
+                block_tile::<N, BLOCK_TILE, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
+            }
+            for x0 in b_end - if overlap { 0 } else { rest }..b_end {
+                let tile = (plan.origin(y, x0), step, &mut row[x0..]);
+                block_tile::<N, 1, W_PER, X_PER, FUSED>(taps, (weights, b), x, tile);
             }
         }
     }
