@@ -1,10 +1,13 @@
 //! The performance issue's ratio targets, measured in one interleaved run so that the machine's drift hits
 //! every configuration alike (`bnn_trainer::evaluate::interleaved_latencies`): dense `Mean`, dense
 //! `LocalReparam` S = 32, dense `WeightSampling` S = 32 and 95%-pruned `LocalReparam` S = 32 on the random
-//! MNIST-shape model, and, when given, the trained dense model against its 95%-pruned file. Prints the median
-//! time of each and the ratios.
+//! MNIST-shape model, and, when given, the trained dense model against its 95%-pruned file — on the synthetic
+//! input, and again (the two interleaved on their own) on MNIST test image 0 when `BNN_MNIST_DIR` names the MNIST
+//! directory: a convolution's work depends on the image (a digit's blank background is filled, not convolved).
+//! Prints the median time of each and the ratios.
 //!
-//! cargo run --release -p bnn-benches --example target_ratios [-- DENSE.safetensors PRUNED.safetensors]
+//! [BNN_MNIST_DIR=DIR] cargo run --release -p bnn-benches --example target_ratios [-- DENSE.safetensors
+//! PRUNED.safetensors]
 
 use bnn_benches::{input, pruned, random_model, MNIST};
 use bnn_runtime::{Model, PredictOptions, Sampler};
@@ -32,9 +35,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  WeightSampling / LocalReparam (target >= 50): {:.1}", ws_d / lrt_d);
     println!("  dense LocalReparam / dense Mean (target <= 10): {:.2}", lrt_d / mean_d);
     println!("  pruned LocalReparam / dense Mean (target <= 2): {:.2}", lrt_p / mean_d);
+    let report = |input: &str, dense: f64, pruned: f64| {
+        println!("trained model, LocalReparam S=32, {input}: dense {dense:.1} µs, 95%-pruned {pruned:.1} µs");
+        println!("  dense / pruned (targets: the MLP >= 5, a LeNet-5 >= 4): {:.2}", dense / pruned);
+    };
     if let [.., trained_d, trained_p] = us[4..] {
-        println!("trained model, LocalReparam S=32: dense {trained_d:.1} µs, 95%-pruned {trained_p:.1} µs");
-        println!("  dense / pruned (targets: the MLP >= 5, a LeNet-5 >= 4): {:.2}", trained_d / trained_p);
+        report("synthetic input", trained_d, trained_p);
+    }
+    if let (Some(dir), [.., d, p]) = (std::env::var_os("BNN_MNIST_DIR"), cases.as_slice()) {
+        let digit = bnn_trainer::data::load_mnist_test(dir.as_ref(), Some(1))?.inputs;
+        let us = interleaved_latencies(&[*d, *p], &digit)?;
+        report("MNIST test image 0", us[0].as_secs_f64() * 1e6, us[1].as_secs_f64() * 1e6);
     }
     Ok(())
 }
