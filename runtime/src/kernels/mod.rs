@@ -28,8 +28,8 @@ mod sliced;
 mod x86_64;
 
 pub(crate) use portable::{
-    conv2d_block, dot, entropies, gemv, gemv_lanes, live_rows, pool2d_block, sparse_dot, ColumnWeights, ConvPlan,
-    Lanes, INPUT_LANES,
+    conv2d_block, conv2d_block_pooled, dot, entropies, gemv, gemv_lanes, live_rows, pool2d_block, sparse_dot,
+    ColumnWeights, ConvPlan, Lanes, INPUT_LANES,
 };
 pub(crate) use sliced::SlicedWeights;
 
@@ -129,6 +129,17 @@ impl Isa {
     pub(crate) fn regroups_conv_samples(self) -> bool {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         return matches!(self.0, Level::Avx2Fma | Level::Avx512);
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        false
+    }
+
+    /// Whether a first Bayesian convolution of one image for 32 samples runs with the max pooling after it fused
+    /// (`conv2d_block_pooled`): on AVX-512, whose 32 registers hold a tile's 4 × 32 sums; on AVX2 they spill and
+    /// the regrouped kernel was faster (`benches/README.md`, session 42); not on NEON, where the fused kernel
+    /// would grow the phones' library past its budget (`android/size.sh`).
+    pub(crate) fn pools_in_conv_tiles(self) -> bool {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        return matches!(self.0, Level::Avx512);
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         false
     }

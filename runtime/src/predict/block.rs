@@ -44,10 +44,21 @@ impl Predictor<'_> {
                 } else {
                     &self.prefix
                 };
-                let out = (&mut self.block_a[..], self.conv_room.as_deref_mut());
-                conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), out);
-                width = plan.output_len();
-                start += 1;
+                if s == 32 && isa.pools_in_conv_tiles() && pools_in_tiles(self.model, start) {
+                    // The ReLU and the max pooling after it fused: the pooled block is written, not the
+                    // convolution's full-resolution one.
+                    let [c, oh, ow] = self.model.layer_images(start).1;
+                    // Only instruction sets with fused multiply-adds pool in the tiles.
+                    crate::kernels::conv2d_block_pooled::<true>(plan, image, (weights, bias), &mut self.block_a);
+                    width = c * (oh / 2) * (ow / 2);
+                    Activation::Relu.apply(&mut self.block_a[..width * s]);
+                    start += 3;
+                } else {
+                    let out = (&mut self.block_a[..], self.conv_room.as_deref_mut());
+                    conv2d(isa.fused(), plan, (image, false), s, (weights, bias, s), out);
+                    width = plan.output_len();
+                    start += 1;
+                }
             }
             _ => {
                 for (row, v) in self.block_a[..w * s].chunks_exact_mut(s).zip(&self.prefix[..w]) {
@@ -142,6 +153,22 @@ fn relu_before_max_pool(model: &Model, index: usize) -> bool {
         (layers.get(index), layers.get(index + 1)),
         (Some(Layer::Activation(Activation::Relu)), Some(Layer::Pool2d(p))) if p.kind == PoolKind::Max
     )
+}
+
+/// Whether convolution `index` can run with the ReLU and the max pooling after it fused
+/// ([`conv2d_block_pooled`](crate::kernels::conv2d_block_pooled)): a ReLU, then 2 x 2 windows with stride 2 and
+/// no padding over an output of even sides (the windows tile it).
+#[inline(always)]
+fn pools_in_tiles(model: &Model, index: usize) -> bool {
+    let [_, oh, ow] = model.layer_images(index).1;
+    let tiling = |p: &crate::layers::Pool2d| {
+        let g = &p.geometry;
+        p.kind == PoolKind::Max && g.kernel == [2, 2] && g.step() == [2, 2] && g.padding == [0, 0]
+    };
+    relu_before_max_pool(model, index + 1)
+        && matches!(model.layers().get(index + 2), Some(Layer::Pool2d(p)) if tiling(p))
+        && oh % 2 == 0
+        && ow % 2 == 0
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].

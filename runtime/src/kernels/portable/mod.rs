@@ -15,7 +15,7 @@ mod softmax;
 pub(crate) use block::H_SLICE_BYTES;
 pub(crate) use block::{block_product_csr, block_product_dense, live_rows, madd};
 pub(crate) use columns::ColumnWeights;
-pub(crate) use conv::{conv2d_block, ConvPlan};
+pub(crate) use conv::{conv2d_block, conv2d_block_pooled, ConvPlan};
 pub(crate) use dot::{dot, gemv, sparse_dot};
 pub(crate) use gaussian::{fill as fill_gaussian, LaneGenerator};
 pub(crate) use lanes::{add_product, fold as fold_lanes, gemv_lanes, Lanes, INPUT_LANES};

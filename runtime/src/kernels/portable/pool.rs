@@ -54,7 +54,7 @@ fn pool_single(
 /// The maximum of four inputs, sample by sample, into `dst` (folded from -inf in the order given, as the block
 /// loop folds a window); returns a non-zero bit if any input is not finite.
 #[inline(always)]
-fn max_of_four(dst: &mut [f32], [a, b, c, d]: [&[f32]; 4]) -> u32 {
+pub(crate) fn max_of_four(dst: &mut [f32], [a, b, c, d]: [&[f32]; 4]) -> u32 {
     let mut bad = 0;
     let pairs = a.iter().zip(b).zip(c.iter().zip(d));
     dst.iter_mut().zip(pairs).for_each(|(v, ((a, b), (c, d)))| {

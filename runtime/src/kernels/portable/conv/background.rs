@@ -55,6 +55,20 @@ impl LitSpans {
         Some(Self { spans })
     }
 
+    /// The columns `lo..hi` of output rows `rows` whose windows read something other than the image's background
+    /// (the union of the rows' lit spans; `lo >= hi` where none does), or `None` where a row's windows reach into
+    /// the padding above or below the image.
+    #[inline(always)]
+    pub(super) fn lit_columns(&self, plan: &ConvPlan, rows: Range<usize>) -> Option<[usize; 2]> {
+        let ([_, h, _], [ph, _], [sy, _], [ey, _]) = (plan.input, plan.padding, plan.stride, plan.extent);
+        let ow = plan.output[2];
+        let inside = |y: usize| y * sy >= ph && y * sy + ey < h + ph;
+        rows.map(|y| inside(y).then(|| self.span(y))).try_fold([ow, 0], |[lo, hi], span| {
+            let [a, b] = span?;
+            Some(if a < b { [lo.min(a), hi.max(b)] } else { [lo, hi] })
+        })
+    }
+
     /// Row `y`'s lit span.
     #[inline(always)]
     fn span(&self, y: usize) -> [usize; 2] {
@@ -129,6 +143,19 @@ pub(super) fn fill_background<const N: usize, const FUSED: bool>(
         }
         above = Some(([lo, hi], y_kind));
     }
+}
+
+/// The `N` sums of output channel `o` at a window wholly inside the image that reads only its background
+/// ([`LitSpans::lit_columns`]).
+#[inline(always)]
+pub(super) fn interior_background_sums<const N: usize, const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
+    o: usize,
+    (weights, bias): (&[f32], &[f32]),
+) -> [f32; N] {
+    let [ey, ex] = plan.extent;
+    background_sums::<N, FUSED>(plan, x, o, [&(0..ey + 1), &(0..ex + 1)], (weights, bias))
 }
 
 /// The `N` sums of output channel `o` at a window of `kind` (the rows and the columns of it inside the image,

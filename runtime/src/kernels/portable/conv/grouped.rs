@@ -3,7 +3,6 @@
 //! Built where an instruction set regroups (x86_64), and in tests.
 
 use super::background::{computed, LitSpans};
-use super::tiles::tile_starts;
 use super::{window, ConvPlan};
 use crate::kernels::portable::block::madd;
 
@@ -16,6 +15,13 @@ const SAMPLE_GROUP: usize = 8;
 /// LeNet-5's second convolution, 16 channels of 10-wide rows, a quarter of its tiles' work lies in overlaps) and
 /// 4 × 2 by timing (`benches/README.md`, session 23).
 pub(super) const GROUP_TILE: [usize; 2] = [2, 5];
+
+/// The starts of tiles of `p` consecutive positions covering `0..n`: every multiple of `p` that fits, then
+/// `n - p` for the rest (a tile overlapping the one before it; its outputs there come out with the same bits).
+/// `None` if `n < p`.
+fn tile_starts(n: usize, p: usize) -> Option<impl Iterator<Item = usize>> {
+    (n >= p).then(|| (0..n / p).map(move |k| k * p).chain((!n.is_multiple_of(p)).then_some(n - p)))
+}
 
 /// [`conv2d_block`](super::conv2d_block) for a block of `N` samples, kernels per sample, and a dense plan, in groups of
 /// [`SAMPLE_GROUP`] samples: the block's kernels and its padded input (if `X_PER`, an image per sample; else one

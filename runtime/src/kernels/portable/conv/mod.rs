@@ -28,7 +28,7 @@ use background::{fill_background, LitSpans};
 #[cfg(any(test, target_arch = "x86_64"))]
 use grouped::{conv_grouped, GROUP_TILE};
 use single::conv_single;
-use tiles::conv_tiles;
+use tiles::{conv_tiles, conv_tiles_pooled};
 
 /// A convolution as its kernels see it, for one input size: the padded input, the output, and each output
 /// channel's live taps.
@@ -121,6 +121,14 @@ impl ConvPlan {
         } else {
             0
         }
+    }
+
+    /// The output columns whose windows lie wholly inside the image (not in the padding).
+    fn interior_columns(&self) -> core::ops::Range<usize> {
+        let ([_, _, w], [_, pw], [_, sx], [_, ex]) = (self.input, self.padding, self.stride, self.extent);
+        // Column `x` reads padded columns `x * sx ..= x * sx + ex`, inside the image from `pw` to `w + pw - 1`.
+        let end = if w + pw > ex { (w + pw - ex - 1) / sx + 1 } else { 0 };
+        pw.div_ceil(sx).min(end)..end.min(self.output[2])
     }
 
     /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given
@@ -217,6 +225,27 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
     }
     if let Some(spans) = &spans {
         fill_background::<32, FUSED>(plan, x, spans, (weights, bias), out);
+    }
+}
+
+/// [`conv2d_block`] of one image for all 32 samples, each with its kernels, followed by max pooling in 2 x 2
+/// windows of stride 2 (the output's sides even), into `out` (`[c × oh / 2 × ow / 2 × 32]`): the bits of the two
+/// kernels one after the other, without the full-resolution block. A non-finite input or sum makes every output
+/// NaN, as either kernel would.
+#[inline(always)]
+pub(crate) fn conv2d_block_pooled<const FUSED: bool>(
+    plan: &ConvPlan,
+    x: &[f32],
+    (weights, bias): (&[f32], &[f32]),
+    out: &mut [f32],
+) {
+    let x = &x[..plan.padded_len()];
+    let weights = &weights[..plan.weights * 32];
+    assert!(plan.reach <= plan.padded_len(), "a convolution plan reads outside its input");
+    let out = &mut out[..plan.output_len() / 4 * 32];
+    let spans = LitSpans::new(plan, x);
+    if any_non_finite(x) || conv_tiles_pooled::<32, FUSED>(plan, x, (weights, bias), out, spans.as_ref()) {
+        out.fill(f32::NAN);
     }
 }
 
@@ -412,5 +441,79 @@ mod tests {
         let mut out = [0.0; 2];
         conv2d_block::<false>(&plan, (&x, true), 1, (&[1.0; 18], &[0.0; 2], 1), &mut out, None);
         assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
+    }
+
+    /// The convolution with the max pooling fused gives the bits of the two kernels one after the other (one image
+    /// for all 32 samples, a kernel per sample; padding, stride, pruned taps, fused or not; an image lit all over,
+    /// and a blank page with a lit blob, whose background windows the fused kernel does not compute), and a
+    /// non-finite input, kernel weight or sum makes every output NaN.
+    #[test]
+    fn the_fused_pooling_has_the_bits_of_the_convolution_then_the_pooling() {
+        use crate::layers::{PoolGeometry, PoolKind};
+        const S: usize = 32;
+        let cases = [
+            (ConvGeometry::new(1, 3, [5, 5]).padding([2, 2]), [1, 16, 14]),
+            (ConvGeometry::new(2, 4, [3, 3]).padding([1, 1]), [2, 12, 16]),
+            (ConvGeometry::new(2, 2, [3, 2]).stride([2, 1]), [2, 17, 13]),
+        ];
+        let pool = PoolGeometry::new([2, 2]);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // Miri (about 1000x slower): one geometry, pruned, on a blank page, fused.
+        let (cases, flags, roundings) = if cfg!(miri) {
+            (&cases[1..2], &[true][..], &[true][..])
+        } else {
+            (&cases[..], &[false, true][..], &[false, true][..])
+        };
+        let variants = cases
+            .iter()
+            .flat_map(|c| flags.iter().flat_map(move |&prune| flags.iter().map(move |&blob| (c, prune, blob))));
+        for ((g, input), prune, blob) in variants {
+            let [oh, ow] = g.output_size([input[1], input[2]]).unwrap();
+            assert!(oh % 2 == 0 && ow % 2 == 0, "{g:?}: the case needs an even output");
+            let pruned = |k: usize| prune && k % 3 == 1;
+            let plan = ConvPlan::new(g, *input, [g.out_channels, oh, ow], |k| !pruned(k));
+            // With `blob`, a page of -0.3 lit in rows and columns 5..9 of each channel.
+            let [h, w] = [input[1], input[2]];
+            let lit = |k: usize| !blob || ((5..9).contains(&(k / w % h)) && (5..9).contains(&(k % w)));
+            let image: Vec<f32> = (0..input.iter().product())
+                .map(|k| if lit(k) { ((k * 7) as f32 * 0.31).sin() } else { -0.3 })
+                .collect();
+            let mut x = vec![0.0; plan.padded_len()];
+            plan.pad(&image, 1, &mut x);
+            let nw = g.weight_count().unwrap();
+            let weights: Vec<f32> =
+                (0..nw * S).map(|i| if pruned(i / S) { 0.0 } else { ((i * 5) as f32 * 0.17).cos() }).collect();
+            let bias: Vec<f32> = (0..g.out_channels * S).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+            let run = |x: &[f32], weights: &[f32], fused: bool| {
+                let (mut full, mut want) =
+                    (vec![f32::NAN; plan.output_len() * S], vec![f32::NAN; plan.output_len() / 4 * S]);
+                let mut got = want.clone();
+                if fused {
+                    conv2d_block::<true>(&plan, (x, false), S, (weights, &bias, S), &mut full, None);
+                    conv2d_block_pooled::<true>(&plan, x, (weights, &bias), &mut got);
+                } else {
+                    conv2d_block::<false>(&plan, (x, false), S, (weights, &bias, S), &mut full, None);
+                    conv2d_block_pooled::<false>(&plan, x, (weights, &bias), &mut got);
+                }
+                let kind = (PoolKind::Max, &pool);
+                crate::kernels::pool2d_block(kind, [g.out_channels, oh, ow], [oh / 2, ow / 2], &full, S, &mut want);
+                (got, want)
+            };
+            for &fused in roundings {
+                let (got, want) = run(&x, &weights, fused);
+                assert!(want.iter().all(|v| v.is_finite()), "{g:?}");
+                assert_eq!(bits(&got), bits(&want), "{g:?}, pruned {prune}, blob {blob}, fused {fused}");
+                // An infinite live kernel weight of one sample (an infinite sum), and a NaN input.
+                let mut bad_weights = weights.clone();
+                let live = (0..nw).find(|k| !pruned(*k)).unwrap();
+                bad_weights[live * S + 7] = f32::INFINITY;
+                let mut bad_x = x.clone();
+                bad_x[plan.padded_len() / 2] = f32::NAN;
+                for (x, w) in [(&x, &bad_weights), (&bad_x, &weights)] {
+                    let (got, want) = run(x, w, fused);
+                    assert!(got.iter().all(|v| v.is_nan()) && want.iter().all(|v| v.is_nan()), "{g:?}");
+                }
+            }
+        }
     }
 }
