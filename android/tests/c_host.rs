@@ -35,7 +35,11 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     // Cargo's LD_LIBRARY_PATH for tests also names `target/<profile>/`, where an earlier `cargo build` may
     // have left an older copy of the library that would win over the rpath: name only the fresh one.
     let (calibrated, calibrated_regression) = (common::calibrated_classifier(), common::calibrated_regression());
-    let cnns = [common::cnn_classifier(), common::shipped_model("mnist-bbb-lenet5-snr95-f16.safetensors")];
+    let cnns = [
+        common::cnn_classifier(),
+        common::shipped_model("mnist-bbb-lenet5-snr95-f16.safetensors"),
+        common::shipped_model("mnist-bbb-lenet5-snr95-fast-f16.safetensors"),
+    ];
     let stdout = common::run(
         Command::new(&exe)
             .env("LD_LIBRARY_PATH", &library)
@@ -99,7 +103,7 @@ fn c_program_gets_the_runtimes_predictions_and_clear_errors() {
     assert_eq!((bits(line[1]), bits(line[2])), (lower[0], upper[0]));
 
     // Each CNN's prediction of its image, passed flat, is the runtime's, bit for bit: the small test CNN (1x8x8)
-    // and the shipped pruned f16 LeNet-5 (1x28x28).
+    // and the two shipped pruned f16 LeNet-5s (1x28x28).
     assert_eq!(lines.len(), 4 + cnns.len(), "{stdout}");
     for (path, line) in cnns.iter().zip(&lines[4..]) {
         let model = Model::load(path).unwrap();

@@ -70,6 +70,7 @@ fn java_wrapper_matches_the_runtime_and_raises_the_documented_exceptions() {
         common::shipped_model("curve-bbb.safetensors"),
         common::cnn_classifier(),
         common::shipped_model("mnist-bbb-lenet5-snr95-f16.safetensors"),
+        common::shipped_model("mnist-bbb-lenet5-snr95-fast-f16.safetensors"),
     ];
     for path in models {
         let model = Model::load(&path).unwrap();

@@ -210,7 +210,7 @@ int main(int argc, char **argv) {
               == BNN_ERROR_INVALID_ARGUMENT, "a level the model does not store");
     bnn_model_free(calibrated_regression);
 
-    /* CNNs (argv[5] on: a small test CNN, the shipped LeNet-5) take their images flat (NCHW), through the same
+    /* CNNs (argv[5] on: a small test CNN, the shipped LeNet-5s) take their images flat (NCHW), through the same
        calls; each prints its input shape and its classification of the image i % 17 / 17. */
     size_t shape[3] = {0, 0, 0};
     CHECK(bnn_model_input_shape(classifier, shape) == BNN_OK && shape[0] == dim && shape[1] == 1 && shape[2] == 1,
