@@ -42,6 +42,12 @@ impl PoolGeometry {
         self.stride.unwrap_or(self.kernel)
     }
 
+    /// Whether these windows tile an image of `[h, w]`: 2 x 2, stride 2, no padding, even sides (each input in
+    /// exactly one window).
+    pub(crate) fn tiles_in_pairs(&self, [h, w]: [usize; 2]) -> bool {
+        self.kernel == [2, 2] && self.step() == [2, 2] && self.padding == [0, 0] && [h % 2, w % 2] == [0, 0]
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.kernel.contains(&0) || self.step().contains(&0) {
             return Err(format!("pooling window and stride must be positive: {self:?}"));

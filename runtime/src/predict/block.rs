@@ -161,14 +161,8 @@ fn relu_before_max_pool(model: &Model, index: usize) -> bool {
 #[inline(always)]
 fn pools_in_tiles(model: &Model, index: usize) -> bool {
     let [_, oh, ow] = model.layer_images(index).1;
-    let tiling = |p: &crate::layers::Pool2d| {
-        let g = &p.geometry;
-        p.kind == PoolKind::Max && g.kernel == [2, 2] && g.step() == [2, 2] && g.padding == [0, 0]
-    };
     relu_before_max_pool(model, index + 1)
-        && matches!(model.layers().get(index + 2), Some(Layer::Pool2d(p)) if tiling(p))
-        && oh % 2 == 0
-        && ow % 2 == 0
+        && matches!(model.layers().get(index + 2), Some(Layer::Pool2d(p)) if p.geometry.tiles_in_pairs([oh, ow]))
 }
 
 /// One block of local-reparameterization samples, as work for [`Isa::run`].

@@ -101,13 +101,7 @@ pub(crate) fn pool2d_block(
     let count = (kh * kw) as f32;
     let init = if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 };
     // Windows that tile the image: 2 x 2, stride 2, no padding, even sides (a block of samples only).
-    let tiled = s > 1
-        && kind == PoolKind::Max
-        && g.kernel == [2, 2]
-        && step == [2, 2]
-        && g.padding == [0, 0]
-        && [h % 2, w % 2] == [0, 0]
-        && w > 0;
+    let tiled = s > 1 && kind == PoolKind::Max && g.tiles_in_pairs([h, w]) && w > 0;
     let mut bad = 0;
     if s == 1 {
         match kind {

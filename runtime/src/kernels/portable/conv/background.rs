@@ -60,10 +60,8 @@ impl LitSpans {
     /// the padding above or below the image.
     #[inline(always)]
     pub(super) fn lit_columns(&self, plan: &ConvPlan, rows: Range<usize>) -> Option<[usize; 2]> {
-        let ([_, h, _], [ph, _], [sy, _], [ey, _]) = (plan.input, plan.padding, plan.stride, plan.extent);
-        let ow = plan.output[2];
-        let inside = |y: usize| y * sy >= ph && y * sy + ey < h + ph;
-        rows.map(|y| inside(y).then(|| self.span(y))).try_fold([ow, 0], |[lo, hi], span| {
+        let interior = plan.interior(0);
+        rows.map(|y| interior.contains(&y).then(|| self.span(y))).try_fold([plan.output[2], 0], |[lo, hi], span| {
             let [a, b] = span?;
             Some(if a < b { [lo.min(a), hi.max(b)] } else { [lo, hi] })
         })

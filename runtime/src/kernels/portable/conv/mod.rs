@@ -123,12 +123,12 @@ impl ConvPlan {
         }
     }
 
-    /// The output columns whose windows lie wholly inside the image (not in the padding).
-    fn interior_columns(&self) -> core::ops::Range<usize> {
-        let ([_, _, w], [_, pw], [_, sx], [_, ex]) = (self.input, self.padding, self.stride, self.extent);
-        // Column `x` reads padded columns `x * sx ..= x * sx + ex`, inside the image from `pw` to `w + pw - 1`.
-        let end = if w + pw > ex { (w + pw - ex - 1) / sx + 1 } else { 0 };
-        pw.div_ceil(sx).min(end)..end.min(self.output[2])
+    /// The output rows (`axis` 0) or columns (1) whose windows lie wholly inside the image (not in the padding).
+    fn interior(&self, axis: usize) -> core::ops::Range<usize> {
+        let (n, pad, step, extent) = (self.input[axis + 1], self.padding[axis], self.stride[axis], self.extent[axis]);
+        // Output `i` reads padded `i * step ..= i * step + extent`, inside the image from `pad` to `n + pad - 1`.
+        let end = if n + pad > extent { (n + pad - extent - 1) / step + 1 } else { 0 };
+        pad.div_ceil(step).min(end)..end.min(self.output[axis + 1])
     }
 
     /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given

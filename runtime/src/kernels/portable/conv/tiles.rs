@@ -114,8 +114,8 @@ fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32
 /// their maximum (folded from -inf in the order (y, x), (y, x + 1), (y + 1, x), (y + 1, x + 1), as the pooling
 /// kernel folds it) is written, into `out` (`[c × oh / 2 × ow / 2 × N]`). With `spans`, a pooling window whose
 /// four positions read only the image's background, each window wholly inside the image, takes the channel's one
-/// [`interior_background_sums`] instead (the maximum of four equal sums). Returns whether a sum was not finite (the pooling kernel then makes every
-/// output NaN).
+/// [`interior_background_sums`] instead (the maximum of four equal sums). Returns whether a sum was not finite
+/// (the pooling kernel then makes every output NaN).
 #[inline(always)]
 pub(super) fn conv_tiles_pooled<const N: usize, const FUSED: bool>(
     plan: &ConvPlan,
@@ -127,7 +127,7 @@ pub(super) fn conv_tiles_pooled<const N: usize, const FUSED: bool>(
     let [channels, oh, ow] = plan.output;
     let (ph, pw) = (oh / 2, ow / 2);
     let out = out.as_chunks_mut::<N>().0;
-    let interior = plan.interior_columns();
+    let interior = plan.interior(1);
     let mut bad = 0u32;
     for o in 0..channels {
         let (taps, b) = (plan.taps(o), &bias[o * N..(o + 1) * N]);
