@@ -281,6 +281,25 @@ pub(crate) fn add_local_reparam_noise(
     }
 }
 
+/// [`conv2d_block_pooled`] on an image per sample (`x`: `[padded input × 32]`) for `isa`, where
+/// [`Isa::pools_in_conv_tiles`]. Not inlined into the predictor's block (`Isa::run`): there it made the
+/// regrouped kernel of a dense model's convolution slower (`benches/README.md`, session 43).
+pub(crate) fn conv2d_block_pooled_per_sample(
+    isa: Isa,
+    plan: &ConvPlan,
+    x: &[f32],
+    kernels: (&[f32], &[f32]),
+    out: &mut [f32],
+) {
+    match isa.0 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: an `Isa` names only an instruction set this CPU has.
+        Level::Avx512 => unsafe { x86_64::avx512::conv2d_block_pooled_per_sample(plan, x, kernels, out) },
+        _ if isa.fused() => portable::conv2d_block_pooled::<true>(plan, (x, true), kernels, out),
+        _ => portable::conv2d_block_pooled::<false>(plan, (x, true), kernels, out),
+    }
+}
+
 /// Fills `out` with independent N(0, 1) draws from sixteen generators seeded from `main` (see
 /// `portable/gaussian.rs`), advancing `main` by 32 words. Fused where the instruction set has FMA.
 pub(crate) fn fill_gaussian(isa: Isa, main: &mut Xoshiro256PlusPlus, out: &mut [f32]) {

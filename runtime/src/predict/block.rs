@@ -1,7 +1,7 @@
 //! A block of local-reparameterization samples: the first stochastic layer's draws (from the prepared moments,
 //! or each sample's kernels on the one image), then every later layer on the whole block.
 
-use super::conv::{conv2d, convolve, pool};
+use super::conv::{conv2d, convolve, convolve_pooled, pool};
 use super::Predictor;
 use crate::aligned::LineAligned;
 use crate::kernels::{Compiled, Isa};
@@ -49,7 +49,8 @@ impl Predictor<'_> {
                     // convolution's full-resolution one.
                     let [c, oh, ow] = self.model.layer_images(start).1;
                     // Only instruction sets with fused multiply-adds pool in the tiles.
-                    crate::kernels::conv2d_block_pooled::<true>(plan, image, (weights, bias), &mut self.block_a);
+                    let kernels = (&weights[..], &bias[..]);
+                    crate::kernels::conv2d_block_pooled::<true>(plan, (image, false), kernels, &mut self.block_a);
                     width = c * (oh / 2) * (ow / 2);
                     Activation::Relu.apply(&mut self.block_a[..width * s]);
                     start += 3;
@@ -67,7 +68,12 @@ impl Predictor<'_> {
             }
         }
         let (a, b) = (&mut self.block_a, &mut self.block_b);
+        // The first layer after those a fused convolution took (its ReLU and pooling).
+        let mut resume = start;
         for (index, layer) in layers.iter().enumerate().skip(start) {
+            if index < resume {
+                continue;
+            }
             match layer {
                 Layer::BayesianDense(l) => {
                     l.forward_local_reparam_block(isa, a, s, &mut self.block_scratch, b, noise);
@@ -88,8 +94,17 @@ impl Predictor<'_> {
                         Layer::Conv2d(l) => (l.weight(), l.bias(), 1),
                         _ => continue, // not reached: the arm takes convolutions only
                     };
-                    let room = self.conv_room.as_deref_mut();
-                    width = convolve(isa.fused(), &self.plans[index], (a, b), s, kernels, room);
+                    let plan = &self.plans[index];
+                    // Not where the convolution regroups its samples (every kernel weight live): the regrouped
+                    // kernel was faster there (benches/README, session 42).
+                    let regroups = self.conv_room.is_some() && plan.regroups();
+                    if kernels.2 == 32 && isa.pools_in_conv_tiles() && !regroups && pools_in_tiles(self.model, index) {
+                        width = convolve_pooled(isa, plan, (a, b), (kernels.0, kernels.1));
+                        resume = index + 3;
+                    } else {
+                        let room = self.conv_room.as_deref_mut();
+                        width = convolve(isa.fused(), plan, (a, b), s, kernels, room);
+                    }
                 }
                 fixed => {
                     width = fixed_block_layer(

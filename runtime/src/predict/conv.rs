@@ -1,7 +1,9 @@
 //! The convolutions and pooling layers as the predictor calls them: each convolution's plan, the room to
 //! regroup a block's samples, and the calls of the kernels on a block.
 
-use crate::kernels::{conv2d_block, pool2d_block, ConvPlan, Isa, SAMPLE_BLOCK};
+use crate::aligned::LineAligned;
+use crate::kernels::{conv2d_block, conv2d_block_pooled_per_sample, pool2d_block, ConvPlan, Isa, SAMPLE_BLOCK};
+use crate::layers::Activation;
 use crate::layers::{Layer, Pool2d};
 use crate::model::Model;
 use crate::prelude::*;
@@ -61,6 +63,33 @@ pub(super) fn convolve<T: DerefMut<Target = [f32]>>(
         core::mem::swap(a, b);
     }
     plan.output_len()
+}
+
+/// [`convolve`] of a block of 32 samples, each with its image and kernels (`kernels`: weights and biases), followed
+/// by a ReLU and max pooling in 2 x 2 windows of stride 2, in one kernel
+/// ([`conv2d_block_pooled_per_sample`]); leaves the pooled block in `a` and returns its width. Out of line: inlined
+/// into the predictor's block, it slowed the convolutions it does not take (`benches/README.md`, session 43).
+#[inline(never)]
+pub(super) fn convolve_pooled(
+    isa: Isa,
+    plan: &ConvPlan,
+    (a, b): (&mut LineAligned, &mut LineAligned),
+    kernels: (&[f32], &[f32]),
+) -> usize {
+    let s = SAMPLE_BLOCK;
+    let (x, out) = if plan.pads() {
+        plan.pad(a, s, b);
+        (&**b, &mut **a)
+    } else {
+        (&**a, &mut **b)
+    };
+    conv2d_block_pooled_per_sample(isa, plan, x, kernels, out);
+    if !plan.pads() {
+        core::mem::swap(a, b);
+    }
+    let width = plan.output_len() / 4;
+    Activation::Relu.apply(&mut a[..width * s]);
+    width
 }
 
 /// [`conv2d_block`], fused or not.

@@ -389,9 +389,10 @@ mod tests {
     }
 
     /// A 1x12x12 CNN with random posteriors, every third kernel weight pruned if `prune` (else none, so that
-    /// the second convolution's block may regroup its samples): Bayesian convolutions with padding (the first,
-    /// whose input every sample shares) and without, a fixed 1x1 convolution, max and average pooling, then a
-    /// Bayesian dense head of 3.
+    /// the second convolution's block regroups its samples where the instruction set does): two padded Bayesian
+    /// convolutions (the first's input shared by every sample, the second's a block of them), each followed by a
+    /// ReLU and 2 x 2 max pooling (which AVX-512 fuses into a pruned convolution), a fixed 1x1 convolution, average
+    /// pooling, then a Bayesian dense head of 3.
     fn cnn(prune: bool) -> Model {
         use crate::layers::{BayesianConv2d, Conv2d, ConvGeometry, Pool2d, PoolGeometry, PoolKind};
         let mut rng = SeededRng::new(4);
@@ -410,7 +411,9 @@ mod tests {
             bayesian(ConvGeometry::new(1, 3, [3, 3]).padding([1, 1])),
             Layer::Activation(Activation::Relu),
             pool(PoolKind::Max),
-            bayesian(ConvGeometry::new(3, 4, [3, 3])),
+            bayesian(ConvGeometry::new(3, 4, [3, 3]).padding([1, 1])),
+            Layer::Activation(Activation::Relu),
+            pool(PoolKind::Max),
             Layer::Conv2d(Conv2d::new(
                 ConvGeometry::new(4, 2, [1, 1]),
                 vec![0.5, -0.25, 1.0, 0.75, 0.0, 1.5, -1.0, 0.5],
@@ -418,7 +421,7 @@ mod tests {
             )),
             pool(PoolKind::Avg),
             Layer::Flatten,
-            Layer::BayesianDense(BayesianDense::new(8, 3, draw(24, 0.5), vec![0.05; 24], vec![0.0; 3], vec![0.01; 3])),
+            Layer::BayesianDense(BayesianDense::new(2, 3, draw(6, 0.5), vec![0.05; 6], vec![0.0; 3], vec![0.01; 3])),
         ];
         let task = Task::Classification { classes: 3, labels: vec![] };
         Model::new_image(layers, [1, 12, 12], task, None, Provenance::default()).unwrap()

@@ -13,6 +13,17 @@ const _: () = assert!(SAMPLE_BLOCK == 32, "the AVX-512 kernels hold a row of a s
 
 portable_entry_points!("avx512f");
 
+/// [`portable::conv2d_block_pooled`] on an image per sample, fused.
+#[target_feature(enable = "avx512f")]
+pub(in crate::kernels) fn conv2d_block_pooled_per_sample(
+    plan: &portable::ConvPlan,
+    x: &[f32],
+    kernels: (&[f32], &[f32]),
+    out: &mut [f32],
+) {
+    portable::conv2d_block_pooled::<true>(plan, (x, true), kernels, out)
+}
+
 /// [`portable::fill_gaussian`], fused, sixteen lanes (one 512-bit vector) at a time.
 #[target_feature(enable = "avx512f")]
 pub(in crate::kernels) fn fill_gaussian(lanes: &mut LaneGenerator, out: &mut [f32]) {

@@ -134,7 +134,7 @@ impl ConvPlan {
     /// Whether [`conv2d_block`] regroups a block of 32 samples, each with its image and kernels, when given
     /// room: every kernel weight live, one group, and at least a tile of output channels and of a row (never
     /// where the regrouping kernel is not built).
-    fn regroups(&self) -> bool {
+    pub(crate) fn regroups(&self) -> bool {
         #[cfg(any(test, target_arch = "x86_64"))]
         return self.dense && self.output[0] >= GROUP_TILE[0] && self.output[2] >= GROUP_TILE[1];
         #[cfg(not(any(test, target_arch = "x86_64")))]
@@ -228,23 +228,29 @@ pub(crate) fn conv2d_block<const FUSED: bool>(
     }
 }
 
-/// [`conv2d_block`] of one image for all 32 samples, each with its kernels, followed by max pooling in 2 x 2
-/// windows of stride 2 (the output's sides even), into `out` (`[c × oh / 2 × ow / 2 × 32]`): the bits of the two
-/// kernels one after the other, without the full-resolution block. A non-finite input or sum makes every output
-/// NaN, as either kernel would.
+/// [`conv2d_block`] of 32 samples, each with its kernels, on one image for all or (`x_per_sample`) an image per
+/// sample, followed by max pooling in 2 x 2 windows of stride 2 (the output's sides even), into `out` (`[c × oh /
+/// 2 × ow / 2 × 32]`): the bits of the two kernels one after the other, without the full-resolution block. A
+/// non-finite input or sum makes every output NaN, as either kernel would.
 #[inline(always)]
 pub(crate) fn conv2d_block_pooled<const FUSED: bool>(
     plan: &ConvPlan,
-    x: &[f32],
+    (x, x_per_sample): (&[f32], bool),
     (weights, bias): (&[f32], &[f32]),
     out: &mut [f32],
 ) {
-    let x = &x[..plan.padded_len()];
+    let x = &x[..plan.padded_len() * if x_per_sample { 32 } else { 1 }];
     let weights = &weights[..plan.weights * 32];
     assert!(plan.reach <= plan.padded_len(), "a convolution plan reads outside its input");
     let out = &mut out[..plan.output_len() / 4 * 32];
-    let spans = LitSpans::new(plan, x);
-    if any_non_finite(x) || conv_tiles_pooled::<32, FUSED>(plan, x, (weights, bias), out, spans.as_ref()) {
+    let bad = any_non_finite(x)
+        || if x_per_sample {
+            conv_tiles_pooled::<32, true, FUSED>(plan, x, (weights, bias), out, None)
+        } else {
+            let spans = LitSpans::new(plan, x);
+            conv_tiles_pooled::<32, false, FUSED>(plan, x, (weights, bias), out, spans.as_ref())
+        };
+    if bad {
         out.fill(f32::NAN);
     }
 }
@@ -443,10 +449,10 @@ mod tests {
         assert!(out.iter().all(|v| v.is_nan()), "{out:?}");
     }
 
-    /// The convolution with the max pooling fused gives the bits of the two kernels one after the other (one image
-    /// for all 32 samples, a kernel per sample; padding, stride, pruned taps, fused or not; an image lit all over,
-    /// and a blank page with a lit blob, whose background windows the fused kernel does not compute), and a
-    /// non-finite input, kernel weight or sum makes every output NaN.
+    /// The convolution with the max pooling fused gives the bits of the two kernels one after the other (32
+    /// samples, a kernel per sample; padding, stride, pruned taps, fused or not; one image for all, lit all over
+    /// or a blank page with a lit blob, whose background windows the fused kernel does not compute, or an image
+    /// per sample), and a non-finite input, kernel weight or sum makes every output NaN.
     #[test]
     fn the_fused_pooling_has_the_bits_of_the_convolution_then_the_pooling() {
         use crate::layers::{PoolGeometry, PoolKind};
@@ -459,28 +465,33 @@ mod tests {
         ];
         let pool = PoolGeometry::new([2, 2]);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        // Miri (about 1000x slower): the smallest case, pruned, on a blank page, fused.
-        let (cases, flags, roundings) = if cfg!(miri) {
-            (&cases[3..], &[true][..], &[true][..])
+        // The inputs: one image lit all over, one blank page with a blob, an image per sample.
+        let (lit_all_over, blank_page, per_sample) = (0, 1, 2);
+        // Miri (about 1000x slower): the smallest case, pruned, fused.
+        let (cases, prunes, inputs, roundings) = if cfg!(miri) {
+            (&cases[3..], &[true][..], &[blank_page, per_sample][..], &[true][..])
         } else {
-            (&cases[..], &[false, true][..], &[false, true][..])
+            (&cases[..], &[false, true][..], &[lit_all_over, blank_page, per_sample][..], &[false, true][..])
         };
         let variants = cases
             .iter()
-            .flat_map(|c| flags.iter().flat_map(move |&prune| flags.iter().map(move |&blob| (c, prune, blob))));
-        for ((g, input), prune, blob) in variants {
+            .flat_map(|c| prunes.iter().flat_map(move |&prune| inputs.iter().map(move |&kind| (c, prune, kind))));
+        for ((g, input), prune, kind) in variants {
             let [oh, ow] = g.output_size([input[1], input[2]]).unwrap();
             assert!(oh % 2 == 0 && ow % 2 == 0, "{g:?}: the case needs an even output");
             let pruned = |k: usize| prune && k % 3 == 1;
             let plan = ConvPlan::new(g, *input, [g.out_channels, oh, ow], |k| !pruned(k));
-            // With `blob`, a page of -0.3 lit in rows and columns 5..9 of each channel.
+            // A blank page is -0.3, lit in rows and columns 5..9 of each channel; an image per sample is sample
+            // `t`'s own (`[c × h × w × 32]`).
             let [h, w] = [input[1], input[2]];
-            let lit = |k: usize| !blob || ((5..9).contains(&(k / w % h)) && (5..9).contains(&(k % w)));
-            let image: Vec<f32> = (0..input.iter().product())
-                .map(|k| if lit(k) { ((k * 7) as f32 * 0.31).sin() } else { -0.3 })
+            let lit = |k: usize| kind != blank_page || ((5..9).contains(&(k / w % h)) && (5..9).contains(&(k % w)));
+            let per = if kind == per_sample { S } else { 1 };
+            let image: Vec<f32> = (0..input.iter().product::<usize>() * per)
+                .map(|i| if lit(i / per) { ((i * 7) as f32 * 0.31).sin() } else { -0.3 })
                 .collect();
-            let mut x = vec![0.0; plan.padded_len()];
-            plan.pad(&image, 1, &mut x);
+            let mut x = vec![0.0; plan.padded_len() * per];
+            plan.pad(&image, per, &mut x);
+            let x_per_sample = kind == per_sample;
             let nw = g.weight_count().unwrap();
             let weights: Vec<f32> =
                 (0..nw * S).map(|i| if pruned(i / S) { 0.0 } else { ((i * 5) as f32 * 0.17).cos() }).collect();
@@ -490,11 +501,11 @@ mod tests {
                     (vec![f32::NAN; plan.output_len() * S], vec![f32::NAN; plan.output_len() / 4 * S]);
                 let mut got = want.clone();
                 if fused {
-                    conv2d_block::<true>(&plan, (x, false), S, (weights, &bias, S), &mut full, None);
-                    conv2d_block_pooled::<true>(&plan, x, (weights, &bias), &mut got);
+                    conv2d_block::<true>(&plan, (x, x_per_sample), S, (weights, &bias, S), &mut full, None);
+                    conv2d_block_pooled::<true>(&plan, (x, x_per_sample), (weights, &bias), &mut got);
                 } else {
-                    conv2d_block::<false>(&plan, (x, false), S, (weights, &bias, S), &mut full, None);
-                    conv2d_block_pooled::<false>(&plan, x, (weights, &bias), &mut got);
+                    conv2d_block::<false>(&plan, (x, x_per_sample), S, (weights, &bias, S), &mut full, None);
+                    conv2d_block_pooled::<false>(&plan, (x, x_per_sample), (weights, &bias), &mut got);
                 }
                 let kind = (PoolKind::Max, &pool);
                 crate::kernels::pool2d_block(kind, [g.out_channels, oh, ow], [oh / 2, ow / 2], &full, S, &mut want);
@@ -503,7 +514,7 @@ mod tests {
             for &fused in roundings {
                 let (got, want) = run(&x, &weights, fused);
                 assert!(want.iter().all(|v| v.is_finite()), "{g:?}");
-                assert_eq!(bits(&got), bits(&want), "{g:?}, pruned {prune}, blob {blob}, fused {fused}");
+                assert_eq!(bits(&got), bits(&want), "{g:?}, pruned {prune}, input {kind}, fused {fused}");
                 // An infinite live kernel weight of one sample (an infinite sum), and a NaN input.
                 let mut bad_weights = weights.clone();
                 let live = (0..nw).find(|k| !pruned(*k)).unwrap();

@@ -109,15 +109,15 @@ fn madd_row<const N: usize, const X_PER: bool, const FUSED: bool>(acc: &mut [f32
     }
 }
 
-/// [`conv_tiles`] of one image for all `N` samples, each with its kernels, followed by max pooling in 2 x 2
-/// windows of stride 2 (the output's sides even): each pooling window's four positions are one tile, and only
-/// their maximum (folded from -inf in the order (y, x), (y, x + 1), (y + 1, x), (y + 1, x + 1), as the pooling
-/// kernel folds it) is written, into `out` (`[c × oh / 2 × ow / 2 × N]`). With `spans`, a pooling window whose
-/// four positions read only the image's background, each window wholly inside the image, takes the channel's one
-/// [`interior_background_sums`] instead (the maximum of four equal sums). Returns whether a sum was not finite
-/// (the pooling kernel then makes every output NaN).
+/// [`conv_tiles`] for `N` samples, each with its kernels (`X_PER`: an image per sample; else one image for all),
+/// followed by max pooling in 2 x 2 windows of stride 2 (the output's sides even): each pooling window's four
+/// positions are one tile, and only their maximum (folded from -inf in the order (y, x), (y, x + 1), (y + 1, x),
+/// (y + 1, x + 1), as the pooling kernel folds it) is written, into `out` (`[c × oh / 2 × ow / 2 × N]`). With
+/// `spans` (one image for all), a pooling window whose four positions read only the image's background, each
+/// window wholly inside the image, takes the channel's one [`interior_background_sums`] instead (the maximum of
+/// four equal sums). Returns whether a sum was not finite (the pooling kernel then makes every output NaN).
 #[inline(always)]
-pub(super) fn conv_tiles_pooled<const N: usize, const FUSED: bool>(
+pub(super) fn conv_tiles_pooled<const N: usize, const X_PER: bool, const FUSED: bool>(
     plan: &ConvPlan,
     x: &[f32],
     (weights, bias): (&[f32], &[f32]),
@@ -131,7 +131,8 @@ pub(super) fn conv_tiles_pooled<const N: usize, const FUSED: bool>(
     let mut bad = 0u32;
     for o in 0..channels {
         let (taps, b) = (plan.taps(o), &bias[o * N..(o + 1) * N]);
-        let background = spans.map(|_| interior_background_sums::<N, FUSED>(plan, x, o, (weights, bias)));
+        let background =
+            spans.filter(|_| !X_PER).map(|_| interior_background_sums::<N, FUSED>(plan, x, o, (weights, bias)));
         let mut background_used = false;
         for py in 0..ph {
             let (y, lit) = (2 * py, spans.and_then(|spans| spans.lit_columns(plan, 2 * py..2 * py + 2)));
@@ -150,7 +151,7 @@ pub(super) fn conv_tiles_pooled<const N: usize, const FUSED: bool>(
                         let origins =
                             [(y, xx), (y, xx + 1), (y + 1, xx), (y + 1, xx + 1)].map(|(y, xx)| plan.origin(y, xx));
                         let [a0, a1, a2, a3] =
-                            tile_sums::<N, BLOCK_TILE, true, false, FUSED>(taps, (weights, b), x, origins);
+                            tile_sums::<N, BLOCK_TILE, true, X_PER, FUSED>(taps, (weights, b), x, origins);
                         bad |= max_of_four(dst, [&a0, &a1, &a2, &a3]);
                     }
                 }
